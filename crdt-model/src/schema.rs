@@ -1,0 +1,1065 @@
+//! The schema of an entity document: its fields, their limits and how each
+//! value is checked.
+//!
+//! One table serves local edits (a typed [`Value`] is checked before it is
+//! written) and remote changes (every scalar an operation writes is checked
+//! by [`crate::authz`] with the same [`Field::check`]), so a node never
+//! accepts from a peer what it would refuse from its own user.
+
+use std::fmt;
+use std::str::FromStr;
+
+use automerge::ScalarValue;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::EntityId;
+
+/// Longest name, in characters.
+pub const MAX_NAME_CHARS: usize = 120;
+/// Longest short description (a person's bio), in characters.
+pub const MAX_SHORT_DESCRIPTION_CHARS: usize = 280;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 8_000;
+/// Longest URL, in bytes.
+pub const MAX_URL_BYTES: usize = 2_000;
+/// Most tags on one entity.
+pub const MAX_TAGS: usize = 20;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 40;
+/// Longest comment on a link or recommendation, in characters.
+pub const MAX_COMMENT_CHARS: usize = 280;
+/// Longest reason of a report, in characters.
+pub const MAX_REPORT_CHARS: usize = 500;
+/// Longest short free-text attribute (category, types, licence…), in characters.
+pub const MAX_LABEL_CHARS: usize = 60;
+/// Longest street line, in characters.
+pub const MAX_STREET_CHARS: usize = 200;
+/// Longest locality, in characters.
+pub const MAX_LOCALITY_CHARS: usize = 100;
+/// Longest opening hours text, in characters.
+pub const MAX_OPENING_HOURS_CHARS: usize = 200;
+/// Longest telephone number, in characters.
+pub const MAX_TELEPHONE_CHARS: usize = 30;
+
+/// What an entity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A citizen's public profile.
+    Person,
+    /// An association, business or service, group or public body.
+    Organization,
+    /// Something people run together.
+    Project,
+    /// Something that happens at a time.
+    Event,
+    /// A useful place (shared library, compost pickup…).
+    Place,
+}
+
+impl Kind {
+    /// Every kind, in display order.
+    pub const ALL: [Kind; 5] = [
+        Kind::Person,
+        Kind::Organization,
+        Kind::Project,
+        Kind::Event,
+        Kind::Place,
+    ];
+
+    /// The name written in documents and accepted on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Person => "person",
+            Kind::Organization => "organization",
+            Kind::Project => "project",
+            Kind::Event => "event",
+            Kind::Place => "place",
+        }
+    }
+
+    /// Whether new entities of this kind are open to edition by anyone
+    /// (Communecter's wiki-like default); a person's profile never is.
+    pub const fn default_open_edition(self) -> bool {
+        !matches!(self, Kind::Person)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = ValidationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| ValidationError::NotAllowed {
+                field: "kind",
+                value: text.to_owned(),
+                allowed: Kind::ALL.map(Kind::as_str).join(", "),
+            })
+    }
+}
+
+/// Allowed values of `organization_type` (schema.org types).
+pub const ORGANIZATION_TYPES: &[&str] = &["ngo", "local_business", "group", "government"];
+/// Allowed values of a project's `progress`.
+pub const PROGRESS_VALUES: &[&str] = &["idea", "in_progress", "done", "abandoned"];
+
+/// A field a citizen sets by name (`communecter edit ID --set field=value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    /// Name (display name for a person).
+    Name,
+    /// One or two sentences (a person's bio).
+    ShortDescription,
+    /// Longer free text.
+    Description,
+    /// Web site.
+    Url,
+    /// Public telephone number of an organization.
+    Telephone,
+    /// Opening hours, free text ("Mo-Fr 08:00-18:00").
+    OpeningHours,
+    /// Organization: ngo, local_business, group or government.
+    OrganizationType,
+    /// Organization: free category (garage, crèche, bakery, theatre troupe…).
+    Category,
+    /// Project or event start date.
+    Start,
+    /// Project or event end date.
+    End,
+    /// Event lasting whole days.
+    AllDay,
+    /// Project progress: idea, in_progress, done or abandoned.
+    Progress,
+    /// Project licence.
+    Licence,
+    /// Event type (concert, meeting, market…).
+    EventType,
+    /// Event organizer (an entity id).
+    Organizer,
+    /// Event place (an entity id).
+    Place,
+    /// Place type (shared library, compost pickup…).
+    PlaceType,
+    /// Address: street line.
+    Street,
+    /// Address: postal code.
+    PostalCode,
+    /// Address: INSEE code of the commune.
+    InseeCode,
+    /// Address: locality (commune name).
+    Locality,
+    /// Address: ISO 3166 country code.
+    Country,
+    /// Latitude in degrees.
+    Lat,
+    /// Longitude in degrees.
+    Lon,
+}
+
+/// Where a field lives in the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Container {
+    /// A key of the root map.
+    Root,
+    /// A key of the `address` map.
+    Address,
+    /// A key of the `geo` map.
+    Geo,
+}
+
+impl Container {
+    /// The root key of the container, `None` for the root itself.
+    pub const fn key(self) -> Option<&'static str> {
+        match self {
+            Container::Root => None,
+            Container::Address => Some("address"),
+            Container::Geo => Some("geo"),
+        }
+    }
+}
+
+/// The type of value a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Text { max_chars: usize, required: bool },
+    Url,
+    Date,
+    Bool,
+    OneOf(&'static [&'static str]),
+    EntityRef,
+    PostalCode,
+    Insee,
+    Country,
+    Latitude,
+    Longitude,
+}
+
+impl Field {
+    /// Every field.
+    pub const ALL: [Field; 24] = [
+        Field::Name,
+        Field::ShortDescription,
+        Field::Description,
+        Field::Url,
+        Field::Telephone,
+        Field::OpeningHours,
+        Field::OrganizationType,
+        Field::Category,
+        Field::Start,
+        Field::End,
+        Field::AllDay,
+        Field::Progress,
+        Field::Licence,
+        Field::EventType,
+        Field::Organizer,
+        Field::Place,
+        Field::PlaceType,
+        Field::Street,
+        Field::PostalCode,
+        Field::InseeCode,
+        Field::Locality,
+        Field::Country,
+        Field::Lat,
+        Field::Lon,
+    ];
+
+    /// The key of the field inside its container.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::ShortDescription => "short_description",
+            Field::Description => "description",
+            Field::Url => "url",
+            Field::Telephone => "telephone",
+            Field::OpeningHours => "opening_hours",
+            Field::OrganizationType => "organization_type",
+            Field::Category => "category",
+            Field::Start => "start",
+            Field::End => "end",
+            Field::AllDay => "all_day",
+            Field::Progress => "progress",
+            Field::Licence => "licence",
+            Field::EventType => "event_type",
+            Field::Organizer => "organizer",
+            Field::Place => "place",
+            Field::PlaceType => "place_type",
+            Field::Street => "street",
+            Field::PostalCode => "postal_code",
+            Field::InseeCode => "insee_code",
+            Field::Locality => "locality",
+            Field::Country => "country",
+            Field::Lat => "lat",
+            Field::Lon => "lon",
+        }
+    }
+
+    /// The map that holds the field.
+    pub const fn container(self) -> Container {
+        match self {
+            Field::Street
+            | Field::PostalCode
+            | Field::InseeCode
+            | Field::Locality
+            | Field::Country => Container::Address,
+            Field::Lat | Field::Lon => Container::Geo,
+            _ => Container::Root,
+        }
+    }
+
+    /// The name users type: the key, prefixed by its container (`address.street`).
+    pub fn name(self) -> String {
+        match self.container().key() {
+            Some(container) => format!("{container}.{}", self.key()),
+            None => self.key().to_owned(),
+        }
+    }
+
+    /// The field at `key` of `container`, if the schema has one.
+    pub fn at(container: Container, key: &str) -> Option<Field> {
+        Field::ALL
+            .into_iter()
+            .find(|field| field.container() == container && field.key() == key)
+    }
+
+    /// Whether entities of `kind` have this field.
+    pub const fn applies_to(self, kind: Kind) -> bool {
+        use Field::*;
+        match self {
+            Name | ShortDescription | Description | Url | Street | PostalCode | InseeCode
+            | Locality | Country | Lat | Lon => true,
+            Telephone | OrganizationType | Category => matches!(kind, Kind::Organization),
+            OpeningHours => matches!(kind, Kind::Organization | Kind::Place),
+            Start | End => matches!(kind, Kind::Project | Kind::Event),
+            Progress | Licence => matches!(kind, Kind::Project),
+            AllDay | EventType | Organizer | Place => matches!(kind, Kind::Event),
+            PlaceType => matches!(kind, Kind::Place),
+        }
+    }
+
+    /// Whether the field must always have a value.
+    pub const fn is_required(self) -> bool {
+        matches!(self, Field::Name | Field::PostalCode | Field::Country)
+    }
+
+    fn shape(self) -> Shape {
+        use Field::*;
+        let text = |max_chars| Shape::Text {
+            max_chars,
+            required: false,
+        };
+        match self {
+            Name => Shape::Text {
+                max_chars: MAX_NAME_CHARS,
+                required: true,
+            },
+            ShortDescription => text(MAX_SHORT_DESCRIPTION_CHARS),
+            Description => text(MAX_DESCRIPTION_CHARS),
+            Url => Shape::Url,
+            Telephone => text(MAX_TELEPHONE_CHARS),
+            OpeningHours => text(MAX_OPENING_HOURS_CHARS),
+            OrganizationType => Shape::OneOf(ORGANIZATION_TYPES),
+            Category | Licence | EventType | PlaceType => text(MAX_LABEL_CHARS),
+            Start | End => Shape::Date,
+            AllDay => Shape::Bool,
+            Progress => Shape::OneOf(PROGRESS_VALUES),
+            Organizer | Place => Shape::EntityRef,
+            Street => text(MAX_STREET_CHARS),
+            PostalCode => Shape::PostalCode,
+            InseeCode => Shape::Insee,
+            Locality => text(MAX_LOCALITY_CHARS),
+            Country => Shape::Country,
+            Lat => Shape::Latitude,
+            Lon => Shape::Longitude,
+        }
+    }
+
+    /// Checks a value as written in a document. A postal code is checked on
+    /// its own format here; [`check_postal_code`] checks it against the country.
+    pub fn check(self, value: &ScalarValue) -> Result<(), ValidationError> {
+        let field = self.key();
+        let wrong_type = |expected| ValidationError::WrongType { field, expected };
+        match self.shape() {
+            Shape::Bool => match value {
+                ScalarValue::Boolean(_) => Ok(()),
+                _ => Err(wrong_type("true or false")),
+            },
+            Shape::Latitude | Shape::Longitude => {
+                let ScalarValue::F64(degrees) = value else {
+                    return Err(wrong_type("a number of degrees"));
+                };
+                check_coordinate(self, *degrees)
+            }
+            shape => {
+                let ScalarValue::Str(text) = value else {
+                    return Err(wrong_type("text"));
+                };
+                check_text(self, shape, text)
+            }
+        }
+    }
+
+    /// Parses what a user typed (`--set field=value`) into a checked value.
+    pub fn parse_value(self, text: &str) -> Result<Value, ValidationError> {
+        let value = match self.shape() {
+            Shape::Bool => match text {
+                "true" | "yes" | "oui" | "1" => Value::Bool(true),
+                "false" | "no" | "non" | "0" => Value::Bool(false),
+                _ => {
+                    return Err(ValidationError::WrongType {
+                        field: self.key(),
+                        expected: "true or false",
+                    });
+                }
+            },
+            Shape::Latitude | Shape::Longitude => {
+                let degrees =
+                    text.trim()
+                        .parse::<f64>()
+                        .map_err(|_| ValidationError::WrongType {
+                            field: self.key(),
+                            expected: "a number of degrees",
+                        })?;
+                Value::Number(degrees)
+            }
+            _ => Value::Text(text.trim().to_owned()),
+        };
+        self.check(&value.to_scalar())?;
+        Ok(value)
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl FromStr for Field {
+    type Err = ValidationError;
+
+    /// Accepts `street` as well as `address.street`, and `-` for `_`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let wanted = text.trim().replace('-', "_");
+        Field::ALL
+            .into_iter()
+            .find(|field| field.key() == wanted || field.name() == wanted)
+            .ok_or_else(|| ValidationError::UnknownField {
+                field: text.to_owned(),
+                known: Field::ALL.map(Field::name).join(", "),
+            })
+    }
+}
+
+/// A typed value for a field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// Text, dates, urls, ids, codes.
+    Text(String),
+    /// Flags.
+    Bool(bool),
+    /// Coordinates.
+    Number(f64),
+}
+
+impl Value {
+    /// The Automerge scalar written for this value.
+    pub fn to_scalar(&self) -> ScalarValue {
+        match self {
+            Value::Text(text) => ScalarValue::Str(text.as_str().into()),
+            Value::Bool(flag) => ScalarValue::Boolean(*flag),
+            Value::Number(number) => ScalarValue::F64(*number),
+        }
+    }
+}
+
+/// Why a value, a field or an entity is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValidationError {
+    /// A required field is empty.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// The field.
+        field: &'static str,
+    },
+    /// A text is longer than its limit.
+    #[error("{field} is {found} characters long; the limit is {max}")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The limit.
+        max: usize,
+        /// The length given.
+        found: usize,
+    },
+    /// A text contains control characters.
+    #[error("{field} contains control characters")]
+    ControlCharacters {
+        /// The field.
+        field: &'static str,
+    },
+    /// A value has the wrong type.
+    #[error("{field} must be {expected}")]
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A value is not one of the allowed ones.
+    #[error("{value:?} is not a valid {field}; use one of: {allowed}")]
+    NotAllowed {
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The allowed values.
+        allowed: String,
+    },
+    /// A postal code does not have the format of its country.
+    #[error("{code:?} is not a postal code of {country}{hint}")]
+    PostalCode {
+        /// The code given.
+        code: String,
+        /// The country.
+        country: String,
+        /// What the format is.
+        hint: &'static str,
+    },
+    /// An INSEE code is not 5 characters (digits, or 2A/2B for Corsica).
+    #[error("{0:?} is not an INSEE commune code (5 characters, like 97411 or 2A004)")]
+    Insee(String),
+    /// A country code is not two uppercase letters.
+    #[error("{0:?} is not a country code; use two capital letters like FR or BE")]
+    Country(String),
+    /// A latitude outside [-90, 90] or a longitude outside [-180, 180].
+    #[error("{field} {value} is out of range ({range})")]
+    Coordinate {
+        /// lat or lon.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The range allowed.
+        range: &'static str,
+    },
+    /// A URL that is not an http(s) URL.
+    #[error("{0:?} is not a web address; it must start with http:// or https:// and have a host")]
+    Url(String),
+    /// A date that is not ISO 8601.
+    #[error("{0:?} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM (with an optional offset)")]
+    Date(String),
+    /// An end date before the start date.
+    #[error("the end ({end}) is before the start ({start})")]
+    EndBeforeStart {
+        /// Start date.
+        start: String,
+        /// End date.
+        end: String,
+    },
+    /// Not an entity id.
+    #[error("{field} must be an entity id: {reason}")]
+    EntityRef {
+        /// The field.
+        field: &'static str,
+        /// Why the id was refused.
+        reason: String,
+    },
+    /// A tag that is empty, too long or has control characters.
+    #[error("{tag:?} is not a valid tag: {reason}")]
+    Tag {
+        /// The tag given.
+        tag: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// More tags than allowed.
+    #[error("an entity has at most {max} tags (this would make {found})")]
+    TooManyTags {
+        /// The limit.
+        max: usize,
+        /// The count it would make.
+        found: usize,
+    },
+    /// No such field.
+    #[error("there is no field {field:?}; fields are: {known}")]
+    UnknownField {
+        /// The field given.
+        field: String,
+        /// The known fields.
+        known: String,
+    },
+    /// The field exists but not for this kind of entity.
+    #[error("a {kind} has no field {field}")]
+    FieldNotForKind {
+        /// The field.
+        field: String,
+        /// The kind.
+        kind: Kind,
+    },
+    /// A required field would be removed.
+    #[error("{0} is required and cannot be removed")]
+    Required(String),
+}
+
+fn check_text(field: Field, shape: Shape, text: &str) -> Result<(), ValidationError> {
+    let name = field.key();
+    match shape {
+        Shape::Text {
+            max_chars,
+            required,
+        } => {
+            if required && text.trim().is_empty() {
+                return Err(ValidationError::Empty { field: name });
+            }
+            check_length(name, text, max_chars)?;
+            // Newlines belong in descriptions only.
+            let multiline = matches!(field, Field::Description | Field::OpeningHours);
+            if text
+                .chars()
+                .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+            {
+                return Err(ValidationError::ControlCharacters { field: name });
+            }
+            Ok(())
+        }
+        Shape::Url => check_url(text),
+        Shape::Date => DateKey::parse(text).map(|_| ()),
+        Shape::OneOf(allowed) => {
+            if allowed.contains(&text) {
+                Ok(())
+            } else {
+                Err(ValidationError::NotAllowed {
+                    field: name,
+                    value: text.to_owned(),
+                    allowed: allowed.join(", "),
+                })
+            }
+        }
+        Shape::EntityRef => {
+            text.parse::<EntityId>()
+                .map(|_| ())
+                .map_err(|error| ValidationError::EntityRef {
+                    field: name,
+                    reason: error.to_string(),
+                })
+        }
+        Shape::PostalCode => check_postal_code_format(text),
+        Shape::Insee => check_insee(text),
+        Shape::Country => check_country(text),
+        Shape::Bool | Shape::Latitude | Shape::Longitude => {
+            unreachable!("non-text shapes are checked by Field::check")
+        }
+    }
+}
+
+/// Checks the length of a text in characters.
+pub fn check_length(field: &'static str, text: &str, max: usize) -> Result<(), ValidationError> {
+    // Bytes bound characters from above: skip counting for short texts.
+    if text.len() > max {
+        let found = text.chars().count();
+        if found > max {
+            return Err(ValidationError::TooLong { field, max, found });
+        }
+    }
+    Ok(())
+}
+
+fn check_coordinate(field: Field, degrees: f64) -> Result<(), ValidationError> {
+    let (limit, range) = match field {
+        Field::Lat => (90.0, "-90 to 90"),
+        _ => (180.0, "-180 to 180"),
+    };
+    if degrees.is_finite() && (-limit..=limit).contains(&degrees) {
+        Ok(())
+    } else {
+        Err(ValidationError::Coordinate {
+            field: field.key(),
+            value: degrees,
+            range,
+        })
+    }
+}
+
+fn check_url(text: &str) -> Result<(), ValidationError> {
+    let bad = || ValidationError::Url(text.to_owned());
+    if text.len() > MAX_URL_BYTES {
+        return Err(ValidationError::TooLong {
+            field: "url",
+            max: MAX_URL_BYTES,
+            found: text.len(),
+        });
+    }
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => (host, Some(port)),
+        _ => (host_port, None),
+    };
+    if let Some(port) = port
+        && (port.is_empty() || port.parse::<u16>().is_err())
+    {
+        return Err(bad());
+    }
+    let host_ok = if let Some(ipv6) = host.strip_prefix('[') {
+        ipv6.strip_suffix(']')
+            .is_some_and(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok())
+    } else {
+        !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            })
+    };
+    if host_ok { Ok(()) } else { Err(bad()) }
+}
+
+/// Checks a country code: two uppercase ASCII letters.
+pub fn check_country(text: &str) -> Result<(), ValidationError> {
+    if text.len() == 2 && text.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(ValidationError::Country(text.to_owned()))
+    }
+}
+
+fn check_insee(text: &str) -> Result<(), ValidationError> {
+    let bytes = text.as_bytes();
+    let corsica = bytes.len() == 5
+        && bytes[0] == b'2'
+        && matches!(bytes[1], b'A' | b'B')
+        && bytes[2..].iter().all(u8::is_ascii_digit);
+    if corsica || (bytes.len() == 5 && bytes.iter().all(u8::is_ascii_digit)) {
+        Ok(())
+    } else {
+        Err(ValidationError::Insee(text.to_owned()))
+    }
+}
+
+/// Longest postal code of any country, in bytes.
+pub const MAX_POSTAL_CODE_BYTES: usize = 10;
+
+fn check_postal_code_format(code: &str) -> Result<(), ValidationError> {
+    let ok = !code.is_empty()
+        && code.len() <= MAX_POSTAL_CODE_BYTES
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ' || b == b'-')
+        && !code.starts_with([' ', '-'])
+        && !code.ends_with([' ', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::PostalCode {
+            code: code.to_owned(),
+            country: "any country".to_owned(),
+            hint: ": use digits, capital letters, spaces or hyphens (at most 10)",
+        })
+    }
+}
+
+/// Checks a postal code against its country: 5 digits in France (including
+/// overseas), digits, capital letters, spaces and hyphens elsewhere.
+pub fn check_postal_code(code: &str, country: &str) -> Result<(), ValidationError> {
+    check_country(country)?;
+    if country == "FR" {
+        if code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(());
+        }
+        return Err(ValidationError::PostalCode {
+            code: code.to_owned(),
+            country: country.to_owned(),
+            hint: ": French postal codes are 5 digits, like 97400",
+        });
+    }
+    check_postal_code_format(code).map_err(|_| ValidationError::PostalCode {
+        code: code.to_owned(),
+        country: country.to_owned(),
+        hint: ": use digits, capital letters, spaces or hyphens (at most 10)",
+    })
+}
+
+/// The gossip key of a postal code: the code itself in France, `CC-code`
+/// elsewhere, so `1000` in Belgium and in Switzerland are different topics.
+pub fn postal_key(code: &str, country: &str) -> String {
+    if country == "FR" {
+        code.to_owned()
+    } else {
+        format!("{country}-{code}")
+    }
+}
+
+/// Checks a tag: trimmed, 1 to [`MAX_TAG_CHARS`] characters, no control
+/// characters, no `/` (tags appear in URLs).
+pub fn check_tag(tag: &str) -> Result<(), ValidationError> {
+    let reason = if tag.trim().is_empty() {
+        Some("it is empty")
+    } else if tag.trim() != tag {
+        Some("it starts or ends with a space")
+    } else if tag.chars().count() > MAX_TAG_CHARS {
+        Some("it is longer than 40 characters")
+    } else if tag.chars().any(|c| c.is_control() || c == '/') {
+        Some("it contains a control character or '/'")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(ValidationError::Tag {
+            tag: tag.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// An ISO 8601 date or date-time reduced to a comparable number of seconds.
+///
+/// Accepted: `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM`, `YYYY-MM-DDTHH:MM:SS`, the
+/// time forms optionally followed by `Z` or `±HH:MM`. A date or time without
+/// an offset is taken as UTC for comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DateKey(i64);
+
+impl DateKey {
+    /// Parses a date, strictly.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        parse_date(text.as_bytes()).ok_or_else(|| ValidationError::Date(text.to_owned()))
+    }
+}
+
+fn digits(bytes: &[u8]) -> Option<i64> {
+    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        bytes
+            .iter()
+            .fold(0i64, |acc, digit| acc * 10 + i64::from(digit - b'0')),
+    )
+}
+
+fn parse_date(text: &[u8]) -> Option<DateKey> {
+    if text.len() < 10 || text[4] != b'-' || text[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (
+        digits(&text[..4])?,
+        digits(&text[5..7])?,
+        digits(&text[8..10])?,
+    );
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let rest = &text[10..];
+    if rest.is_empty() {
+        return Some(DateKey(days * 86_400));
+    }
+    if rest[0] != b'T' || rest.len() < 6 || rest[3] != b':' {
+        return None;
+    }
+    let (hour, minute) = (digits(&rest[1..3])?, digits(&rest[4..6])?);
+    let mut rest = &rest[6..];
+    let mut second = 0;
+    if rest.first() == Some(&b':') {
+        second = digits(rest.get(1..3)?)?;
+        rest = &rest[3..];
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let offset = match rest {
+        [] | [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (oh, om) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let minutes = oh * 60 + om;
+            if *sign == b'+' { minutes } else { -minutes }
+        }
+        _ => return None,
+    };
+    Some(DateKey(
+        days * 86_400 + hour * 3_600 + minute * 60 + second - offset * 60,
+    ))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Checks that `end` is not before `start`.
+pub fn check_dates(start: &str, end: &str) -> Result<(), ValidationError> {
+    if DateKey::parse(end)? < DateKey::parse(start)? {
+        return Err(ValidationError::EndBeforeStart {
+            start: start.to_owned(),
+            end: end.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(value: &str) -> ScalarValue {
+        ScalarValue::Str(value.into())
+    }
+
+    #[test]
+    fn names_are_required_and_bounded() {
+        assert!(Field::Name.check(&text("Garage du Centre")).is_ok());
+        assert_eq!(
+            Field::Name.check(&text("  ")),
+            Err(ValidationError::Empty { field: "name" })
+        );
+        let long = "é".repeat(MAX_NAME_CHARS + 1);
+        assert_eq!(
+            Field::Name.check(&text(&long)),
+            Err(ValidationError::TooLong {
+                field: "name",
+                max: MAX_NAME_CHARS,
+                found: MAX_NAME_CHARS + 1
+            })
+        );
+        // Characters, not bytes: 120 accented letters fit.
+        assert!(
+            Field::Name
+                .check(&text(&"é".repeat(MAX_NAME_CHARS)))
+                .is_ok()
+        );
+        assert!(Field::Name.check(&text("a\u{7}b")).is_err());
+        assert!(Field::Name.check(&ScalarValue::Int(3)).is_err());
+    }
+
+    #[test]
+    fn descriptions_are_bounded_and_may_have_newlines() {
+        assert!(
+            Field::Description
+                .check(&text("Line one\nline two"))
+                .is_ok()
+        );
+        assert!(Field::ShortDescription.check(&text("one\ntwo")).is_err());
+        let long = "a".repeat(MAX_DESCRIPTION_CHARS + 1);
+        assert!(matches!(
+            Field::Description.check(&text(&long)),
+            Err(ValidationError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn postal_codes_follow_their_country() {
+        assert!(check_postal_code("97400", "FR").is_ok());
+        assert!(check_postal_code("75001", "FR").is_ok());
+        assert!(check_postal_code("7500", "FR").is_err());
+        assert!(check_postal_code("75A01", "FR").is_err());
+        assert!(check_postal_code("1000", "BE").is_ok());
+        assert!(check_postal_code("SW1A 1AA", "GB").is_ok());
+        assert!(check_postal_code("sw1a", "GB").is_err());
+        assert!(check_postal_code("1000", "be").is_err());
+        assert_eq!(postal_key("97400", "FR"), "97400");
+        assert_eq!(postal_key("1000", "BE"), "BE-1000");
+    }
+
+    #[test]
+    fn coordinates_are_in_range() {
+        assert!(Field::Lat.check(&ScalarValue::F64(-20.88)).is_ok());
+        assert!(Field::Lat.check(&ScalarValue::F64(90.5)).is_err());
+        assert!(Field::Lon.check(&ScalarValue::F64(180.0)).is_ok());
+        assert!(Field::Lon.check(&ScalarValue::F64(-180.1)).is_err());
+        assert!(Field::Lon.check(&ScalarValue::F64(f64::NAN)).is_err());
+        assert!(Field::Lat.check(&text("12")).is_err());
+    }
+
+    #[test]
+    fn urls_need_a_scheme_and_a_host() {
+        for good in [
+            "https://example.org",
+            "http://garage-du-centre.re/horaires?x=1#top",
+            "https://[::1]:8080/",
+            "https://mairie.saint-denis.re:443/a b"
+                .replace(' ', "%20")
+                .as_str(),
+        ] {
+            assert!(Field::Url.check(&text(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "example.org",
+            "ftp://example.org",
+            "https://",
+            "https://exa mple.org",
+            "javascript:alert(1)",
+            "https://-bad.org",
+            "https://a..b",
+            "https://host:99999/",
+        ] {
+            assert!(Field::Url.check(&text(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_are_strict_and_ordered() {
+        for good in [
+            "2026-11-25",
+            "2024-02-29",
+            "2026-11-25T18:30",
+            "2026-11-25T18:30:15Z",
+            "2026-11-25T18:30+04:00",
+        ] {
+            assert!(DateKey::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "2026-13-01",
+            "2025-02-29",
+            "2026-11-25 18:30",
+            "25/11/2026",
+            "2026-11-25T24:00",
+            "2026-11-25T18:30+4",
+            "2026-1-1",
+        ] {
+            assert!(DateKey::parse(bad).is_err(), "{bad}");
+        }
+        assert!(check_dates("2026-11-25", "2026-11-26").is_ok());
+        assert!(check_dates("2026-11-25T10:00", "2026-11-25T10:00").is_ok());
+        assert!(matches!(
+            check_dates("2026-11-25T10:00+04:00", "2026-11-25T07:00Z"),
+            Err(ValidationError::EndBeforeStart { .. })
+        ));
+        assert!(check_dates("2026-11-25T10:00+04:00", "2026-11-25T06:00Z").is_ok());
+    }
+
+    #[test]
+    fn tags_and_codes() {
+        assert!(check_tag("jardin partagé").is_ok());
+        assert!(check_tag("").is_err());
+        assert!(check_tag(" bio").is_err());
+        assert!(check_tag("a/b").is_err());
+        assert!(check_tag(&"x".repeat(41)).is_err());
+        assert!(Field::InseeCode.check(&text("2A004")).is_ok());
+        assert!(Field::InseeCode.check(&text("97411")).is_ok());
+        assert!(Field::InseeCode.check(&text("2C004")).is_err());
+        assert!(Field::Country.check(&text("FR")).is_ok());
+        assert!(Field::Country.check(&text("FRA")).is_err());
+        assert!(Field::OrganizationType.check(&text("ngo")).is_ok());
+        assert!(Field::OrganizationType.check(&text("company")).is_err());
+    }
+
+    #[test]
+    fn fields_parse_by_key_or_dotted_name() {
+        assert_eq!("street".parse::<Field>(), Ok(Field::Street));
+        assert_eq!("address.street".parse::<Field>(), Ok(Field::Street));
+        assert_eq!(
+            "short-description".parse::<Field>(),
+            Ok(Field::ShortDescription)
+        );
+        assert!(matches!(
+            "colour".parse::<Field>(),
+            Err(ValidationError::UnknownField { .. })
+        ));
+        assert_eq!(Field::Lat.parse_value("-20.9"), Ok(Value::Number(-20.9)));
+        assert!(Field::Lat.parse_value("north").is_err());
+        assert_eq!(Field::AllDay.parse_value("oui"), Ok(Value::Bool(true)));
+        assert!(!Field::Category.applies_to(Kind::Event));
+        assert!(Field::Category.applies_to(Kind::Organization));
+    }
+}
