@@ -331,7 +331,7 @@ pub fn authorize(
             .collect(),
     };
 
-    let expanded = change.decode();
+    let expanded = decode_operations(change)?;
     let start_op = change.start_op().get();
     let mut made: HashMap<u64, Path> = HashMap::new();
     let mut resolved: HashMap<(u64, automerge::ActorId), Path> = HashMap::new();
@@ -382,6 +382,18 @@ pub fn authorize(
     }
 
     check_totals(&view, &role, doc_id, signer, &writes)
+}
+
+/// Decodes the change's operations. Automerge checks a change's columns when
+/// it parses it, but not that the actor indices of its operations point into
+/// its actor table, and `Change::decode` panics on such a change. A peer can
+/// send one, so the panic is contained here and the change refused; once
+/// decoding succeeded, every index is known to be valid, which also keeps
+/// `apply_changes` safe from it.
+fn decode_operations(change: &Change) -> Result<automerge::ExpandedChange, Reject> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode())).map_err(|_| {
+        Reject::Malformed("an operation refers to an actor the change does not list".into())
+    })
 }
 
 fn invalid(path: &Path, error: ValidationError) -> Reject {

@@ -38,7 +38,7 @@
 //! let created = document::create(&genesis, &actor, 1_764_000_000_000, [1; 16], &edits).unwrap();
 //!
 //! // Sign, encode, and on the receiving side decode, verify, authorize, apply.
-//! let envelope = SignedChange::sign(&key, created.id, "97400", &created.change).unwrap();
+//! let envelope = SignedChange::sign(&key, created.id, "97400", created.change.raw_bytes()).unwrap();
 //! let received = SignedChange::decode(&envelope.encode()).unwrap().verify().unwrap();
 //! let mut replica = automerge::Automerge::new();
 //! crdt_model::authz::authorize(&replica, &created.id, &received.envelope.author, &received.change)

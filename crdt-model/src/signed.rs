@@ -114,15 +114,17 @@ fn check_postal_key(key: &[u8]) -> Result<(), EnvelopeError> {
 }
 
 impl SignedChange {
-    /// Signs `change` of document `doc_id`, published under `postal_key`.
+    /// Signs the bytes of a change (`Change::raw_bytes`) of document
+    /// `doc_id`, published under `postal_key`. The bytes are not parsed
+    /// here: [`SignedChange::verify`] does that on the receiving side.
     pub fn sign(
         signing_key: &SigningKey,
         doc_id: EntityId,
         postal_key: &str,
-        change: &Change,
+        change: &[u8],
     ) -> Result<Self, EnvelopeError> {
         check_postal_key(postal_key.as_bytes())?;
-        let bytes = change.raw_bytes().to_vec();
+        let bytes = change.to_vec();
         if bytes.is_empty() || bytes.len() > MAX_CHANGE_BYTES {
             return Err(EnvelopeError::BadChangeLength(bytes.len()));
         }

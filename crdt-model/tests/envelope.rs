@@ -1,0 +1,207 @@
+//! The signed envelope: round trips, tampering, and arbitrary input.
+
+mod common;
+
+use common::*;
+use crdt_model::document::{self, Edit};
+use crdt_model::ids::EntityId;
+use crdt_model::schema::{Field, Kind, Value};
+use crdt_model::signed::{
+    EnvelopeError, MAX_CHANGE_BYTES, MAX_ENVELOPE_BYTES, SignedChange, VerifiedChange,
+};
+use proptest::prelude::*;
+
+fn sample() -> SignedChange {
+    let created = document::create(
+        &genesis(Kind::Organization),
+        &actor(1),
+        NOW,
+        [5; 16],
+        &[Edit::Set(
+            Field::Description,
+            Value::Text("Atelier de réparation de vélos".into()),
+        )],
+    )
+    .unwrap();
+    SignedChange::sign(
+        &signing_key(1),
+        created.id,
+        "97400",
+        created.change.raw_bytes(),
+    )
+    .unwrap()
+}
+
+fn open(bytes: &[u8]) -> Result<VerifiedChange, EnvelopeError> {
+    SignedChange::decode(bytes)?.verify()
+}
+
+#[test]
+fn an_envelope_round_trips_and_verifies() {
+    let envelope = sample();
+    let bytes = envelope.encode();
+    assert_eq!(bytes.len(), envelope.encoded_len());
+    assert_eq!(&bytes[..5], b"CMSC\x01");
+    let decoded = SignedChange::decode(&bytes).unwrap();
+    assert_eq!(decoded, envelope);
+    let verified = decoded.verify().unwrap();
+    assert_eq!(verified.change.raw_bytes(), &envelope.change[..]);
+    assert_eq!(verified.envelope.author, author(1));
+}
+
+#[test]
+fn flipping_any_bit_of_an_envelope_is_detected() {
+    let bytes = sample().encode();
+    for position in 0..bytes.len() {
+        for bit in [0x01, 0x80] {
+            let mut tampered = bytes.clone();
+            tampered[position] ^= bit;
+            assert!(
+                open(&tampered).is_err(),
+                "byte {position} bit {bit:#x} went unnoticed"
+            );
+        }
+    }
+}
+
+#[test]
+fn re_signing_fields_needs_the_key() {
+    let envelope = sample();
+    let mut other_doc = envelope.clone();
+    other_doc.doc_id = EntityId::from_bytes([1; 16]);
+    assert_eq!(
+        open(&other_doc.encode()).err(),
+        Some(EnvelopeError::BadSignature)
+    );
+    let mut other_topic = envelope.clone();
+    other_topic.postal_key = "75001".into();
+    assert_eq!(
+        open(&other_topic.encode()).err(),
+        Some(EnvelopeError::BadSignature)
+    );
+    let mut other_author = envelope;
+    other_author.author = author(2);
+    assert_eq!(
+        open(&other_author.encode()).err(),
+        Some(EnvelopeError::BadSignature)
+    );
+}
+
+#[test]
+fn decoding_is_strict() {
+    let bytes = sample().encode();
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert_eq!(
+        SignedChange::decode(&trailing),
+        Err(EnvelopeError::TrailingBytes(1))
+    );
+    assert_eq!(
+        SignedChange::decode(&bytes[..bytes.len() - 1]),
+        Err(EnvelopeError::Truncated)
+    );
+    let mut version = bytes.clone();
+    version[4] = 2;
+    assert_eq!(
+        SignedChange::decode(&version),
+        Err(EnvelopeError::UnsupportedVersion(2))
+    );
+    let mut lowercase = bytes.clone();
+    lowercase[22] = b'a';
+    assert_eq!(
+        SignedChange::decode(&lowercase),
+        Err(EnvelopeError::BadPostalKey)
+    );
+    let huge = vec![0u8; MAX_ENVELOPE_BYTES + 1];
+    assert!(matches!(
+        SignedChange::decode(&huge),
+        Err(EnvelopeError::TooLarge(_))
+    ));
+    // A change length beyond the limit is refused before reading it.
+    let mut long = bytes[..27].to_vec();
+    long.extend_from_slice(&((MAX_CHANGE_BYTES + 1) as u32).to_le_bytes());
+    assert!(matches!(
+        SignedChange::decode(&long),
+        Err(EnvelopeError::BadChangeLength(_))
+    ));
+}
+
+#[test]
+fn a_valid_signature_over_garbage_is_still_refused() {
+    let garbage = SignedChange::sign(
+        &signing_key(1),
+        EntityId::from_bytes([1; 16]),
+        "97400",
+        b"not an automerge change",
+    )
+    .unwrap();
+    let decoded = SignedChange::decode(&garbage.encode()).unwrap();
+    assert!(matches!(decoded.verify(), Err(EnvelopeError::BadChange(_))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn decoding_random_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = open(&bytes);
+    }
+
+    #[test]
+    fn decoding_mutated_envelopes_never_panics(
+        mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let mut bytes = sample().encode();
+        for (index, value) in mutations {
+            let at = index.index(bytes.len());
+            bytes[at] = value;
+        }
+        if truncate {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        let _ = open(&bytes);
+    }
+
+    #[test]
+    fn mutated_changes_with_a_valid_signature_never_panic(
+        mutations in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        // The attacker signs whatever bytes they like: parsing and
+        // authorizing them must fail cleanly, never panic.
+        let created = document::create(&genesis(Kind::Place), &actor(1), NOW, [1; 16], &[]).unwrap();
+        let mut change = created.change.raw_bytes().to_vec();
+        for (index, value) in mutations {
+            let at = index.index(change.len());
+            change[at] = value;
+        }
+        if let Ok(change) = automerge::Change::from_bytes(change) {
+            for doc in [created.doc.fork(), automerge::Automerge::new()] {
+                if crdt_model::authz::authorize(&doc, &created.id, &author(1), &change).is_ok() {
+                    // What authorization lets through must apply without panicking.
+                    let mut doc = doc;
+                    let _ = doc.apply_changes([change.clone()]);
+                    let _ = document::read(&doc);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn envelopes_of_any_fields_round_trip(
+        doc in any::<[u8; 16]>(),
+        key in "[0-9A-Z -]{1,16}",
+        change in proptest::collection::vec(any::<u8>(), 1..2048),
+        seed in any::<u8>(),
+    ) {
+        let envelope = SignedChange {
+            doc_id: EntityId::from_bytes(doc),
+            postal_key: key,
+            change,
+            author: author(seed),
+            signature: [seed; 64],
+        };
+        prop_assert_eq!(SignedChange::decode(&envelope.encode()), Ok(envelope));
+    }
+}
