@@ -99,7 +99,9 @@ fn non_admin_cannot_touch_admins_or_flags() {
         Edit::SetDeleted(true),
         Edit::ConfirmMember(author(2)),
     ] {
-        let reject = not_allowed(document::edit(&doc, &actor(2), NOW, &[edit.clone()]).map(drop));
+        let reject = not_allowed(
+            document::edit(&doc, &actor(2), NOW, std::slice::from_ref(&edit)).map(drop),
+        );
         assert!(
             matches!(reject, Reject::NotAdmin { .. }),
             "{edit:?}: {reject}"
@@ -216,7 +218,9 @@ fn person_documents_are_owner_only_except_follows() {
         },
         Edit::AddAdmin(author(2)),
     ] {
-        let reject = not_allowed(document::edit(&doc, &actor(2), NOW, &[edit.clone()]).map(drop));
+        let reject = not_allowed(
+            document::edit(&doc, &actor(2), NOW, std::slice::from_ref(&edit)).map(drop),
+        );
         assert!(
             matches!(reject, Reject::PersonOwnerOnly { .. }),
             "{edit:?}: {reject}"
@@ -337,17 +341,14 @@ fn genesis_keys_never_change() {
     }
 }
 
+/// Operations written straight into a transaction.
+type RawWrite =
+    dyn Fn(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>;
+
 #[test]
 fn invalid_values_are_refused_from_peers_too() {
     let (id, doc) = new_entity(Kind::Event, 1, &[]);
-    let cases: Vec<(
-        &str,
-        Box<
-            dyn Fn(
-                &mut automerge::transaction::Transaction<'_>,
-            ) -> Result<(), automerge::AutomergeError>,
-        >,
-    )> = vec![
+    let cases: Vec<(&str, Box<RawWrite>)> = vec![
         ("empty name", Box::new(|tx| tx.put(ROOT, "name", ""))),
         (
             "name as number",

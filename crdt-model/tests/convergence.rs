@@ -95,7 +95,7 @@ fn read(doc: &Automerge) -> Entity {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn replicas_converge_whatever_the_delivery_order(
