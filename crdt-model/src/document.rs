@@ -26,7 +26,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{Automerge, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue};
+use automerge::{
+    Automerge, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue, hydrate,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::authz::{self, Reject};
@@ -296,19 +298,19 @@ pub fn edit(
     now_ms: i64,
     edits: &[Edit],
 ) -> Result<Change, EditError> {
-    let entity = read(doc)?;
+    let (id, kind) = identity(doc)?;
     let mut fork = doc.fork();
     fork.set_actor(actor.actor_id());
     let mut tx = fork.transaction();
     for edit in edits {
-        write_edit(&mut tx, entity.kind, &actor.author, now_ms, edit)?;
+        write_edit(&mut tx, kind, &actor.author, now_ms, edit)?;
     }
     tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
     let change = fork
         .get_last_local_change()
         .filter(|change| change.actor_id() == &actor.actor_id() && !change.is_empty())
         .ok_or_else(|| EditError::Document("the edit changes nothing".into()))?;
-    authz::authorize(doc, &entity.id, &actor.author, &change).map_err(EditError::NotAllowed)?;
+    authz::authorize(doc, &id, &actor.author, &change).map_err(EditError::NotAllowed)?;
     Ok(change)
 }
 
@@ -588,43 +590,104 @@ fn get_text<R: ReadDoc>(doc: &R, obj: &ObjId, name: &str) -> Option<String> {
     }
 }
 
-fn get_time<R: ReadDoc>(doc: &R, obj: &ObjId, name: &str) -> Option<i64> {
-    match get_scalar(doc, obj, name)? {
-        ScalarValue::Timestamp(ms) | ScalarValue::Int(ms) => Some(ms),
-        ScalarValue::Uint(ms) => i64::try_from(ms).ok(),
-        _ => None,
-    }
+/// Typed access to a hydrated map: the whole document is hydrated once per
+/// read, because Automerge 0.12 seeks from the start of an object on every
+/// `get`, which made reading an entity with thousands of links quadratic.
+trait Tree {
+    fn scalar(&self, name: &str) -> Option<&ScalarValue>;
+    fn text(&self, name: &str) -> Option<String>;
+    fn time(&self, name: &str) -> Option<i64>;
+    fn map(&self, name: &str) -> Option<&hydrate::Map>;
+    fn flag(&self, name: &str) -> bool;
 }
 
-fn get_map<R: ReadDoc>(doc: &R, obj: &ObjId, name: &str) -> Option<ObjId> {
-    match doc.get(obj, name) {
-        Ok(Some((AmValue::Object(ObjType::Map), id))) => Some(id),
-        _ => None,
+impl Tree for hydrate::Map {
+    fn scalar(&self, name: &str) -> Option<&ScalarValue> {
+        match self.get(name)? {
+            hydrate::Value::Scalar(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        match self.scalar(name)? {
+            ScalarValue::Str(text) => Some(text.to_string()),
+            _ => None,
+        }
+    }
+
+    fn time(&self, name: &str) -> Option<i64> {
+        match self.scalar(name)? {
+            ScalarValue::Timestamp(ms) | ScalarValue::Int(ms) => Some(*ms),
+            ScalarValue::Uint(ms) => i64::try_from(*ms).ok(),
+            _ => None,
+        }
+    }
+
+    fn map(&self, name: &str) -> Option<&hydrate::Map> {
+        match self.get(name)? {
+            hydrate::Value::Map(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.scalar(name) == Some(&ScalarValue::Boolean(true))
     }
 }
 
 /// Keys of a map whose names are author keys and whose value is `true`.
-fn key_set<R: ReadDoc>(doc: &R, map: Option<ObjId>) -> BTreeSet<AuthorKey> {
-    let Some(map) = map else {
-        return BTreeSet::new();
-    };
-    doc.keys(&map)
-        .filter(|name| get_scalar(doc, &map, name) == Some(ScalarValue::Boolean(true)))
-        .filter_map(|name| name.parse().ok())
+fn key_set(map: Option<&hydrate::Map>) -> BTreeSet<AuthorKey> {
+    map.into_iter()
+        .flat_map(|map| map.iter())
+        .filter(|(_, entry)| entry.value == hydrate::Value::Scalar(ScalarValue::Boolean(true)))
+        .filter_map(|(name, _)| name.parse().ok())
         .collect()
 }
 
-/// Reads the typed entity from its document. Lenient: a malformed optional
-/// value is skipped rather than failing the whole read, so that one bad
-/// write never hides an entity.
-pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
+/// The `(author, entry)` pairs of a slot map whose keys are author keys.
+fn slots<'a>(
+    map: Option<&'a hydrate::Map>,
+) -> impl Iterator<Item = (AuthorKey, &'a hydrate::Map)> + 'a {
+    map.into_iter()
+        .flat_map(|map| map.iter())
+        .filter_map(|(name, entry)| match (name.parse(), &entry.value) {
+            (Ok(author), hydrate::Value::Map(slot)) => Some((author, slot)),
+            _ => None,
+        })
+}
+
+/// The id and kind of the entity a document holds, without reading the rest.
+pub fn identity<R: ReadDoc>(doc: &R) -> Result<(EntityId, Kind), ReadError> {
     let id = get_text(doc, &ROOT, key::ID)
         .and_then(|text| text.parse().ok())
         .ok_or(ReadError::Missing(key::ID))?;
     let kind = get_text(doc, &ROOT, key::KIND)
         .and_then(|text| text.parse().ok())
         .ok_or(ReadError::Missing(key::KIND))?;
-    let creator = get_text(doc, &ROOT, key::CREATOR)
+    Ok((id, kind))
+}
+
+/// Reads the typed entity from its document. Lenient: a malformed optional
+/// value is skipped rather than failing the whole read, so that one bad
+/// write never hides an entity.
+pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
+    let hydrate::Value::Map(root) = doc
+        .hydrate(ROOT, None)
+        .map_err(|_| ReadError::Missing(key::ID))?
+    else {
+        return Err(ReadError::Missing(key::ID));
+    };
+    let id = root
+        .text(key::ID)
+        .and_then(|text| text.parse().ok())
+        .ok_or(ReadError::Missing(key::ID))?;
+    let kind = root
+        .text(key::KIND)
+        .and_then(|text| text.parse().ok())
+        .ok_or(ReadError::Missing(key::KIND))?;
+    let creator = root
+        .text(key::CREATOR)
         .and_then(|text| text.parse().ok())
         .ok_or(ReadError::Missing(key::CREATOR))?;
 
@@ -633,12 +696,12 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
         if field.container() != Container::Root {
             continue;
         }
-        if let Some(value) = get_scalar(doc, &ROOT, field.key())
-            && field.check(&value).is_ok()
+        if let Some(value) = root.scalar(field.key())
+            && field.check(value).is_ok()
         {
             let value = match value {
-                ScalarValue::Boolean(flag) => Value::Bool(flag),
-                ScalarValue::F64(number) => Value::Number(number),
+                ScalarValue::Boolean(flag) => Value::Bool(*flag),
+                ScalarValue::F64(number) => Value::Number(*number),
                 ScalarValue::Str(text) => Value::Text(text.to_string()),
                 _ => continue,
             };
@@ -646,8 +709,10 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
         }
     }
 
-    let address_map = get_map(doc, &ROOT, key::ADDRESS).ok_or(ReadError::Missing(key::ADDRESS))?;
-    let address_text = |field: Field| get_text(doc, &address_map, field.key());
+    let address_map = root
+        .map(key::ADDRESS)
+        .ok_or(ReadError::Missing(key::ADDRESS))?;
+    let address_text = |field: Field| address_map.text(field.key());
     let address = Address {
         street: address_text(Field::Street),
         postal_code: address_text(Field::PostalCode).ok_or(ReadError::Missing("postal_code"))?,
@@ -655,9 +720,9 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
         locality: address_text(Field::Locality),
         country: address_text(Field::Country).ok_or(ReadError::Missing("country"))?,
     };
-    let geo = get_map(doc, &ROOT, key::GEO).and_then(|geo| {
-        let degrees = |field: Field| match get_scalar(doc, &geo, field.key()) {
-            Some(ScalarValue::F64(value)) => Some(value),
+    let geo = root.map(key::GEO).and_then(|geo| {
+        let degrees = |field: Field| match geo.scalar(field.key()) {
+            Some(ScalarValue::F64(value)) => Some(*value),
             _ => None,
         };
         Some(Geo {
@@ -665,70 +730,50 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
             lon: degrees(Field::Lon)?,
         })
     });
-    let tags = get_map(doc, &ROOT, key::TAGS)
-        .map(|tags| doc.keys(&tags).collect())
+    let tags = root
+        .map(key::TAGS)
+        .map(|tags| tags.iter().map(|(tag, _)| tag.clone()).collect())
         .unwrap_or_default();
 
-    let mut admins = key_set(doc, get_map(doc, &ROOT, key::ADMINS));
+    let mut admins = key_set(root.map(key::ADMINS));
     if admins.is_empty() {
         // Only concurrent removals can empty the set; the creator then
         // stands in (see authz), and readers show the same.
         admins.insert(creator);
     }
-    let confirmed = key_set(doc, get_map(doc, &ROOT, key::CONFIRMED));
-    let flag = |name| get_scalar(doc, &ROOT, name) == Some(ScalarValue::Boolean(true));
+    let confirmed = key_set(root.map(key::CONFIRMED));
 
     let mut links = Vec::new();
-    if let Some(slots) = get_map(doc, &ROOT, key::LINKS) {
-        for author_text in doc.keys(&slots) {
-            let (Ok(author), Some(slot)) =
-                (author_text.parse(), get_map(doc, &slots, &author_text))
-            else {
-                continue;
-            };
-            for relation_name in doc.keys(&slot) {
-                if let (Some(relation), Some(entry)) = (
-                    Relation::in_links(&relation_name),
-                    get_map(doc, &slot, &relation_name),
-                ) {
-                    let confirmed = relation != Relation::Member
-                        || confirmed.contains(&author)
-                        || admins.contains(&author);
-                    links.push(read_link(doc, &entry, author, relation, confirmed));
-                }
-            }
-        }
-    }
-    if let Some(slots) = get_map(doc, &ROOT, key::RECOMMENDS) {
-        for author_text in doc.keys(&slots) {
-            if let (Ok(author), Some(entry)) =
-                (author_text.parse(), get_map(doc, &slots, &author_text))
+    for (author, slot) in slots(root.map(key::LINKS)) {
+        for (relation_name, entry) in slot.iter() {
+            if let (Some(relation), hydrate::Value::Map(entry)) =
+                (Relation::in_links(relation_name), &entry.value)
             {
-                links.push(read_link(doc, &entry, author, Relation::Recommends, true));
+                let confirmed = relation != Relation::Member
+                    || confirmed.contains(&author)
+                    || admins.contains(&author);
+                links.push(read_link(entry, author, relation, confirmed));
             }
         }
     }
-    let mut reports = Vec::new();
-    if let Some(slots) = get_map(doc, &ROOT, key::REPORTS) {
-        for author_text in doc.keys(&slots) {
-            if let (Ok(author), Some(entry)) =
-                (author_text.parse(), get_map(doc, &slots, &author_text))
-            {
-                reports.push(Report {
-                    author,
-                    at: get_time(doc, &entry, key::AT).unwrap_or_default(),
-                    reason: get_text(doc, &entry, key::REASON).unwrap_or_default(),
-                });
-            }
-        }
+    for (author, entry) in slots(root.map(key::RECOMMENDS)) {
+        links.push(read_link(entry, author, Relation::Recommends, true));
     }
+    links.sort_by(|a, b| (a.at, a.author, a.relation).cmp(&(b.at, b.author, b.relation)));
+    let mut reports: Vec<Report> = slots(root.map(key::REPORTS))
+        .map(|(author, entry)| Report {
+            author,
+            at: entry.time(key::AT).unwrap_or_default(),
+            reason: entry.text(key::REASON).unwrap_or_default(),
+        })
+        .collect();
+    reports.sort_by(|a, b| (a.at, a.author).cmp(&(b.at, b.author)));
 
-    let mut extra = BTreeMap::new();
-    for name in doc.keys(&ROOT) {
-        if !is_known_root_key(&name) {
-            extra.insert(name.clone(), to_json(doc, &ROOT, &name, 0));
-        }
-    }
+    let extra = root
+        .iter()
+        .filter(|(name, _)| !is_known_root_key(name))
+        .map(|(name, entry)| (name.clone(), to_json(&entry.value, 0)))
+        .collect();
 
     Ok(Entity {
         id,
@@ -739,29 +784,23 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
         tags,
         admins,
         creator,
-        open_edition: flag(key::OPEN_EDITION) && kind != Kind::Person,
-        deleted: flag(key::DELETED),
-        created_at: get_time(doc, &ROOT, key::CREATED_AT).unwrap_or_default(),
-        updated_at: get_time(doc, &ROOT, key::UPDATED_AT).unwrap_or_default(),
+        open_edition: root.flag(key::OPEN_EDITION) && kind != Kind::Person,
+        deleted: root.flag(key::DELETED),
+        created_at: root.time(key::CREATED_AT).unwrap_or_default(),
+        updated_at: root.time(key::UPDATED_AT).unwrap_or_default(),
         links,
         reports,
         extra,
     })
 }
 
-fn read_link<R: ReadDoc>(
-    doc: &R,
-    entry: &ObjId,
-    author: AuthorKey,
-    relation: Relation,
-    confirmed: bool,
-) -> Link {
+fn read_link(entry: &hydrate::Map, author: AuthorKey, relation: Relation, confirmed: bool) -> Link {
     Link {
         author,
         relation,
-        at: get_time(doc, entry, key::AT).unwrap_or_default(),
-        comment: get_text(doc, entry, key::COMMENT),
-        person: get_text(doc, entry, key::PERSON).and_then(|text| text.parse().ok()),
+        at: entry.time(key::AT).unwrap_or_default(),
+        comment: entry.text(key::COMMENT),
+        person: entry.text(key::PERSON).and_then(|text| text.parse().ok()),
         confirmed,
     }
 }
@@ -794,42 +833,24 @@ pub(crate) fn is_known_root_key(name: &str) -> bool {
 /// Deepest nesting converted by [`to_json`]; deeper values become null.
 const MAX_JSON_DEPTH: usize = 16;
 
-fn to_json<R: ReadDoc>(doc: &R, obj: &ObjId, prop: &str, depth: usize) -> serde_json::Value {
-    match doc.get(obj, prop) {
-        Ok(Some((value, id))) => value_to_json(doc, value, &id, depth),
-        _ => serde_json::Value::Null,
-    }
-}
-
-fn value_to_json<R: ReadDoc>(
-    doc: &R,
-    value: AmValue<'_>,
-    id: &ObjId,
-    depth: usize,
-) -> serde_json::Value {
+fn to_json(value: &hydrate::Value, depth: usize) -> serde_json::Value {
     use serde_json::Value as Json;
     if depth >= MAX_JSON_DEPTH {
         return Json::Null;
     }
     match value {
-        AmValue::Object(ObjType::Map | ObjType::Table) => Json::Object(
-            doc.keys(id)
-                .map(|name| {
-                    let value = to_json(doc, id, &name, depth + 1);
-                    (name, value)
-                })
+        hydrate::Value::Map(map) => Json::Object(
+            map.iter()
+                .map(|(name, entry)| (name.clone(), to_json(&entry.value, depth + 1)))
                 .collect(),
         ),
-        AmValue::Object(ObjType::List) => Json::Array(
-            (0..doc.length(id))
-                .map(|index| match doc.get(id, index) {
-                    Ok(Some((value, child))) => value_to_json(doc, value, &child, depth + 1),
-                    _ => Json::Null,
-                })
+        hydrate::Value::List(list) => Json::Array(
+            list.iter()
+                .map(|item| to_json(&item.value, depth + 1))
                 .collect(),
         ),
-        AmValue::Object(ObjType::Text) => Json::String(doc.text(id).unwrap_or_default()),
-        AmValue::Scalar(scalar) => match scalar.as_ref() {
+        hydrate::Value::Text(text) => Json::String(text.to_string()),
+        hydrate::Value::Scalar(scalar) => match scalar {
             ScalarValue::Str(text) => Json::String(text.to_string()),
             ScalarValue::Int(n) | ScalarValue::Timestamp(n) => Json::from(*n),
             ScalarValue::Uint(n) => Json::from(*n),
