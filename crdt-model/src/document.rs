@@ -759,7 +759,7 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
     for (author, entry) in slots(root.map(key::RECOMMENDS)) {
         links.push(read_link(entry, author, Relation::Recommends, true));
     }
-    links.sort_by(|a, b| (a.at, a.author, a.relation).cmp(&(b.at, b.author, b.relation)));
+    links.sort_by_key(|link| (link.at, link.author, link.relation));
     let mut reports: Vec<Report> = slots(root.map(key::REPORTS))
         .map(|(author, entry)| Report {
             author,
@@ -767,7 +767,7 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
             reason: entry.text(key::REASON).unwrap_or_default(),
         })
         .collect();
-    reports.sort_by(|a, b| (a.at, a.author).cmp(&(b.at, b.author)));
+    reports.sort_by_key(|report| (report.at, report.author));
 
     let extra = root
         .iter()
