@@ -1,5 +1,19 @@
-//! The Communecter node: it will own the redb store, the ingest pipeline,
-//! the libp2p network and the local HTTP API. For now it re-exports the
-//! data model that every part of the node builds on.
+//! The Communecter node: its store, the ingest pipeline every change goes
+//! through, and the local operations of a citizen (identity, edits, queries).
+//!
+//! - [`store`]: the redb file and its tables.
+//! - [`ingest`]: decode → size check → signature → authorization → apply →
+//!   persist, one transaction per batch, acknowledged after commit.
+//! - [`index`]: listing by postal code, kind and tag, and text search.
+//! - [`identity`]: the data directory, the keys and the citizen's profile.
+//! - [`local`]: what a citizen does on their own node (create, edit, link).
+//!
+//! The network, the local HTTP API and the web map come on top of these.
+
+pub mod identity;
+pub mod index;
+pub mod ingest;
+pub mod local;
+pub mod store;
 
 pub use crdt_model as model;

@@ -1,0 +1,320 @@
+//! What a citizen does on their own node: join (init), create entities,
+//! edit them, link to them, delete them. Every change is built with
+//! crdt-model, signed with the citizen's key and goes through the same
+//! [`Store::ingest`] as a change from a peer.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crdt_model::communes;
+use crdt_model::document::{self, Edit, EditError, Entity, Genesis};
+use crdt_model::ids::{EntityId, IdError};
+use crdt_model::schema::{Field, Kind, Value, postal_key};
+use crdt_model::signed::SignedChange;
+
+use crate::identity::{DataDir, Identity, IdentityError, random_seed};
+use crate::ingest::Outcome;
+use crate::store::{Store, StoreError};
+
+/// Profile keys of the local-only profile table.
+mod profile_key {
+    pub(super) const PERSON: &str = "person";
+    pub(super) const DEVICE: &str = "device";
+    pub(super) const POSTAL_CODE: &str = "postal_code";
+    pub(super) const COUNTRY: &str = "country";
+    pub(super) const INSEE: &str = "insee_code";
+    pub(super) const EMAIL: &str = "email";
+}
+
+/// Why a local operation failed. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// Keys or data directory.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The postal code is not in the communes table.
+    #[error(
+        "{0} is not a French postal code we know; check it, or run `communecter communes <name of your commune>` to find it"
+    )]
+    UnknownPostalCode(String),
+    /// Several communes share the postal code.
+    #[error("{code} is shared by several communes; choose one with --insee:\n{choices}")]
+    AmbiguousPostalCode {
+        /// The postal code.
+        code: String,
+        /// One line per commune: INSEE code and name.
+        choices: String,
+    },
+    /// The INSEE code given is not one of the postal code's communes.
+    #[error("the commune {insee} does not have the postal code {code}; choose one of:\n{choices}")]
+    WrongInsee {
+        /// The INSEE code given.
+        insee: String,
+        /// The postal code.
+        code: String,
+        /// The communes of the postal code.
+        choices: String,
+    },
+    /// Not an entity id.
+    #[error("{0}")]
+    BadId(#[from] IdError),
+    /// No such entity in this store.
+    #[error("no entity {0} in this directory; `communecter list` shows what there is")]
+    UnknownEntity(EntityId),
+    /// The edit is invalid or not allowed.
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// The store refused the change (should not happen for local edits).
+    #[error("the change was refused: {0}")]
+    Refused(String),
+    /// The profile is incomplete.
+    #[error(
+        "the local profile is damaged ({0} is missing); restore the data directory from a backup"
+    )]
+    Profile(&'static str),
+    /// The envelope could not be built.
+    #[error("{0}")]
+    Envelope(#[from] crdt_model::signed::EnvelopeError),
+}
+
+/// What `init` needs.
+#[derive(Debug, Clone, Default)]
+pub struct Join {
+    /// Home postal code (French, 5 digits).
+    pub postal_code: String,
+    /// INSEE code when the postal code has several communes.
+    pub insee: Option<String>,
+    /// Display name; defaults to a neutral one.
+    pub name: Option<String>,
+    /// E-mail, kept in the local profile only.
+    pub email: Option<String>,
+}
+
+/// The citizen's local profile. Never shared.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Profile {
+    /// Their Person entity.
+    pub person: EntityId,
+    /// Home postal code.
+    pub postal_code: String,
+    /// Home country.
+    pub country: String,
+    /// Home commune.
+    pub insee_code: Option<String>,
+    /// E-mail (local only).
+    pub email: Option<String>,
+    /// Device suffix of this node's Automerge actor.
+    pub device: u32,
+}
+
+impl Profile {
+    /// The home postal key (gossip topic).
+    pub fn postal_key(&self) -> String {
+        postal_key(&self.postal_code, &self.country)
+    }
+}
+
+/// The wall clock in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn commune_choices(code: &str) -> String {
+    communes::table()
+        .by_postal_code(code)
+        .iter()
+        .map(|commune| format!("  --insee {}  {}", commune.insee, commune.name))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Finds the commune of a postal code, asking for `insee` when several share it.
+pub fn choose_commune(
+    code: &str,
+    insee: Option<&str>,
+) -> Result<&'static communes::Commune, LocalError> {
+    let candidates = communes::table().by_postal_code(code.trim());
+    match (candidates, insee) {
+        ([], _) => Err(LocalError::UnknownPostalCode(code.to_owned())),
+        (_, Some(insee)) => candidates
+            .iter()
+            .find(|commune| commune.insee.eq_ignore_ascii_case(insee))
+            .copied()
+            .ok_or_else(|| LocalError::WrongInsee {
+                insee: insee.to_owned(),
+                code: code.to_owned(),
+                choices: commune_choices(code),
+            }),
+        ([only], None) => Ok(only),
+        (_, None) => Err(LocalError::AmbiguousPostalCode {
+            code: code.to_owned(),
+            choices: commune_choices(code),
+        }),
+    }
+}
+
+/// A citizen's node opened on its data directory.
+pub struct Local {
+    /// The store.
+    pub store: Store,
+    /// The keys.
+    pub identity: Identity,
+    /// The local profile.
+    pub profile: Profile,
+}
+
+impl Local {
+    /// Creates the identity, the store and the citizen's Person entity.
+    pub fn init(dir: &DataDir, join: &Join) -> Result<Self, LocalError> {
+        let commune = choose_commune(&join.postal_code, join.insee.as_deref())?;
+        if dir.is_initialized() {
+            return Err(IdentityError::AlreadyInitialized(dir.root().display().to_string()).into());
+        }
+        let name = match &join.name {
+            Some(name) => name.trim().to_owned(),
+            None => format!("Habitant·e de {}", commune.name),
+        };
+        let genesis = Genesis {
+            kind: Kind::Person,
+            name,
+            postal_code: join.postal_code.trim().to_owned(),
+            country: "FR".into(),
+            open_edition: Some(false),
+        };
+        // Validate before anything is written to disk.
+        crdt_model::schema::Field::Name
+            .check(&crdt_model::automerge::ScalarValue::Str(
+                genesis.name.as_str().into(),
+            ))
+            .map_err(EditError::from)?;
+        let identity = Identity::create(dir)?;
+        let store = Store::open(&dir.store_path())?;
+        let device = u32::from_le_bytes(random_seed()?[..4].try_into().expect("4 bytes"));
+        let nonce: [u8; 16] = random_seed()?[..16].try_into().expect("16 bytes");
+        let edits = [
+            Edit::Set(Field::InseeCode, Value::Text(commune.insee.to_owned())),
+            Edit::Set(Field::Locality, Value::Text(commune.name.to_owned())),
+        ];
+        let created = document::create(&genesis, &identity.actor(device), now_ms(), nonce, &edits)?;
+        let profile = Profile {
+            person: created.id,
+            postal_code: genesis.postal_code.clone(),
+            country: genesis.country.clone(),
+            insee_code: Some(commune.insee.to_owned()),
+            email: join.email.clone().filter(|email| !email.trim().is_empty()),
+            device,
+        };
+        let local = Self {
+            store,
+            identity,
+            profile,
+        };
+        local.commit(created.id, &genesis.postal_code, &created.change)?;
+        let device_text = device.to_string();
+        let person_text = created.id.to_string();
+        let mut values = vec![
+            (profile_key::PERSON, person_text.as_str()),
+            (profile_key::DEVICE, device_text.as_str()),
+            (profile_key::POSTAL_CODE, local.profile.postal_code.as_str()),
+            (profile_key::COUNTRY, local.profile.country.as_str()),
+            (profile_key::INSEE, commune.insee),
+        ];
+        if let Some(email) = &local.profile.email {
+            values.push((profile_key::EMAIL, email.as_str()));
+        }
+        local.store.set_profile(&values)?;
+        Ok(local)
+    }
+
+    /// Opens an initialized data directory.
+    pub fn open(dir: &DataDir) -> Result<Self, LocalError> {
+        let identity = Identity::load(dir)?;
+        let store = Store::open(&dir.store_path())?;
+        let get = |key: &'static str| -> Result<String, LocalError> {
+            store.profile(key)?.ok_or(LocalError::Profile(key))
+        };
+        let profile = Profile {
+            person: get(profile_key::PERSON)?
+                .parse()
+                .map_err(|_| LocalError::Profile(profile_key::PERSON))?,
+            postal_code: get(profile_key::POSTAL_CODE)?,
+            country: get(profile_key::COUNTRY)?,
+            insee_code: store.profile(profile_key::INSEE)?,
+            email: store.profile(profile_key::EMAIL)?,
+            device: get(profile_key::DEVICE)?
+                .parse()
+                .map_err(|_| LocalError::Profile(profile_key::DEVICE))?,
+        };
+        Ok(Self {
+            store,
+            identity,
+            profile,
+        })
+    }
+
+    /// Signs a change and ingests it; returns once it is committed.
+    fn commit(
+        &self,
+        id: EntityId,
+        postal_key: &str,
+        change: &crdt_model::automerge::Change,
+    ) -> Result<(), LocalError> {
+        let envelope = SignedChange::sign(
+            &self.identity.signing_key,
+            id,
+            postal_key,
+            change.raw_bytes(),
+        )?;
+        match self.store.ingest(&[envelope.encode()])?.pop() {
+            Some(outcome) if outcome.is_stored() => Ok(()),
+            Some(Outcome::Rejected { reason, .. }) => Err(LocalError::Refused(reason)),
+            other => Err(LocalError::Refused(format!("{other:?}"))),
+        }
+    }
+
+    /// Creates an entity in the citizen's name; returns it as stored.
+    pub fn create(&self, genesis: &Genesis, edits: &[Edit]) -> Result<Entity, LocalError> {
+        let nonce: [u8; 16] = random_seed()?[..16].try_into().expect("16 bytes");
+        let created = document::create(
+            genesis,
+            &self.identity.actor(self.profile.device),
+            now_ms(),
+            nonce,
+            edits,
+        )?;
+        let key = postal_key(&genesis.postal_code, &genesis.country);
+        self.commit(created.id, &key, &created.change)?;
+        self.store
+            .entity(&created.id)?
+            .ok_or(LocalError::UnknownEntity(created.id))
+    }
+
+    /// Edits an entity; returns it as stored.
+    pub fn edit(&self, id: EntityId, edits: &[Edit]) -> Result<Entity, LocalError> {
+        let doc = self
+            .store
+            .document(&id)?
+            .ok_or(LocalError::UnknownEntity(id))?;
+        let before = document::read(&doc).map_err(EditError::from)?;
+        let change = document::edit(
+            &doc,
+            &self.identity.actor(self.profile.device),
+            now_ms(),
+            edits,
+        )?;
+        // Published under the postal code the entity had: its readers there
+        // learn that it moved.
+        self.commit(id, &before.postal_key(), &change)?;
+        self.store.entity(&id)?.ok_or(LocalError::UnknownEntity(id))
+    }
+
+    /// The stored entity.
+    pub fn entity(&self, id: EntityId) -> Result<Entity, LocalError> {
+        self.store.entity(&id)?.ok_or(LocalError::UnknownEntity(id))
+    }
+}

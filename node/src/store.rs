@@ -1,0 +1,191 @@
+//! The store: one redb file holding every document, every signed change,
+//! the pending and quarantine tables, the indexes and the local profile.
+//!
+//! Tables (keys and values are bytes unless said otherwise):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `documents` | entity id (16) | Automerge compact save |
+//! | `changes` | entity id (16) ‖ change hash (32) | signed envelope |
+//! | `entities` | entity id (16) | the typed entity as JSON (read cache) |
+//! | `index` | text key (`p/<postal key>/<id>`, `k/<kind>/<id>`, `t/<tag>/<id>`, `w/<word>/<id>`) | nothing |
+//! | `index_keys` | entity id (16) | the entity's index keys (JSON), to replace them |
+//! | `pending` | entity id (16) ‖ change hash (32) | envelope whose dependencies are missing |
+//! | `quarantine` | sequence number (u64) | JSON `{reason, doc, hash, envelope}` |
+//! | `profile` | text key | text value (local only: e-mail, settings, identity) |
+//!
+//! A write transaction commits with immediate durability: what [`Store`]
+//! acknowledges survives a crash.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+pub(crate) const DOCUMENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("documents");
+pub(crate) const CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
+pub(crate) const ENTITIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entities");
+pub(crate) const INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
+pub(crate) const INDEX_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_keys");
+pub(crate) const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
+pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+pub(crate) const PROFILE: TableDefinition<&str, &str> = TableDefinition::new("profile");
+
+/// Most changes waiting for their dependencies. Beyond it, new ones are
+/// refused (and counted) until dependencies arrive.
+pub const MAX_PENDING: u64 = 10_000;
+/// Most quarantined changes kept; the oldest are dropped first.
+pub const MAX_QUARANTINE: u64 = 10_000;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (usually a running node) has the store open.
+    #[error(
+        "the store {path} is in use by another process (is `communecter node` running on this data directory?)"
+    )]
+    InUse {
+        /// The store file.
+        path: String,
+    },
+    /// redb failed.
+    #[error("store error: {0}")]
+    Database(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt store record: {0}")]
+    Corrupt(String),
+}
+
+macro_rules! store_error_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for StoreError {
+            fn from(error: $error) -> Self {
+                StoreError::Database(error.to_string())
+            }
+        }
+    )*};
+}
+store_error_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Counts of what the store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    /// Documents (entities, deleted ones included).
+    pub documents: u64,
+    /// Signed changes.
+    pub changes: u64,
+    /// Changes waiting for dependencies.
+    pub pending: u64,
+    /// Changes refused and kept for inspection.
+    pub quarantined: u64,
+}
+
+/// The redb database of a node.
+pub struct Store {
+    pub(crate) db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`. Fails fast with
+    /// [`StoreError::InUse`] when another process holds it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.display().to_string(),
+            },
+            other => StoreError::Database(other.to_string()),
+        })?;
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(DOCUMENTS)?;
+            tx.open_table(CHANGES)?;
+            tx.open_table(ENTITIES)?;
+            tx.open_table(INDEX)?;
+            tx.open_table(INDEX_KEYS)?;
+            tx.open_table(PENDING)?;
+            tx.open_table(QUARANTINE)?;
+            tx.open_table(PROFILE)?;
+        }
+        tx.commit()?;
+        Ok(Self { db })
+    }
+
+    /// Reads a profile value.
+    pub fn profile(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PROFILE)?;
+        Ok(table.get(key)?.map(|value| value.value().to_owned()))
+    }
+
+    /// Writes profile values in one transaction.
+    pub fn set_profile(&self, values: &[(&str, &str)]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(PROFILE)?;
+            for (key, value) in values {
+                table.insert(*key, *value)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many documents, changes, pending and quarantined changes.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let tx = self.db.begin_read()?;
+        Ok(Counts {
+            documents: tx.open_table(DOCUMENTS)?.len()?,
+            changes: tx.open_table(CHANGES)?.len()?,
+            pending: tx.open_table(PENDING)?.len()?,
+            quarantined: tx.open_table(QUARANTINE)?.len()?,
+        })
+    }
+
+    /// The stored Automerge document of an entity.
+    pub fn document(
+        &self,
+        id: &crdt_model::ids::EntityId,
+    ) -> Result<Option<crdt_model::automerge::Automerge>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(DOCUMENTS)?;
+        let Some(bytes) = table.get(&id.as_bytes()[..])? else {
+            return Ok(None);
+        };
+        crdt_model::automerge::Automerge::load(bytes.value())
+            .map(Some)
+            .map_err(|error| StoreError::Corrupt(format!("document {id}: {error}")))
+    }
+
+    /// The signed envelopes of a document, in the order they were stored.
+    pub fn envelopes(&self, id: &crdt_model::ids::EntityId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CHANGES)?;
+        let start = [&id.as_bytes()[..], &[0u8; 32][..]].concat();
+        let end = [&id.as_bytes()[..], &[0xffu8; 32][..]].concat();
+        let mut out = Vec::new();
+        for entry in table.range(&start[..]..=&end[..])? {
+            let (_, value) = entry?;
+            out.push(value.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// The reasons of the most recent quarantined changes, newest first.
+    pub fn quarantine(&self, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(QUARANTINE)?;
+        let mut out = Vec::new();
+        for entry in table.iter()?.rev().take(limit) {
+            let (_, value) = entry?;
+            out.push(
+                serde_json::from_slice(value.value())
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+}

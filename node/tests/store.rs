@@ -1,0 +1,296 @@
+//! The store and its ingest pipeline: applied, duplicate, pending and
+//! refused changes; indexes and search; reopening.
+
+use crdt_model::automerge::Automerge;
+use crdt_model::document::{self, Edit, Genesis, Relation};
+use crdt_model::ed25519_dalek::SigningKey;
+use crdt_model::ids::{Actor, AuthorKey, EntityId};
+use crdt_model::schema::{Field, Kind, Value};
+use crdt_model::signed::SignedChange;
+use node::index::Filter;
+use node::ingest::{Fault, Outcome};
+use node::store::Store;
+
+const NOW: i64 = 1_764_000_000_000;
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn actor(n: u8) -> Actor {
+    Actor {
+        author: AuthorKey::of(&key(n)),
+        device: 1,
+    }
+}
+
+fn genesis(kind: Kind, name: &str, postal_code: &str) -> Genesis {
+    Genesis {
+        kind,
+        name: name.into(),
+        postal_code: postal_code.into(),
+        country: "FR".into(),
+        open_edition: None,
+    }
+}
+
+/// Creates an entity by author `n`: its id, document and signed genesis.
+fn create(n: u8, nonce: u8, g: &Genesis, edits: &[Edit]) -> (EntityId, Automerge, Vec<u8>) {
+    let created = document::create(g, &actor(n), NOW, [nonce; 16], edits).unwrap();
+    let envelope = SignedChange::sign(
+        &key(n),
+        created.id,
+        &g.postal_code,
+        created.change.raw_bytes(),
+    )
+    .unwrap()
+    .encode();
+    (created.id, created.doc, envelope)
+}
+
+fn edit(n: u8, id: EntityId, doc: &mut Automerge, edits: &[Edit]) -> Vec<u8> {
+    let change = document::edit(doc, &actor(n), NOW, edits).unwrap();
+    doc.apply_changes([change.clone()]).unwrap();
+    SignedChange::sign(&key(n), id, "97400", change.raw_bytes())
+        .unwrap()
+        .encode()
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let temp = tempfile::tempdir().unwrap();
+    let store = Store::open(&temp.path().join("store.redb")).unwrap();
+    (temp, store)
+}
+
+#[test]
+fn changes_are_applied_once_and_survive_reopening() {
+    let (temp, store) = open();
+    let g = genesis(Kind::Organization, "Garage du Centre", "97400");
+    let (id, mut doc, first) = create(1, 1, &g, &[]);
+    let second = edit(1, id, &mut doc, &[Edit::AddTag("garage".into())]);
+    let outcomes = store.ingest(&[first.clone(), second]).unwrap();
+    assert!(matches!(outcomes[0], Outcome::Applied { doc, .. } if doc == id));
+    assert!(matches!(outcomes[1], Outcome::Applied { .. }));
+    assert_eq!(
+        store.ingest(&[first]).unwrap(),
+        vec![Outcome::Duplicate { doc: id }]
+    );
+    drop(store);
+    let store = Store::open(&temp.path().join("store.redb")).unwrap();
+    let entity = store.entity(&id).unwrap().unwrap();
+    assert_eq!(entity.name(), "Garage du Centre");
+    assert!(entity.tags.contains("garage"));
+    assert_eq!(store.envelopes(&id).unwrap().len(), 2);
+    assert_eq!(store.counts().unwrap().changes, 2);
+}
+
+#[test]
+fn a_second_process_cannot_open_the_store() {
+    let (temp, _store) = open();
+    assert!(matches!(
+        Store::open(&temp.path().join("store.redb")),
+        Err(node::store::StoreError::InUse { .. })
+    ));
+}
+
+#[test]
+fn changes_wait_for_their_dependencies_in_any_order() {
+    let (_temp, store) = open();
+    let g = genesis(Kind::Place, "Boîte à livres", "97400");
+    let (id, mut doc, genesis_envelope) = create(1, 2, &g, &[]);
+    let tag = edit(1, id, &mut doc, &[Edit::AddTag("livres".into())]);
+    let link = edit(
+        2,
+        id,
+        &mut doc,
+        &[Edit::Link {
+            relation: Relation::Follows,
+            comment: None,
+            person: None,
+        }],
+    );
+    // Newest first: both wait, then the genesis releases them.
+    let outcomes = store.ingest(&[link, tag]).unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Pending { .. }))
+    );
+    assert_eq!(store.counts().unwrap().pending, 2);
+    assert!(store.entity(&id).unwrap().is_none());
+    store.ingest(&[genesis_envelope]).unwrap();
+    assert_eq!(store.counts().unwrap().pending, 0);
+    let entity = store.entity(&id).unwrap().unwrap();
+    assert!(entity.tags.contains("livres"));
+    assert_eq!(entity.links.len(), 1);
+    assert_eq!(store.counts().unwrap().changes, 3);
+}
+
+#[test]
+fn bad_input_is_refused_counted_and_quarantined() {
+    let (_temp, store) = open();
+    let g = genesis(Kind::Organization, "Boulangerie", "97400");
+    let (id, doc, first) = create(1, 3, &g, &[Edit::SetOpenEdition(false)]);
+    store.ingest(std::slice::from_ref(&first)).unwrap();
+
+    // Not an envelope.
+    let outcome = store.ingest(&[b"hello".to_vec()]).unwrap();
+    assert!(matches!(
+        outcome[0],
+        Outcome::Rejected {
+            fault: Fault::Malformed,
+            ..
+        }
+    ));
+    // Too large.
+    let outcome = store.ingest(&[vec![0; 300_000]]).unwrap();
+    assert!(matches!(
+        outcome[0],
+        Outcome::Rejected {
+            fault: Fault::Oversized,
+            ..
+        }
+    ));
+    // Tampered signature.
+    let mut forged = edit(1, id, &mut doc.fork(), &[Edit::AddTag("x".into())]);
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let outcome = store.ingest(&[forged]).unwrap();
+    assert!(matches!(
+        outcome[0],
+        Outcome::Rejected {
+            fault: Fault::BadSignature,
+            ..
+        }
+    ));
+    // Unauthorized: author 2 edits a closed entity (built by hand, since the
+    // typed edit refuses it).
+    let mut fork = doc.fork();
+    fork.set_actor(actor(2).actor_id());
+    {
+        use crdt_model::automerge::ROOT;
+        use crdt_model::automerge::transaction::Transactable;
+        let mut tx = fork.transaction();
+        tx.put(ROOT, "name", "Volé").unwrap();
+        tx.commit();
+    }
+    let change = fork.get_last_local_change().unwrap();
+    let unauthorized = SignedChange::sign(&key(2), id, "97400", change.raw_bytes())
+        .unwrap()
+        .encode();
+    let outcome = store.ingest(&[unauthorized]).unwrap();
+    assert!(matches!(
+        outcome[0],
+        Outcome::Rejected {
+            fault: Fault::Unauthorized,
+            ..
+        }
+    ));
+    assert_eq!(store.counts().unwrap().quarantined, 1);
+    let reasons = store.quarantine(10).unwrap();
+    assert!(
+        reasons[0]["reason"].as_str().unwrap().contains("admins"),
+        "{reasons:?}"
+    );
+    // Nothing of it reached the entity.
+    assert_eq!(store.entity(&id).unwrap().unwrap().name(), "Boulangerie");
+    assert_eq!(store.counts().unwrap().changes, 1);
+}
+
+#[test]
+fn lists_and_search_use_the_indexes() {
+    let (_temp, store) = open();
+    let entries = [
+        (
+            Kind::Organization,
+            "Garage Payet",
+            "97400",
+            "garage",
+            vec!["mécanique"],
+        ),
+        (
+            Kind::Organization,
+            "Boulangerie du Barachois",
+            "97400",
+            "boulangerie",
+            vec!["pain"],
+        ),
+        (
+            Kind::Organization,
+            "Théâtre des Sables",
+            "97490",
+            "théâtre",
+            vec!["culture"],
+        ),
+        (
+            Kind::Place,
+            "Compost de la Source",
+            "97400",
+            "",
+            vec!["compost", "jardin"],
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (i, (kind, name, postal, category, tags)) in entries.iter().enumerate() {
+        let mut edits: Vec<Edit> = tags.iter().map(|t| Edit::AddTag((*t).into())).collect();
+        if !category.is_empty() {
+            edits.push(Edit::Set(Field::Category, Value::Text((*category).into())));
+        }
+        let (id, _, envelope) = create(1, 10 + i as u8, &genesis(*kind, name, postal), &edits);
+        store.ingest(&[envelope]).unwrap();
+        ids.push(id);
+    }
+    let names = |entities: Vec<crdt_model::document::Entity>| -> Vec<String> {
+        entities.iter().map(|e| e.name().to_owned()).collect()
+    };
+    let all = store.list(&Filter::default()).unwrap();
+    assert_eq!(all.len(), 4);
+    let in_97400 = store
+        .list(&Filter {
+            postal_key: Some("97400".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(
+        names(in_97400),
+        [
+            "Boulangerie du Barachois",
+            "Compost de la Source",
+            "Garage Payet"
+        ]
+    );
+    let places = store
+        .list(&Filter {
+            kind: Some(Kind::Place),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(names(places), ["Compost de la Source"]);
+    let tagged = store
+        .list(&Filter {
+            tag: Some("Mécanique".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(names(tagged), ["Garage Payet"]);
+
+    // Accents, case and word prefixes are ignored or matched.
+    let search = |query: &str| names(store.search(query, &Filter::default(), 10).unwrap());
+    assert_eq!(search("theatre"), ["Théâtre des Sables"]);
+    assert_eq!(search("BOULANG"), ["Boulangerie du Barachois"]);
+    assert_eq!(search("mecanique"), ["Garage Payet"]);
+    assert_eq!(search("jardin compost"), ["Compost de la Source"]);
+    assert!(search("piscine").is_empty());
+    assert!(search("  ").is_empty());
+
+    // A deleted entity leaves lists and search, and is still shown by id.
+    let doc = store.document(&ids[0]).unwrap().unwrap();
+    let change = document::edit(&doc, &actor(1), NOW, &[Edit::SetDeleted(true)]).unwrap();
+    let envelope = SignedChange::sign(&key(1), ids[0], "97400", change.raw_bytes())
+        .unwrap()
+        .encode();
+    store.ingest(&[envelope]).unwrap();
+    assert!(search("garage").is_empty());
+    assert_eq!(store.list(&Filter::default()).unwrap().len(), 3);
+    assert!(store.entity(&ids[0]).unwrap().unwrap().deleted);
+}
