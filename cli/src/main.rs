@@ -1,37 +1,176 @@
 //! `communecter`: the command-line tool of Communecter.
 //!
-//! The binary is thin: argument parsing and printing. What it shows comes
-//! from the node and crdt-model libraries.
+//! The binary is thin: argument parsing and printing. The work is done by
+//! the node library (store, ingest, identity) and crdt-model (entities).
 
+mod print;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use node::identity::DataDir;
+use node::index::Filter;
+use node::local::{Join, Local, choose_commune};
 use node::model::communes::{self, Commune};
+use node::model::document::{Edit, Genesis, Relation};
+use node::model::ids::EntityId;
+use node::model::schema::{Field, Kind, Value};
 
 /// Communecter: the peer-to-peer directory of your commune.
 #[derive(Parser)]
 #[command(name = "communecter", version, about, long_about = None)]
 struct Cli {
+    /// Data directory (default: $COMMUNECTER_HOME, else the platform's data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Join: create your keys and your public profile in your commune.
+    ///
+    /// Example:
+    ///   communecter init --postal-code 97400 --name "Marie" --email marie@example.org
+    #[command(verbatim_doc_comment)]
+    Init {
+        /// Your postal code (5 digits).
+        #[arg(long)]
+        postal_code: String,
+        /// Your commune's INSEE code, when several communes share the postal code.
+        #[arg(long)]
+        insee: Option<String>,
+        /// Your display name (public).
+        #[arg(long)]
+        name: Option<String>,
+        /// Your e-mail: kept on this computer only, never published.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Add an organization, project, event or place.
+    ///
+    /// Examples:
+    ///   communecter add organization --name "Garage Payet" --type local_business --category garage --tag mécanique
+    ///   communecter add event --name "Concert au kiosque" --start 2026-12-20T19:00 --lat -20.88 --lon 55.45
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// organization, project, event or place.
+        kind: Kind,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        fields: EntityFields,
+    },
+    /// Change fields of an entity.
+    ///
+    /// Example:
+    ///   communecter edit <ID> --set description="Ouvert le dimanche" --add-tag bio
+    #[command(verbatim_doc_comment)]
+    Edit {
+        /// The entity id.
+        id: String,
+        /// FIELD=VALUE (repeatable); `communecter edit --help` lists fields.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// Remove an optional field.
+        #[arg(long = "clear", value_name = "FIELD")]
+        clear: Vec<String>,
+        /// Add a tag.
+        #[arg(long)]
+        add_tag: Vec<String>,
+        /// Remove a tag.
+        #[arg(long)]
+        remove_tag: Vec<String>,
+    },
+    /// Say you are a member, contributor or attendee, that you follow or recommend it.
+    ///
+    /// Examples:
+    ///   communecter link <ID> recommends --comment "Travail soigné"
+    ///   communecter link <ID> member
+    #[command(verbatim_doc_comment)]
+    Link {
+        /// The entity id.
+        id: String,
+        /// member, contributor, attendee, follows or recommends.
+        relation: Relation,
+        /// A short comment (shown with recommendations).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Withdraw one of your links.
+    ///
+    /// Example:
+    ///   communecter unlink <ID> recommends
+    #[command(verbatim_doc_comment)]
+    Unlink {
+        /// The entity id.
+        id: String,
+        /// The relation to withdraw.
+        relation: Relation,
+    },
+    /// List entities.
+    ///
+    /// Example:
+    ///   communecter list --kind organization --postal-code 97400
+    #[command(verbatim_doc_comment)]
+    List(ListArgs),
+    /// Search names, categories, tags and descriptions (accents and case ignored).
+    ///
+    /// Example:
+    ///   communecter search boulangerie
+    #[command(verbatim_doc_comment)]
+    Search {
+        /// Words to look for.
+        text: String,
+        #[command(flatten)]
+        filter: ListArgs,
+        /// Most results.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one entity.
+    ///
+    /// Example:
+    ///   communecter show <ID> --history
+    #[command(verbatim_doc_comment)]
+    Show {
+        /// The entity id.
+        id: String,
+        /// Also list its changes: who, when.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Mark an entity deleted (admins only; its history is kept).
+    ///
+    /// Example:
+    ///   communecter delete <ID>
+    #[command(verbatim_doc_comment)]
+    Delete {
+        /// The entity id.
+        id: String,
+    },
+    /// What this node holds and who you are.
+    ///
+    /// Example:
+    ///   communecter status --json
+    #[command(verbatim_doc_comment)]
+    Status,
     /// Look up French communes by postal code, INSEE code or name.
     ///
     /// Examples:
     ///   communecter communes 97400
-    ///   communecter communes 2A004
     ///   communecter communes "saint denis" --json
     #[command(verbatim_doc_comment)]
     Communes {
         /// A postal code (97400), an INSEE code (97411) or part of a name.
         query: String,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
         /// Most communes to show for a name search.
         #[arg(long, default_value_t = 20)]
         limit: usize,
@@ -44,8 +183,84 @@ enum Command {
     Node,
 }
 
+/// Fields accepted when adding an entity.
+#[derive(Args)]
+struct EntityFields {
+    /// Postal code (default: yours).
+    #[arg(long)]
+    postal_code: Option<String>,
+    /// Country code (default: FR).
+    #[arg(long, default_value = "FR")]
+    country: String,
+    /// Type: for an organization ngo, local_business, group or government;
+    /// for an event or a place, free text.
+    #[arg(long = "type")]
+    kind_type: Option<String>,
+    /// Category of an organization (garage, crèche, bakery…).
+    #[arg(long)]
+    category: Option<String>,
+    /// Street line of the address.
+    #[arg(long)]
+    street: Option<String>,
+    /// Latitude in degrees.
+    #[arg(long, requires = "lon", allow_hyphen_values = true)]
+    lat: Option<f64>,
+    /// Longitude in degrees.
+    #[arg(long, requires = "lat", allow_hyphen_values = true)]
+    lon: Option<f64>,
+    /// A tag (repeatable).
+    #[arg(long)]
+    tag: Vec<String>,
+    /// One or two sentences.
+    #[arg(long)]
+    short_description: Option<String>,
+    /// Longer description.
+    #[arg(long)]
+    description: Option<String>,
+    /// Web site.
+    #[arg(long)]
+    url: Option<String>,
+    /// Start date (YYYY-MM-DD or YYYY-MM-DDTHH:MM).
+    #[arg(long)]
+    start: Option<String>,
+    /// End date.
+    #[arg(long)]
+    end: Option<String>,
+    /// Any other field, FIELD=VALUE (repeatable).
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    set: Vec<String>,
+    /// Admins only may edit it (default: anyone may edit its description).
+    #[arg(long)]
+    closed: bool,
+}
+
+/// Filters of `list` and `search`.
+#[derive(Args)]
+struct ListArgs {
+    /// Only this kind.
+    #[arg(long)]
+    kind: Option<Kind>,
+    /// Only this postal code.
+    #[arg(long)]
+    postal_code: Option<String>,
+    /// Only with this tag.
+    #[arg(long)]
+    tag: Option<String>,
+}
+
+impl ListArgs {
+    fn filter(&self) -> Filter {
+        Filter {
+            kind: self.kind,
+            postal_key: self.postal_code.clone(),
+            tag: self.tag.clone(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -54,14 +269,242 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_id(text: &str) -> Result<EntityId> {
+    text.trim()
+        .parse()
+        .with_context(|| format!("{text:?} is not an entity id (26 letters a-z and digits 2-7, as printed by `communecter list`)"))
+}
+
+fn parse_set(assignment: &str) -> Result<Edit> {
+    let Some((name, value)) = assignment.split_once('=') else {
+        bail!("--set takes FIELD=VALUE, got {assignment:?}");
+    };
+    let field: Field = name.parse()?;
+    Ok(Edit::Set(field, field.parse_value(value)?))
+}
+
+fn open(dir: &DataDir) -> Result<Local> {
+    Ok(Local::open(dir)?)
+}
+
 fn run(cli: Cli) -> Result<()> {
+    let dir = DataDir::resolve(cli.data_dir.clone())?;
+    let json = cli.json;
     match cli.command {
-        Command::Communes { query, json, limit } => show_communes(&query, json, limit),
+        Command::Init {
+            postal_code,
+            insee,
+            name,
+            email,
+        } => {
+            let local = Local::init(
+                &dir,
+                &Join {
+                    postal_code,
+                    insee,
+                    name,
+                    email,
+                },
+            )?;
+            let person = local.entity(local.profile.person)?;
+            if json {
+                print::json(&serde_json::json!({
+                    "data_dir": dir.root(),
+                    "author": local.identity.author(),
+                    "person": person,
+                }))
+            } else {
+                println!("Welcome, {}!", person.name());
+                println!("Data directory: {}", dir.root().display());
+                println!("Your profile:   {}", person.id);
+                println!(
+                    "Your commune:   {} {}",
+                    person.address.postal_code,
+                    person.address.locality.as_deref().unwrap_or_default()
+                );
+                println!("Your e-mail stays on this computer; your profile is public.");
+                Ok(())
+            }
+        }
+        Command::Add { kind, name, fields } => {
+            let local = open(&dir)?;
+            let (genesis, edits) = new_entity(&local, kind, name, fields)?;
+            let entity = local.create(&genesis, &edits)?;
+            print::entity_written(&entity, "Added", json)
+        }
+        Command::Edit {
+            id,
+            set,
+            clear,
+            add_tag,
+            remove_tag,
+        } => {
+            let id = parse_id(&id)?;
+            let mut edits = set
+                .iter()
+                .map(|s| parse_set(s))
+                .collect::<Result<Vec<_>>>()?;
+            for name in clear {
+                edits.push(Edit::Clear(name.parse()?));
+            }
+            edits.extend(add_tag.into_iter().map(Edit::AddTag));
+            edits.extend(remove_tag.into_iter().map(Edit::RemoveTag));
+            if edits.is_empty() {
+                bail!(
+                    "nothing to change: give --set FIELD=VALUE, --clear FIELD, --add-tag or --remove-tag"
+                );
+            }
+            let local = open(&dir)?;
+            let entity = local.edit(id, &edits)?;
+            print::entity_written(&entity, "Edited", json)
+        }
+        Command::Link {
+            id,
+            relation,
+            comment,
+        } => {
+            let id = parse_id(&id)?;
+            let local = open(&dir)?;
+            let edit = Edit::Link {
+                relation,
+                comment,
+                person: Some(local.profile.person),
+            };
+            let entity = local.edit(id, &[edit])?;
+            print::entity_written(&entity, "Linked", json)
+        }
+        Command::Unlink { id, relation } => {
+            let id = parse_id(&id)?;
+            let local = open(&dir)?;
+            let entity = local.edit(id, &[Edit::Unlink(relation)])?;
+            print::entity_written(&entity, "Unlinked", json)
+        }
+        Command::List(args) => {
+            let local = open(&dir)?;
+            print::entities(&local.store.list(&args.filter())?, json)
+        }
+        Command::Search {
+            text,
+            filter,
+            limit,
+        } => {
+            let local = open(&dir)?;
+            print::entities(&local.store.search(&text, &filter.filter(), limit)?, json)
+        }
+        Command::Show { id, history } => {
+            let id = parse_id(&id)?;
+            let local = open(&dir)?;
+            let entity = local.entity(id)?;
+            let history = if history {
+                Some(print::history(&local, id)?)
+            } else {
+                None
+            };
+            print::entity(&entity, history.as_deref(), json)
+        }
+        Command::Delete { id } => {
+            let id = parse_id(&id)?;
+            let local = open(&dir)?;
+            let entity = local.edit(id, &[Edit::SetDeleted(true)])?;
+            print::entity_written(&entity, "Deleted", json)
+        }
+        Command::Status => {
+            let local = open(&dir)?;
+            print::status(&dir, &local, json)
+        }
+        Command::Communes { query, limit } => show_communes(&query, json, limit),
         Command::Node => bail!(
-            "not yet: this version has the data model only; the node, its store and its \
-             web map come with the next release. Try `communecter communes 97400`."
+            "not yet: this version works offline from the command line; the node daemon, its \
+             local API and its web map come with the next release. Try `communecter init \
+             --postal-code 97400`, then `communecter add organization --name …`."
         ),
     }
+}
+
+/// The genesis and first edits of a new entity from the command-line fields.
+fn new_entity(
+    local: &Local,
+    kind: Kind,
+    name: String,
+    fields: EntityFields,
+) -> Result<(Genesis, Vec<Edit>)> {
+    if kind == Kind::Person {
+        bail!(
+            "your person profile is made by `communecter init`; add an organization, project, event or place"
+        );
+    }
+    let postal_code = fields
+        .postal_code
+        .unwrap_or_else(|| local.profile.postal_code.clone());
+    let mut edits = Vec::new();
+    if fields.country == "FR" {
+        // Fill the commune when the postal code names one (or is ours).
+        let commune = if postal_code == local.profile.postal_code {
+            local
+                .profile
+                .insee_code
+                .as_deref()
+                .and_then(|insee| communes::table().by_insee(insee))
+        } else {
+            choose_commune(&postal_code, None).ok()
+        };
+        if communes::table().by_postal_code(&postal_code).is_empty() {
+            bail!(
+                "{postal_code} is not a French postal code we know; check it, or give --country for a place abroad"
+            );
+        }
+        if let Some(commune) = commune {
+            edits.push(Edit::Set(
+                Field::InseeCode,
+                Value::Text(commune.insee.into()),
+            ));
+            edits.push(Edit::Set(Field::Locality, Value::Text(commune.name.into())));
+        }
+    }
+    let text = |field: Field, value: Option<String>| -> Result<Option<Edit>> {
+        value
+            .map(|value| Ok(Edit::Set(field, field.parse_value(&value)?)))
+            .transpose()
+    };
+    let type_field = match kind {
+        Kind::Organization => Some(Field::OrganizationType),
+        Kind::Event => Some(Field::EventType),
+        Kind::Place => Some(Field::PlaceType),
+        Kind::Project | Kind::Person => None,
+    };
+    if let (Some(value), None) = (&fields.kind_type, type_field) {
+        bail!("a {kind} has no --type (got {value:?})");
+    }
+    for (field, value) in [
+        (Field::Category, fields.category),
+        (Field::Street, fields.street),
+        (Field::ShortDescription, fields.short_description),
+        (Field::Description, fields.description),
+        (Field::Url, fields.url),
+        (Field::Start, fields.start),
+        (Field::End, fields.end),
+    ]
+    .into_iter()
+    .chain(type_field.map(|field| (field, fields.kind_type)))
+    {
+        edits.extend(text(field, value)?);
+    }
+    if let (Some(lat), Some(lon)) = (fields.lat, fields.lon) {
+        edits.push(Edit::SetGeo { lat, lon });
+    }
+    edits.extend(fields.tag.into_iter().map(Edit::AddTag));
+    for assignment in &fields.set {
+        edits.push(parse_set(assignment)?);
+    }
+    let genesis = Genesis {
+        kind,
+        name,
+        postal_code,
+        country: fields.country,
+        open_edition: Some(!fields.closed),
+    };
+    node::model::schema::check_postal_code(&genesis.postal_code, &genesis.country)?;
+    Ok((genesis, edits))
 }
 
 fn lookup(query: &str, limit: usize) -> Vec<&'static Commune> {
@@ -86,8 +529,7 @@ fn show_communes(query: &str, json: bool, limit: usize) -> Result<()> {
         );
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&found)?);
-        return Ok(());
+        return print::json(&found);
     }
     println!(
         "{:<6} {:<32} {:<24} {:<5} {:>10}",

@@ -1,28 +1,85 @@
-//! The `communecter` binary, driven as a user would.
+//! The `communecter` binary, driven as a user would, on a fresh data
+//! directory (no daemon: the offline mode).
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
-fn communecter(args: &[&str]) -> std::process::Output {
+use serde_json::Value;
+
+struct Citizen {
+    _temp: tempfile::TempDir,
+    home: std::path::PathBuf,
+}
+
+impl Citizen {
+    fn new() -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let home = temp.path().join("home");
+        Self { _temp: temp, home }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_in(&self.home, args)
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs a command with --json that must succeed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(!output.status.success(), "{args:?} should have failed");
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8(output.stderr).unwrap()
+    }
+
+    fn joined(self) -> Self {
+        self.ok(&[
+            "init",
+            "--postal-code",
+            "97400",
+            "--name",
+            "Marie",
+            "--email",
+            "marie@example.org",
+        ]);
+        self
+    }
+}
+
+fn run_in(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_communecter"))
         .args(args)
+        .env("COMMUNECTER_HOME", home)
         .output()
         .expect("the communecter binary runs")
 }
 
 #[test]
 fn communes_by_postal_code() {
-    let output = communecter(&["communes", "97400"]);
-    assert!(output.status.success());
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = Citizen::new().ok(&["communes", "97400"]);
     assert!(stdout.contains("97411"), "{stdout}");
     assert!(stdout.contains("Saint-Denis"), "{stdout}");
 }
 
 #[test]
 fn communes_as_json() {
-    let output = communecter(&["communes", "saint denis", "--json", "--limit", "50"]);
-    assert!(output.status.success());
-    let found: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let found = Citizen::new().json(&["communes", "saint denis", "--limit", "50"]);
     let codes: Vec<&str> = found
         .as_array()
         .unwrap()
@@ -35,19 +92,230 @@ fn communes_as_json() {
 
 #[test]
 fn unknown_commune_is_a_clear_error() {
-    let output = communecter(&["communes", "00000"]);
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = Citizen::new().fails(&["communes", "00000"]);
     assert!(stderr.contains("no commune matches"), "{stderr}");
 }
 
 #[test]
 fn node_says_not_yet() {
-    let output = communecter(&["node"]);
-    assert!(!output.status.success());
-    assert!(
-        String::from_utf8(output.stderr)
-            .unwrap()
-            .contains("not yet")
+    assert!(Citizen::new().fails(&["node"]).contains("not yet"));
+}
+
+#[test]
+fn a_citizen_joins_adds_edits_links_finds_and_deletes() {
+    let me = Citizen::new().joined();
+    let status = me.json(&["status"]);
+    assert_eq!(status["postal_code"], "97400");
+    assert_eq!(status["insee_code"], "97411");
+    let person = status["person"].as_str().unwrap().to_owned();
+
+    // One of each kind.
+    let garage = me.json(&[
+        "add",
+        "organization",
+        "--name",
+        "Garage Payet",
+        "--type",
+        "local_business",
+        "--category",
+        "garage",
+        "--tag",
+        "mécanique",
+        "--lat",
+        "-20.8823",
+        "--lon",
+        "55.4504",
+        "--street",
+        "12 rue de Paris",
+    ]);
+    let garage_id = garage["id"].as_str().unwrap().to_owned();
+    assert_eq!(garage["kind"], "organization");
+    assert_eq!(garage["fields"]["category"], "garage");
+    assert_eq!(garage["address"]["locality"], "Saint-Denis");
+    assert_eq!(garage["geo"]["lat"], -20.8823);
+    let project = me.json(&[
+        "add",
+        "project",
+        "--name",
+        "Jardin partagé du Butor",
+        "--start",
+        "2026-03-01",
+        "--set",
+        "progress=in_progress",
+    ]);
+    assert_eq!(project["fields"]["progress"], "in_progress");
+    let event = me.json(&[
+        "add",
+        "event",
+        "--name",
+        "Concert au kiosque",
+        "--type",
+        "concert",
+        "--start",
+        "2026-12-20T19:00+04:00",
+        "--end",
+        "2026-12-20T22:00+04:00",
+        "--postal-code",
+        "97490",
+    ]);
+    assert_eq!(event["address"]["postal_code"], "97490");
+    let place = me.json(&[
+        "add",
+        "place",
+        "--name",
+        "Boîte à livres",
+        "--type",
+        "shared library",
+        "--closed",
+    ]);
+    assert_eq!(place["open_edition"], false);
+
+    // Edit, link, recommend.
+    let edited = me.json(&[
+        "edit",
+        &garage_id,
+        "--set",
+        "description=Réparations toutes marques",
+        "--add-tag",
+        "pneus",
+        "--clear",
+        "street",
+    ]);
+    assert_eq!(
+        edited["fields"]["description"],
+        "Réparations toutes marques"
     );
+    assert!(edited["address"].get("street").is_none());
+    assert_eq!(edited["tags"], serde_json::json!(["mécanique", "pneus"]));
+    let linked = me.json(&[
+        "link",
+        &garage_id,
+        "recommends",
+        "--comment",
+        "Travail soigné",
+    ]);
+    assert_eq!(linked["links"][0]["relation"], "recommends");
+    assert_eq!(linked["links"][0]["comment"], "Travail soigné");
+    assert_eq!(linked["links"][0]["person"], person.as_str());
+
+    // List, filter, search, show.
+    let all = me.json(&["list"]);
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        5,
+        "four entities and my profile"
+    );
+    let orgs = me.json(&["list", "--kind", "organization"]);
+    assert_eq!(orgs.as_array().unwrap().len(), 1);
+    let in_97490 = me.json(&["list", "--postal-code", "97490"]);
+    assert_eq!(in_97490[0]["fields"]["name"], "Concert au kiosque");
+    let tagged = me.json(&["list", "--tag", "Pneus"]);
+    assert_eq!(tagged[0]["id"], garage_id.as_str());
+    let found = me.json(&["search", "mecanique"]);
+    assert_eq!(found[0]["id"], garage_id.as_str());
+    let found = me.json(&["search", "JARDIN"]);
+    assert_eq!(found[0]["fields"]["name"], "Jardin partagé du Butor");
+    let table = me.ok(&["list"]);
+    assert!(table.contains("Garage Payet") && table.contains("Boîte à livres"));
+    let shown = me.json(&["show", &garage_id, "--history"]);
+    assert_eq!(shown["history"].as_array().unwrap().len(), 3);
+    let human = me.ok(&["show", &garage_id, "--history"]);
+    assert!(human.contains("Travail soigné") && human.contains("history:"));
+
+    // Delete: gone from lists and search, still shown.
+    let deleted = me.json(&["delete", &garage_id]);
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(me.json(&["list"]).as_array().unwrap().len(), 4);
+    assert!(
+        me.json(&["search", "garage"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(me.ok(&["show", &garage_id]).contains("[deleted]"));
+
+    // The e-mail never appears in anything shared.
+    let profile = me.json(&["show", &person, "--history"]);
+    assert!(!profile.to_string().contains("marie@example.org"));
+    for entity in me.json(&["list"]).as_array().unwrap() {
+        assert!(!entity.to_string().contains("marie@"));
+    }
+}
+
+#[test]
+fn errors_say_what_was_wrong() {
+    let nobody = Citizen::new();
+    assert!(nobody.fails(&["list"]).contains("communecter init"));
+    assert!(
+        nobody
+            .fails(&["init", "--postal-code", "00000"])
+            .contains("not a French postal code")
+    );
+    let ambiguous = nobody.fails(&["init", "--postal-code", "13001"]);
+    assert!(ambiguous.contains("--insee 13055"), "{ambiguous}");
+
+    let me = Citizen::new().joined();
+    assert!(
+        me.fails(&["init", "--postal-code", "97400"])
+            .contains("already holds an identity")
+    );
+    assert!(me.fails(&["show", "abc"]).contains("not an entity id"));
+    assert!(
+        me.fails(&["show", "aaaaaaaaaaaaaaaaaaaaaaaaaa"])
+            .contains("no entity")
+    );
+    let place = me.json(&["add", "place", "--name", "Compost"]);
+    let id = place["id"].as_str().unwrap();
+    assert!(
+        me.fails(&["edit", id, "--set", "colour=red"])
+            .contains("there is no field \"colour\"")
+    );
+    assert!(
+        me.fails(&["edit", id, "--set", "category=garage"])
+            .contains("a place has no field category")
+    );
+    assert!(
+        me.fails(&["edit", id, "--set", "url=ftp://x"])
+            .contains("web address")
+    );
+    assert!(me.fails(&["edit", id]).contains("nothing to change"));
+    assert!(
+        me.fails(&[
+            "add",
+            "event",
+            "--name",
+            "X",
+            "--start",
+            "2026-12-02",
+            "--end",
+            "2026-12-01"
+        ])
+        .contains("before the start")
+    );
+    assert!(
+        me.fails(&["add", "place", "--name", "X", "--lat", "95", "--lon", "1"])
+            .contains("out of range")
+    );
+    assert!(
+        me.fails(&["add", "place", "--name", "X", "--postal-code", "99999"])
+            .contains("not a French postal code")
+    );
+    assert!(
+        me.fails(&["add", "place", "--name", ""])
+            .contains("must not be empty")
+    );
+    assert!(me.fails(&["add", "person", "--name", "X"]).contains("init"));
+}
+
+#[test]
+fn help_has_examples_for_every_command() {
+    let me = Citizen::new();
+    for command in [
+        "init", "add", "edit", "link", "unlink", "list", "search", "show", "delete", "status",
+        "communes", "node",
+    ] {
+        let help = me.ok(&[command, "--help"]);
+        assert!(help.contains("communecter "), "{command}: {help}");
+        assert!(help.to_lowercase().contains("example"), "{command}: {help}");
+    }
 }

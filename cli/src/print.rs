@@ -1,0 +1,266 @@
+//! Printing: human tables by default, JSON with `--json`.
+
+use anyhow::Result;
+use node::identity::DataDir;
+use node::local::Local;
+use node::model::document::Entity;
+use node::model::ids::{Actor, EntityId};
+use node::model::schema::Value;
+use serde::Serialize;
+
+/// Prints any value as pretty JSON.
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(width - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn label(entity: &Entity) -> String {
+    ["category", "organization_type", "event_type", "place_type"]
+        .iter()
+        .find_map(|name| match entity.fields.get(*name) {
+            Some(Value::Text(text)) => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// A list of entities.
+pub(crate) fn entities(entities: &[Entity], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(entities);
+    }
+    if entities.is_empty() {
+        println!("Nothing found.");
+        return Ok(());
+    }
+    println!(
+        "{:<26}  {:<12}  {:<34}  {:<18}  {:<6}",
+        "ID", "KIND", "NAME", "CATEGORY", "POSTAL"
+    );
+    for entity in entities {
+        println!(
+            "{:<26}  {:<12}  {:<34}  {:<18}  {:<6}",
+            entity.id,
+            entity.kind.as_str(),
+            cut(entity.name(), 34),
+            cut(&label(entity), 18),
+            entity.postal_key()
+        );
+    }
+    Ok(())
+}
+
+/// The entity an add/edit/link wrote.
+pub(crate) fn entity_written(entity: &Entity, verb: &str, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(entity);
+    }
+    println!("{verb} {} {}: {}", entity.kind, entity.id, entity.name());
+    Ok(())
+}
+
+/// One change of an entity's history.
+#[derive(Serialize)]
+pub(crate) struct HistoryEntry {
+    hash: String,
+    author: String,
+    device: u32,
+    /// Seconds since the epoch, author's clock.
+    time: i64,
+    operations: usize,
+}
+
+/// The changes of an entity, in causal order.
+pub(crate) fn history(local: &Local, id: EntityId) -> Result<Vec<HistoryEntry>> {
+    let Some(doc) = local.store.document(&id)? else {
+        return Ok(Vec::new());
+    };
+    Ok(doc
+        .get_changes(&[])
+        .into_iter()
+        .map(|change| {
+            let actor = Actor::from_actor_id(change.actor_id()).ok();
+            HistoryEntry {
+                hash: change.hash().to_string(),
+                author: actor.map(|a| a.author.to_string()).unwrap_or_default(),
+                device: actor.map(|a| a.device).unwrap_or_default(),
+                time: change.timestamp(),
+                operations: change.len(),
+            }
+        })
+        .collect())
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM UTC` (H. Hinnant's
+/// civil-from-days algorithm).
+fn utc(seconds: i64) -> String {
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3_600,
+        rest % 3_600 / 60
+    )
+}
+
+/// One entity in full.
+pub(crate) fn entity(
+    entity: &Entity,
+    history: Option<&[HistoryEntry]>,
+    as_json: bool,
+) -> Result<()> {
+    if as_json {
+        let mut value = serde_json::to_value(entity)?;
+        if let Some(history) = history {
+            value["history"] = serde_json::to_value(history)?;
+        }
+        return json(&value);
+    }
+    println!("{} ({})", entity.name(), entity.kind);
+    if entity.deleted {
+        println!("  [deleted]");
+    }
+    println!("  {:<18} {}", "id:", entity.id);
+    for (name, value) in &entity.fields {
+        if name == "name" {
+            continue;
+        }
+        let text = match value {
+            Value::Text(text) => text.clone(),
+            Value::Bool(flag) => flag.to_string(),
+            Value::Number(number) => number.to_string(),
+        };
+        println!(
+            "  {:<18} {}",
+            format!("{name}:"),
+            text.replace('\n', "\n                     ")
+        );
+    }
+    let address = &entity.address;
+    println!(
+        "  address:   {}{} {} ({})",
+        address
+            .street
+            .as_deref()
+            .map(|street| format!("{street}, "))
+            .unwrap_or_default(),
+        address.postal_code,
+        address.locality.as_deref().unwrap_or_default(),
+        address.country
+    );
+    if let Some(geo) = entity.geo {
+        println!("  position:  {}, {}", geo.lat, geo.lon);
+    }
+    if !entity.tags.is_empty() {
+        let tags: Vec<&str> = entity.tags.iter().map(String::as_str).collect();
+        println!("  tags:      {}", tags.join(", "));
+    }
+    println!(
+        "  edition:   {}",
+        if entity.open_edition {
+            "open to everyone"
+        } else {
+            "admins only"
+        }
+    );
+    println!("  admins:    {}", entity.admins.len());
+    for link in &entity.links {
+        let pending = if link.confirmed { "" } else { " (pending)" };
+        let comment = link
+            .comment
+            .as_deref()
+            .map(|comment| format!(": {comment}"))
+            .unwrap_or_default();
+        let who = link
+            .person
+            .map(|person| person.to_string())
+            .unwrap_or_else(|| link.author.to_string()[..12].to_owned());
+        println!("  {:<10} {who}{pending}{comment}", link.relation.as_str());
+    }
+    if let Some(history) = history {
+        println!("  history:");
+        for entry in history {
+            println!(
+                "    {}  {}  by {}…  {} operations",
+                utc(entry.time),
+                &entry.hash[..12],
+                &entry.author[..12.min(entry.author.len())],
+                entry.operations
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The node's status.
+pub(crate) fn status(dir: &DataDir, local: &Local, as_json: bool) -> Result<()> {
+    let counts = local.store.counts()?;
+    let store_bytes = std::fs::metadata(dir.store_path())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let value = serde_json::json!({
+        "data_dir": dir.root(),
+        "author": local.identity.author(),
+        "person": local.profile.person,
+        "postal_code": local.profile.postal_key(),
+        "insee_code": local.profile.insee_code,
+        "store": {
+            "bytes": store_bytes,
+            "documents": counts.documents,
+            "changes": counts.changes,
+            "pending": counts.pending,
+            "quarantined": counts.quarantined,
+        },
+        "network": "offline (the peer-to-peer network comes with a later release)",
+    });
+    if as_json {
+        return json(&value);
+    }
+    println!("Data directory: {}", dir.root().display());
+    println!("Author key:     {}", local.identity.author());
+    println!("Your profile:   {}", local.profile.person);
+    println!("Postal code:    {}", local.profile.postal_key());
+    println!(
+        "Store:          {} documents, {} changes, {} pending, {} quarantined, {} KiB",
+        counts.documents,
+        counts.changes,
+        counts.pending,
+        counts.quarantined,
+        store_bytes / 1024
+    );
+    println!("Network:        offline");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::utc(1_764_028_800), "2025-11-25 00:00 UTC");
+        assert_eq!(super::utc(951_782_400 + 3_660), "2000-02-29 01:01 UTC");
+    }
+}
