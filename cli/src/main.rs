@@ -66,7 +66,7 @@ enum Command {
         #[arg(long)]
         name: String,
         #[command(flatten)]
-        fields: EntityFields,
+        fields: Box<EntityFields>,
     },
     /// Change fields of an entity.
     ///
@@ -328,7 +328,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Add { kind, name, fields } => {
             let local = open(&dir)?;
-            let (genesis, edits) = new_entity(&local, kind, name, fields)?;
+            let (genesis, edits) = new_entity(&local, kind, name, *fields)?;
             let entity = local.create(&genesis, &edits)?;
             print::entity_written(&entity, "Added", json)
         }
