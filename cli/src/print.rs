@@ -161,7 +161,8 @@ pub(crate) fn entity(
     }
     let address = &entity.address;
     println!(
-        "  address:   {}{} {} ({})",
+        "  {:<18} {}{} {} ({})",
+        "address:",
         address
             .street
             .as_deref()
@@ -172,21 +173,22 @@ pub(crate) fn entity(
         address.country
     );
     if let Some(geo) = entity.geo {
-        println!("  position:  {}, {}", geo.lat, geo.lon);
+        println!("  {:<18} {}, {}", "position:", geo.lat, geo.lon);
     }
     if !entity.tags.is_empty() {
         let tags: Vec<&str> = entity.tags.iter().map(String::as_str).collect();
-        println!("  tags:      {}", tags.join(", "));
+        println!("  {:<18} {}", "tags:", tags.join(", "));
     }
     println!(
-        "  edition:   {}",
+        "  {:<18} {}",
+        "edition:",
         if entity.open_edition {
             "open to everyone"
         } else {
             "admins only"
         }
     );
-    println!("  admins:    {}", entity.admins.len());
+    println!("  {:<18} {}", "admins:", entity.admins.len());
     for link in &entity.links {
         let pending = if link.confirmed { "" } else { " (pending)" };
         let comment = link
@@ -198,7 +200,10 @@ pub(crate) fn entity(
             .person
             .map(|person| person.to_string())
             .unwrap_or_else(|| link.author.to_string()[..12].to_owned());
-        println!("  {:<10} {who}{pending}{comment}", link.relation.as_str());
+        println!(
+            "  {:<18} {who}{pending}{comment}",
+            format!("{}:", link.relation.as_str())
+        );
     }
     if let Some(history) = history {
         println!("  history:");

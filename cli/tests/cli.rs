@@ -234,7 +234,19 @@ fn a_citizen_joins_adds_edits_links_finds_and_deletes() {
     );
     assert!(me.ok(&["show", &garage_id]).contains("[deleted]"));
 
-    // The e-mail never appears in anything shared.
+    // The e-mail never appears in anything shared, and the files that hold
+    // it and the keys are the owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for file in ["author.key", "network.key", "store.redb"] {
+            let mode = std::fs::metadata(me.home.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+    }
     let profile = me.json(&["show", &person, "--history"]);
     assert!(!profile.to_string().contains("marie@example.org"));
     for entity in me.json(&["list"]).as_array().unwrap() {

@@ -194,6 +194,18 @@ impl Local {
             .map_err(EditError::from)?;
         let identity = Identity::create(dir)?;
         let store = Store::open(&dir.store_path())?;
+        // The store holds the local profile (e-mail): owner-only, like the keys.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = dir.store_path();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |error| IdentityError::Io {
+                    path: path.display().to_string(),
+                    error,
+                },
+            )?;
+        }
         let device = u32::from_le_bytes(random_seed()?[..4].try_into().expect("4 bytes"));
         let nonce: [u8; 16] = random_seed()?[..16].try_into().expect("16 bytes");
         let edits = [
