@@ -12,11 +12,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use node::identity::DataDir;
 use node::index::Filter;
-use node::local::{Join, Local, choose_commune};
+use node::local::{Join, Local, NewEntity};
 use node::model::communes::{self, Commune};
-use node::model::document::{Edit, Genesis, Relation};
+use node::model::document::{Edit, Relation};
 use node::model::ids::EntityId;
-use node::model::schema::{Field, Kind, Value};
+use node::model::schema::{Field, Kind};
 
 /// Communecter: the peer-to-peer directory of your commune.
 #[derive(Parser)]
@@ -327,9 +327,8 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Add { kind, name, fields } => {
-            let local = open(&dir)?;
-            let (genesis, edits) = new_entity(&local, kind, name, *fields)?;
-            let entity = local.create(&genesis, &edits)?;
+            let new = new_entity(kind, name, *fields)?;
+            let entity = open(&dir)?.add(&new)?;
             print::entity_written(&entity, "Added", json)
         }
         Command::Edit {
@@ -421,51 +420,9 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The genesis and first edits of a new entity from the command-line fields.
-fn new_entity(
-    local: &Local,
-    kind: Kind,
-    name: String,
-    fields: EntityFields,
-) -> Result<(Genesis, Vec<Edit>)> {
-    if kind == Kind::Person {
-        bail!(
-            "your person profile is made by `communecter init`; add an organization, project, event or place"
-        );
-    }
-    let postal_code = fields
-        .postal_code
-        .unwrap_or_else(|| local.profile.postal_code.clone());
+/// The new entity the command-line fields describe.
+fn new_entity(kind: Kind, name: String, fields: EntityFields) -> Result<NewEntity> {
     let mut edits = Vec::new();
-    if fields.country == "FR" {
-        // Fill the commune when the postal code names one (or is ours).
-        let commune = if postal_code == local.profile.postal_code {
-            local
-                .profile
-                .insee_code
-                .as_deref()
-                .and_then(|insee| communes::table().by_insee(insee))
-        } else {
-            choose_commune(&postal_code, None).ok()
-        };
-        if communes::table().by_postal_code(&postal_code).is_empty() {
-            bail!(
-                "{postal_code} is not a French postal code we know; check it, or give --country for a place abroad"
-            );
-        }
-        if let Some(commune) = commune {
-            edits.push(Edit::Set(
-                Field::InseeCode,
-                Value::Text(commune.insee.into()),
-            ));
-            edits.push(Edit::Set(Field::Locality, Value::Text(commune.name.into())));
-        }
-    }
-    let text = |field: Field, value: Option<String>| -> Result<Option<Edit>> {
-        value
-            .map(|value| Ok(Edit::Set(field, field.parse_value(&value)?)))
-            .transpose()
-    };
     let type_field = match kind {
         Kind::Organization => Some(Field::OrganizationType),
         Kind::Event => Some(Field::EventType),
@@ -487,7 +444,9 @@ fn new_entity(
     .into_iter()
     .chain(type_field.map(|field| (field, fields.kind_type)))
     {
-        edits.extend(text(field, value)?);
+        if let Some(value) = value {
+            edits.push(Edit::Set(field, field.parse_value(&value)?));
+        }
     }
     if let (Some(lat), Some(lon)) = (fields.lat, fields.lon) {
         edits.push(Edit::SetGeo { lat, lon });
@@ -496,15 +455,14 @@ fn new_entity(
     for assignment in &fields.set {
         edits.push(parse_set(assignment)?);
     }
-    let genesis = Genesis {
+    Ok(NewEntity {
         kind,
         name,
-        postal_code,
-        country: fields.country,
+        postal_code: fields.postal_code,
+        country: Some(fields.country),
         open_edition: Some(!fields.closed),
-    };
-    node::model::schema::check_postal_code(&genesis.postal_code, &genesis.country)?;
-    Ok((genesis, edits))
+        edits,
+    })
 }
 
 fn lookup(query: &str, limit: usize) -> Vec<&'static Commune> {

@@ -132,8 +132,12 @@ impl std::str::FromStr for Relation {
     }
 }
 
-/// One change to an entity, as a user means it.
-#[derive(Debug, Clone, PartialEq)]
+/// One change to an entity, as a user means it. Its JSON form (used by the
+/// local API) is externally tagged: `{"set": ["name", "Garage Payet"]}`,
+/// `{"add_tag": "bio"}`, `{"set_geo": {"lat": -20.9, "lon": 55.4}}`,
+/// `"clear_geo"`, `{"link": {"relation": "recommends", "comment": "…"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Edit {
     /// Sets a field.
     Set(Field, Value),
@@ -167,8 +171,10 @@ pub enum Edit {
         /// The relation.
         relation: Relation,
         /// Optional short comment (shown with recommendations).
+        #[serde(default)]
         comment: Option<String>,
         /// The author's own Person entity, so readers can show a name.
+        #[serde(default)]
         person: Option<EntityId>,
     },
     /// Removes the author's own link of that relation.
@@ -180,7 +186,7 @@ pub enum Edit {
 }
 
 /// What a new entity starts with; everything else comes as [`Edit`]s.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Genesis {
     /// The kind, fixed for the entity's life.
     pub kind: Kind,

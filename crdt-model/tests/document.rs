@@ -256,3 +256,49 @@ fn admins_mark_deleted_and_members_are_confirmed() {
 fn reading_something_that_is_not_an_entity_fails_cleanly() {
     assert!(document::read(&Automerge::new()).is_err());
 }
+
+#[test]
+fn edits_have_a_json_form() {
+    let edits = vec![
+        Edit::Set(Field::Name, text("Garage Payet")),
+        Edit::Set(Field::Lat, Value::Number(-20.9)),
+        Edit::Clear(Field::Street),
+        Edit::AddTag("bio".into()),
+        Edit::SetGeo {
+            lat: -20.9,
+            lon: 55.4,
+        },
+        Edit::ClearGeo,
+        Edit::AddAdmin(author(2)),
+        Edit::SetOpenEdition(false),
+        Edit::Link {
+            relation: Relation::Recommends,
+            comment: Some("Bien".into()),
+            person: None,
+        },
+        Edit::Unlink(Relation::Member),
+        Edit::Report("Fermé".into()),
+        Edit::WithdrawReport,
+    ];
+    let json = serde_json::to_value(&edits).unwrap();
+    assert_eq!(
+        json[0],
+        serde_json::json!({"set": ["name", "Garage Payet"]})
+    );
+    assert_eq!(json[2], serde_json::json!({"clear": "address.street"}));
+    assert_eq!(json[5], serde_json::json!("clear_geo"));
+    let back: Vec<Edit> = serde_json::from_value(json).unwrap();
+    assert_eq!(back, edits);
+    let link: Edit =
+        serde_json::from_value(serde_json::json!({"link": {"relation": "member"}})).unwrap();
+    assert!(matches!(
+        link,
+        Edit::Link {
+            relation: Relation::Member,
+            comment: None,
+            ..
+        }
+    ));
+    assert!(serde_json::from_value::<Edit>(serde_json::json!({"set": ["colour", "red"]})).is_err());
+    assert!(serde_json::from_value::<Edit>(serde_json::json!({"explode": true})).is_err());
+}

@@ -69,6 +69,11 @@ pub enum LocalError {
     /// The store refused the change (should not happen for local edits).
     #[error("the change was refused: {0}")]
     Refused(String),
+    /// A person profile is made by `init`, not `add`.
+    #[error(
+        "a person profile is made by `communecter init`; add an organization, project, event or place"
+    )]
+    PersonByAdd,
     /// The profile is incomplete.
     #[error(
         "the local profile is damaged ({0} is missing); restore the data directory from a backup"
@@ -90,6 +95,30 @@ pub struct Join {
     pub name: Option<String>,
     /// E-mail, kept in the local profile only.
     pub email: Option<String>,
+}
+
+/// A new entity as asked by a user (command line or local API): the
+/// postal code defaults to the citizen's, the commune is filled in from the
+/// communes table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntity {
+    /// organization, project, event or place.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// Its postal code; the citizen's when absent.
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    /// Its country; `FR` when absent.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Whether anyone may edit its descriptive fields (default: yes).
+    #[serde(default)]
+    pub open_edition: Option<bool>,
+    /// Fields, tags, position… written by the same first change.
+    #[serde(default)]
+    pub edits: Vec<Edit>,
 }
 
 /// The citizen's local profile. Never shared.
@@ -304,6 +333,49 @@ impl Local {
         self.store
             .entity(&created.id)?
             .ok_or(LocalError::UnknownEntity(created.id))
+    }
+
+    /// Adds an entity with the defaults of [`NewEntity`]; returns it as stored.
+    pub fn add(&self, new: &NewEntity) -> Result<Entity, LocalError> {
+        if new.kind == Kind::Person {
+            return Err(LocalError::PersonByAdd);
+        }
+        let postal_code = new
+            .postal_code
+            .clone()
+            .unwrap_or_else(|| self.profile.postal_code.clone());
+        let country = new.country.clone().unwrap_or_else(|| "FR".to_owned());
+        let mut edits = Vec::new();
+        if country == "FR" {
+            let commune = if postal_code == self.profile.postal_code {
+                self.profile
+                    .insee_code
+                    .as_deref()
+                    .and_then(|insee| communes::table().by_insee(insee))
+            } else {
+                match choose_commune(&postal_code, None) {
+                    Ok(commune) => Some(commune),
+                    Err(LocalError::AmbiguousPostalCode { .. }) => None,
+                    Err(error) => return Err(error),
+                }
+            };
+            if let Some(commune) = commune {
+                edits.push(Edit::Set(
+                    Field::InseeCode,
+                    Value::Text(commune.insee.into()),
+                ));
+                edits.push(Edit::Set(Field::Locality, Value::Text(commune.name.into())));
+            }
+        }
+        edits.extend(new.edits.iter().cloned());
+        let genesis = Genesis {
+            kind: new.kind,
+            name: new.name.clone(),
+            postal_code,
+            country,
+            open_edition: new.open_edition,
+        };
+        self.create(&genesis, &edits)
     }
 
     /// Edits an entity; returns it as stored.
