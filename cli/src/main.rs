@@ -3,12 +3,15 @@
 //! The binary is thin: argument parsing and printing. The work is done by
 //! the node library (store, ingest, identity) and crdt-model (entities).
 
+mod backend;
 mod print;
+mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use backend::Backend;
 use clap::{Args, Parser, Subcommand};
 use node::identity::DataDir;
 use node::index::Filter;
@@ -175,12 +178,39 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// Run a node with its local map (not available yet in this version).
+    /// Run the node: it owns the data directory and serves the local API.
     ///
-    /// Example:
+    /// While it runs, the other commands go through its API. Stop it with
+    /// Ctrl-C. The first run can join at once with --postal-code.
+    ///
+    /// Examples:
     ///   communecter node
+    ///   communecter node --postal-code 97400 --name Marie
+    ///   communecter node --api 127.0.0.1:0 --addr-file /tmp/node.json
     #[command(verbatim_doc_comment)]
-    Node,
+    Node {
+        /// Address of the local API.
+        #[arg(long, default_value = node::daemon::DEFAULT_API)]
+        api: std::net::SocketAddr,
+        /// Allow an API address reachable from other machines.
+        #[arg(long)]
+        api_public: bool,
+        /// Write the API address to this file once listening.
+        #[arg(long, value_name = "FILE")]
+        addr_file: Option<PathBuf>,
+        /// Join first, with this postal code, if this data directory has no identity yet.
+        #[arg(long)]
+        postal_code: Option<String>,
+        /// With --postal-code: the commune's INSEE code when several share it.
+        #[arg(long, requires = "postal_code")]
+        insee: Option<String>,
+        /// With --postal-code: your display name.
+        #[arg(long, requires = "postal_code")]
+        name: Option<String>,
+        /// With --postal-code: your e-mail (kept on this computer only).
+        #[arg(long, requires = "postal_code")]
+        email: Option<String>,
+    },
 }
 
 /// Fields accepted when adding an entity.
@@ -283,10 +313,6 @@ fn parse_set(assignment: &str) -> Result<Edit> {
     Ok(Edit::Set(field, field.parse_value(value)?))
 }
 
-fn open(dir: &DataDir) -> Result<Local> {
-    Ok(Local::open(dir)?)
-}
-
 fn run(cli: Cli) -> Result<()> {
     let dir = DataDir::resolve(cli.data_dir.clone())?;
     let json = cli.json;
@@ -297,22 +323,15 @@ fn run(cli: Cli) -> Result<()> {
             name,
             email,
         } => {
-            let local = Local::init(
-                &dir,
-                &Join {
-                    postal_code,
-                    insee,
-                    name,
-                    email,
-                },
-            )?;
-            let person = local.entity(local.profile.person)?;
+            let join = Join {
+                postal_code,
+                insee,
+                name,
+                email,
+            };
+            let person = Backend::init(&dir, &join)?;
             if json {
-                print::json(&serde_json::json!({
-                    "data_dir": dir.root(),
-                    "author": local.identity.author(),
-                    "person": person,
-                }))
+                print::json(&person)
             } else {
                 println!("Welcome, {}!", person.name());
                 println!("Data directory: {}", dir.root().display());
@@ -328,7 +347,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Add { kind, name, fields } => {
             let new = new_entity(kind, name, *fields)?;
-            let entity = open(&dir)?.add(&new)?;
+            let entity = Backend::open(&dir)?.add(&new)?;
             print::entity_written(&entity, "Added", json)
         }
         Command::Edit {
@@ -353,8 +372,7 @@ fn run(cli: Cli) -> Result<()> {
                     "nothing to change: give --set FIELD=VALUE, --clear FIELD, --add-tag or --remove-tag"
                 );
             }
-            let local = open(&dir)?;
-            let entity = local.edit(id, &edits)?;
+            let entity = Backend::open(&dir)?.edit(id, &edits)?;
             print::entity_written(&entity, "Edited", json)
         }
         Command::Link {
@@ -363,39 +381,29 @@ fn run(cli: Cli) -> Result<()> {
             comment,
         } => {
             let id = parse_id(&id)?;
-            let local = open(&dir)?;
-            let edit = Edit::Link {
-                relation,
-                comment,
-                person: Some(local.profile.person),
-            };
-            let entity = local.edit(id, &[edit])?;
+            let entity = Backend::open(&dir)?.link(id, relation, comment)?;
             print::entity_written(&entity, "Linked", json)
         }
         Command::Unlink { id, relation } => {
             let id = parse_id(&id)?;
-            let local = open(&dir)?;
-            let entity = local.edit(id, &[Edit::Unlink(relation)])?;
+            let entity = Backend::open(&dir)?.unlink(id, relation)?;
             print::entity_written(&entity, "Unlinked", json)
         }
-        Command::List(args) => {
-            let local = open(&dir)?;
-            print::entities(&local.store.list(&args.filter())?, json)
-        }
+        Command::List(args) => print::entities(&Backend::open(&dir)?.list(&args.filter())?, json),
         Command::Search {
             text,
             filter,
             limit,
-        } => {
-            let local = open(&dir)?;
-            print::entities(&local.store.search(&text, &filter.filter(), limit)?, json)
-        }
+        } => print::entities(
+            &Backend::open(&dir)?.search(&text, &filter.filter(), limit)?,
+            json,
+        ),
         Command::Show { id, history } => {
             let id = parse_id(&id)?;
-            let local = open(&dir)?;
-            let entity = local.entity(id)?;
+            let backend = Backend::open(&dir)?;
+            let entity = backend.entity(id)?;
             let history = if history {
-                Some(print::history(&local, id)?)
+                Some(backend.history(id)?)
             } else {
                 None
             };
@@ -403,21 +411,62 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Delete { id } => {
             let id = parse_id(&id)?;
-            let local = open(&dir)?;
-            let entity = local.edit(id, &[Edit::SetDeleted(true)])?;
+            let entity = Backend::open(&dir)?.delete(id)?;
             print::entity_written(&entity, "Deleted", json)
         }
-        Command::Status => {
-            let local = open(&dir)?;
-            print::status(&dir, &local, json)
-        }
+        Command::Status => print::status(&Backend::open(&dir)?.status(&dir)?, json),
         Command::Communes { query, limit } => show_communes(&query, json, limit),
-        Command::Node => bail!(
-            "not yet: this version works offline from the command line; the node daemon, its \
-             local API and its web map come with the next release. Try `communecter init \
-             --postal-code 97400`, then `communecter add organization --name …`."
-        ),
+        Command::Node {
+            api,
+            api_public,
+            addr_file,
+            postal_code,
+            insee,
+            name,
+            email,
+        } => {
+            if let Some(postal_code) = postal_code
+                && !dir.is_initialized()
+            {
+                Local::init(
+                    &dir,
+                    &Join {
+                        postal_code,
+                        insee,
+                        name,
+                        email,
+                    },
+                )?;
+            }
+            run_node(node::daemon::DaemonConfig {
+                dir,
+                api,
+                api_public,
+                addr_file,
+            })
+        }
     }
+}
+
+fn run_node(config: node::daemon::DaemonConfig) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let joined = config.dir.is_initialized();
+        let dir = config.dir.root().display().to_string();
+        let daemon = node::daemon::Daemon::start(config).await?;
+        println!("Communecter node");
+        println!("  data directory: {dir}");
+        println!("  local API:      http://{}", daemon.address());
+        if !joined {
+            println!(
+                "  not joined yet: run `communecter init --postal-code <your postal code>` in another terminal"
+            );
+        }
+        println!("Press Ctrl-C to stop.");
+        daemon.serve(node::daemon::stop_signal()).await?;
+        println!("Stopped.");
+        Ok(())
+    })
 }
 
 /// The new entity the command-line fields describe.

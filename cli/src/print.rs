@@ -1,11 +1,9 @@
 //! Printing: human tables by default, JSON with `--json`.
 
 use anyhow::Result;
-use node::identity::DataDir;
-use node::local::Local;
 use node::model::document::Entity;
-use node::model::ids::{Actor, EntityId};
 use node::model::schema::Value;
+use node::store::HistoryEntry;
 use serde::Serialize;
 
 /// Prints any value as pretty JSON.
@@ -67,38 +65,6 @@ pub(crate) fn entity_written(entity: &Entity, verb: &str, as_json: bool) -> Resu
     }
     println!("{verb} {} {}: {}", entity.kind, entity.id, entity.name());
     Ok(())
-}
-
-/// One change of an entity's history.
-#[derive(Serialize)]
-pub(crate) struct HistoryEntry {
-    hash: String,
-    author: String,
-    device: u32,
-    /// Seconds since the epoch, author's clock.
-    time: i64,
-    operations: usize,
-}
-
-/// The changes of an entity, in causal order.
-pub(crate) fn history(local: &Local, id: EntityId) -> Result<Vec<HistoryEntry>> {
-    let Some(doc) = local.store.document(&id)? else {
-        return Ok(Vec::new());
-    };
-    Ok(doc
-        .get_changes(&[])
-        .into_iter()
-        .map(|change| {
-            let actor = Actor::from_actor_id(change.actor_id()).ok();
-            HistoryEntry {
-                hash: change.hash().to_string(),
-                author: actor.map(|a| a.author.to_string()).unwrap_or_default(),
-                device: actor.map(|a| a.device).unwrap_or_default(),
-                time: change.timestamp(),
-                operations: change.len(),
-            }
-        })
-        .collect())
 }
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM UTC` (H. Hinnant's
@@ -220,52 +186,37 @@ pub(crate) fn entity(
     Ok(())
 }
 
-/// The node's status.
-pub(crate) fn status(dir: &DataDir, local: &Local, as_json: bool) -> Result<()> {
-    let counts = local.store.counts()?;
-    let store_bytes = std::fs::metadata(dir.store_path())
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let value = serde_json::json!({
-        "data_dir": dir.root(),
-        "author": local.identity.author(),
-        "person": local.profile.person,
-        "postal_code": local.profile.postal_key(),
-        "insee_code": local.profile.insee_code,
-        "store": {
-            "bytes": store_bytes,
-            "documents": counts.documents,
-            "changes": counts.changes,
-            "pending": counts.pending,
-            "quarantined": counts.quarantined,
-        },
-        "network": "offline (the peer-to-peer network comes with a later release)",
-    });
+/// The node's status (the JSON of `Local::status` or `GET /api/status`).
+pub(crate) fn status(status: &serde_json::Value, as_json: bool) -> Result<()> {
     if as_json {
-        return json(&value);
+        return json(status);
     }
-    println!("Data directory: {}", dir.root().display());
-    println!("Author key:     {}", local.identity.author());
-    println!("Your profile:   {}", local.profile.person);
-    println!("Postal code:    {}", local.profile.postal_key());
+    let text = |key: &str| status[key].as_str().unwrap_or("-").to_owned();
+    if status["joined"] == false {
+        println!("Data directory: {}", text("data_dir"));
+        println!("Not joined yet: run `communecter init --postal-code <your postal code>`.");
+        if let Some(api) = status["api"].as_str() {
+            println!("Node:           running, local API at {api}");
+        }
+        return Ok(());
+    }
+    let store = &status["store"];
+    println!("Data directory: {}", text("data_dir"));
+    println!("Author key:     {}", text("author"));
+    println!("Your profile:   {}", text("person"));
+    println!("Postal code:    {}", text("postal_code"));
     println!(
         "Store:          {} documents, {} changes, {} pending, {} quarantined, {} KiB",
-        counts.documents,
-        counts.changes,
-        counts.pending,
-        counts.quarantined,
-        store_bytes / 1024
+        store["documents"],
+        store["changes"],
+        store["pending"],
+        store["quarantined"],
+        store["bytes"].as_u64().unwrap_or(0) / 1024
     );
+    match status["api"].as_str() {
+        Some(api) => println!("Node:           running, local API at {api}"),
+        None => println!("Node:           not running (commands use the store directly)"),
+    }
     println!("Network:        offline");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::utc(1_764_028_800), "2025-11-25 00:00 UTC");
-        assert_eq!(super::utc(951_782_400 + 3_660), "2000-02-29 01:01 UTC");
-    }
 }

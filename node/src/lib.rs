@@ -7,9 +7,14 @@
 //! - [`index`]: listing by postal code, kind and tag, and text search.
 //! - [`identity`]: the data directory, the keys and the citizen's profile.
 //! - [`local`]: what a citizen does on their own node (create, edit, link).
+//! - [`api`]: the local HTTP API (axum), described by `openapi.json`.
+//! - [`daemon`]: `communecter node`: the data directory lock, the API token,
+//!   graceful shutdown.
 //!
-//! The network, the local HTTP API and the web map come on top of these.
+//! The network and the web map come on top of these.
 
+pub mod api;
+pub mod daemon;
 pub mod identity;
 pub mod index;
 pub mod ingest;

@@ -397,6 +397,31 @@ impl Local {
         self.store.entity(&id)?.ok_or(LocalError::UnknownEntity(id))
     }
 
+    /// What this node holds and who the citizen is, as JSON (shared by the
+    /// command line and the local API).
+    pub fn status(&self, dir: &DataDir) -> Result<serde_json::Value, LocalError> {
+        let counts = self.store.counts()?;
+        let store_bytes = std::fs::metadata(dir.store_path())
+            .map(|metadata| metadata.len())
+            .unwrap_or(0);
+        Ok(serde_json::json!({
+            "joined": true,
+            "data_dir": dir.root(),
+            "author": self.identity.author(),
+            "person": self.profile.person,
+            "postal_code": self.profile.postal_key(),
+            "insee_code": self.profile.insee_code,
+            "store": {
+                "bytes": store_bytes,
+                "documents": counts.documents,
+                "changes": counts.changes,
+                "pending": counts.pending,
+                "quarantined": counts.quarantined,
+            },
+            "network": "offline",
+        }))
+    }
+
     /// The stored entity.
     pub fn entity(&self, id: EntityId) -> Result<Entity, LocalError> {
         self.store.entity(&id)?.ok_or(LocalError::UnknownEntity(id))

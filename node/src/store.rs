@@ -189,3 +189,45 @@ impl Store {
         Ok(out)
     }
 }
+
+/// One change of an entity's history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    /// The change hash (hex).
+    pub hash: String,
+    /// Its author's key (hex).
+    pub author: String,
+    /// The author's device suffix.
+    pub device: u32,
+    /// Seconds since the epoch, by the author's clock.
+    pub time: i64,
+    /// Number of Automerge operations.
+    pub operations: usize,
+}
+
+impl Store {
+    /// The changes of an entity in causal order; `None` if it is unknown.
+    pub fn history(
+        &self,
+        id: &crdt_model::ids::EntityId,
+    ) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        let Some(doc) = self.document(id)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            doc.get_changes(&[])
+                .into_iter()
+                .map(|change| {
+                    let actor = crdt_model::ids::Actor::from_actor_id(change.actor_id()).ok();
+                    HistoryEntry {
+                        hash: change.hash().to_string(),
+                        author: actor.map(|a| a.author.to_string()).unwrap_or_default(),
+                        device: actor.map(|a| a.device).unwrap_or_default(),
+                        time: change.timestamp(),
+                        operations: change.len(),
+                    }
+                })
+                .collect(),
+        ))
+    }
+}

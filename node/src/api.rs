@@ -1,0 +1,487 @@
+//! The local HTTP API of a node (axum), described by `openapi.json`.
+//!
+//! JSON everywhere; errors are `{"error": {"code", "message"}}` with a 4xx
+//! status (5xx only for a failing disk). Reads are open to the local machine;
+//! writes need `Authorization: Bearer <token>`, the token the daemon writes
+//! into the data directory (mode 0600) at start-up. Request bodies are
+//! limited to [`MAX_BODY_BYTES`].
+
+use std::sync::{Arc, RwLock};
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use crdt_model::communes;
+use crdt_model::document::{Edit, EditError, Entity, Relation};
+use crdt_model::ids::EntityId;
+use crdt_model::schema::Kind;
+use serde::Deserialize;
+use serde_json::{Value as Json_, json};
+
+use crate::identity::{DataDir, IdentityError};
+use crate::index::Filter;
+use crate::local::{Join, Local, LocalError, NewEntity};
+use crate::store::StoreError;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Most results of one search.
+pub const MAX_SEARCH_RESULTS: usize = 500;
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What the handlers share.
+pub struct ApiState {
+    dir: DataDir,
+    token: String,
+    local: RwLock<Option<Arc<Local>>>,
+    address: String,
+}
+
+impl ApiState {
+    /// The state of a node on `dir`, joined (`local`) or not yet.
+    pub fn new(dir: DataDir, token: String, local: Option<Local>, address: String) -> Self {
+        Self {
+            dir,
+            token,
+            local: RwLock::new(local.map(Arc::new)),
+            address,
+        }
+    }
+
+    fn local(&self) -> Result<Arc<Local>, ApiError> {
+        self.local
+            .read()
+            .map_err(|_| ApiError::internal("state lock poisoned"))?
+            .clone()
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_joined",
+                    "this node has no identity yet: POST /api/init with your postal code first",
+                )
+            })
+    }
+}
+
+/// An error answered as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<LocalError> for ApiError {
+    fn from(error: LocalError) -> Self {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            LocalError::UnknownEntity(_) => (StatusCode::NOT_FOUND, "unknown_entity"),
+            LocalError::BadId(_) => (StatusCode::BAD_REQUEST, "bad_id"),
+            LocalError::UnknownPostalCode(_) => (StatusCode::BAD_REQUEST, "unknown_postal_code"),
+            LocalError::AmbiguousPostalCode { .. } | LocalError::WrongInsee { .. } => {
+                (StatusCode::BAD_REQUEST, "choose_commune")
+            }
+            LocalError::PersonByAdd => (StatusCode::BAD_REQUEST, "invalid"),
+            LocalError::Edit(EditError::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            }
+            LocalError::Edit(EditError::NotAllowed(_)) => (StatusCode::FORBIDDEN, "not_allowed"),
+            LocalError::Edit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            LocalError::Identity(IdentityError::AlreadyInitialized(_)) => {
+                (StatusCode::CONFLICT, "already_joined")
+            }
+            LocalError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
+            LocalError::Envelope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            LocalError::Identity(_) | LocalError::Store(_) | LocalError::Profile(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        LocalError::from(error).into()
+    }
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value).map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(status, code, rejection.body_text())
+    })
+}
+
+fn query<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    params.map(|Query(value)| value).map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            rejection.body_text(),
+        )
+    })
+}
+
+fn entity_id(text: &str) -> Result<EntityId, ApiError> {
+    text.parse()
+        .map_err(|error: crdt_model::ids::IdError| LocalError::BadId(error).into())
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ApiError::internal(format!("task failed: {error}")))?
+}
+
+/// Checks the bearer token of a write.
+fn authorize_write(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    // Constant-time comparison: the token is a secret.
+    let matches = given.is_some_and(|given| {
+        given.len() == state.token.len()
+            && given
+                .bytes()
+                .zip(state.token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "writes need the header `Authorization: Bearer <token>`, with the token from the data directory's api.token file",
+        ))
+    }
+}
+
+type Shared = State<Arc<ApiState>>;
+
+/// The router of the local API.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/status", get(status))
+        .route("/api/init", post(init))
+        .route("/api/communes/{query}", get(communes_of))
+        .route("/api/entities", get(list).post(create))
+        .route(
+            "/api/entities/{id}",
+            get(show).patch(edit).delete(delete_entity),
+        )
+        .route("/api/entities/{id}/history", get(history))
+        .route("/api/entities/{id}/links", post(link))
+        .route("/api/entities/{id}/links/{relation}", delete(unlink))
+        .route("/api/search", get(search))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; GET /api/openapi.json lists them",
+    )
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn status(State(state): Shared) -> Result<Json<Json_>, ApiError> {
+    let local = state
+        .local
+        .read()
+        .map_err(|_| ApiError::internal("lock"))?
+        .clone();
+    let shared = state.clone();
+    blocking(move || {
+        let mut status = match local {
+            Some(local) => local.status(&shared.dir)?,
+            None => json!({"joined": false, "data_dir": shared.dir.root()}),
+        };
+        status["api"] = json!(shared.address);
+        Ok(Json(status))
+    })
+    .await
+}
+
+async fn init(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Result<Json<JoinRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Entity>), ApiError> {
+    authorize_write(&state, &headers)?;
+    let request = json_body(body)?;
+    let shared = state.clone();
+    blocking(move || {
+        let mut slot = shared
+            .local
+            .write()
+            .map_err(|_| ApiError::internal("lock"))?;
+        if slot.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_joined",
+                "this node already has an identity",
+            ));
+        }
+        let local = Local::init(
+            &shared.dir,
+            &Join {
+                postal_code: request.postal_code,
+                insee: request.insee,
+                name: request.name,
+                email: request.email,
+            },
+        )?;
+        let person = local.entity(local.profile.person)?;
+        *slot = Some(Arc::new(local));
+        Ok((StatusCode::CREATED, Json(person)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinRequest {
+    postal_code: String,
+    #[serde(default)]
+    insee: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+async fn communes_of(Path(query): Path<String>) -> Result<Json<Json_>, ApiError> {
+    let table = communes::table();
+    let found: Vec<_> = match table.by_insee(&query) {
+        Some(commune) if table.by_postal_code(&query).is_empty() => vec![commune],
+        _ => table.by_postal_code(&query).to_vec(),
+    };
+    if found.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_postal_code",
+            format!("{query} is neither a French postal code nor an INSEE code we know"),
+        ));
+    }
+    Ok(Json(json!(found)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    kind: Option<Kind>,
+    #[serde(default)]
+    postal_code: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+impl ListQuery {
+    fn filter(&self) -> Filter {
+        Filter {
+            kind: self.kind,
+            postal_key: self.postal_code.clone(),
+            tag: self.tag.clone(),
+        }
+    }
+}
+
+async fn list(
+    State(state): Shared,
+    params: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<Entity>>, ApiError> {
+    let params = query(params)?;
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.store.list(&params.filter())?))).await
+}
+
+async fn search(
+    State(state): Shared,
+    params: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<Entity>>, ApiError> {
+    let params = query(params)?;
+    let text = params.q.clone().unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "give the words to search for in ?q=",
+        ));
+    }
+    let limit = params.limit.unwrap_or(50).min(MAX_SEARCH_RESULTS);
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
+}
+
+async fn create(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Result<Json<NewEntity>, JsonRejection>,
+) -> Result<(StatusCode, Json<Entity>), ApiError> {
+    authorize_write(&state, &headers)?;
+    let new = json_body(body)?;
+    let local = state.local()?;
+    blocking(move || Ok((StatusCode::CREATED, Json(local.add(&new)?)))).await
+}
+
+async fn show(State(state): Shared, Path(id): Path<String>) -> Result<Json<Entity>, ApiError> {
+    let id = entity_id(&id)?;
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.entity(id)?))).await
+}
+
+async fn history(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::store::HistoryEntry>>, ApiError> {
+    let id = entity_id(&id)?;
+    let local = state.local()?;
+    blocking(move || {
+        local
+            .store
+            .history(&id)?
+            .map(Json)
+            .ok_or_else(|| LocalError::UnknownEntity(id).into())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditRequest {
+    edits: Vec<Edit>,
+}
+
+/// Applies edits for a write endpoint.
+async fn write(
+    state: Arc<ApiState>,
+    headers: &HeaderMap,
+    id: &str,
+    edits: impl FnOnce(&Local) -> Vec<Edit> + Send + 'static,
+) -> Result<Json<Entity>, ApiError> {
+    authorize_write(&state, headers)?;
+    let id = entity_id(id)?;
+    let local = state.local()?;
+    blocking(move || {
+        let edits = edits(&local);
+        if edits.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "no edits given",
+            ));
+        }
+        Ok(Json(local.edit(id, &edits)?))
+    })
+    .await
+}
+
+async fn edit(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<EditRequest>, JsonRejection>,
+) -> Result<Json<Entity>, ApiError> {
+    authorize_write(&state, &headers)?;
+    let request = json_body(body)?;
+    write(state, &headers, &id, move |_| request.edits).await
+}
+
+async fn delete_entity(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Entity>, ApiError> {
+    write(state, &headers, &id, |_| vec![Edit::SetDeleted(true)]).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkRequest {
+    relation: Relation,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+async fn link(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<LinkRequest>, JsonRejection>,
+) -> Result<Json<Entity>, ApiError> {
+    authorize_write(&state, &headers)?;
+    let request = json_body(body)?;
+    write(state, &headers, &id, move |local| {
+        vec![Edit::Link {
+            relation: request.relation,
+            comment: request.comment,
+            person: Some(local.profile.person),
+        }]
+    })
+    .await
+}
+
+async fn unlink(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((id, relation)): Path<(String, String)>,
+) -> Result<Json<Entity>, ApiError> {
+    authorize_write(&state, &headers)?;
+    let relation: Relation =
+        relation
+            .parse()
+            .map_err(|error: crdt_model::schema::ValidationError| {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
+            })?;
+    write(state, &headers, &id, move |_| vec![Edit::Unlink(relation)]).await
+}

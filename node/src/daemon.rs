@@ -1,0 +1,231 @@
+//! The node daemon: owns the data directory, serves the local API, stops
+//! cleanly on Ctrl-C or SIGTERM.
+//!
+//! Files it manages in the data directory:
+//!
+//! | file | what |
+//! |---|---|
+//! | `node.lock` | held (OS file lock) while a daemon runs: a second one fails fast |
+//! | `api.token` | the bearer token for writes, new at every start (mode 0600) |
+//! | `api.json` | `{"api": "http://127.0.0.1:7878", "pid": …}` while running, for the CLI |
+
+use std::fs::File;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::api::{ApiState, router};
+use crate::identity::{DataDir, IdentityError, random_seed, write_secret};
+use crate::local::{Local, LocalError};
+
+/// Default address of the local API.
+pub const DEFAULT_API: &str = "127.0.0.1:7878";
+
+/// How to run the daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// The data directory.
+    pub dir: DataDir,
+    /// Where the local API listens (port 0 picks a free port).
+    pub api: SocketAddr,
+    /// Allow a non-loopback API address.
+    pub api_public: bool,
+    /// Also write the addresses to this file, for scripts.
+    pub addr_file: Option<PathBuf>,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A non-loopback API address without `--api-public`.
+    #[error(
+        "refusing to serve the local API on {0}: it is meant for this computer only; use a 127.0.0.1 address, or pass --api-public if you really want it reachable from the network"
+    )]
+    PublicApi(SocketAddr),
+    /// Another daemon holds the data directory.
+    #[error(
+        "another node is already running on {dir}{api}; stop it first, or use another --data-dir"
+    )]
+    AlreadyRunning {
+        /// The data directory.
+        dir: String,
+        /// Its API address, if known.
+        api: String,
+    },
+    /// The API address is taken.
+    #[error("cannot listen on {address}: {error}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Keys, store or profile.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// Files of the data directory.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+fn io_error(path: &std::path::Path, error: std::io::Error) -> IdentityError {
+    IdentityError::Io {
+        path: path.display().to_string(),
+        error,
+    }
+}
+
+/// The lock file of a data directory.
+fn lock_path(dir: &DataDir) -> PathBuf {
+    dir.root().join("node.lock")
+}
+
+/// The file where a running daemon publishes its API address.
+pub fn api_file(dir: &DataDir) -> PathBuf {
+    dir.root().join("api.json")
+}
+
+/// The token file of a running daemon.
+pub fn token_file(dir: &DataDir) -> PathBuf {
+    dir.root().join("api.token")
+}
+
+/// Whether a daemon holds this data directory right now.
+pub fn is_running(dir: &DataDir) -> bool {
+    let Ok(file) = File::open(lock_path(dir)) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// The API address a running daemon published, if any.
+pub fn published_api(dir: &DataDir) -> Option<String> {
+    let text = std::fs::read_to_string(api_file(dir)).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value["api"].as_str().map(str::to_owned)
+}
+
+/// A daemon that has bound its address and is ready to serve.
+pub struct Daemon {
+    config: DaemonConfig,
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState>,
+    address: SocketAddr,
+    _lock: File,
+}
+
+impl Daemon {
+    /// Takes the data directory, opens the store if the citizen has joined,
+    /// writes a fresh token and binds the API address.
+    pub async fn start(config: DaemonConfig) -> Result<Self, DaemonError> {
+        if !config.api.ip().is_loopback() && !config.api_public {
+            return Err(DaemonError::PublicApi(config.api));
+        }
+        let dir = &config.dir;
+        std::fs::create_dir_all(dir.root()).map_err(|error| io_error(dir.root(), error))?;
+        let lock_path = lock_path(dir);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|error| io_error(&lock_path, error))?;
+        if lock.try_lock().is_err() {
+            return Err(DaemonError::AlreadyRunning {
+                dir: dir.root().display().to_string(),
+                api: published_api(dir)
+                    .map(|api| format!(" (its API: {api})"))
+                    .unwrap_or_default(),
+            });
+        }
+        let local = if dir.is_initialized() {
+            Some(Local::open(dir)?)
+        } else {
+            None
+        };
+        let token: String = random_seed()?
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        write_secret(&token_file(dir), format!("{token}\n").as_bytes())?;
+        let listener = tokio::net::TcpListener::bind(config.api)
+            .await
+            .map_err(|error| DaemonError::Bind {
+                address: config.api,
+                error,
+            })?;
+        let address = listener.local_addr().map_err(|error| DaemonError::Bind {
+            address: config.api,
+            error,
+        })?;
+        let state = Arc::new(ApiState::new(
+            dir.clone(),
+            token,
+            local,
+            format!("http://{address}"),
+        ));
+        let published = serde_json::json!({
+            "api": format!("http://{address}"),
+            "pid": std::process::id(),
+            "data_dir": dir.root(),
+        });
+        let text = serde_json::to_string_pretty(&published).expect("JSON of strings");
+        write_secret(&api_file(dir), text.as_bytes())?;
+        if let Some(path) = &config.addr_file {
+            write_secret(path, text.as_bytes())?;
+        }
+        Ok(Self {
+            config,
+            listener,
+            state,
+            address,
+            _lock: lock,
+        })
+    }
+
+    /// The address the API listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in
+    /// flight and removes `api.json`.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        let app = router(self.state.clone());
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = std::fs::remove_file(api_file(&self.config.dir));
+        let _ = std::fs::remove_file(token_file(&self.config.dir));
+        result.map_err(|error| DaemonError::Bind {
+            address: self.address,
+            error,
+        })
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
