@@ -97,11 +97,6 @@ fn unknown_commune_is_a_clear_error() {
 }
 
 #[test]
-fn node_says_not_yet() {
-    assert!(Citizen::new().fails(&["node"]).contains("not yet"));
-}
-
-#[test]
 fn a_citizen_joins_adds_edits_links_finds_and_deletes() {
     let me = Citizen::new().joined();
     let status = me.json(&["status"]);
@@ -284,7 +279,7 @@ fn errors_say_what_was_wrong() {
     );
     assert!(
         me.fails(&["edit", id, "--set", "category=garage"])
-            .contains("a place has no field category")
+            .contains("places have no field category")
     );
     assert!(
         me.fails(&["edit", id, "--set", "url=ftp://x"])

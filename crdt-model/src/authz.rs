@@ -829,7 +829,7 @@ fn check_genesis(doc_id: &EntityId, signer: &AuthorKey, writes: &Writes) -> Resu
             && !field.applies_to(kind)
         {
             return Err(Reject::Genesis(format!(
-                "a {kind} has no field {}",
+                "{kind}s have no field {}",
                 field.name()
             )));
         }

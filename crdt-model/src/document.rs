@@ -27,7 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    Automerge, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue, hydrate,
+    Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue,
+    hydrate,
 };
 use serde::{Deserialize, Serialize};
 
@@ -286,10 +287,8 @@ pub fn create(
     for edit in edits {
         write_edit(&mut tx, genesis.kind, &actor.author, now_ms, edit)?;
     }
-    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
-    let change = doc
-        .get_last_local_change()
-        .ok_or_else(|| EditError::Document("the genesis change is empty".into()))?;
+    let (hash, _) = tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
+    let change = committed(&doc, hash)?;
     authz::authorize(&Automerge::new(), &id, &actor.author, &change)
         .map_err(EditError::NotAllowed)?;
     Ok(Created { id, doc, change })
@@ -311,13 +310,17 @@ pub fn edit(
     for edit in edits {
         write_edit(&mut tx, kind, &actor.author, now_ms, edit)?;
     }
-    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
-    let change = fork
-        .get_last_local_change()
-        .filter(|change| change.actor_id() == &actor.actor_id() && !change.is_empty())
-        .ok_or_else(|| EditError::Document("the edit changes nothing".into()))?;
+    let (hash, _) = tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
+    let change = committed(&fork, hash)?;
     authz::authorize(doc, &id, &actor.author, &change).map_err(EditError::NotAllowed)?;
     Ok(change)
+}
+
+/// The change a transaction just committed; a transaction that wrote
+/// nothing commits no change, which is an error for the caller.
+fn committed(doc: &Automerge, hash: Option<ChangeHash>) -> Result<Change, EditError> {
+    hash.and_then(|hash| doc.get_change_by_hash(&hash))
+        .ok_or_else(|| EditError::Document("the edit changes nothing".into()))
 }
 
 fn map_at<T: Transactable>(

@@ -570,7 +570,7 @@ pub enum ValidationError {
         known: String,
     },
     /// The field exists but not for this kind of entity.
-    #[error("a {kind} has no field {field}")]
+    #[error("{kind}s have no field {field}")]
     FieldNotForKind {
         /// The field.
         field: String,

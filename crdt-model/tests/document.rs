@@ -302,3 +302,17 @@ fn edits_have_a_json_form() {
     assert!(serde_json::from_value::<Edit>(serde_json::json!({"set": ["colour", "red"]})).is_err());
     assert!(serde_json::from_value::<Edit>(serde_json::json!({"explode": true})).is_err());
 }
+
+#[test]
+fn an_edit_that_writes_nothing_is_an_error() {
+    let (id, mut doc) = new_entity(Kind::Organization, 1, &[]);
+    // Author 2 has written before, so a stale "last change" exists for them.
+    edit_as(&mut doc, &id, 2, &[Edit::AddTag("bio".into())]).unwrap();
+    for edits in [vec![], vec![Edit::Unlink(Relation::Member)]] {
+        let error = document::edit(&doc, &actor(2), NOW, &edits).unwrap_err();
+        assert_eq!(
+            error,
+            EditError::Document("the edit changes nothing".into())
+        );
+    }
+}

@@ -1,0 +1,437 @@
+//! The local HTTP API: tokens, bad requests, the whole flow, and the daemon
+//! around it (one per data directory, loopback only, clean shutdown).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use node::api::{ApiState, MAX_BODY_BYTES, router};
+use node::daemon::{Daemon, DaemonConfig, DaemonError, api_file};
+use node::identity::DataDir;
+use node::local::{Join, Local};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+struct Api {
+    _temp: tempfile::TempDir,
+    router: Router,
+}
+
+fn api(joined: bool) -> Api {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = DataDir::resolve(Some(temp.path().join("home"))).unwrap();
+    let local = joined.then(|| {
+        Local::init(
+            &dir,
+            &Join {
+                postal_code: "97400".into(),
+                name: Some("Marie".into()),
+                email: Some("marie@example.org".into()),
+                ..Join::default()
+            },
+        )
+        .unwrap()
+    });
+    let state = Arc::new(ApiState::new(
+        dir,
+        TOKEN.into(),
+        local,
+        "http://127.0.0.1:7878".into(),
+    ));
+    Api {
+        _temp: temp,
+        router: router(state),
+    }
+}
+
+impl Api {
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+        (status, body)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call("GET", path, None, None).await
+    }
+
+    async fn write(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(method, path, Some(TOKEN), body).await
+    }
+
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
+
+fn garage() -> Value {
+    json!({
+        "kind": "organization",
+        "name": "Garage Payet",
+        "edits": [
+            {"set": ["category", "garage"]},
+            {"add_tag": "mécanique"},
+            {"set_geo": {"lat": -20.88, "lon": 55.45}}
+        ]
+    })
+}
+
+#[tokio::test]
+async fn the_whole_flow_through_the_api() {
+    let api = api(false);
+    let (status, body) = api.get("/api/status").await;
+    assert_eq!((status, &body["joined"]), (StatusCode::OK, &json!(false)));
+    let (status, body) = api.get("/api/entities").await;
+    assert_error(status, &body, StatusCode::CONFLICT, "not_joined");
+    let (status, person) = api
+        .write(
+            "POST",
+            "/api/init",
+            Some(json!({"postal_code": "97400", "name": "Marie", "email": "m@example.org"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{person}");
+    assert_eq!(person["kind"], "person");
+    assert!(!person.to_string().contains("m@example.org"));
+    let (status, body) = api
+        .write("POST", "/api/init", Some(json!({"postal_code": "97400"})))
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "already_joined");
+
+    let (status, entity) = api.write("POST", "/api/entities", Some(garage())).await;
+    assert_eq!(status, StatusCode::CREATED, "{entity}");
+    let id = entity["id"].as_str().unwrap().to_owned();
+    assert_eq!(entity["address"]["locality"], "Saint-Denis");
+
+    let (status, entity) = api
+        .write(
+            "PATCH",
+            &format!("/api/entities/{id}"),
+            Some(json!({"edits": [{"set": ["description", "Toutes marques"]}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{entity}");
+    assert_eq!(entity["fields"]["description"], "Toutes marques");
+    let (status, entity) = api
+        .write(
+            "POST",
+            &format!("/api/entities/{id}/links"),
+            Some(json!({"relation": "recommends", "comment": "Top"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{entity}");
+    assert_eq!(entity["links"][0]["person"], person["id"]);
+
+    let (status, found) = api.get("/api/search?q=MECANIQUE").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found[0]["id"], id.as_str());
+    let (_, listed) = api
+        .get("/api/entities?kind=organization&postal_code=97400&tag=m%C3%A9canique")
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (_, history) = api.get(&format!("/api/entities/{id}/history")).await;
+    assert_eq!(history.as_array().unwrap().len(), 3);
+    let (_, communes) = api.get("/api/communes/97400").await;
+    assert_eq!(communes[0]["insee"], "97411");
+
+    let (status, entity) = api
+        .write(
+            "DELETE",
+            &format!("/api/entities/{id}/links/recommends"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(entity["links"].as_array().unwrap().is_empty());
+    let (status, entity) = api
+        .write("DELETE", &format!("/api/entities/{id}"), None)
+        .await;
+    assert_eq!((status, &entity["deleted"]), (StatusCode::OK, &json!(true)));
+    let (_, found) = api.get("/api/search?q=garage").await;
+    assert!(found.as_array().unwrap().is_empty());
+    let (_, status) = api.get("/api/status").await;
+    assert_eq!(status["store"]["documents"], 2);
+}
+
+#[tokio::test]
+async fn writes_without_the_right_token_are_refused_and_change_nothing() {
+    let api = api(true);
+    let (_, before) = api.get("/api/status").await;
+    for token in [None, Some("wrong"), Some(&TOKEN[..31])] {
+        let (status, body) = api
+            .call("POST", "/api/entities", token, Some(garage()))
+            .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+        let (status, body) = api
+            .call(
+                "POST",
+                "/api/init",
+                token,
+                Some(json!({"postal_code": "97400"})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let (_, list) = api.get("/api/entities").await;
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    for (method, path) in [
+        ("PATCH", format!("/api/entities/{id}")),
+        ("DELETE", format!("/api/entities/{id}")),
+        ("POST", format!("/api/entities/{id}/links")),
+        ("DELETE", format!("/api/entities/{id}/links/follows")),
+    ] {
+        let (status, body) = api
+            .call(
+                method,
+                &path,
+                None,
+                Some(json!({"edits": [{"add_tag": "x"}], "relation": "follows"})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let (_, after) = api.get("/api/status").await;
+    assert_eq!(before["store"], after["store"]);
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_json_4xx() {
+    let api = api(true);
+    let (status, body) = api
+        .raw(
+            "POST",
+            "/api/entities",
+            "application/json",
+            b"{not json".to_vec(),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, body) = api
+        .raw(
+            "POST",
+            "/api/entities",
+            "text/plain",
+            garage().to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let huge = json!({"kind": "place", "name": "x".repeat(MAX_BODY_BYTES)});
+    let (status, body) = api
+        .raw(
+            "POST",
+            "/api/entities",
+            "application/json",
+            huge.to_string().into_bytes(),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    let (status, body) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({"kind": "place", "name": "x", "colour": "red"})),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, body) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({"kind": "spaceship", "name": "x"})),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, body) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({"kind": "place", "name": ""})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (status, body) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({"kind": "place", "name": "x", "postal_code": "00000"})),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "unknown_postal_code",
+    );
+    let (status, body) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({"kind": "person", "name": "x"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid");
+    let (status, body) = api.get("/api/entities/not-an-id").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_id");
+    let (status, body) = api.get("/api/entities/aaaaaaaaaaaaaaaaaaaaaaaaaa").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "unknown_entity");
+    let (status, body) = api
+        .get("/api/entities/aaaaaaaaaaaaaaaaaaaaaaaaaa/history")
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "unknown_entity");
+    let (status, body) = api
+        .write(
+            "PATCH",
+            "/api/entities/aaaaaaaaaaaaaaaaaaaaaaaaaa",
+            Some(json!({"edits": [{"add_tag": "x"}]})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "unknown_entity");
+    let (status, body) = api.get("/api/entities?kind=spaceship").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, body) = api.get("/api/search").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, body) = api.get("/api/nowhere").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = api.get("/api/communes/00000").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "unknown_postal_code");
+
+    // Edits that the schema or the rules refuse.
+    let (_, entity) = api.write("POST", "/api/entities", Some(garage())).await;
+    let id = entity["id"].as_str().unwrap();
+    let path = format!("/api/entities/{id}");
+    for edits in [
+        json!([{"set": ["colour", "red"]}]),
+        json!([{"set": ["url", "javascript:alert(1)"]}]),
+        json!([{"set": ["start", "2026-01-01"]}]),
+        json!([{"clear": "name"}]),
+        json!([]),
+    ] {
+        let (status, body) = api
+            .write("PATCH", &path, Some(json!({"edits": edits})))
+            .await;
+        assert!(status.is_client_error(), "{edits}: {status} {body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    let (status, body) = api
+        .write(
+            "PATCH",
+            &path,
+            Some(json!({"edits": [{"remove_admin": entity["creator"]}]})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "not_allowed");
+    let (status, body) = api
+        .write("DELETE", &format!("{path}/links/friend"), None)
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served() {
+    let api = api(false);
+    let (status, body) = api.get("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn one_daemon_per_data_directory_on_loopback_only() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = DataDir::resolve(Some(temp.path().join("home"))).unwrap();
+    let config = DaemonConfig {
+        dir: dir.clone(),
+        api: "127.0.0.1:0".parse().unwrap(),
+        api_public: false,
+        addr_file: Some(temp.path().join("addr.json")),
+    };
+    let public = DaemonConfig {
+        api: "0.0.0.0:0".parse().unwrap(),
+        ..config.clone()
+    };
+    assert!(matches!(
+        Daemon::start(public).await,
+        Err(DaemonError::PublicApi(_))
+    ));
+
+    let first = Daemon::start(config.clone()).await.unwrap();
+    let address = first.address();
+    let published: Value =
+        serde_json::from_str(&std::fs::read_to_string(api_file(&dir)).unwrap()).unwrap();
+    assert_eq!(published["api"], format!("http://{address}"));
+    let addr_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(temp.path().join("addr.json")).unwrap())
+            .unwrap();
+    assert_eq!(addr_file["api"], published["api"]);
+    assert!(node::daemon::is_running(&dir));
+
+    let second = Daemon::start(config).await;
+    match second {
+        Err(DaemonError::AlreadyRunning { api, .. }) => assert!(api.contains(&address.to_string())),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a second daemon started"),
+    }
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(first.serve(async {
+        let _ = stopped.await;
+    }));
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+    assert!(!api_file(&dir).exists(), "api.json is removed at shutdown");
+    assert!(!node::daemon::is_running(&dir));
+}
