@@ -113,8 +113,11 @@ impl Store {
             dirty: BTreeSet::new(),
         };
         let mut outcomes = Vec::with_capacity(envelopes.len());
-        for bytes in envelopes {
-            outcomes.push(ingest_one(&mut batch, bytes)?);
+        for (bytes, checked) in envelopes.iter().zip(check_all(envelopes)) {
+            outcomes.push(match checked {
+                Ok(verified) => ingest_verified(&mut batch, verified, bytes)?,
+                Err(refused) => refused,
+            });
         }
         let Batch { docs, dirty, .. } = batch;
         for id in dirty {
@@ -129,9 +132,35 @@ fn reject(reason: String, fault: Fault) -> Outcome {
     Outcome::Rejected { reason, fault }
 }
 
-fn ingest_one(batch: &mut Batch<'_>, bytes: &[u8]) -> Result<Outcome, StoreError> {
+/// Batches at least this large are checked on all cores.
+const PARALLEL_CHECK_MIN: usize = 64;
+
+/// Size check, decoding and signature check of every envelope: pure work,
+/// spread over the machine's cores for large batches.
+fn check_all(envelopes: &[Vec<u8>]) -> Vec<Result<VerifiedChange, Outcome>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if envelopes.len() < PARALLEL_CHECK_MIN || threads == 1 {
+        return envelopes.iter().map(|bytes| check(bytes)).collect();
+    }
+    let chunk = envelopes.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = envelopes
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|bytes| check(bytes)).collect::<Vec<_>>())
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("checking envelopes does not panic"))
+            .collect()
+    })
+}
+
+/// Size check, strict decoding and signature check of one envelope.
+fn check(bytes: &[u8]) -> Result<VerifiedChange, Outcome> {
     if bytes.len() > MAX_ENVELOPE_BYTES {
-        return Ok(reject(
+        return Err(reject(
             format!(
                 "the envelope is {} bytes; the limit is {MAX_ENVELOPE_BYTES}",
                 bytes.len()
@@ -139,20 +168,21 @@ fn ingest_one(batch: &mut Batch<'_>, bytes: &[u8]) -> Result<Outcome, StoreError
             Fault::Oversized,
         ));
     }
-    let envelope = match SignedChange::decode(bytes) {
-        Ok(envelope) => envelope,
-        Err(error) => return Ok(reject(error.to_string(), Fault::Malformed)),
-    };
-    let verified = match envelope.verify() {
-        Ok(verified) => verified,
-        Err(crdt_model::signed::EnvelopeError::BadSignature) => {
-            return Ok(reject(
-                "the signature does not verify".into(),
-                Fault::BadSignature,
-            ));
+    let envelope =
+        SignedChange::decode(bytes).map_err(|error| reject(error.to_string(), Fault::Malformed))?;
+    envelope.verify().map_err(|error| match error {
+        crdt_model::signed::EnvelopeError::BadSignature => {
+            reject("the signature does not verify".into(), Fault::BadSignature)
         }
-        Err(error) => return Ok(reject(error.to_string(), Fault::Malformed)),
-    };
+        other => reject(other.to_string(), Fault::Malformed),
+    })
+}
+
+fn ingest_verified(
+    batch: &mut Batch<'_>,
+    verified: VerifiedChange,
+    bytes: &[u8],
+) -> Result<Outcome, StoreError> {
     let doc_id = verified.envelope.doc_id;
     let hash = verified.change.hash();
     {
@@ -228,7 +258,7 @@ fn retry_pending(batch: &mut Batch<'_>, doc_id: EntityId) -> Result<(), StoreErr
         };
         let mut progressed = false;
         for (key, bytes) in waiting {
-            let Ok(verified) = SignedChange::decode(&bytes).and_then(SignedChange::verify) else {
+            let Ok(verified) = check(&bytes) else {
                 batch.tx.open_table(PENDING)?.remove(&key[..])?;
                 continue;
             };
