@@ -326,3 +326,74 @@ fn help_has_examples_for_every_command() {
         assert!(help.to_lowercase().contains("example"), "{command}: {help}");
     }
 }
+
+#[test]
+fn editing_what_is_not_yours_is_refused_with_a_reason() {
+    use node::model::document::{self, Genesis};
+    use node::model::ed25519_dalek::SigningKey;
+    use node::model::ids::{Actor, AuthorKey};
+    use node::model::schema::Kind;
+    use node::model::signed::SignedChange;
+
+    let me = Citizen::new().joined();
+    // A neighbour's closed entity reaches my store (as sync will bring it).
+    let neighbour = SigningKey::from_bytes(&[42; 32]);
+    let created = document::create(
+        &Genesis {
+            kind: Kind::Organization,
+            name: "Atelier du voisin".into(),
+            postal_code: "97400".into(),
+            country: "FR".into(),
+            open_edition: Some(false),
+        },
+        &Actor {
+            author: AuthorKey::of(&neighbour),
+            device: 1,
+        },
+        1_764_000_000_000,
+        [7; 16],
+        &[],
+    )
+    .unwrap();
+    let envelope = SignedChange::sign(&neighbour, created.id, "97400", created.change.raw_bytes())
+        .unwrap()
+        .encode();
+    {
+        let store = node::store::Store::open(&me.home.join("store.redb")).unwrap();
+        assert!(store.ingest(&[envelope]).unwrap()[0].is_stored());
+    }
+    let id = created.id.to_string();
+    let refused = me.fails(&["edit", &id, "--set", "description=Fermé"]);
+    assert!(
+        refused.contains("may only be edited by admins"),
+        "{refused}"
+    );
+    let refused = me.fails(&["delete", &id]);
+    assert!(
+        refused.contains("only an admin may write /deleted"),
+        "{refused}"
+    );
+    // Writing my own link into it is allowed.
+    let linked = me.json(&["link", &id, "follows"]);
+    assert_eq!(linked["links"][0]["relation"], "follows");
+}
+
+#[test]
+fn an_unreachable_node_is_reported() {
+    let me = Citizen::new().joined();
+    // A node holds the data directory but its API does not answer.
+    let lock = std::fs::File::create(me.home.join("node.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    std::fs::write(
+        me.home.join("api.json"),
+        serde_json::json!({"api": format!("http://{address}")}).to_string(),
+    )
+    .unwrap();
+    let error = me.fails(&["list"]);
+    assert!(error.contains("is not reachable"), "{error}");
+    drop(lock);
+    assert!(me.ok(&["list"]).contains("Marie"));
+}
