@@ -402,14 +402,12 @@ struct EditRequest {
     edits: Vec<Edit>,
 }
 
-/// Applies edits for a write endpoint.
+/// Applies edits for a write endpoint whose token was checked.
 async fn write(
     state: Arc<ApiState>,
-    headers: &HeaderMap,
     id: &str,
     edits: impl FnOnce(&Local) -> Vec<Edit> + Send + 'static,
 ) -> Result<Json<Entity>, ApiError> {
-    authorize_write(&state, headers)?;
     let id = entity_id(id)?;
     let local = state.local()?;
     blocking(move || {
@@ -434,7 +432,7 @@ async fn edit(
 ) -> Result<Json<Entity>, ApiError> {
     authorize_write(&state, &headers)?;
     let request = json_body(body)?;
-    write(state, &headers, &id, move |_| request.edits).await
+    write(state, &id, move |_| request.edits).await
 }
 
 async fn delete_entity(
@@ -442,7 +440,8 @@ async fn delete_entity(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Entity>, ApiError> {
-    write(state, &headers, &id, |_| vec![Edit::SetDeleted(true)]).await
+    authorize_write(&state, &headers)?;
+    write(state, &id, |_| vec![Edit::SetDeleted(true)]).await
 }
 
 #[derive(Deserialize)]
@@ -461,7 +460,7 @@ async fn link(
 ) -> Result<Json<Entity>, ApiError> {
     authorize_write(&state, &headers)?;
     let request = json_body(body)?;
-    write(state, &headers, &id, move |local| {
+    write(state, &id, move |local| {
         vec![Edit::Link {
             relation: request.relation,
             comment: request.comment,
@@ -483,5 +482,5 @@ async fn unlink(
             .map_err(|error: crdt_model::schema::ValidationError| {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
             })?;
-    write(state, &headers, &id, move |_| vec![Edit::Unlink(relation)]).await
+    write(state, &id, move |_| vec![Edit::Unlink(relation)]).await
 }
