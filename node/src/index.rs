@@ -15,7 +15,7 @@ use crdt_model::schema::{Field, Kind};
 use crdt_model::text::fold;
 use redb::{ReadableDatabase, ReadableTable};
 
-use crate::store::{ENTITIES, INDEX, Store, StoreError};
+use crate::store::{ENTITIES, INDEX, NAMES, Store, StoreError};
 
 /// French words too common to search for.
 const STOP_WORDS: &[&str] = &[
@@ -76,21 +76,6 @@ pub struct Filter {
     pub tag: Option<String>,
 }
 
-impl Filter {
-    fn accepts(&self, entity: &Entity) -> bool {
-        !entity.deleted
-            && self.kind.is_none_or(|kind| entity.kind == kind)
-            && self
-                .postal_key
-                .as_ref()
-                .is_none_or(|key| &entity.postal_key() == key)
-            && self
-                .tag
-                .as_ref()
-                .is_none_or(|tag| entity.tags.iter().any(|t| fold(t) == fold(tag)))
-    }
-}
-
 /// Ids under every key starting with `prefix` (a key ends with `/<id>`).
 fn ids_with_prefix(
     table: &impl ReadableTable<&'static str, ()>,
@@ -108,53 +93,88 @@ fn ids_with_prefix(
     Ok(ids)
 }
 
+/// The ids every given criterion of `filter` allows, from the index (the
+/// index has no entry for deleted entities); `None` when there is no criterion.
+fn filtered_ids(
+    index: &impl ReadableTable<&'static str, ()>,
+    filter: &Filter,
+) -> Result<Option<BTreeSet<EntityId>>, StoreError> {
+    let mut keys = Vec::new();
+    if let Some(tag) = &filter.tag {
+        keys.push(format!("t/{}/", fold(tag)));
+    }
+    if let Some(postal_key) = &filter.postal_key {
+        keys.push(format!("p/{postal_key}/"));
+    }
+    if let Some(kind) = filter.kind {
+        keys.push(format!("k/{kind}/"));
+    }
+    let mut allowed: Option<BTreeSet<EntityId>> = None;
+    for key in keys {
+        let ids = ids_with_prefix(index, &key)?;
+        allowed = Some(match allowed {
+            None => ids,
+            Some(previous) => previous.intersection(&ids).copied().collect(),
+        });
+    }
+    Ok(allowed)
+}
+
 impl Store {
     /// The cached typed entity.
     pub fn entity(&self, id: &EntityId) -> Result<Option<Entity>, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(ENTITIES)?;
-        table
-            .get(&id.as_bytes()[..])?
-            .map(|bytes| {
-                serde_json::from_slice(bytes.value())
-                    .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))
-            })
-            .transpose()
+        read_entity(&table, id)
     }
 
+    /// Reads entities in the order of `ids`, in one read transaction.
     fn entities(&self, ids: impl IntoIterator<Item = EntityId>) -> Result<Vec<Entity>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(ENTITIES)?;
         let mut out = Vec::new();
         for id in ids {
-            out.extend(self.entity(&id)?);
+            out.extend(read_entity(&table, &id)?);
         }
         Ok(out)
     }
 
+    /// Sorts ids by rank then folded name, from the `names` table.
+    fn by_name(
+        &self,
+        ids: BTreeSet<EntityId>,
+        rank: impl Fn(&str) -> bool,
+    ) -> Result<Vec<EntityId>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let names = tx.open_table(NAMES)?;
+        let mut ranked = Vec::with_capacity(ids.len());
+        for id in ids {
+            let name = names
+                .get(&id.as_bytes()[..])?
+                .map(|name| name.value().to_owned())
+                .unwrap_or_default();
+            ranked.push((!rank(&name), name, id));
+        }
+        ranked.sort();
+        Ok(ranked.into_iter().map(|(_, _, id)| id).collect())
+    }
+
     /// Entities matching `filter`, sorted by folded name, deleted ones left out.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Entity>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let index = tx.open_table(INDEX)?;
-        let candidates = if let Some(tag) = &filter.tag {
-            ids_with_prefix(&index, &format!("t/{}/", fold(tag)))?
-        } else if let Some(key) = &filter.postal_key {
-            ids_with_prefix(&index, &format!("p/{key}/"))?
-        } else if let Some(kind) = filter.kind {
-            ids_with_prefix(&index, &format!("k/{kind}/"))?
-        } else {
-            ids_with_prefix(&index, "k/")?
+        let candidates = {
+            let tx = self.db.begin_read()?;
+            let index = tx.open_table(INDEX)?;
+            match filtered_ids(&index, filter)? {
+                Some(ids) => ids,
+                None => ids_with_prefix(&index, "k/")?,
+            }
         };
-        let mut found: Vec<Entity> = self
-            .entities(candidates)?
-            .into_iter()
-            .filter(|entity| filter.accepts(entity))
-            .collect();
-        found.sort_by_cached_key(|entity| (fold(entity.name()), entity.id));
-        Ok(found)
+        self.entities(self.by_name(candidates, |_| true)?)
     }
 
     /// Entities whose indexed words start with every word of `query`
     /// (accents and case ignored), filtered, best matches first: names that
-    /// contain the query, then by name.
+    /// contain the query, then by name. Only the `limit` best are read.
     pub fn search(
         &self,
         query: &str,
@@ -165,27 +185,35 @@ impl Store {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = self.db.begin_read()?;
-        let index = tx.open_table(INDEX)?;
-        let mut matching: Option<BTreeSet<EntityId>> = None;
-        for word in &words {
-            let ids = ids_with_prefix(&index, &format!("w/{word}"))?;
-            matching = Some(match matching {
-                None => ids,
-                Some(previous) => previous.intersection(&ids).copied().collect(),
-            });
-        }
+        let matching = {
+            let tx = self.db.begin_read()?;
+            let index = tx.open_table(INDEX)?;
+            let mut matching = filtered_ids(&index, filter)?;
+            for word in &words {
+                let ids = ids_with_prefix(&index, &format!("w/{word}"))?;
+                matching = Some(match matching {
+                    None => ids,
+                    Some(previous) => previous.intersection(&ids).copied().collect(),
+                });
+            }
+            matching.unwrap_or_default()
+        };
         let folded_query = fold(query);
-        let mut found: Vec<Entity> = self
-            .entities(matching.unwrap_or_default())?
-            .into_iter()
-            .filter(|entity| filter.accepts(entity))
-            .collect();
-        found.sort_by_cached_key(|entity| {
-            let name = fold(entity.name());
-            (!name.contains(&folded_query), name, entity.id)
-        });
-        found.truncate(limit);
-        Ok(found)
+        let mut ranked = self.by_name(matching, |name| name.contains(&folded_query))?;
+        ranked.truncate(limit);
+        self.entities(ranked)
     }
+}
+
+fn read_entity(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    id: &EntityId,
+) -> Result<Option<Entity>, StoreError> {
+    table
+        .get(&id.as_bytes()[..])?
+        .map(|bytes| {
+            serde_json::from_slice(bytes.value())
+                .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))
+        })
+        .transpose()
 }

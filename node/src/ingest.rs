@@ -21,7 +21,7 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use crate::index;
 use crate::store::{
-    CHANGES, DOCUMENTS, ENTITIES, INDEX, INDEX_KEYS, MAX_PENDING, MAX_QUARANTINE, PENDING,
+    CHANGES, DOCUMENTS, ENTITIES, INDEX, INDEX_KEYS, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING,
     QUARANTINE, Store, StoreError,
 };
 
@@ -323,8 +323,10 @@ fn persist(tx: &WriteTransaction, id: &EntityId, doc: &Automerge) -> Result<(), 
         }
     }
     let mut entities = tx.open_table(ENTITIES)?;
+    let mut names = tx.open_table(NAMES)?;
     match document::read(doc) {
         Ok(entity) => {
+            names.insert(key, crdt_model::text::fold(entity.name()).as_str())?;
             let keys = index::keys(&entity);
             for entry in &keys {
                 index_table.insert(entry.as_str(), ())?;
@@ -341,6 +343,7 @@ fn persist(tx: &WriteTransaction, id: &EntityId, doc: &Automerge) -> Result<(), 
         // A document whose genesis has not arrived has no entity yet.
         Err(_) => {
             entities.remove(key)?;
+            names.remove(key)?;
         }
     }
     Ok(())

@@ -8,6 +8,7 @@
 //! | `documents` | entity id (16) | Automerge compact save |
 //! | `changes` | entity id (16) ‖ change hash (32) | signed envelope |
 //! | `entities` | entity id (16) | the typed entity as JSON (read cache) |
+//! | `names` | entity id (16) | its folded name, to sort and rank without reading the entity |
 //! | `index` | text key (`p/<postal key>/<id>`, `k/<kind>/<id>`, `t/<tag>/<id>`, `w/<word>/<id>`) | nothing |
 //! | `index_keys` | entity id (16) | the entity's index keys (JSON), to replace them |
 //! | `pending` | entity id (16) ‖ change hash (32) | envelope whose dependencies are missing |
@@ -24,6 +25,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 pub(crate) const DOCUMENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("documents");
 pub(crate) const CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
 pub(crate) const ENTITIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entities");
+pub(crate) const NAMES: TableDefinition<&[u8], &str> = TableDefinition::new("names");
 pub(crate) const INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
 pub(crate) const INDEX_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_keys");
 pub(crate) const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
@@ -104,6 +106,7 @@ impl Store {
             tx.open_table(DOCUMENTS)?;
             tx.open_table(CHANGES)?;
             tx.open_table(ENTITIES)?;
+            tx.open_table(NAMES)?;
             tx.open_table(INDEX)?;
             tx.open_table(INDEX_KEYS)?;
             tx.open_table(PENDING)?;

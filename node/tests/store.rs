@@ -274,6 +274,57 @@ fn lists_and_search_use_the_indexes() {
         .unwrap();
     assert_eq!(names(tagged), ["Garage Payet"]);
 
+    // Criteria combine.
+    let combined = store
+        .list(&Filter {
+            kind: Some(Kind::Organization),
+            postal_key: Some("97400".into()),
+            tag: Some("pain".into()),
+        })
+        .unwrap();
+    assert_eq!(names(combined), ["Boulangerie du Barachois"]);
+    let none = store
+        .list(&Filter {
+            kind: Some(Kind::Place),
+            tag: Some("pain".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert!(none.is_empty());
+    let filtered = store
+        .search(
+            "du",
+            &Filter {
+                postal_key: Some("97490".into()),
+                ..Filter::default()
+            },
+            10,
+        )
+        .unwrap();
+    assert!(filtered.is_empty(), "stop words alone find nothing");
+    let filtered = store
+        .search(
+            "sables theatre",
+            &Filter {
+                postal_key: Some("97490".into()),
+                ..Filter::default()
+            },
+            10,
+        )
+        .unwrap();
+    assert_eq!(names(filtered), ["Théâtre des Sables"]);
+    let elsewhere = store
+        .search(
+            "theatre",
+            &Filter {
+                postal_key: Some("97400".into()),
+                ..Filter::default()
+            },
+            10,
+        )
+        .unwrap();
+    assert!(elsewhere.is_empty());
+
     // Accents, case and word prefixes are ignored or matched.
     let search = |query: &str| names(store.search(query, &Filter::default(), 10).unwrap());
     assert_eq!(search("theatre"), ["Théâtre des Sables"]);
