@@ -18,7 +18,7 @@ use node::index::Filter;
 use node::local::{Join, Local, NewEntity};
 use node::model::communes::{self, Commune};
 use node::model::document::{Edit, Relation};
-use node::model::ids::EntityId;
+use node::model::ids::{AuthorKey, EntityId};
 use node::model::schema::{Field, Kind};
 
 /// Communecter: the peer-to-peer directory of your commune.
@@ -71,10 +71,11 @@ enum Command {
         #[command(flatten)]
         fields: Box<EntityFields>,
     },
-    /// Change fields of an entity.
+    /// Change fields of an entity; admins also manage admins and members.
     ///
-    /// Example:
+    /// Examples:
     ///   communecter edit <ID> --set description="Ouvert le dimanche" --add-tag bio
+    ///   communecter edit <ID> --confirm-member <AUTHOR KEY> --open-edition false
     #[command(verbatim_doc_comment)]
     Edit {
         /// The entity id.
@@ -91,6 +92,18 @@ enum Command {
         /// Remove a tag.
         #[arg(long)]
         remove_tag: Vec<String>,
+        /// Make someone an admin, by author key (admins only).
+        #[arg(long, value_name = "KEY")]
+        add_admin: Vec<AuthorKey>,
+        /// Remove an admin, by author key (admins only; never the last one).
+        #[arg(long, value_name = "KEY")]
+        remove_admin: Vec<AuthorKey>,
+        /// Confirm a member's request, by author key (admins only).
+        #[arg(long, value_name = "KEY")]
+        confirm_member: Vec<AuthorKey>,
+        /// Open (true) or close (false) the description to everyone's edits (admins only).
+        #[arg(long, value_name = "BOOL")]
+        open_edition: Option<bool>,
     },
     /// Say you are a member, contributor or attendee, that you follow or recommend it.
     ///
@@ -356,6 +369,10 @@ fn run(cli: Cli) -> Result<()> {
             clear,
             add_tag,
             remove_tag,
+            add_admin,
+            remove_admin,
+            confirm_member,
+            open_edition,
         } => {
             let id = parse_id(&id)?;
             let mut edits = set
@@ -367,9 +384,14 @@ fn run(cli: Cli) -> Result<()> {
             }
             edits.extend(add_tag.into_iter().map(Edit::AddTag));
             edits.extend(remove_tag.into_iter().map(Edit::RemoveTag));
+            edits.extend(add_admin.into_iter().map(Edit::AddAdmin));
+            edits.extend(remove_admin.into_iter().map(Edit::RemoveAdmin));
+            edits.extend(confirm_member.into_iter().map(Edit::ConfirmMember));
+            edits.extend(open_edition.map(Edit::SetOpenEdition));
             if edits.is_empty() {
                 bail!(
-                    "nothing to change: give --set FIELD=VALUE, --clear FIELD, --add-tag or --remove-tag"
+                    "nothing to change: give --set FIELD=VALUE, --clear FIELD, --add-tag, --remove-tag, \
+                     --add-admin, --remove-admin, --confirm-member or --open-edition"
                 );
             }
             let entity = Backend::open(&dir)?.edit(id, &edits)?;

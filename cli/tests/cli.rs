@@ -397,3 +397,42 @@ fn an_unreachable_node_is_reported() {
     drop(lock);
     assert!(me.ok(&["list"]).contains("Marie"));
 }
+
+#[test]
+fn admins_hand_over_an_entity() {
+    let me = Citizen::new().joined();
+    let my_key = me.json(&["status"])["author"].as_str().unwrap().to_owned();
+    let other_key = node::model::ids::AuthorKey::of(
+        &node::model::ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    )
+    .to_string();
+    let place = me.json(&["add", "place", "--name", "Atelier"]);
+    let id = place["id"].as_str().unwrap().to_owned();
+    let last = me.fails(&["edit", &id, "--remove-admin", &my_key]);
+    assert!(last.contains("without admins"), "{last}");
+    let linked = me.json(&["link", &id, "member"]);
+    assert_eq!(
+        linked["links"][0]["confirmed"], true,
+        "admins are confirmed members"
+    );
+    let edited = me.json(&[
+        "edit",
+        &id,
+        "--add-admin",
+        &other_key,
+        "--open-edition",
+        "false",
+    ]);
+    assert_eq!(edited["admins"].as_array().unwrap().len(), 2);
+    assert_eq!(edited["open_edition"], false);
+    let handed = me.json(&["edit", &id, "--remove-admin", &my_key]);
+    assert_eq!(handed["admins"], serde_json::json!([other_key]));
+    let refused = me.fails(&["edit", &id, "--set", "description=x"]);
+    assert!(
+        refused.contains("may only be edited by admins"),
+        "{refused}"
+    );
+    let bad_key = me.run(&["edit", &id, "--add-admin", "xyz"]);
+    assert!(!bad_key.status.success());
+    assert!(String::from_utf8_lossy(&bad_key.stderr).contains("author key"));
+}
