@@ -19,7 +19,7 @@ use crdt_model::document::{Edit, EditError, Entity, Relation};
 use crdt_model::ids::EntityId;
 use crdt_model::schema::Kind;
 use serde::Deserialize;
-use serde_json::{Value as Json_, json};
+use serde_json::{Value as JsonValue, json};
 
 use crate::identity::{DataDir, IdentityError};
 use crate::index::Filter;
@@ -229,7 +229,7 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-async fn status(State(state): Shared) -> Result<Json<Json_>, ApiError> {
+async fn status(State(state): Shared) -> Result<Json<JsonValue>, ApiError> {
     let local = state
         .local
         .read()
@@ -295,7 +295,7 @@ struct JoinRequest {
     email: Option<String>,
 }
 
-async fn communes_of(Path(query): Path<String>) -> Result<Json<Json_>, ApiError> {
+async fn communes_of(Path(query): Path<String>) -> Result<Json<JsonValue>, ApiError> {
     let table = communes::table();
     let found: Vec<_> = match table.by_insee(&query) {
         Some(commune) if table.by_postal_code(&query).is_empty() => vec![commune],
