@@ -14,15 +14,15 @@ use std::collections::{BTreeSet, HashMap};
 
 use crdt_model::authz::{self, Reject};
 use crdt_model::automerge::{Automerge, ChangeHash};
-use crdt_model::document;
+use crdt_model::document::{self, Entity};
 use crdt_model::ids::EntityId;
 use crdt_model::signed::{MAX_ENVELOPE_BYTES, SignedChange, VerifiedChange};
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use crate::index;
 use crate::store::{
-    CHANGES, DOCUMENTS, ENTITIES, INDEX, INDEX_KEYS, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING,
-    QUARANTINE, Store, StoreError,
+    CHANGES, DOCUMENTS, ENTITIES, INDEX, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING, QUARANTINE,
+    Store, StoreError,
 };
 
 /// What happened to one envelope.
@@ -309,39 +309,41 @@ fn quarantine(
     Ok(())
 }
 
-/// Saves a document and refreshes its cached entity and index entries.
+/// Saves a document and refreshes its cached entity, name and index
+/// entries; only the index keys that changed are written, the old ones
+/// being derived from the entity cached before this change.
 fn persist(tx: &WriteTransaction, id: &EntityId, doc: &Automerge) -> Result<(), StoreError> {
     let key = &id.as_bytes()[..];
     tx.open_table(DOCUMENTS)?.insert(key, &doc.save()[..])?;
-    let mut index_table = tx.open_table(INDEX)?;
-    let mut keys_table = tx.open_table(INDEX_KEYS)?;
-    if let Some(old) = keys_table.remove(key)? {
-        let old: Vec<String> = serde_json::from_slice(old.value())
-            .map_err(|error| StoreError::Corrupt(format!("index keys of {id}: {error}")))?;
-        for entry in old {
-            index_table.remove(entry.as_str())?;
-        }
-    }
     let mut entities = tx.open_table(ENTITIES)?;
+    let old_keys: BTreeSet<String> = match entities.get(key)? {
+        Some(bytes) => {
+            let old: Entity = serde_json::from_slice(bytes.value())
+                .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))?;
+            index::keys(&old).into_iter().collect()
+        }
+        None => BTreeSet::new(),
+    };
+    // A document whose genesis has not arrived has no entity yet.
+    let entity = document::read(doc).ok();
+    let new_keys: BTreeSet<String> = entity.iter().flat_map(index::keys).collect();
+    let mut index_table = tx.open_table(INDEX)?;
+    for stale in old_keys.difference(&new_keys) {
+        index_table.remove(stale.as_str())?;
+    }
+    for fresh in new_keys.difference(&old_keys) {
+        index_table.insert(fresh.as_str(), ())?;
+    }
     let mut names = tx.open_table(NAMES)?;
-    match document::read(doc) {
-        Ok(entity) => {
+    match entity {
+        Some(entity) => {
             names.insert(key, crdt_model::text::fold(entity.name()).as_str())?;
-            let keys = index::keys(&entity);
-            for entry in &keys {
-                index_table.insert(entry.as_str(), ())?;
-            }
-            keys_table.insert(
-                key,
-                &serde_json::to_vec(&keys).expect("JSON of strings")[..],
-            )?;
             entities.insert(
                 key,
                 &serde_json::to_vec(&entity).expect("an entity serializes")[..],
             )?;
         }
-        // A document whose genesis has not arrived has no entity yet.
-        Err(_) => {
+        None => {
             entities.remove(key)?;
             names.remove(key)?;
         }

@@ -10,7 +10,6 @@
 //! | `entities` | entity id (16) | the typed entity as JSON (read cache) |
 //! | `names` | entity id (16) | its folded name, to sort and rank without reading the entity |
 //! | `index` | text key (`p/<postal key>/<id>`, `k/<kind>/<id>`, `t/<tag>/<id>`, `w/<word>/<id>`) | nothing |
-//! | `index_keys` | entity id (16) | the entity's index keys (JSON), to replace them |
 //! | `pending` | entity id (16) ‖ change hash (32) | envelope whose dependencies are missing |
 //! | `quarantine` | sequence number (u64) | JSON `{reason, doc, hash, envelope}` |
 //! | `profile` | text key | text value (local only: e-mail, settings, identity) |
@@ -27,7 +26,6 @@ pub(crate) const CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("
 pub(crate) const ENTITIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entities");
 pub(crate) const NAMES: TableDefinition<&[u8], &str> = TableDefinition::new("names");
 pub(crate) const INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
-pub(crate) const INDEX_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index_keys");
 pub(crate) const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 pub(crate) const PROFILE: TableDefinition<&str, &str> = TableDefinition::new("profile");
@@ -108,7 +106,6 @@ impl Store {
             tx.open_table(ENTITIES)?;
             tx.open_table(NAMES)?;
             tx.open_table(INDEX)?;
-            tx.open_table(INDEX_KEYS)?;
             tx.open_table(PENDING)?;
             tx.open_table(QUARANTINE)?;
             tx.open_table(PROFILE)?;
