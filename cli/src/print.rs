@@ -1,5 +1,7 @@
 //! Printing: human tables by default, JSON with `--json`.
 
+use std::io::Write;
+
 use anyhow::Result;
 use node::model::document::Entity;
 use node::model::schema::Value;
@@ -8,7 +10,10 @@ use serde::Serialize;
 
 /// Prints any value as pretty JSON.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 
@@ -41,20 +46,25 @@ pub(crate) fn entities(entities: &[Entity], as_json: bool) -> Result<()> {
         println!("Nothing found.");
         return Ok(());
     }
-    println!(
+    // Stdout is line-buffered: buffer the table, or each row is a write.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
         "{:<26}  {:<12}  {:<34}  {:<18}  {:<6}",
         "ID", "KIND", "NAME", "CATEGORY", "POSTAL"
-    );
+    )?;
     for entity in entities {
-        println!(
+        writeln!(
+            out,
             "{:<26}  {:<12}  {:<34}  {:<18}  {:<6}",
             entity.id,
             entity.kind.as_str(),
             cut(entity.name(), 34),
             cut(&label(entity), 18),
             entity.postal_key()
-        );
+        )?;
     }
+    out.flush()?;
     Ok(())
 }
 
