@@ -126,11 +126,7 @@ fn authors_write_only_their_own_slots() {
         &id,
         2,
         &[
-            Edit::Link {
-                relation: Relation::Member,
-                comment: None,
-                person: None,
-            },
+            link(Relation::Member),
             Edit::Link {
                 relation: Relation::Recommends,
                 comment: Some("Travail soigné, prix honnêtes".into()),
@@ -206,16 +202,8 @@ fn person_documents_are_owner_only_except_follows() {
     for edit in [
         Edit::Set(Field::ShortDescription, Value::Text("hacked".into())),
         Edit::AddTag("x".into()),
-        Edit::Link {
-            relation: Relation::Recommends,
-            comment: None,
-            person: None,
-        },
-        Edit::Link {
-            relation: Relation::Member,
-            comment: None,
-            person: None,
-        },
+        link(Relation::Recommends),
+        link(Relation::Member),
         Edit::AddAdmin(author(2)),
     ] {
         let reject = not_allowed(
@@ -226,17 +214,7 @@ fn person_documents_are_owner_only_except_follows() {
             "{edit:?}: {reject}"
         );
     }
-    edit_as(
-        &mut doc,
-        &id,
-        2,
-        &[Edit::Link {
-            relation: Relation::Follows,
-            comment: None,
-            person: None,
-        }],
-    )
-    .unwrap();
+    edit_as(&mut doc, &id, 2, &[link(Relation::Follows)]).unwrap();
     edit_as(
         &mut doc,
         &id,
@@ -524,17 +502,7 @@ fn objects_unknown_at_the_dependencies_are_refused() {
     // that object refuses it as unknown, one that has it as a foreign slot.
     let (id, mut doc) = new_entity(Kind::Organization, 1, &[]);
     let base = doc.fork();
-    let link = document::edit(
-        &doc,
-        &actor(2),
-        NOW,
-        &[Edit::Link {
-            relation: Relation::Follows,
-            comment: None,
-            person: None,
-        }],
-    )
-    .unwrap();
+    let link = document::edit(&doc, &actor(2), NOW, &[link(Relation::Follows)]).unwrap();
     ingest(&mut doc, &id, &author(2), link).unwrap();
     let links = map_id(&doc, "links");
     let (_, slot) = doc.get(&links, author(2).to_string()).unwrap().unwrap();

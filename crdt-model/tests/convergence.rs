@@ -33,11 +33,7 @@ fn any_edit() -> impl Strategy<Value = Edit> {
             comment,
             person: None,
         }),
-        Just(Edit::Link {
-            relation: Relation::Member,
-            comment: None,
-            person: None,
-        }),
+        Just(link(Relation::Member)),
         Just(Edit::Unlink(Relation::Member)),
         (1u8..=4).prop_map(|n| Edit::ConfirmMember(author(n))),
     ]

@@ -216,17 +216,7 @@ fn clearing_and_moving() {
 #[test]
 fn admins_mark_deleted_and_members_are_confirmed() {
     let (id, mut doc) = new_entity(Kind::Organization, 1, &[]);
-    edit_as(
-        &mut doc,
-        &id,
-        2,
-        &[Edit::Link {
-            relation: Relation::Member,
-            comment: None,
-            person: None,
-        }],
-    )
-    .unwrap();
+    edit_as(&mut doc, &id, 2, &[link(Relation::Member)]).unwrap();
     edit_as(
         &mut doc,
         &id,

@@ -4,7 +4,7 @@
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{Automerge, Change};
 use crdt_model::authz::{self, Reject};
-use crdt_model::document::{self, Edit, Genesis};
+use crdt_model::document::{self, Edit, Genesis, Relation};
 use crdt_model::ids::{Actor, AuthorKey, EntityId};
 use crdt_model::schema::Kind;
 use ed25519_dalek::SigningKey;
@@ -80,4 +80,13 @@ pub fn edit_as(
 ) -> Result<(), document::EditError> {
     let change = document::edit(doc, &actor(n), NOW + 1, edits)?;
     ingest(doc, id, &author(n), change).map_err(document::EditError::NotAllowed)
+}
+
+/// The author's own link of `relation`, without comment.
+pub fn link(relation: Relation) -> Edit {
+    Edit::Link {
+        relation,
+        comment: None,
+        person: None,
+    }
 }
