@@ -5,6 +5,7 @@
 
 mod backend;
 mod print;
+mod prompt;
 mod remote;
 
 use std::path::PathBuf;
@@ -194,7 +195,8 @@ enum Command {
     /// Run the node: it owns the data directory and serves the local API.
     ///
     /// While it runs, the other commands go through its API. Stop it with
-    /// Ctrl-C. The first run can join at once with --postal-code.
+    /// Ctrl-C. On the first run it asks for your postal code when run in a
+    /// terminal, or joins at once with --postal-code.
     ///
     /// Examples:
     ///   communecter node
@@ -447,18 +449,26 @@ fn run(cli: Cli) -> Result<()> {
             name,
             email,
         } => {
-            if let Some(postal_code) = postal_code
-                && !dir.is_initialized()
-            {
-                Local::init(
-                    &dir,
-                    &Join {
+            if !dir.is_initialized() {
+                use std::io::IsTerminal;
+                let join = match postal_code {
+                    Some(postal_code) => Some(Join {
                         postal_code,
                         insee,
                         name,
                         email,
-                    },
-                )?;
+                    }),
+                    // First run in a terminal: ask rather than start unjoined.
+                    None if std::io::stdin().is_terminal() => Some(prompt::ask_join(
+                        &mut std::io::stdin().lock(),
+                        &mut std::io::stdout(),
+                    )?),
+                    None => None,
+                };
+                if let Some(join) = join {
+                    let local = Local::init(&dir, &join)?;
+                    println!("Joined: your profile is {}.", local.profile.person);
+                }
             }
             run_node(node::daemon::DaemonConfig {
                 dir,
