@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::api::{ApiState, router};
-use crate::identity::{DataDir, IdentityError, random_seed, write_secret};
+use crate::identity::{DataDir, IdentityError, io, random_seed, write_secret};
 use crate::local::{Local, LocalError};
 
 /// Default address of the local API.
@@ -69,13 +69,6 @@ pub enum DaemonError {
     Identity(#[from] IdentityError),
 }
 
-fn io_error(path: &std::path::Path, error: std::io::Error) -> IdentityError {
-    IdentityError::Io {
-        path: path.display().to_string(),
-        error,
-    }
-}
-
 /// The lock file of a data directory.
 fn lock_path(dir: &DataDir) -> PathBuf {
     dir.root().join("node.lock")
@@ -123,14 +116,14 @@ impl Daemon {
             return Err(DaemonError::PublicApi(config.api));
         }
         let dir = &config.dir;
-        std::fs::create_dir_all(dir.root()).map_err(|error| io_error(dir.root(), error))?;
+        std::fs::create_dir_all(dir.root()).map_err(io(dir.root()))?;
         let lock_path = lock_path(dir);
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|error| io_error(&lock_path, error))?;
+            .map_err(io(&lock_path))?;
         if lock.try_lock().is_err() {
             return Err(DaemonError::AlreadyRunning {
                 dir: dir.root().display().to_string(),

@@ -53,7 +53,8 @@ pub enum IdentityError {
     Random(String),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
+/// Maps an I/O error on `path` to [`IdentityError::Io`].
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
     move |error| IdentityError::Io {
         path: path.display().to_string(),
         error,

@@ -228,12 +228,8 @@ impl Local {
         {
             use std::os::unix::fs::PermissionsExt;
             let path = dir.store_path();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
-                |error| IdentityError::Io {
-                    path: path.display().to_string(),
-                    error,
-                },
-            )?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(crate::identity::io(&path))?;
         }
         let device = u32::from_le_bytes(random_seed()?[..4].try_into().expect("4 bytes"));
         let nonce: [u8; 16] = random_seed()?[..16].try_into().expect("16 bytes");
