@@ -1,11 +1,13 @@
 //! Index keys of an entity and the queries that use them: listing by postal
 //! code, kind and tag, and the accent- and case-insensitive text search.
 //!
-//! Keys live in one redb table of strings, scanned by prefix:
-//! `p/<postal key>/<id>`, `k/<kind>/<id>`, `t/<folded tag>/<id>` and
-//! `w/<folded word>/<id>` for each word of the name, category, tags, type,
-//! locality and descriptions. Entities marked deleted have no index keys:
-//! they are hidden from lists and search, and still shown by id.
+//! Keys live in one redb table, scanned by prefix: a text prefix
+//! `p/<postal key>/`, `k/<kind>/`, `t/<folded tag>/` or `w/<folded word>/`
+//! (for each word of the name, category, tags, type, locality and
+//! descriptions), then the entity's row number and its id. Rows grow as
+//! entities are first indexed, so new keys land at the end of their prefix's
+//! range. Entities marked deleted have no index keys: they are hidden from
+//! lists and search, and still shown by id.
 
 use std::collections::BTreeSet;
 
@@ -13,9 +15,9 @@ use crdt_model::document::Entity;
 use crdt_model::ids::EntityId;
 use crdt_model::schema::{Field, Kind};
 use crdt_model::text::fold;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use crate::store::{ENTITIES, INDEX, NAMES, Store, StoreError};
+use crate::store::{ENTITIES, INDEX, META, NAMES, ROWS, Store, StoreError};
 
 /// French words too common to search for.
 const STOP_WORDS: &[&str] = &[
@@ -33,17 +35,17 @@ pub fn search_words(text: &str) -> impl Iterator<Item = String> {
         .into_iter()
 }
 
-/// The index keys of an entity (none when it is marked deleted).
-pub(crate) fn keys(entity: &Entity) -> Vec<String> {
+/// The index prefixes of an entity (none when it is marked deleted); its
+/// keys are these followed by its row and id.
+pub(crate) fn prefixes(entity: &Entity) -> Vec<String> {
     if entity.deleted {
         return Vec::new();
     }
-    let id = entity.id;
-    let mut keys = BTreeSet::new();
-    keys.insert(format!("p/{}/{id}", entity.postal_key()));
-    keys.insert(format!("k/{}/{id}", entity.kind));
+    let mut prefixes = BTreeSet::new();
+    prefixes.insert(format!("p/{}/", entity.postal_key()));
+    prefixes.insert(format!("k/{}/", entity.kind));
     for tag in &entity.tags {
-        keys.insert(format!("t/{}/{id}", fold(tag)));
+        prefixes.insert(format!("t/{}/", fold(tag)));
     }
     let mut texts: Vec<&str> = entity.tags.iter().map(String::as_str).collect();
     for field in [
@@ -59,10 +61,70 @@ pub(crate) fn keys(entity: &Entity) -> Vec<String> {
     texts.extend(entity.address.locality.as_deref());
     for text in texts {
         for word in search_words(text) {
-            keys.insert(format!("w/{word}/{id}"));
+            prefixes.insert(format!("w/{word}/"));
         }
     }
-    keys.into_iter().collect()
+    prefixes.into_iter().collect()
+}
+
+fn key(prefix: &str, row: u64, id: &EntityId) -> Vec<u8> {
+    [prefix.as_bytes(), &row.to_be_bytes(), id.as_bytes()].concat()
+}
+
+/// Replaces the `stale` prefixes of an entity by the `fresh` ones, giving
+/// the entity a row the first time it is indexed.
+pub(crate) fn update(
+    tx: &WriteTransaction,
+    id: &EntityId,
+    stale: &[String],
+    fresh: &[String],
+) -> Result<(), StoreError> {
+    if stale.is_empty() && fresh.is_empty() {
+        return Ok(());
+    }
+    let mut rows = tx.open_table(ROWS)?;
+    let existing = rows.get(&id.as_bytes()[..])?.map(|row| row.value());
+    let row = match existing {
+        Some(row) => row,
+        None => {
+            let mut meta = tx.open_table(META)?;
+            let row = meta.get("next_row")?.map_or(0, |row| row.value());
+            meta.insert("next_row", row + 1)?;
+            rows.insert(&id.as_bytes()[..], row)?;
+            row
+        }
+    };
+    let mut index = tx.open_table(INDEX)?;
+    for prefix in stale {
+        index.remove(&key(prefix, row, id)[..])?;
+    }
+    for prefix in fresh {
+        index.insert(&key(prefix, row, id)[..], ())?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the index and the rows from the cached entities.
+pub(crate) fn rebuild(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(INDEX)?.retain(|_, _| false)?;
+    tx.open_table(ROWS)?.retain(|_, _| false)?;
+    tx.open_table(META)?.remove("next_row")?;
+    let entities: Vec<Entity> = {
+        let table = tx.open_table(ENTITIES)?;
+        let mut entities = Vec::new();
+        for entry in table.iter()? {
+            let (_, bytes) = entry?;
+            entities.push(
+                serde_json::from_slice(bytes.value())
+                    .map_err(|error| StoreError::Corrupt(format!("cached entity: {error}")))?,
+            );
+        }
+        entities
+    };
+    for entity in entities {
+        update(tx, &entity.id, &[], &prefixes(&entity))?;
+    }
+    Ok(())
 }
 
 /// What to list.
@@ -76,18 +138,21 @@ pub struct Filter {
     pub tag: Option<String>,
 }
 
-/// Ids under every key starting with `prefix` (a key ends with `/<id>`).
+/// Ids under every key starting with `prefix` (a key ends with the row and
+/// the id).
 fn ids_with_prefix(
-    table: &impl ReadableTable<&'static str, ()>,
+    table: &impl ReadableTable<&'static [u8], ()>,
     prefix: &str,
 ) -> Result<BTreeSet<EntityId>, StoreError> {
     let mut ids = BTreeSet::new();
-    let end = format!("{prefix}\u{10ffff}");
-    for entry in table.range(prefix..end.as_str())? {
+    for entry in table.range(prefix.as_bytes()..)? {
         let (key, _) = entry?;
         let key = key.value();
-        if let Some(id) = key.rsplit('/').next().and_then(|id| id.parse().ok()) {
-            ids.insert(id);
+        if !key.starts_with(prefix.as_bytes()) {
+            break;
+        }
+        if let Some(id) = key.last_chunk::<16>() {
+            ids.insert(EntityId::from_bytes(*id));
         }
     }
     Ok(ids)
@@ -96,7 +161,7 @@ fn ids_with_prefix(
 /// The ids every given criterion of `filter` allows, from the index (the
 /// index has no entry for deleted entities); `None` when there is no criterion.
 fn filtered_ids(
-    index: &impl ReadableTable<&'static str, ()>,
+    index: &impl ReadableTable<&'static [u8], ()>,
     filter: &Filter,
 ) -> Result<Option<BTreeSet<EntityId>>, StoreError> {
     let mut keys = Vec::new();

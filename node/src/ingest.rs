@@ -9,8 +9,15 @@
 //! are missing wait in the bounded `pending` table and are applied as soon as
 //! their dependencies arrive; refused changes go to the bounded `quarantine`
 //! table with their reason.
+//!
+//! A batch runs in four stages. Decoding and signature checks are pure and
+//! run on every core. Duplicates are then found and the touched documents,
+//! their waiting changes and their cached entities are read, in the write
+//! transaction. Each touched document is then loaded, authorized, applied,
+//! saved and read back as a typed entity on its own, documents spread over
+//! the cores. Last, the results are written and the transaction commits.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crdt_model::authz::{self, Reject};
 use crdt_model::automerge::{Automerge, ChangeHash};
@@ -21,8 +28,8 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use crate::index;
 use crate::store::{
-    CHANGES, DOCUMENTS, ENTITIES, INDEX, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING, QUARANTINE,
-    Store, StoreError,
+    CHANGES, DOCUMENTS, ENTITIES, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING, QUARANTINE, Store,
+    StoreError,
 };
 
 /// What happened to one envelope.
@@ -76,83 +83,124 @@ impl Outcome {
     }
 }
 
-/// Documents touched by a batch, loaded once and saved once.
-struct Batch<'tx> {
-    tx: &'tx WriteTransaction,
-    docs: HashMap<EntityId, Automerge>,
-    dirty: BTreeSet<EntityId>,
-}
-
-impl Batch<'_> {
-    fn doc(&mut self, id: EntityId) -> Result<&mut Automerge, StoreError> {
-        if !self.docs.contains_key(&id) {
-            let table = self.tx.open_table(DOCUMENTS)?;
-            let doc = match table.get(&id.as_bytes()[..])? {
-                Some(bytes) => Automerge::load(bytes.value())
-                    .map_err(|error| StoreError::Corrupt(format!("document {id}: {error}")))?,
-                None => Automerge::new(),
-            };
-            self.docs.insert(id, doc);
-        }
-        Ok(self.docs.get_mut(&id).expect("inserted above"))
-    }
+fn reject(reason: String, fault: Fault) -> Outcome {
+    Outcome::Rejected { reason, fault }
 }
 
 fn change_key(doc: &EntityId, hash: &ChangeHash) -> Vec<u8> {
     [&doc.as_bytes()[..], &hash.0[..]].concat()
 }
 
+/// Where a change handled for a document came from.
+enum Source {
+    /// The envelope at this position of the batch.
+    Batch(usize),
+    /// A change that was waiting in the `pending` table.
+    Waiting(Vec<u8>),
+}
+
+/// A change waiting for its dependencies while its document is handled.
+struct Waiting {
+    source: Source,
+    verified: VerifiedChange,
+}
+
+/// What a document's handling needs from the store, read beforehand.
+struct DocWork {
+    id: EntityId,
+    saved: Option<Vec<u8>>,
+    cached_entity: Option<Vec<u8>>,
+    incoming: Vec<(usize, VerifiedChange)>,
+    waiting: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// What handling one document produced, to be written.
+struct DocResult {
+    /// The document.
+    id: EntityId,
+    /// Positions in the batch and what became of them.
+    outcomes: Vec<(usize, Outcome)>,
+    /// Changes applied: their hash and where their envelope comes from.
+    applied: Vec<(ChangeHash, Source)>,
+    /// Changes of the batch that now wait for dependencies.
+    now_waiting: Vec<(usize, ChangeHash)>,
+    /// `pending` keys to remove (applied or refused).
+    released: Vec<Vec<u8>>,
+    /// Refused changes: hash, envelope source, reason.
+    refused: Vec<(ChangeHash, Source, String)>,
+    /// The new state, when some change was applied.
+    persisted: Option<Persisted>,
+}
+
+/// A document's new state and the rows derived from it.
+struct Persisted {
+    saved: Vec<u8>,
+    /// The typed entity as JSON, and its folded name; none while the
+    /// genesis is missing.
+    entity: Option<(Vec<u8>, String)>,
+    /// Index prefixes to drop and to add.
+    stale_keys: Vec<String>,
+    fresh_keys: Vec<String>,
+}
+
 impl Store {
     /// Ingests a batch of envelopes in one transaction; returns one outcome
     /// per envelope, in order, after the transaction committed.
     pub fn ingest(&self, envelopes: &[Vec<u8>]) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; envelopes.len()];
+        let checked = parallel_map(
+            envelopes.iter().collect(),
+            PARALLEL_CHECK_MIN,
+            |bytes: &Vec<u8>| check(bytes),
+        );
         let tx = self.db.begin_write()?;
-        let mut batch = Batch {
-            tx: &tx,
-            docs: HashMap::new(),
-            dirty: BTreeSet::new(),
-        };
-        let mut outcomes = Vec::with_capacity(envelopes.len());
-        for (bytes, checked) in envelopes.iter().zip(check_all(envelopes)) {
-            outcomes.push(match checked {
-                Ok(verified) => ingest_verified(&mut batch, verified, bytes)?,
-                Err(refused) => refused,
-            });
-        }
-        let Batch { docs, dirty, .. } = batch;
-        for id in dirty {
-            persist(&tx, &id, &docs[&id])?;
+        let work = gather(&tx, checked, &mut outcomes)?;
+        let results = parallel_map(work, PARALLEL_DOCUMENTS_MIN, handle_document);
+        for result in results {
+            write(&tx, envelopes, result?, &mut outcomes)?;
         }
         tx.commit()?;
-        Ok(outcomes)
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.expect("every envelope has an outcome"))
+            .collect())
     }
-}
-
-fn reject(reason: String, fault: Fault) -> Outcome {
-    Outcome::Rejected { reason, fault }
 }
 
 /// Batches at least this large are checked on all cores.
 const PARALLEL_CHECK_MIN: usize = 64;
+/// Batches touching at least this many documents apply them on all cores.
+const PARALLEL_DOCUMENTS_MIN: usize = 16;
 
-/// Size check, decoding and signature check of every envelope: pure work,
-/// spread over the machine's cores for large batches.
-fn check_all(envelopes: &[Vec<u8>]) -> Vec<Result<VerifiedChange, Outcome>> {
+/// Maps `f` over `items`, spread over the machine's cores when there are at
+/// least `min` items; results keep the order of the items.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, min: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if envelopes.len() < PARALLEL_CHECK_MIN || threads == 1 {
-        return envelopes.iter().map(|bytes| check(bytes)).collect();
+    if items.len() < min || threads == 1 {
+        return items.into_iter().map(f).collect();
     }
-    let chunk = envelopes.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let part: Vec<T> = items.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let f = &f;
     std::thread::scope(|scope| {
-        let workers: Vec<_> = envelopes
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(|bytes| check(bytes)).collect::<Vec<_>>())
-            })
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<_>>()))
             .collect();
         workers
             .into_iter()
-            .flat_map(|worker| worker.join().expect("checking envelopes does not panic"))
+            .flat_map(|worker| match worker.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
             .collect()
     })
 }
@@ -178,114 +226,283 @@ fn check(bytes: &[u8]) -> Result<VerifiedChange, Outcome> {
     })
 }
 
-fn ingest_verified(
-    batch: &mut Batch<'_>,
-    verified: VerifiedChange,
-    bytes: &[u8],
-) -> Result<Outcome, StoreError> {
-    let doc_id = verified.envelope.doc_id;
-    let hash = verified.change.hash();
-    {
-        let changes = batch.tx.open_table(CHANGES)?;
-        if changes.get(&change_key(&doc_id, &hash)[..])?.is_some() {
-            return Ok(Outcome::Duplicate { doc: doc_id });
-        }
-    }
-    match apply(batch, verified, bytes)? {
-        Ok(()) => {}
-        Err(Reject::MissingDependencies(_)) => {
-            let mut pending = batch.tx.open_table(PENDING)?;
-            let key = change_key(&doc_id, &hash);
-            if pending.get(&key[..])?.is_none() {
-                if pending.len()? >= MAX_PENDING {
-                    return Ok(reject(
-                        format!("{MAX_PENDING} changes already wait for their dependencies"),
-                        Fault::PendingFull,
-                    ));
-                }
-                pending.insert(&key[..], bytes)?;
+/// Settles refused envelopes and duplicates, groups the rest by document
+/// (in batch order) and reads what handling each document needs.
+fn gather(
+    tx: &WriteTransaction,
+    checked: Vec<Result<VerifiedChange, Outcome>>,
+    outcomes: &mut [Option<Outcome>],
+) -> Result<Vec<DocWork>, StoreError> {
+    let changes = tx.open_table(CHANGES)?;
+    let mut seen = HashSet::new();
+    let mut groups: BTreeMap<EntityId, Vec<(usize, VerifiedChange)>> = BTreeMap::new();
+    for (position, result) in checked.into_iter().enumerate() {
+        let verified = match result {
+            Ok(verified) => verified,
+            Err(refused) => {
+                outcomes[position] = Some(refused);
+                continue;
             }
-            return Ok(Outcome::Pending { doc: doc_id });
+        };
+        let doc = verified.envelope.doc_id;
+        let key = change_key(&doc, &verified.change.hash());
+        if !seen.insert(key.clone()) || changes.get(&key[..])?.is_some() {
+            outcomes[position] = Some(Outcome::Duplicate { doc });
+            continue;
         }
-        Err(refusal) => {
-            quarantine(batch.tx, &doc_id, &hash, bytes, &refusal.to_string())?;
-            return Ok(reject(refusal.to_string(), Fault::Unauthorized));
-        }
+        groups.entry(doc).or_default().push((position, verified));
     }
-    retry_pending(batch, doc_id)?;
-    Ok(Outcome::Applied { doc: doc_id, hash })
+    let documents = tx.open_table(DOCUMENTS)?;
+    let entities = tx.open_table(ENTITIES)?;
+    let pending = tx.open_table(PENDING)?;
+    let mut work = Vec::with_capacity(groups.len());
+    for (id, incoming) in groups {
+        let key = &id.as_bytes()[..];
+        let start = change_key(&id, &ChangeHash([0; 32]));
+        let end = change_key(&id, &ChangeHash([0xff; 32]));
+        let waiting = pending
+            .range(&start[..]..=&end[..])?
+            .map(|entry| entry.map(|(key, value)| (key.value().to_vec(), value.value().to_vec())))
+            .collect::<Result<_, _>>()?;
+        work.push(DocWork {
+            id,
+            saved: documents.get(key)?.map(|bytes| bytes.value().to_vec()),
+            cached_entity: entities.get(key)?.map(|bytes| bytes.value().to_vec()),
+            incoming,
+            waiting,
+        });
+    }
+    Ok(work)
 }
 
-/// Authorizes and applies one verified change to its document in the batch,
-/// recording the envelope. `Err(reject)` leaves everything unchanged.
-fn apply(
-    batch: &mut Batch<'_>,
-    verified: VerifiedChange,
-    bytes: &[u8],
+/// Loads one document, authorizes and applies its incoming changes (and
+/// those waiting for them), and derives its new rows. Touches no table.
+fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
+    let DocWork {
+        id,
+        saved,
+        cached_entity,
+        incoming,
+        waiting,
+    } = work;
+    let mut doc = match saved {
+        Some(bytes) => Automerge::load(&bytes)
+            .map_err(|error| StoreError::Corrupt(format!("document {id}: {error}")))?,
+        None => Automerge::new(),
+    };
+    let mut result = DocResult {
+        id,
+        outcomes: Vec::new(),
+        applied: Vec::new(),
+        now_waiting: Vec::new(),
+        released: Vec::new(),
+        refused: Vec::new(),
+        persisted: None,
+    };
+    let mut parked: Vec<Waiting> = Vec::new();
+    let incoming_keys: HashSet<Vec<u8>> = incoming
+        .iter()
+        .map(|(_, verified)| change_key(&id, &verified.change.hash()))
+        .collect();
+    for (key, bytes) in waiting {
+        if incoming_keys.contains(&key) {
+            // Sent again while it waits: handled as part of the batch, and
+            // parked again below if it still cannot be applied.
+            result.released.push(key);
+            continue;
+        }
+        match check(&bytes) {
+            Ok(verified) => parked.push(Waiting {
+                source: Source::Waiting(bytes),
+                verified,
+            }),
+            // Stored by an older version with other rules: drop it.
+            Err(_) => result.released.push(key),
+        }
+    }
+    for (position, verified) in incoming {
+        let hash = verified.change.hash();
+        match try_apply(&mut doc, &id, &verified)? {
+            Ok(()) => {
+                result
+                    .outcomes
+                    .push((position, Outcome::Applied { doc: id, hash }));
+                result.applied.push((hash, Source::Batch(position)));
+                release_waiting(&mut doc, &id, &mut parked, &mut result)?;
+            }
+            Err(Reject::MissingDependencies(_)) => parked.push(Waiting {
+                source: Source::Batch(position),
+                verified,
+            }),
+            Err(refusal) => {
+                let reason = refusal.to_string();
+                result
+                    .outcomes
+                    .push((position, reject(reason.clone(), Fault::Unauthorized)));
+                result.refused.push((hash, Source::Batch(position), reason));
+            }
+        }
+    }
+    for waiting in parked {
+        if let Source::Batch(position) = waiting.source {
+            result
+                .now_waiting
+                .push((position, waiting.verified.change.hash()));
+        }
+    }
+    if !result.applied.is_empty() {
+        result.persisted = Some(derive_rows(&id, &doc, cached_entity.as_deref())?);
+    }
+    Ok(result)
+}
+
+/// Authorizes one change against the document and applies it.
+/// `Ok(Err(reject))` leaves the document unchanged.
+fn try_apply(
+    doc: &mut Automerge,
+    id: &EntityId,
+    verified: &VerifiedChange,
 ) -> Result<Result<(), Reject>, StoreError> {
-    let doc_id = verified.envelope.doc_id;
-    let hash = verified.change.hash();
-    let doc = batch.doc(doc_id)?;
-    if let Err(refusal) =
-        authz::authorize(doc, &doc_id, &verified.envelope.author, &verified.change)
-    {
+    if let Err(refusal) = authz::authorize(doc, id, &verified.envelope.author, &verified.change) {
         return Ok(Err(refusal));
     }
-    doc.apply_changes([verified.change])
+    doc.apply_changes([verified.change.clone()])
         .map_err(|error| StoreError::Corrupt(format!("applying an authorized change: {error}")))?;
-    batch.dirty.insert(doc_id);
-    batch
-        .tx
-        .open_table(CHANGES)?
-        .insert(&change_key(&doc_id, &hash)[..], bytes)?;
     Ok(Ok(()))
 }
 
-/// Applies the pending changes of `doc_id` whose dependencies are now there,
-/// until none is left that can be applied.
-fn retry_pending(batch: &mut Batch<'_>, doc_id: EntityId) -> Result<(), StoreError> {
+/// Applies the parked changes whose dependencies are now there, until none
+/// is left that can be applied.
+fn release_waiting(
+    doc: &mut Automerge,
+    id: &EntityId,
+    parked: &mut Vec<Waiting>,
+    result: &mut DocResult,
+) -> Result<(), StoreError> {
     loop {
-        let waiting: Vec<(Vec<u8>, Vec<u8>)> = {
-            let pending = batch.tx.open_table(PENDING)?;
-            let start = change_key(&doc_id, &ChangeHash([0; 32]));
-            let end = change_key(&doc_id, &ChangeHash([0xff; 32]));
-            pending
-                .range(&start[..]..=&end[..])?
-                .map(|entry| {
-                    entry.map(|(key, value)| (key.value().to_vec(), value.value().to_vec()))
-                })
-                .collect::<Result<_, _>>()?
-        };
         let mut progressed = false;
-        for (key, bytes) in waiting {
-            let Ok(verified) = check(&bytes) else {
-                batch.tx.open_table(PENDING)?.remove(&key[..])?;
-                continue;
-            };
-            let hash = verified.change.hash();
-            match apply(batch, verified, &bytes)? {
+        let mut still = Vec::with_capacity(parked.len());
+        for waiting in parked.drain(..) {
+            let hash = waiting.verified.change.hash();
+            match try_apply(doc, id, &waiting.verified)? {
                 Ok(()) => {
-                    batch.tx.open_table(PENDING)?.remove(&key[..])?;
                     progressed = true;
+                    match waiting.source {
+                        Source::Batch(position) => {
+                            result
+                                .outcomes
+                                .push((position, Outcome::Applied { doc: *id, hash }));
+                        }
+                        Source::Waiting(_) => result.released.push(change_key(id, &hash)),
+                    }
+                    result.applied.push((hash, waiting.source));
                 }
-                Err(Reject::MissingDependencies(_)) => {}
+                Err(Reject::MissingDependencies(_)) => still.push(waiting),
                 Err(refusal) => {
-                    batch.tx.open_table(PENDING)?.remove(&key[..])?;
-                    quarantine(batch.tx, &doc_id, &hash, &bytes, &refusal.to_string())?;
+                    let reason = refusal.to_string();
+                    match waiting.source {
+                        Source::Batch(position) => result
+                            .outcomes
+                            .push((position, reject(reason.clone(), Fault::Unauthorized))),
+                        Source::Waiting(_) => result.released.push(change_key(id, &hash)),
+                    }
+                    result.refused.push((hash, waiting.source, reason));
                 }
             }
         }
+        *parked = still;
         if !progressed {
             return Ok(());
         }
     }
 }
 
+/// Saves a document and derives its cached entity, folded name and the
+/// index keys that changed, the old ones being derived from the entity
+/// cached before this batch.
+fn derive_rows(
+    id: &EntityId,
+    doc: &Automerge,
+    cached_entity: Option<&[u8]>,
+) -> Result<Persisted, StoreError> {
+    let old_keys: BTreeSet<String> = match cached_entity {
+        Some(bytes) => {
+            let old: Entity = serde_json::from_slice(bytes)
+                .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))?;
+            index::prefixes(&old).into_iter().collect()
+        }
+        None => BTreeSet::new(),
+    };
+    // A document whose genesis has not arrived has no entity yet.
+    let entity = document::read(doc).ok();
+    let new_keys: BTreeSet<String> = entity.iter().flat_map(index::prefixes).collect();
+    Ok(Persisted {
+        saved: doc.save(),
+        stale_keys: old_keys.difference(&new_keys).cloned().collect(),
+        fresh_keys: new_keys.difference(&old_keys).cloned().collect(),
+        entity: entity.map(|entity| {
+            (
+                serde_json::to_vec(&entity).expect("an entity serializes"),
+                crdt_model::text::fold(entity.name()),
+            )
+        }),
+    })
+}
+
+/// Writes what handling one document produced.
+fn write(
+    tx: &WriteTransaction,
+    envelopes: &[Vec<u8>],
+    result: DocResult,
+    outcomes: &mut [Option<Outcome>],
+) -> Result<(), StoreError> {
+    let id = result.id;
+    let envelope = |source: &Source| -> Vec<u8> {
+        match source {
+            Source::Batch(position) => envelopes[*position].clone(),
+            Source::Waiting(bytes) => bytes.clone(),
+        }
+    };
+    for (position, outcome) in result.outcomes {
+        outcomes[position] = Some(outcome);
+    }
+    {
+        let mut changes = tx.open_table(CHANGES)?;
+        for (hash, source) in &result.applied {
+            changes.insert(&change_key(&id, hash)[..], &envelope(source)[..])?;
+        }
+    }
+    {
+        let mut pending = tx.open_table(PENDING)?;
+        for key in &result.released {
+            pending.remove(&key[..])?;
+        }
+        for (position, hash) in result.now_waiting {
+            outcomes[position] = Some(if pending.len()? >= MAX_PENDING {
+                reject(
+                    format!("{MAX_PENDING} changes already wait for their dependencies"),
+                    Fault::PendingFull,
+                )
+            } else {
+                pending.insert(&change_key(&id, &hash)[..], &envelopes[position][..])?;
+                Outcome::Pending { doc: id }
+            });
+        }
+    }
+    for (hash, source, reason) in &result.refused {
+        quarantine(tx, &id, hash, envelope(source).len(), reason)?;
+    }
+    if let Some(persisted) = result.persisted {
+        persist(tx, &id, persisted)?;
+    }
+    Ok(())
+}
+
 fn quarantine(
     tx: &WriteTransaction,
     doc: &EntityId,
     hash: &ChangeHash,
-    envelope: &[u8],
+    envelope_bytes: usize,
     reason: &str,
 ) -> Result<(), StoreError> {
     let mut table = tx.open_table(QUARANTINE)?;
@@ -300,7 +517,7 @@ fn quarantine(
         "reason": reason,
         "doc": doc.to_string(),
         "hash": hash.to_string(),
-        "envelope_bytes": envelope.len(),
+        "envelope_bytes": envelope_bytes,
     });
     table.insert(
         next,
@@ -309,39 +526,18 @@ fn quarantine(
     Ok(())
 }
 
-/// Saves a document and refreshes its cached entity, name and index
-/// entries; only the index keys that changed are written, the old ones
-/// being derived from the entity cached before this change.
-fn persist(tx: &WriteTransaction, id: &EntityId, doc: &Automerge) -> Result<(), StoreError> {
+/// Writes a document's new state, cached entity, name and changed index keys.
+fn persist(tx: &WriteTransaction, id: &EntityId, persisted: Persisted) -> Result<(), StoreError> {
     let key = &id.as_bytes()[..];
-    tx.open_table(DOCUMENTS)?.insert(key, &doc.save()[..])?;
+    tx.open_table(DOCUMENTS)?
+        .insert(key, &persisted.saved[..])?;
+    index::update(tx, id, &persisted.stale_keys, &persisted.fresh_keys)?;
     let mut entities = tx.open_table(ENTITIES)?;
-    let old_keys: BTreeSet<String> = match entities.get(key)? {
-        Some(bytes) => {
-            let old: Entity = serde_json::from_slice(bytes.value())
-                .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))?;
-            index::keys(&old).into_iter().collect()
-        }
-        None => BTreeSet::new(),
-    };
-    // A document whose genesis has not arrived has no entity yet.
-    let entity = document::read(doc).ok();
-    let new_keys: BTreeSet<String> = entity.iter().flat_map(index::keys).collect();
-    let mut index_table = tx.open_table(INDEX)?;
-    for stale in old_keys.difference(&new_keys) {
-        index_table.remove(stale.as_str())?;
-    }
-    for fresh in new_keys.difference(&old_keys) {
-        index_table.insert(fresh.as_str(), ())?;
-    }
     let mut names = tx.open_table(NAMES)?;
-    match entity {
-        Some(entity) => {
-            names.insert(key, crdt_model::text::fold(entity.name()).as_str())?;
-            entities.insert(
-                key,
-                &serde_json::to_vec(&entity).expect("an entity serializes")[..],
-            )?;
+    match persisted.entity {
+        Some((json, name)) => {
+            names.insert(key, name.as_str())?;
+            entities.insert(key, &json[..])?;
         }
         None => {
             entities.remove(key)?;

@@ -9,10 +9,18 @@
 //! | `changes` | entity id (16) ‖ change hash (32) | signed envelope |
 //! | `entities` | entity id (16) | the typed entity as JSON (read cache) |
 //! | `names` | entity id (16) | its folded name, to sort and rank without reading the entity |
-//! | `index` | text key (`p/<postal key>/<id>`, `k/<kind>/<id>`, `t/<tag>/<id>`, `w/<word>/<id>`) | nothing |
+//! | `rows` | entity id (16) | its row number (u64), in the order entities were first indexed |
+//! | `index_v2` | text prefix (`p/<postal key>/`, `k/<kind>/`, `t/<tag>/`, `w/<word>/`) ‖ row (8, big-endian) ‖ entity id (16) | nothing |
 //! | `pending` | entity id (16) ‖ change hash (32) | envelope whose dependencies are missing |
 //! | `quarantine` | sequence number (u64) | JSON `{reason, doc, hash, envelope}` |
 //! | `profile` | text key | text value (local only: e-mail, settings, identity) |
+//! | `meta` | text key | u64 (`format`, `next_row`) |
+//!
+//! Index keys carry the entity's row before its id so that the keys of new
+//! entities go to the end of each prefix's range: a batch of new entities
+//! then rewrites a few pages per prefix instead of pages all over the index.
+//! A store written before the rows existed (format 1, table `index`) has its
+//! index rebuilt from the cached entities when it is opened.
 //!
 //! A write transaction commits with immediate durability: what [`Store`]
 //! acknowledges survives a crash.
@@ -25,10 +33,17 @@ pub(crate) const DOCUMENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new
 pub(crate) const CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
 pub(crate) const ENTITIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entities");
 pub(crate) const NAMES: TableDefinition<&[u8], &str> = TableDefinition::new("names");
-pub(crate) const INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
+pub(crate) const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("index_v2");
+pub(crate) const ROWS: TableDefinition<&[u8], u64> = TableDefinition::new("rows");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The index of format 1, keyed by text ending with the entity id.
+const INDEX_V1: TableDefinition<&str, ()> = TableDefinition::new("index");
 pub(crate) const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 pub(crate) const PROFILE: TableDefinition<&str, &str> = TableDefinition::new("profile");
+
+/// The store format this version writes.
+const FORMAT: u64 = 2;
 
 /// Most changes waiting for their dependencies. Beyond it, new ones are
 /// refused (and counted) until dependencies arrive.
@@ -106,9 +121,26 @@ impl Store {
             tx.open_table(ENTITIES)?;
             tx.open_table(NAMES)?;
             tx.open_table(INDEX)?;
+            tx.open_table(ROWS)?;
             tx.open_table(PENDING)?;
             tx.open_table(QUARANTINE)?;
             tx.open_table(PROFILE)?;
+            let mut meta = tx.open_table(META)?;
+            let format = meta.get("format")?.map(|value| value.value());
+            match format {
+                Some(FORMAT) => {}
+                Some(newer) if newer > FORMAT => {
+                    return Err(StoreError::Corrupt(format!(
+                        "the store has format {newer}, newer than this version of Communecter reads ({FORMAT}); upgrade Communecter"
+                    )));
+                }
+                _ => {
+                    meta.insert("format", FORMAT)?;
+                    drop(meta);
+                    crate::index::rebuild(&tx)?;
+                    tx.delete_table(INDEX_V1)?;
+                }
+            }
         }
         tx.commit()?;
         Ok(Self { db })

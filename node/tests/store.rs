@@ -127,6 +127,77 @@ fn changes_wait_for_their_dependencies_in_any_order() {
 }
 
 #[test]
+fn a_batch_applies_changes_that_arrive_before_their_dependencies() {
+    let (_temp, store) = open();
+    let g = genesis(Kind::Place, "Jardin partagé", "97400");
+    let (id, mut doc, genesis_envelope) = create(1, 4, &g, &[]);
+    let tag = edit(1, id, &mut doc, &[Edit::AddTag("jardin".into())]);
+    // The tag waits alone, is sent again while it waits, then arrives once
+    // more in the same batch as the genesis, after it.
+    assert!(matches!(
+        store.ingest(std::slice::from_ref(&tag)).unwrap()[..],
+        [Outcome::Pending { .. }]
+    ));
+    assert!(matches!(
+        store.ingest(std::slice::from_ref(&tag)).unwrap()[..],
+        [Outcome::Pending { .. }]
+    ));
+    assert_eq!(store.counts().unwrap().pending, 1);
+    let outcomes = store.ingest(&[tag.clone(), genesis_envelope]).unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Applied { .. })),
+        "{outcomes:?}"
+    );
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        (counts.pending, counts.changes, counts.quarantined),
+        (0, 2, 0)
+    );
+    assert!(store.entity(&id).unwrap().unwrap().tags.contains("jardin"));
+    // Once stored, the same envelope is a duplicate, in a batch or alone.
+    assert!(matches!(
+        store.ingest(&[tag.clone(), tag]).unwrap()[..],
+        [Outcome::Duplicate { .. }, Outcome::Duplicate { .. }]
+    ));
+}
+
+#[test]
+fn a_large_batch_over_many_documents_is_applied_whole() {
+    let (_temp, store) = open();
+    let mut batch = Vec::new();
+    let mut ids = Vec::new();
+    for n in 0..40u8 {
+        let g = genesis(Kind::Organization, &format!("Association {n}"), "97400");
+        let (id, mut doc, first) = create(1, 100 + n, &g, &[]);
+        let tag = edit(1, id, &mut doc, &[Edit::AddTag(format!("tag{n}"))]);
+        // Edits first, then the genesis changes: every document is handled
+        // with its waiting change in the same batch.
+        batch.insert(0, tag);
+        batch.push(first);
+        ids.push(id);
+    }
+    let outcomes = store.ingest(&batch).unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Applied { .. }))
+    );
+    assert_eq!(store.counts().unwrap().changes, 80);
+    for (n, id) in ids.iter().enumerate() {
+        assert!(
+            store
+                .entity(id)
+                .unwrap()
+                .unwrap()
+                .tags
+                .contains(&format!("tag{n}"))
+        );
+    }
+}
+
+#[test]
 fn bad_input_is_refused_counted_and_quarantined() {
     let (_temp, store) = open();
     let g = genesis(Kind::Organization, "Boulangerie", "97400");
@@ -344,4 +415,51 @@ fn lists_and_search_use_the_indexes() {
     assert!(search("garage").is_empty());
     assert_eq!(store.list(&Filter::default()).unwrap().len(), 3);
     assert!(store.entity(&ids[0]).unwrap().unwrap().deleted);
+}
+
+#[test]
+fn a_store_of_the_first_format_gets_its_index_rebuilt_on_opening() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("store.redb");
+    let (id, _, envelope) = create(
+        1,
+        60,
+        &genesis(Kind::Organization, "Crèche Les Camélias", "97400"),
+        &[Edit::AddTag("petite enfance".into())],
+    );
+    Store::open(&path).unwrap().ingest(&[envelope]).unwrap();
+    // Turn it back into the first format: no format mark, no rows, the old
+    // text-keyed index table.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+        tx.delete_table(meta).unwrap();
+        let rows: redb::TableDefinition<&[u8], u64> = redb::TableDefinition::new("rows");
+        tx.delete_table(rows).unwrap();
+        let index_v2: redb::TableDefinition<&[u8], ()> = redb::TableDefinition::new("index_v2");
+        tx.delete_table(index_v2).unwrap();
+        let index_v1: redb::TableDefinition<&str, ()> = redb::TableDefinition::new("index");
+        tx.open_table(index_v1)
+            .unwrap()
+            .insert(format!("k/organization/{id}").as_str(), ())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let tagged = store
+        .list(&Filter {
+            tag: Some("Petite Enfance".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(tagged.len(), 1);
+    assert_eq!(tagged[0].id, id);
+    assert_eq!(
+        store
+            .search("camelias", &Filter::default(), 10)
+            .unwrap()
+            .len(),
+        1
+    );
 }
