@@ -71,58 +71,32 @@ fn key(prefix: &str, row: u64, id: &EntityId) -> Vec<u8> {
     [prefix.as_bytes(), &row.to_be_bytes(), id.as_bytes()].concat()
 }
 
-/// Replaces the `stale` prefixes of an entity by the `fresh` ones, giving
-/// the entity a row the first time it is indexed.
+/// Gives a document the next row.
+pub(crate) fn assign_row(tx: &WriteTransaction, id: &EntityId) -> Result<u64, StoreError> {
+    let mut meta = tx.open_table(META)?;
+    let row = meta.get("next_row")?.map_or(0, |row| row.value());
+    meta.insert("next_row", row + 1)?;
+    tx.open_table(ROWS)?.insert(&id.as_bytes()[..], row)?;
+    Ok(row)
+}
+
+/// Replaces the `stale` prefixes of an entity by the `fresh` ones.
 pub(crate) fn update(
     tx: &WriteTransaction,
     id: &EntityId,
+    row: u64,
     stale: &[String],
     fresh: &[String],
 ) -> Result<(), StoreError> {
     if stale.is_empty() && fresh.is_empty() {
         return Ok(());
     }
-    let mut rows = tx.open_table(ROWS)?;
-    let existing = rows.get(&id.as_bytes()[..])?.map(|row| row.value());
-    let row = match existing {
-        Some(row) => row,
-        None => {
-            let mut meta = tx.open_table(META)?;
-            let row = meta.get("next_row")?.map_or(0, |row| row.value());
-            meta.insert("next_row", row + 1)?;
-            rows.insert(&id.as_bytes()[..], row)?;
-            row
-        }
-    };
     let mut index = tx.open_table(INDEX)?;
     for prefix in stale {
         index.remove(&key(prefix, row, id)[..])?;
     }
     for prefix in fresh {
         index.insert(&key(prefix, row, id)[..], ())?;
-    }
-    Ok(())
-}
-
-/// Rebuilds the index and the rows from the cached entities.
-pub(crate) fn rebuild(tx: &WriteTransaction) -> Result<(), StoreError> {
-    tx.open_table(INDEX)?.retain(|_, _| false)?;
-    tx.open_table(ROWS)?.retain(|_, _| false)?;
-    tx.open_table(META)?.remove("next_row")?;
-    let entities: Vec<Entity> = {
-        let table = tx.open_table(ENTITIES)?;
-        let mut entities = Vec::new();
-        for entry in table.iter()? {
-            let (_, bytes) = entry?;
-            entities.push(
-                serde_json::from_slice(bytes.value())
-                    .map_err(|error| StoreError::Corrupt(format!("cached entity: {error}")))?,
-            );
-        }
-        entities
-    };
-    for entity in entities {
-        update(tx, &entity.id, &[], &prefixes(&entity))?;
     }
     Ok(())
 }
@@ -138,103 +112,128 @@ pub struct Filter {
     pub tag: Option<String>,
 }
 
-/// Ids under every key starting with `prefix` (a key ends with the row and
-/// the id).
-fn ids_with_prefix(
+/// An entity found in the index: its row and id.
+type Hit = (u64, EntityId);
+
+/// The entities under every key starting with `prefix` (a key ends with
+/// the row and the id).
+fn hits_with_prefix(
     table: &impl ReadableTable<&'static [u8], ()>,
     prefix: &str,
-) -> Result<BTreeSet<EntityId>, StoreError> {
-    let mut ids = BTreeSet::new();
+) -> Result<BTreeSet<Hit>, StoreError> {
+    let mut hits = BTreeSet::new();
     for entry in table.range(prefix.as_bytes()..)? {
         let (key, _) = entry?;
         let key = key.value();
         if !key.starts_with(prefix.as_bytes()) {
             break;
         }
-        if let Some(id) = key.last_chunk::<16>() {
-            ids.insert(EntityId::from_bytes(*id));
+        if let Some(tail) = key.last_chunk::<24>() {
+            let (row, id) = tail.split_at(8);
+            let row = u64::from_be_bytes(row.try_into().expect("8 bytes"));
+            let id = EntityId::from_bytes(id.try_into().expect("16 bytes"));
+            hits.insert((row, id));
         }
     }
-    Ok(ids)
+    Ok(hits)
 }
 
-/// The ids every given criterion of `filter` allows, from the index (the
-/// index has no entry for deleted entities); `None` when there is no criterion.
-fn filtered_ids(
+/// Keeps in `matching` the hits also in `hits` (all of them at first).
+fn narrow(matching: Option<BTreeSet<Hit>>, hits: BTreeSet<Hit>) -> Option<BTreeSet<Hit>> {
+    Some(match matching {
+        None => hits,
+        Some(previous) => previous.intersection(&hits).copied().collect(),
+    })
+}
+
+/// The entities every given criterion of `filter` allows, from the index
+/// (the index has no entry for deleted entities); `None` when there is no
+/// criterion.
+fn filtered(
     index: &impl ReadableTable<&'static [u8], ()>,
     filter: &Filter,
-) -> Result<Option<BTreeSet<EntityId>>, StoreError> {
-    let mut keys = Vec::new();
+) -> Result<Option<BTreeSet<Hit>>, StoreError> {
+    let mut prefixes = Vec::new();
     if let Some(tag) = &filter.tag {
-        keys.push(format!("t/{}/", fold(tag)));
+        prefixes.push(format!("t/{}/", fold(tag)));
     }
     if let Some(postal_key) = &filter.postal_key {
-        keys.push(format!("p/{postal_key}/"));
+        prefixes.push(format!("p/{postal_key}/"));
     }
     if let Some(kind) = filter.kind {
-        keys.push(format!("k/{kind}/"));
+        prefixes.push(format!("k/{kind}/"));
     }
-    let mut allowed: Option<BTreeSet<EntityId>> = None;
-    for key in keys {
-        let ids = ids_with_prefix(index, &key)?;
-        allowed = Some(match allowed {
-            None => ids,
-            Some(previous) => previous.intersection(&ids).copied().collect(),
-        });
+    let mut allowed = None;
+    for prefix in prefixes {
+        allowed = narrow(allowed, hits_with_prefix(index, &prefix)?);
     }
     Ok(allowed)
+}
+
+/// Sorts hits by rank then folded name, from the names table.
+fn by_name(
+    names: &impl ReadableTable<u64, &'static str>,
+    hits: BTreeSet<Hit>,
+    rank: impl Fn(&str) -> bool,
+) -> Result<Vec<Hit>, StoreError> {
+    let mut ranked = Vec::with_capacity(hits.len());
+    for hit in hits {
+        let name = names
+            .get(hit.0)?
+            .map(|name| name.value().to_owned())
+            .unwrap_or_default();
+        ranked.push((!rank(&name), name, hit));
+    }
+    ranked.sort();
+    Ok(ranked.into_iter().map(|(_, _, hit)| hit).collect())
+}
+
+/// Reads the cached entities of `hits`, in order.
+fn read_entities(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    hits: impl IntoIterator<Item = Hit>,
+) -> Result<Vec<Entity>, StoreError> {
+    let mut out = Vec::new();
+    for (row, id) in hits {
+        out.extend(read_entity(table, row, &id)?);
+    }
+    Ok(out)
+}
+
+fn read_entity(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    row: u64,
+    id: &EntityId,
+) -> Result<Option<Entity>, StoreError> {
+    table
+        .get(row)?
+        .map(|bytes| {
+            serde_json::from_slice(bytes.value())
+                .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))
+        })
+        .transpose()
 }
 
 impl Store {
     /// The cached typed entity.
     pub fn entity(&self, id: &EntityId) -> Result<Option<Entity>, StoreError> {
         let tx = self.db.begin_read()?;
-        let table = tx.open_table(ENTITIES)?;
-        read_entity(&table, id)
-    }
-
-    /// Reads entities in the order of `ids`, in one read transaction.
-    fn entities(&self, ids: impl IntoIterator<Item = EntityId>) -> Result<Vec<Entity>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(ENTITIES)?;
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(read_entity(&table, &id)?);
-        }
-        Ok(out)
-    }
-
-    /// Sorts ids by rank then folded name, from the `names` table.
-    fn by_name(
-        &self,
-        ids: BTreeSet<EntityId>,
-        rank: impl Fn(&str) -> bool,
-    ) -> Result<Vec<EntityId>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let names = tx.open_table(NAMES)?;
-        let mut ranked = Vec::with_capacity(ids.len());
-        for id in ids {
-            let name = names
-                .get(&id.as_bytes()[..])?
-                .map(|name| name.value().to_owned())
-                .unwrap_or_default();
-            ranked.push((!rank(&name), name, id));
-        }
-        ranked.sort();
-        Ok(ranked.into_iter().map(|(_, _, id)| id).collect())
+        let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
+            return Ok(None);
+        };
+        read_entity(&tx.open_table(ENTITIES)?, row.value(), id)
     }
 
     /// Entities matching `filter`, sorted by folded name, deleted ones left out.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Entity>, StoreError> {
-        let candidates = {
-            let tx = self.db.begin_read()?;
-            let index = tx.open_table(INDEX)?;
-            match filtered_ids(&index, filter)? {
-                Some(ids) => ids,
-                None => ids_with_prefix(&index, "k/")?,
-            }
+        let tx = self.db.begin_read()?;
+        let index = tx.open_table(INDEX)?;
+        let candidates = match filtered(&index, filter)? {
+            Some(hits) => hits,
+            None => hits_with_prefix(&index, "k/")?,
         };
-        self.entities(self.by_name(candidates, |_| true)?)
+        let sorted = by_name(&tx.open_table(NAMES)?, candidates, |_| true)?;
+        read_entities(&tx.open_table(ENTITIES)?, sorted)
     }
 
     /// Entities whose indexed words start with every word of `query`
@@ -250,35 +249,19 @@ impl Store {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let matching = {
-            let tx = self.db.begin_read()?;
-            let index = tx.open_table(INDEX)?;
-            let mut matching = filtered_ids(&index, filter)?;
-            for word in &words {
-                let ids = ids_with_prefix(&index, &format!("w/{word}"))?;
-                matching = Some(match matching {
-                    None => ids,
-                    Some(previous) => previous.intersection(&ids).copied().collect(),
-                });
-            }
-            matching.unwrap_or_default()
-        };
+        let tx = self.db.begin_read()?;
+        let index = tx.open_table(INDEX)?;
+        let mut matching = filtered(&index, filter)?;
+        for word in &words {
+            matching = narrow(matching, hits_with_prefix(&index, &format!("w/{word}"))?);
+        }
         let folded_query = fold(query);
-        let mut ranked = self.by_name(matching, |name| name.contains(&folded_query))?;
+        let mut ranked = by_name(
+            &tx.open_table(NAMES)?,
+            matching.unwrap_or_default(),
+            |name| name.contains(&folded_query),
+        )?;
         ranked.truncate(limit);
-        self.entities(ranked)
+        read_entities(&tx.open_table(ENTITIES)?, ranked)
     }
-}
-
-fn read_entity(
-    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    id: &EntityId,
-) -> Result<Option<Entity>, StoreError> {
-    table
-        .get(&id.as_bytes()[..])?
-        .map(|bytes| {
-            serde_json::from_slice(bytes.value())
-                .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))
-        })
-        .transpose()
 }

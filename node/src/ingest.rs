@@ -17,6 +17,7 @@
 //! saved and read back as a typed entity on its own, documents spread over
 //! the cores. Last, the results are written and the transaction commits.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crdt_model::authz::{self, Reject};
@@ -28,8 +29,8 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use crate::index;
 use crate::store::{
-    CHANGES, DOCUMENTS, ENTITIES, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING, QUARANTINE, Store,
-    StoreError,
+    ENTITIES, ENVELOPES, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING, QUARANTINE, ROWS,
+    SNAPSHOT_AFTER, SNAPSHOTS, Store, StoreError, envelope_key, load_document, row_envelopes,
 };
 
 /// What happened to one envelope.
@@ -87,7 +88,7 @@ fn reject(reason: String, fault: Fault) -> Outcome {
     Outcome::Rejected { reason, fault }
 }
 
-fn change_key(doc: &EntityId, hash: &ChangeHash) -> Vec<u8> {
+fn pending_key(doc: &EntityId, hash: &ChangeHash) -> Vec<u8> {
     [&doc.as_bytes()[..], &hash.0[..]].concat()
 }
 
@@ -108,7 +109,11 @@ struct Waiting {
 /// What a document's handling needs from the store, read beforehand.
 struct DocWork {
     id: EntityId,
-    saved: Option<Vec<u8>>,
+    /// Its row, if a change of it was applied before.
+    row: Option<u64>,
+    snapshot: Option<Vec<u8>>,
+    /// Its stored envelopes, when it has no snapshot.
+    stored: Vec<Vec<u8>>,
     cached_entity: Option<Vec<u8>>,
     incoming: Vec<(usize, VerifiedChange)>,
     waiting: Vec<(Vec<u8>, Vec<u8>)>,
@@ -118,6 +123,8 @@ struct DocWork {
 struct DocResult {
     /// The document.
     id: EntityId,
+    /// Its row, if it had one.
+    row: Option<u64>,
     /// Positions in the batch and what became of them.
     outcomes: Vec<(usize, Outcome)>,
     /// Changes applied: their hash and where their envelope comes from.
@@ -134,7 +141,8 @@ struct DocResult {
 
 /// A document's new state and the rows derived from it.
 struct Persisted {
-    saved: Vec<u8>,
+    /// A new snapshot, for documents past [`SNAPSHOT_AFTER`] changes.
+    snapshot: Option<Vec<u8>>,
     /// The typed entity as JSON, and its folded name; none while the
     /// genesis is missing.
     entity: Option<(Vec<u8>, String)>,
@@ -147,19 +155,29 @@ impl Store {
     /// Ingests a batch of envelopes in one transaction; returns one outcome
     /// per envelope, in order, after the transaction committed.
     pub fn ingest(&self, envelopes: &[Vec<u8>]) -> Result<Vec<Outcome>, StoreError> {
+        let tx = self.db.begin_write()?;
+        let outcomes = self.ingest_in(&tx, envelopes)?;
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Ingests a batch in `tx`, which the caller commits.
+    pub(crate) fn ingest_in(
+        &self,
+        tx: &WriteTransaction,
+        envelopes: &[Vec<u8>],
+    ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; envelopes.len()];
         let checked = parallel_map(
             envelopes.iter().collect(),
             PARALLEL_CHECK_MIN,
             |bytes: &Vec<u8>| check(bytes),
         );
-        let tx = self.db.begin_write()?;
-        let work = gather(&tx, checked, &mut outcomes)?;
+        let work = gather(tx, checked, &mut outcomes)?;
         let results = parallel_map(work, PARALLEL_DOCUMENTS_MIN, handle_document);
         for result in results {
-            write(&tx, envelopes, result?, &mut outcomes)?;
+            write(tx, envelopes, result?, &mut outcomes)?;
         }
-        tx.commit()?;
         Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.expect("every envelope has an outcome"))
@@ -233,9 +251,12 @@ fn gather(
     checked: Vec<Result<VerifiedChange, Outcome>>,
     outcomes: &mut [Option<Outcome>],
 ) -> Result<Vec<DocWork>, StoreError> {
-    let changes = tx.open_table(CHANGES)?;
+    let rows = tx.open_table(ROWS)?;
+    let envelopes = tx.open_table(ENVELOPES)?;
     let mut seen = HashSet::new();
-    let mut groups: BTreeMap<EntityId, Vec<(usize, VerifiedChange)>> = BTreeMap::new();
+    // Per document: its row, and its new changes with their positions.
+    type Group = (Option<u64>, Vec<(usize, VerifiedChange)>);
+    let mut groups: BTreeMap<EntityId, Group> = BTreeMap::new();
     for (position, result) in checked.into_iter().enumerate() {
         let verified = match result {
             Ok(verified) => verified,
@@ -245,29 +266,56 @@ fn gather(
             }
         };
         let doc = verified.envelope.doc_id;
-        let key = change_key(&doc, &verified.change.hash());
-        if !seen.insert(key.clone()) || changes.get(&key[..])?.is_some() {
+        let hash = verified.change.hash();
+        let (row, _) = match groups.entry(doc) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let row = rows.get(&doc.as_bytes()[..])?.map(|row| row.value());
+                entry.insert((row, Vec::new()))
+            }
+        };
+        let stored = match row {
+            Some(row) => envelopes.get(&envelope_key(*row, &hash.0)[..])?.is_some(),
+            None => false,
+        };
+        if !seen.insert((doc, hash)) || stored {
             outcomes[position] = Some(Outcome::Duplicate { doc });
             continue;
         }
-        groups.entry(doc).or_default().push((position, verified));
+        groups.entry(doc).or_default().1.push((position, verified));
     }
-    let documents = tx.open_table(DOCUMENTS)?;
+    let snapshots = tx.open_table(SNAPSHOTS)?;
     let entities = tx.open_table(ENTITIES)?;
     let pending = tx.open_table(PENDING)?;
     let mut work = Vec::with_capacity(groups.len());
-    for (id, incoming) in groups {
-        let key = &id.as_bytes()[..];
-        let start = change_key(&id, &ChangeHash([0; 32]));
-        let end = change_key(&id, &ChangeHash([0xff; 32]));
+    for (id, (row, incoming)) in groups {
+        if incoming.is_empty() {
+            continue;
+        }
+        let start = pending_key(&id, &ChangeHash([0; 32]));
+        let end = pending_key(&id, &ChangeHash([0xff; 32]));
         let waiting = pending
             .range(&start[..]..=&end[..])?
             .map(|entry| entry.map(|(key, value)| (key.value().to_vec(), value.value().to_vec())))
             .collect::<Result<_, _>>()?;
+        let (snapshot, stored, cached_entity) = match row {
+            Some(row) => {
+                let snapshot = snapshots.get(row)?.map(|bytes| bytes.value().to_vec());
+                let stored = match snapshot {
+                    Some(_) => Vec::new(),
+                    None => row_envelopes(&envelopes, row)?,
+                };
+                let cached = entities.get(row)?.map(|bytes| bytes.value().to_vec());
+                (snapshot, stored, cached)
+            }
+            None => (None, Vec::new(), None),
+        };
         work.push(DocWork {
             id,
-            saved: documents.get(key)?.map(|bytes| bytes.value().to_vec()),
-            cached_entity: entities.get(key)?.map(|bytes| bytes.value().to_vec()),
+            row,
+            snapshot,
+            stored,
+            cached_entity,
             incoming,
             waiting,
         });
@@ -280,18 +328,17 @@ fn gather(
 fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
     let DocWork {
         id,
-        saved,
+        row,
+        snapshot,
+        stored,
         cached_entity,
         incoming,
         waiting,
     } = work;
-    let mut doc = match saved {
-        Some(bytes) => Automerge::load(&bytes)
-            .map_err(|error| StoreError::Corrupt(format!("document {id}: {error}")))?,
-        None => Automerge::new(),
-    };
+    let mut doc = load_document(&id, snapshot.as_deref(), &stored)?;
     let mut result = DocResult {
         id,
+        row,
         outcomes: Vec::new(),
         applied: Vec::new(),
         now_waiting: Vec::new(),
@@ -302,7 +349,7 @@ fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
     let mut parked: Vec<Waiting> = Vec::new();
     let incoming_keys: HashSet<Vec<u8>> = incoming
         .iter()
-        .map(|(_, verified)| change_key(&id, &verified.change.hash()))
+        .map(|(_, verified)| pending_key(&id, &verified.change.hash()))
         .collect();
     for (key, bytes) in waiting {
         if incoming_keys.contains(&key) {
@@ -351,7 +398,9 @@ fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
         }
     }
     if !result.applied.is_empty() {
-        result.persisted = Some(derive_rows(&id, &doc, cached_entity.as_deref())?);
+        let snapshot = (snapshot.is_some() || stored.len() + result.applied.len() > SNAPSHOT_AFTER)
+            .then(|| doc.save());
+        result.persisted = Some(derive_rows(&id, &doc, snapshot, cached_entity.as_deref())?);
     }
     Ok(result)
 }
@@ -393,7 +442,7 @@ fn release_waiting(
                                 .outcomes
                                 .push((position, Outcome::Applied { doc: *id, hash }));
                         }
-                        Source::Waiting(_) => result.released.push(change_key(id, &hash)),
+                        Source::Waiting(_) => result.released.push(pending_key(id, &hash)),
                     }
                     result.applied.push((hash, waiting.source));
                 }
@@ -404,7 +453,7 @@ fn release_waiting(
                         Source::Batch(position) => result
                             .outcomes
                             .push((position, reject(reason.clone(), Fault::Unauthorized))),
-                        Source::Waiting(_) => result.released.push(change_key(id, &hash)),
+                        Source::Waiting(_) => result.released.push(pending_key(id, &hash)),
                     }
                     result.refused.push((hash, waiting.source, reason));
                 }
@@ -417,12 +466,13 @@ fn release_waiting(
     }
 }
 
-/// Saves a document and derives its cached entity, folded name and the
+/// Derives a document's cached entity, folded name and the
 /// index keys that changed, the old ones being derived from the entity
 /// cached before this batch.
 fn derive_rows(
     id: &EntityId,
     doc: &Automerge,
+    snapshot: Option<Vec<u8>>,
     cached_entity: Option<&[u8]>,
 ) -> Result<Persisted, StoreError> {
     let old_keys: BTreeSet<String> = match cached_entity {
@@ -437,7 +487,7 @@ fn derive_rows(
     let entity = document::read(doc).ok();
     let new_keys: BTreeSet<String> = entity.iter().flat_map(index::prefixes).collect();
     Ok(Persisted {
-        saved: doc.save(),
+        snapshot,
         stale_keys: old_keys.difference(&new_keys).cloned().collect(),
         fresh_keys: new_keys.difference(&old_keys).cloned().collect(),
         entity: entity.map(|entity| {
@@ -457,7 +507,7 @@ fn write(
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), StoreError> {
     let id = result.id;
-    let envelope = |source: &Source| -> Vec<u8> {
+    let bytes_of = |source: &Source| -> Vec<u8> {
         match source {
             Source::Batch(position) => envelopes[*position].clone(),
             Source::Waiting(bytes) => bytes.clone(),
@@ -466,11 +516,18 @@ fn write(
     for (position, outcome) in result.outcomes {
         outcomes[position] = Some(outcome);
     }
-    {
-        let mut changes = tx.open_table(CHANGES)?;
-        for (hash, source) in &result.applied {
-            changes.insert(&change_key(&id, hash)[..], &envelope(source)[..])?;
+    if let Some(persisted) = result.persisted {
+        let row = match result.row {
+            Some(row) => row,
+            None => index::assign_row(tx, &id)?,
+        };
+        {
+            let mut table = tx.open_table(ENVELOPES)?;
+            for (hash, source) in &result.applied {
+                table.insert(&envelope_key(row, &hash.0)[..], &bytes_of(source)[..])?;
+            }
         }
+        persist(tx, &id, row, persisted)?;
     }
     {
         let mut pending = tx.open_table(PENDING)?;
@@ -484,16 +541,13 @@ fn write(
                     Fault::PendingFull,
                 )
             } else {
-                pending.insert(&change_key(&id, &hash)[..], &envelopes[position][..])?;
+                pending.insert(&pending_key(&id, &hash)[..], &envelopes[position][..])?;
                 Outcome::Pending { doc: id }
             });
         }
     }
     for (hash, source, reason) in &result.refused {
-        quarantine(tx, &id, hash, envelope(source).len(), reason)?;
-    }
-    if let Some(persisted) = result.persisted {
-        persist(tx, &id, persisted)?;
+        quarantine(tx, &id, hash, bytes_of(source).len(), reason)?;
     }
     Ok(())
 }
@@ -526,22 +580,28 @@ fn quarantine(
     Ok(())
 }
 
-/// Writes a document's new state, cached entity, name and changed index keys.
-fn persist(tx: &WriteTransaction, id: &EntityId, persisted: Persisted) -> Result<(), StoreError> {
-    let key = &id.as_bytes()[..];
-    tx.open_table(DOCUMENTS)?
-        .insert(key, &persisted.saved[..])?;
-    index::update(tx, id, &persisted.stale_keys, &persisted.fresh_keys)?;
+/// Writes a document's new snapshot, cached entity, name and changed index
+/// keys.
+fn persist(
+    tx: &WriteTransaction,
+    id: &EntityId,
+    row: u64,
+    persisted: Persisted,
+) -> Result<(), StoreError> {
+    if let Some(snapshot) = &persisted.snapshot {
+        tx.open_table(SNAPSHOTS)?.insert(row, &snapshot[..])?;
+    }
+    index::update(tx, id, row, &persisted.stale_keys, &persisted.fresh_keys)?;
     let mut entities = tx.open_table(ENTITIES)?;
     let mut names = tx.open_table(NAMES)?;
     match persisted.entity {
         Some((json, name)) => {
-            names.insert(key, name.as_str())?;
-            entities.insert(key, &json[..])?;
+            names.insert(row, name.as_str())?;
+            entities.insert(row, &json[..])?;
         }
         None => {
-            entities.remove(key)?;
-            names.remove(key)?;
+            entities.remove(row)?;
+            names.remove(row)?;
         }
     }
     Ok(())

@@ -1,49 +1,111 @@
 //! The store: one redb file holding every document, every signed change,
 //! the pending and quarantine tables, the indexes and the local profile.
 //!
+//! Each document gets a local row number when its first change is applied;
+//! rows grow in that order. Everything written per document is keyed by its
+//! row, so the rows of new documents go to the end of their tables and a
+//! batch of new documents rewrites few pages; only the small `rows` table is
+//! keyed by the (random) entity id.
+//!
 //! Tables (keys and values are bytes unless said otherwise):
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `documents` | entity id (16) | Automerge compact save |
-//! | `changes` | entity id (16) ‖ change hash (32) | signed envelope |
-//! | `entities` | entity id (16) | the typed entity as JSON (read cache) |
-//! | `names` | entity id (16) | its folded name, to sort and rank without reading the entity |
-//! | `rows` | entity id (16) | its row number (u64), in the order entities were first indexed |
-//! | `index_v2` | text prefix (`p/<postal key>/`, `k/<kind>/`, `t/<tag>/`, `w/<word>/`) ‖ row (8, big-endian) ‖ entity id (16) | nothing |
+//! | `rows` | entity id (16) | its row (u64) |
+//! | `envelopes` | row (8, big-endian) ‖ change hash (32) | the signed envelope of an applied change |
+//! | `snapshots` | row (u64) | Automerge compact save, for documents of more than [`SNAPSHOT_AFTER`] changes |
+//! | `entity_cache` | row (u64) | the typed entity as JSON (read cache) |
+//! | `name_cache` | row (u64) | its folded name, to sort and rank without reading the entity |
+//! | `search_index` | text prefix (`p/<postal key>/`, `k/<kind>/`, `t/<tag>/`, `w/<word>/`) ‖ row (8, big-endian) ‖ entity id (16) | nothing |
 //! | `pending` | entity id (16) ‖ change hash (32) | envelope whose dependencies are missing |
 //! | `quarantine` | sequence number (u64) | JSON `{reason, doc, hash, envelope}` |
 //! | `profile` | text key | text value (local only: e-mail, settings, identity) |
 //! | `meta` | text key | u64 (`format`, `next_row`) |
 //!
-//! Index keys carry the entity's row before its id so that the keys of new
-//! entities go to the end of each prefix's range: a batch of new entities
-//! then rewrites a few pages per prefix instead of pages all over the index.
-//! A store written before the rows existed (format 1, table `index`) has its
-//! index rebuilt from the cached entities when it is opened.
+//! A document without a snapshot is loaded by applying its envelopes'
+//! changes; most entities have a handful of changes, and saving them again
+//! as a snapshot would only repeat them.
+//!
+//! A store of format 1 (tables `documents`, `changes`, `entities`, `names`,
+//! `index`, keyed by entity id) is converted when opened: its signed
+//! changes are ingested again into the tables above, then its tables are
+//! dropped.
 //!
 //! A write transaction commits with immediate durability: what [`Store`]
 //! acknowledges survives a crash.
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use crdt_model::automerge::Automerge;
+use crdt_model::ids::EntityId;
+use crdt_model::signed::SignedChange;
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 
-pub(crate) const DOCUMENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("documents");
-pub(crate) const CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
-pub(crate) const ENTITIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entities");
-pub(crate) const NAMES: TableDefinition<&[u8], &str> = TableDefinition::new("names");
-pub(crate) const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("index_v2");
 pub(crate) const ROWS: TableDefinition<&[u8], u64> = TableDefinition::new("rows");
-pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// The index of format 1, keyed by text ending with the entity id.
-const INDEX_V1: TableDefinition<&str, ()> = TableDefinition::new("index");
+pub(crate) const ENVELOPES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("envelopes");
+pub(crate) const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+pub(crate) const ENTITIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entity_cache");
+pub(crate) const NAMES: TableDefinition<u64, &str> = TableDefinition::new("name_cache");
+pub(crate) const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("search_index");
 pub(crate) const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 pub(crate) const PROFILE: TableDefinition<&str, &str> = TableDefinition::new("profile");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The tables of format 1, dropped once their changes are ingested again.
+const FORMAT_1_TABLES: [&str; 5] = ["documents", "changes", "entities", "names", "index"];
+/// The table of format 1 holding the signed changes.
+const FORMAT_1_CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
 
 /// The store format this version writes.
 const FORMAT: u64 = 2;
+
+/// Documents with more changes than this keep a snapshot; smaller ones are
+/// loaded from their changes.
+pub const SNAPSHOT_AFTER: usize = 8;
+
+/// The key of an applied change.
+pub(crate) fn envelope_key(row: u64, hash: &[u8; 32]) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..8].copy_from_slice(&row.to_be_bytes());
+    key[8..].copy_from_slice(hash);
+    key
+}
+
+/// The signed envelopes stored for a row, in key order.
+pub(crate) fn row_envelopes(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    row: u64,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let start = envelope_key(row, &[0; 32]);
+    let end = envelope_key(row, &[0xff; 32]);
+    table
+        .range(&start[..]..=&end[..])?
+        .map(|entry| Ok(entry?.1.value().to_vec()))
+        .collect()
+}
+
+/// A document from its snapshot, or else from its stored envelopes (already
+/// verified when they were ingested).
+pub(crate) fn load_document(
+    id: &EntityId,
+    snapshot: Option<&[u8]>,
+    envelopes: &[Vec<u8>],
+) -> Result<Automerge, StoreError> {
+    let corrupt = |error: String| StoreError::Corrupt(format!("document {id}: {error}"));
+    if let Some(snapshot) = snapshot {
+        return Automerge::load(snapshot).map_err(|error| corrupt(error.to_string()));
+    }
+    let mut chunks = Vec::new();
+    for envelope in envelopes {
+        let envelope =
+            SignedChange::decode(envelope).map_err(|error| corrupt(error.to_string()))?;
+        chunks.extend_from_slice(&envelope.change);
+    }
+    Automerge::load(&chunks).map_err(|error| corrupt(error.to_string()))
+}
 
 /// Most changes waiting for their dependencies. Beyond it, new ones are
 /// refused (and counted) until dependencies arrive.
@@ -115,35 +177,53 @@ impl Store {
             other => StoreError::Database(other.to_string()),
         })?;
         let tx = db.begin_write()?;
+        let format_1 = tx
+            .list_tables()?
+            .any(|table| table.name() == FORMAT_1_TABLES[1]);
+        let mut carried = Vec::new();
         {
-            tx.open_table(DOCUMENTS)?;
-            tx.open_table(CHANGES)?;
+            tx.open_table(ROWS)?;
+            tx.open_table(ENVELOPES)?;
+            tx.open_table(SNAPSHOTS)?;
             tx.open_table(ENTITIES)?;
             tx.open_table(NAMES)?;
             tx.open_table(INDEX)?;
-            tx.open_table(ROWS)?;
             tx.open_table(PENDING)?;
             tx.open_table(QUARANTINE)?;
             tx.open_table(PROFILE)?;
             let mut meta = tx.open_table(META)?;
             let format = meta.get("format")?.map(|value| value.value());
             match format {
-                Some(FORMAT) => {}
                 Some(newer) if newer > FORMAT => {
                     return Err(StoreError::Corrupt(format!(
                         "the store has format {newer}, newer than this version of Communecter reads ({FORMAT}); upgrade Communecter"
                     )));
                 }
-                _ => {
-                    meta.insert("format", FORMAT)?;
-                    drop(meta);
-                    crate::index::rebuild(&tx)?;
-                    tx.delete_table(INDEX_V1)?;
+                _ => meta.insert("format", FORMAT)?,
+            };
+            if format_1 {
+                for entry in tx.open_table(FORMAT_1_CHANGES)?.iter()? {
+                    carried.push(entry?.1.value().to_vec());
                 }
             }
         }
+        let store = Self { db };
+        if !format_1 {
+            tx.commit()?;
+            return Ok(store);
+        }
+        // Format 1: ingest its changes again, in the same transaction as
+        // the dropping of its tables, so that a crash leaves either store.
+        store.ingest_in(&tx, &carried)?;
+        let old: Vec<_> = tx
+            .list_tables()?
+            .filter(|table| FORMAT_1_TABLES.contains(&table.name()))
+            .collect();
+        for table in old {
+            tx.delete_table(table)?;
+        }
         tx.commit()?;
-        Ok(Self { db })
+        Ok(store)
     }
 
     /// Reads a profile value.
@@ -170,40 +250,35 @@ impl Store {
     pub fn counts(&self) -> Result<Counts, StoreError> {
         let tx = self.db.begin_read()?;
         Ok(Counts {
-            documents: tx.open_table(DOCUMENTS)?.len()?,
-            changes: tx.open_table(CHANGES)?.len()?,
+            documents: tx.open_table(ROWS)?.len()?,
+            changes: tx.open_table(ENVELOPES)?.len()?,
             pending: tx.open_table(PENDING)?.len()?,
             quarantined: tx.open_table(QUARANTINE)?.len()?,
         })
     }
 
     /// The stored Automerge document of an entity.
-    pub fn document(
-        &self,
-        id: &crdt_model::ids::EntityId,
-    ) -> Result<Option<crdt_model::automerge::Automerge>, StoreError> {
+    pub fn document(&self, id: &EntityId) -> Result<Option<Automerge>, StoreError> {
         let tx = self.db.begin_read()?;
-        let table = tx.open_table(DOCUMENTS)?;
-        let Some(bytes) = table.get(&id.as_bytes()[..])? else {
+        let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
             return Ok(None);
         };
-        crdt_model::automerge::Automerge::load(bytes.value())
-            .map(Some)
-            .map_err(|error| StoreError::Corrupt(format!("document {id}: {error}")))
+        let row = row.value();
+        let snapshot = tx.open_table(SNAPSHOTS)?.get(row)?;
+        let envelopes = match snapshot {
+            Some(_) => Vec::new(),
+            None => row_envelopes(&tx.open_table(ENVELOPES)?, row)?,
+        };
+        load_document(id, snapshot.as_ref().map(|s| s.value()), &envelopes).map(Some)
     }
 
-    /// The signed envelopes of a document, in the order they were stored.
-    pub fn envelopes(&self, id: &crdt_model::ids::EntityId) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// The signed envelopes of a document, in no particular order.
+    pub fn envelopes(&self, id: &EntityId) -> Result<Vec<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read()?;
-        let table = tx.open_table(CHANGES)?;
-        let start = [&id.as_bytes()[..], &[0u8; 32][..]].concat();
-        let end = [&id.as_bytes()[..], &[0xffu8; 32][..]].concat();
-        let mut out = Vec::new();
-        for entry in table.range(&start[..]..=&end[..])? {
-            let (_, value) = entry?;
-            out.push(value.value().to_vec());
+        match tx.open_table(ROWS)?.get(&id.as_bytes()[..])? {
+            Some(row) => row_envelopes(&tx.open_table(ENVELOPES)?, row.value()),
+            None => Ok(Vec::new()),
         }
-        Ok(out)
     }
 
     /// The reasons of the most recent quarantined changes, newest first.
@@ -239,10 +314,7 @@ pub struct HistoryEntry {
 
 impl Store {
     /// The changes of an entity in causal order; `None` if it is unknown.
-    pub fn history(
-        &self,
-        id: &crdt_model::ids::EntityId,
-    ) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+    pub fn history(&self, id: &EntityId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
         let Some(doc) = self.document(id)? else {
             return Ok(None);
         };

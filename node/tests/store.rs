@@ -418,29 +418,27 @@ fn lists_and_search_use_the_indexes() {
 }
 
 #[test]
-fn a_store_of_the_first_format_gets_its_index_rebuilt_on_opening() {
+fn a_store_of_the_first_format_is_converted_on_opening() {
+    use redb::{ReadableDatabase, TableDefinition, TableHandle};
     let temp = tempfile::tempdir().unwrap();
     let path = temp.path().join("store.redb");
-    let (id, _, envelope) = create(
-        1,
-        60,
-        &genesis(Kind::Organization, "Crèche Les Camélias", "97400"),
-        &[Edit::AddTag("petite enfance".into())],
-    );
-    Store::open(&path).unwrap().ingest(&[envelope]).unwrap();
-    // Turn it back into the first format: no format mark, no rows, the old
-    // text-keyed index table.
+    let g = genesis(Kind::Organization, "Crèche Les Camélias", "97400");
+    let (id, mut doc, first) = create(1, 60, &g, &[]);
+    let tag = edit(1, id, &mut doc, &[Edit::AddTag("petite enfance".into())]);
+    // A store as the first format wrote it: changes keyed by entity id and
+    // change hash, a text-keyed index, no format mark.
     {
         let db = redb::Database::create(&path).unwrap();
         let tx = db.begin_write().unwrap();
-        let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
-        tx.delete_table(meta).unwrap();
-        let rows: redb::TableDefinition<&[u8], u64> = redb::TableDefinition::new("rows");
-        tx.delete_table(rows).unwrap();
-        let index_v2: redb::TableDefinition<&[u8], ()> = redb::TableDefinition::new("index_v2");
-        tx.delete_table(index_v2).unwrap();
-        let index_v1: redb::TableDefinition<&str, ()> = redb::TableDefinition::new("index");
-        tx.open_table(index_v1)
+        let changes: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
+        let mut table = tx.open_table(changes).unwrap();
+        for (n, envelope) in [&tag, &first].into_iter().enumerate() {
+            let key = [&id.as_bytes()[..], &[n as u8; 32][..]].concat();
+            table.insert(&key[..], &envelope[..]).unwrap();
+        }
+        drop(table);
+        let index: TableDefinition<&str, ()> = TableDefinition::new("index");
+        tx.open_table(index)
             .unwrap()
             .insert(format!("k/organization/{id}").as_str(), ())
             .unwrap();
@@ -460,6 +458,53 @@ fn a_store_of_the_first_format_gets_its_index_rebuilt_on_opening() {
             .search("camelias", &Filter::default(), 10)
             .unwrap()
             .len(),
+        1
+    );
+    assert_eq!(store.envelopes(&id).unwrap().len(), 2);
+    assert_eq!(store.history(&id).unwrap().unwrap().len(), 2);
+    drop(store);
+    let db = redb::Database::create(&path).unwrap();
+    let names: Vec<String> = db
+        .begin_read()
+        .unwrap()
+        .list_tables()
+        .unwrap()
+        .map(|table| table.name().to_owned())
+        .collect();
+    assert!(!names.contains(&"changes".to_owned()), "{names:?}");
+    assert!(!names.contains(&"index".to_owned()), "{names:?}");
+}
+
+#[test]
+fn documents_load_from_their_changes_then_from_a_snapshot() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("store.redb");
+    let g = genesis(Kind::Organization, "Chorale du Butor", "97400");
+    let (id, mut doc, first) = create(1, 70, &g, &[]);
+    let store = Store::open(&path).unwrap();
+    store.ingest(&[first]).unwrap();
+    // One change at a time, past the snapshot threshold; each step reads
+    // the stored document back and compares it with the author's copy.
+    for n in 0..2 * node::store::SNAPSHOT_AFTER {
+        let envelope = edit(1, id, &mut doc, &[Edit::AddTag(format!("voix {n}"))]);
+        assert!(store.ingest(&[envelope]).unwrap()[0].is_stored());
+        let stored = store.document(&id).unwrap().unwrap();
+        assert_eq!(stored.get_heads(), doc.get_heads(), "after change {n}");
+    }
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let entity = store.entity(&id).unwrap().unwrap();
+    assert_eq!(entity.tags.len(), 2 * node::store::SNAPSHOT_AFTER);
+    assert_eq!(
+        store.history(&id).unwrap().unwrap().len(),
+        2 * node::store::SNAPSHOT_AFTER + 1
+    );
+    drop(store);
+    let db = redb::Database::create(&path).unwrap();
+    let snapshots: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("snapshots");
+    let read = redb::ReadableDatabase::begin_read(&db).unwrap();
+    assert_eq!(
+        redb::ReadableTableMetadata::len(&read.open_table(snapshots).unwrap()).unwrap(),
         1
     );
 }
