@@ -9,6 +9,7 @@ use node::local::{Join, Local, NewEntity};
 use node::model::document::{Edit, Entity, Relation};
 use node::model::ids::EntityId;
 use node::store::HistoryEntry;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::remote::{Remote, encode};
@@ -131,9 +132,11 @@ impl Backend {
         }
     }
 
-    pub(crate) fn list(&self, filter: &Filter) -> Result<Vec<Entity>> {
+    /// Lists entities, read as `T`: whole entities, or the few fields a
+    /// table shows.
+    pub(crate) fn list<T: DeserializeOwned>(&self, filter: &Filter) -> Result<Vec<T>> {
         match self {
-            Self::Local(local) => Ok(local.store.list(filter)?),
+            Self::Local(local) => Ok(serde_json::from_slice(&local.store.list_json(filter)?)?),
             Self::Remote(api) => api.call(
                 "GET",
                 &format!("/api/entities?{}", filter_query(filter)),

@@ -18,7 +18,7 @@ use node::identity::DataDir;
 use node::index::Filter;
 use node::local::{Join, Local, NewEntity};
 use node::model::communes::{self, Commune};
-use node::model::document::{Edit, Relation};
+use node::model::document::{Edit, Entity, Relation};
 use node::model::ids::{AuthorKey, EntityId};
 use node::model::schema::{Field, Kind};
 
@@ -307,6 +307,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`communecter list | head`):
+        // nothing more to say, as other command-line tools do.
+        Err(error)
+            if error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -413,7 +424,14 @@ fn run(cli: Cli) -> Result<()> {
             let entity = Backend::open(&dir)?.unlink(id, relation)?;
             print::entity_written(&entity, "Unlinked", json)
         }
-        Command::List(args) => print::entities(&Backend::open(&dir)?.list(&args.filter())?, json),
+        Command::List(args) => {
+            let backend = Backend::open(&dir)?;
+            if json {
+                print::json(&backend.list::<Entity>(&args.filter())?)
+            } else {
+                print::rows(&backend.list::<print::Row>(&args.filter())?)
+            }
+        }
         Command::Search {
             text,
             filter,

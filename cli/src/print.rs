@@ -4,9 +4,10 @@ use std::io::Write;
 
 use anyhow::Result;
 use node::model::document::Entity;
-use node::model::schema::Value;
+use node::model::ids::EntityId;
+use node::model::schema::{Kind, Value, postal_key};
 use node::store::HistoryEntry;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Prints any value as pretty JSON.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
@@ -27,22 +28,83 @@ fn cut(text: &str, width: usize) -> String {
     }
 }
 
-fn label(entity: &Entity) -> String {
-    ["category", "organization_type", "event_type", "place_type"]
-        .iter()
-        .find_map(|name| match entity.fields.get(*name) {
-            Some(Value::Text(text)) => Some(text.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
+/// What a table row shows of an entity, read from its JSON without the
+/// rest (descriptions, links, history) that a list does not print.
+#[derive(Deserialize)]
+pub(crate) struct Row {
+    id: EntityId,
+    kind: Kind,
+    fields: RowFields,
+    address: RowAddress,
 }
 
-/// A list of entities.
+#[derive(Deserialize)]
+struct RowFields {
+    #[serde(default)]
+    name: String,
+    category: Option<String>,
+    organization_type: Option<String>,
+    event_type: Option<String>,
+    place_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RowAddress {
+    postal_code: String,
+    country: String,
+}
+
+impl Row {
+    /// The first of category, organization, event or place type.
+    fn label(&self) -> &str {
+        let fields = &self.fields;
+        [
+            &fields.category,
+            &fields.organization_type,
+            &fields.event_type,
+            &fields.place_type,
+        ]
+        .into_iter()
+        .find_map(Option::as_deref)
+        .unwrap_or_default()
+    }
+}
+
+impl From<&Entity> for Row {
+    fn from(entity: &Entity) -> Self {
+        let text = |name: &str| match entity.fields.get(name) {
+            Some(Value::Text(text)) => Some(text.clone()),
+            _ => None,
+        };
+        Row {
+            id: entity.id,
+            kind: entity.kind,
+            fields: RowFields {
+                name: entity.name().to_owned(),
+                category: text("category"),
+                organization_type: text("organization_type"),
+                event_type: text("event_type"),
+                place_type: text("place_type"),
+            },
+            address: RowAddress {
+                postal_code: entity.address.postal_code.clone(),
+                country: entity.address.country.clone(),
+            },
+        }
+    }
+}
+
+/// A list of entities: a table, or JSON with `--json`.
 pub(crate) fn entities(entities: &[Entity], as_json: bool) -> Result<()> {
     if as_json {
         return json(entities);
     }
-    if entities.is_empty() {
+    rows(&entities.iter().map(Row::from).collect::<Vec<_>>())
+}
+
+/// A list of entities as a table.
+pub(crate) fn rows(rows: &[Row]) -> Result<()> {
+    if rows.is_empty() {
         println!("Nothing found.");
         return Ok(());
     }
@@ -53,15 +115,15 @@ pub(crate) fn entities(entities: &[Entity], as_json: bool) -> Result<()> {
         "{:<26}  {:<12}  {:<34}  {:<18}  {:<6}",
         "ID", "KIND", "NAME", "CATEGORY", "POSTAL"
     )?;
-    for entity in entities {
+    for row in rows {
         writeln!(
             out,
             "{:<26}  {:<12}  {:<34}  {:<18}  {:<6}",
-            entity.id,
-            entity.kind.as_str(),
-            cut(entity.name(), 34),
-            cut(&label(entity), 18),
-            entity.postal_key()
+            row.id,
+            row.kind.as_str(),
+            cut(&row.fields.name, 34),
+            cut(row.label(), 18),
+            postal_key(&row.address.postal_code, &row.address.country)
         )?;
     }
     out.flush()?;

@@ -431,8 +431,8 @@ impl FromStr for Field {
     }
 }
 
-/// A typed value for a field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A typed value for a field: a JSON string, boolean or number.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     /// Text, dates, urls, ids, codes.
@@ -441,6 +441,39 @@ pub enum Value {
     Bool(bool),
     /// Coordinates.
     Number(f64),
+}
+
+/// Read straight from the JSON token (an untagged derive would buffer every
+/// value and try each variant in turn, which dominated reading entities).
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Value;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a string, a boolean or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Value, E> {
+                Ok(Value::Text(text.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Value, E> {
+                Ok(Value::Text(text))
+            }
+            fn visit_bool<E: serde::de::Error>(self, flag: bool) -> Result<Value, E> {
+                Ok(Value::Bool(flag))
+            }
+            fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Value, E> {
+                Ok(Value::Number(number))
+            }
+            fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Value, E> {
+                Ok(Value::Number(number as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Value, E> {
+                Ok(Value::Number(number as f64))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl Value {
@@ -917,6 +950,27 @@ mod tests {
 
     fn text(value: &str) -> ScalarValue {
         ScalarValue::Str(value.into())
+    }
+
+    #[test]
+    fn values_read_and_write_as_plain_json() {
+        for (json, value) in [
+            (r#""Garage""#, Value::Text("Garage".into())),
+            ("true", Value::Bool(true)),
+            ("-21.5", Value::Number(-21.5)),
+            ("55", Value::Number(55.0)),
+            ("-3", Value::Number(-3.0)),
+            (r#""caf\u00e9""#, Value::Text("café".into())),
+        ] {
+            let read: Value = serde_json::from_str(json).unwrap();
+            assert_eq!(read, value, "{json}");
+            let again: Value =
+                serde_json::from_str(&serde_json::to_string(&value).unwrap()).unwrap();
+            assert_eq!(again, value);
+        }
+        for bad in ["null", "[1]", r#"{"a":1}"#] {
+            assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

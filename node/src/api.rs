@@ -339,10 +339,12 @@ impl ListQuery {
 async fn list(
     State(state): Shared,
     params: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<Entity>>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = query(params)?;
     let local = state.local()?;
-    blocking(move || Ok(Json(local.store.list(&params.filter())?))).await
+    // The cached JSON of each entity goes out as it is stored.
+    let body = blocking(move || Ok(local.store.list_json(&params.filter())?)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn search(

@@ -15,7 +15,7 @@ use crdt_model::document::Entity;
 use crdt_model::ids::EntityId;
 use crdt_model::schema::{Field, Kind};
 use crdt_model::text::fold;
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::store::{ENTITIES, INDEX, META, NAMES, ROWS, Store, StoreError};
 
@@ -214,6 +214,16 @@ fn read_entity(
         .transpose()
 }
 
+/// The entities matching `filter`, sorted by folded name.
+fn list_hits(tx: &ReadTransaction, filter: &Filter) -> Result<Vec<Hit>, StoreError> {
+    let index = tx.open_table(INDEX)?;
+    let candidates = match filtered(&index, filter)? {
+        Some(hits) => hits,
+        None => hits_with_prefix(&index, "k/")?,
+    };
+    by_name(&tx.open_table(NAMES)?, candidates, |_| true)
+}
+
 impl Store {
     /// The cached typed entity.
     pub fn entity(&self, id: &EntityId) -> Result<Option<Entity>, StoreError> {
@@ -227,13 +237,27 @@ impl Store {
     /// Entities matching `filter`, sorted by folded name, deleted ones left out.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Entity>, StoreError> {
         let tx = self.db.begin_read()?;
-        let index = tx.open_table(INDEX)?;
-        let candidates = match filtered(&index, filter)? {
-            Some(hits) => hits,
-            None => hits_with_prefix(&index, "k/")?,
-        };
-        let sorted = by_name(&tx.open_table(NAMES)?, candidates, |_| true)?;
+        let sorted = list_hits(&tx, filter)?;
         read_entities(&tx.open_table(ENTITIES)?, sorted)
+    }
+
+    /// The same list as [`Store::list`], as the JSON array of the entities,
+    /// copied from their cached JSON without decoding it.
+    pub fn list_json(&self, filter: &Filter) -> Result<Vec<u8>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let sorted = list_hits(&tx, filter)?;
+        let table = tx.open_table(ENTITIES)?;
+        let mut out = Vec::from(&b"["[..]);
+        for (row, _) in sorted {
+            if let Some(json) = table.get(row)? {
+                if out.len() > 1 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(json.value());
+            }
+        }
+        out.push(b']');
+        Ok(out)
     }
 
     /// Entities whose indexed words start with every word of `query`

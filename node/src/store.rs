@@ -176,6 +176,9 @@ impl Store {
             },
             other => StoreError::Database(other.to_string()),
         })?;
+        if Self::is_current(&db)? {
+            return Ok(Self { db });
+        }
         let tx = db.begin_write()?;
         let format_1 = tx
             .list_tables()?
@@ -224,6 +227,18 @@ impl Store {
         }
         tx.commit()?;
         Ok(store)
+    }
+
+    /// Whether the store already has this version's format and tables, so
+    /// that opening it needs no write.
+    fn is_current(db: &Database) -> Result<bool, StoreError> {
+        let tx = db.begin_read()?;
+        let format = match tx.open_table(META) {
+            Ok(meta) => meta.get("format")?.map(|value| value.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(error) => return Err(error.into()),
+        };
+        Ok(format == Some(FORMAT))
     }
 
     /// Reads a profile value.

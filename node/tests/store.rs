@@ -316,6 +316,9 @@ fn lists_and_search_use_the_indexes() {
     };
     let all = store.list(&Filter::default()).unwrap();
     assert_eq!(all.len(), 4);
+    let as_json: Vec<crdt_model::document::Entity> =
+        serde_json::from_slice(&store.list_json(&Filter::default()).unwrap()).unwrap();
+    assert_eq!(as_json, all);
     let in_97400 = store
         .list(&Filter {
             postal_key: Some("97400".into()),
