@@ -179,6 +179,15 @@ enum Command {
     ///   communecter status --json
     #[command(verbatim_doc_comment)]
     Status,
+    /// Give back the free space of the store file (stop the node first).
+    ///
+    /// Rewritten documents, caches and indexes leave free pages behind;
+    /// compacting rewrites the file without them.
+    ///
+    /// Example:
+    ///   communecter compact
+    #[command(verbatim_doc_comment)]
+    Compact,
     /// Look up French communes by postal code, INSEE code or name.
     ///
     /// Examples:
@@ -457,6 +466,16 @@ fn run(cli: Cli) -> Result<()> {
             print::entity_written(&entity, "Deleted", json)
         }
         Command::Status => print::status(&Backend::open(&dir)?.status(&dir)?, json),
+        Command::Compact => {
+            if node::daemon::is_running(&dir) {
+                bail!(
+                    "the node is running on this data directory; stop it, then run `communecter compact`"
+                );
+            }
+            let mut local = Local::open(&dir)?;
+            let (before, after) = local.store.compact(&dir.store_path())?;
+            print::compacted(before, after, json)
+        }
         Command::Communes { query, limit } => show_communes(&query, json, limit),
         Command::Node {
             api,

@@ -292,3 +292,17 @@ pub(crate) fn status(status: &serde_json::Value, as_json: bool) -> Result<()> {
     println!("Network:        offline");
     Ok(())
 }
+
+/// What compacting the store gave back.
+pub(crate) fn compacted(before: u64, after: u64, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(&serde_json::json!({"bytes_before": before, "bytes_after": after}));
+    }
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "Store compacted: {:.1} MiB → {:.1} MiB.",
+        mib(before),
+        mib(after)
+    );
+    Ok(())
+}

@@ -132,8 +132,19 @@ fn commands_go_through_a_running_node() {
             .len(),
         1
     );
+    let table = communecter(&home, &["list", "--tag", "Mécanique"]);
+    assert!(table.status.success());
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("Garage Payet") && table.contains("garage"),
+        "{table}"
+    );
     let shown = ok_json(&home, &["show", &id, "--history"]);
     assert_eq!(shown["history"].as_array().unwrap().len(), 3);
+    // Compacting needs the store to itself.
+    let compact = communecter(&home, &["compact"]);
+    assert!(!compact.status.success());
+    assert!(String::from_utf8_lossy(&compact.stderr).contains("stop it"));
     ok_json(&home, &["unlink", &id, "recommends"]);
     assert_eq!(ok_json(&home, &["delete", &id])["deleted"], true);
 
@@ -157,6 +168,14 @@ fn commands_go_through_a_running_node() {
     let shown = ok_json(&home, &["show", &id]);
     assert_eq!(shown["fields"]["category"], "garage");
     assert_eq!(shown["deleted"], true);
+    let compacted = ok_json(&home, &["compact"]);
+    assert!(
+        compacted["bytes_after"].as_u64().unwrap() <= compacted["bytes_before"].as_u64().unwrap()
+    );
+    assert_eq!(
+        ok_json(&home, &["show", &id])["fields"]["category"],
+        "garage"
+    );
 }
 
 #[test]

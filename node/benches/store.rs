@@ -169,6 +169,15 @@ fn main() {
         bytes as f64 / (1024.0 * 1024.0),
         bytes as f64 / (ENTITIES + 1) as f64
     );
+    let mut local = local;
+    let started = Instant::now();
+    let (_, compacted) = local.store.compact(&dir.store_path()).expect("compact");
+    println!(
+        "store: {:.1} MiB after compaction ({:.0} bytes per entity) in {:.0} ms",
+        compacted as f64 / (1024.0 * 1024.0),
+        compacted as f64 / (ENTITIES + 1) as f64,
+        started.elapsed().as_secs_f64() * 1e3
+    );
 
     let mut samples = Vec::new();
     for _ in 0..20 {

@@ -241,6 +241,22 @@ impl Store {
         Ok(format == Some(FORMAT))
     }
 
+    /// Rewrites the file without its free pages, the space left behind by
+    /// rewritten documents, indexes and caches. Returns the file's size in
+    /// bytes before and after. Needs the store to itself.
+    pub fn compact(&mut self, path: &Path) -> Result<(u64, u64), StoreError> {
+        let size = || {
+            std::fs::metadata(path)
+                .map(|meta| meta.len())
+                .map_err(|error| StoreError::Database(format!("{}: {error}", path.display())))
+        };
+        let before = size()?;
+        self.db
+            .compact()
+            .map_err(|error| StoreError::Database(error.to_string()))?;
+        Ok((before, size()?))
+    }
+
     /// Reads a profile value.
     pub fn profile(&self, key: &str) -> Result<Option<String>, StoreError> {
         let tx = self.db.begin_read()?;
