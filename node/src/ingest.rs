@@ -29,8 +29,9 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use crate::index;
 use crate::store::{
-    ENTITIES, ENVELOPES, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING, QUARANTINE, ROWS,
-    SNAPSHOT_AFTER, SNAPSHOTS, Store, StoreError, envelope_key, load_document, row_envelopes,
+    DOC_TOPICS, ENTITIES, ENVELOPES, MAX_PENDING, MAX_QUARANTINE, NAMES, PENDING, QUARANTINE, ROWS,
+    SNAPSHOT_AFTER, SNAPSHOTS, SYNC_ITEMS, Store, StoreError, envelope_key, load_document,
+    row_envelopes,
 };
 
 /// What happened to one envelope.
@@ -77,6 +78,34 @@ pub enum Fault {
     PendingFull,
 }
 
+/// Where a batch of envelopes comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Written on this node by its citizen.
+    Local,
+    /// Received from a peer, by gossip or catch-up sync.
+    Network,
+    /// Read from an import file.
+    Import,
+    /// Waiting in the `pending` table until its dependencies arrived.
+    Waiting,
+}
+
+/// A change applied and committed, as told to the store's listeners.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The document.
+    pub doc: EntityId,
+    /// The change.
+    pub hash: ChangeHash,
+    /// The postal key its envelope is published under.
+    pub postal_key: String,
+    /// The signed envelope.
+    pub envelope: std::sync::Arc<[u8]>,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
 impl Outcome {
     /// Whether the change is now in the store (applied now or before).
     pub fn is_stored(&self) -> bool {
@@ -86,6 +115,24 @@ impl Outcome {
 
 fn reject(reason: String, fault: Fault) -> Outcome {
     Outcome::Rejected { reason, fault }
+}
+
+/// The hash that stands for a document's state in catch-up sync: SHA-256
+/// of its heads, sorted.
+pub fn heads_hash(heads: &[ChangeHash]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    let mut hasher = sha2::Sha256::new();
+    for head in sorted {
+        hasher.update(head.0);
+    }
+    hasher.finalize().into()
+}
+
+/// The key of a document in the `sync_items` table.
+pub(crate) fn sync_item_key(postal_key: &str, id: &EntityId) -> Vec<u8> {
+    [postal_key.as_bytes(), b"/", id.as_bytes()].concat()
 }
 
 fn pending_key(doc: &EntityId, hash: &ChangeHash) -> Vec<u8> {
@@ -127,8 +174,9 @@ struct DocResult {
     row: Option<u64>,
     /// Positions in the batch and what became of them.
     outcomes: Vec<(usize, Outcome)>,
-    /// Changes applied: their hash and where their envelope comes from.
-    applied: Vec<(ChangeHash, Source)>,
+    /// Changes applied: their hash, where their envelope comes from, and
+    /// the postal key it names.
+    applied: Vec<(ChangeHash, Source, String)>,
     /// Changes of the batch that now wait for dependencies.
     now_waiting: Vec<(usize, ChangeHash)>,
     /// `pending` keys to remove (applied or refused).
@@ -141,6 +189,8 @@ struct DocResult {
 
 /// A document's new state and the rows derived from it.
 struct Persisted {
+    /// SHA-256 of its sorted heads.
+    heads_hash: [u8; 32],
     /// A new snapshot, for documents past [`SNAPSHOT_AFTER`] changes.
     snapshot: Option<Vec<u8>>,
     /// The typed entity as JSON, and its folded name; none while the
@@ -155,9 +205,24 @@ impl Store {
     /// Ingests a batch of envelopes in one transaction; returns one outcome
     /// per envelope, in order, after the transaction committed.
     pub fn ingest(&self, envelopes: &[Vec<u8>]) -> Result<Vec<Outcome>, StoreError> {
+        self.ingest_from(Origin::Local, envelopes)
+    }
+
+    /// Ingests a batch from `origin`; listeners of [`Store::subscribe`] hear
+    /// of every applied change once the transaction committed.
+    pub fn ingest_from(
+        &self,
+        origin: Origin,
+        envelopes: &[Vec<u8>],
+    ) -> Result<Vec<Outcome>, StoreError> {
         let tx = self.db.begin_write()?;
-        let outcomes = self.ingest_in(&tx, envelopes)?;
+        let mut notices = Vec::new();
+        let outcomes = self.ingest_in(&tx, origin, envelopes, &mut notices)?;
         tx.commit()?;
+        for notice in notices {
+            // Nobody listening is fine.
+            let _ = self.applied.send(notice);
+        }
         Ok(outcomes)
     }
 
@@ -165,7 +230,9 @@ impl Store {
     pub(crate) fn ingest_in(
         &self,
         tx: &WriteTransaction,
+        origin: Origin,
         envelopes: &[Vec<u8>],
+        notices: &mut Vec<Applied>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; envelopes.len()];
         let checked = parallel_map(
@@ -176,7 +243,7 @@ impl Store {
         let work = gather(tx, checked, &mut outcomes)?;
         let results = parallel_map(work, PARALLEL_DOCUMENTS_MIN, handle_document);
         for result in results {
-            write(tx, envelopes, result?, &mut outcomes)?;
+            write(tx, envelopes, origin, result?, &mut outcomes, notices)?;
         }
         Ok(outcomes
             .into_iter()
@@ -374,7 +441,9 @@ fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
                 result
                     .outcomes
                     .push((position, Outcome::Applied { doc: id, hash }));
-                result.applied.push((hash, Source::Batch(position)));
+                result
+                    .applied
+                    .push((hash, Source::Batch(position), verified.envelope.postal_key));
                 release_waiting(&mut doc, &id, &mut parked, &mut result)?;
             }
             Err(Reject::MissingDependencies(_)) => parked.push(Waiting {
@@ -444,7 +513,11 @@ fn release_waiting(
                         }
                         Source::Waiting(_) => result.released.push(pending_key(id, &hash)),
                     }
-                    result.applied.push((hash, waiting.source));
+                    result.applied.push((
+                        hash,
+                        waiting.source,
+                        waiting.verified.envelope.postal_key,
+                    ));
                 }
                 Err(Reject::MissingDependencies(_)) => still.push(waiting),
                 Err(refusal) => {
@@ -488,6 +561,7 @@ fn derive_rows(
     let new_keys: BTreeSet<String> = entity.iter().flat_map(index::prefixes).collect();
     Ok(Persisted {
         snapshot,
+        heads_hash: heads_hash(&doc.get_heads()),
         stale_keys: old_keys.difference(&new_keys).cloned().collect(),
         fresh_keys: new_keys.difference(&old_keys).cloned().collect(),
         entity: entity.map(|entity| {
@@ -503,8 +577,10 @@ fn derive_rows(
 fn write(
     tx: &WriteTransaction,
     envelopes: &[Vec<u8>],
+    origin: Origin,
     result: DocResult,
     outcomes: &mut [Option<Outcome>],
+    notices: &mut Vec<Applied>,
 ) -> Result<(), StoreError> {
     let id = result.id;
     let bytes_of = |source: &Source| -> Vec<u8> {
@@ -523,10 +599,27 @@ fn write(
         };
         {
             let mut table = tx.open_table(ENVELOPES)?;
-            for (hash, source) in &result.applied {
-                table.insert(&envelope_key(row, &hash.0)[..], &bytes_of(source)[..])?;
+            for (hash, source, postal_key) in &result.applied {
+                let envelope = bytes_of(source);
+                table.insert(&envelope_key(row, &hash.0)[..], &envelope[..])?;
+                notices.push(Applied {
+                    doc: id,
+                    hash: *hash,
+                    postal_key: postal_key.clone(),
+                    envelope: envelope.into(),
+                    origin: match source {
+                        Source::Batch(_) => origin,
+                        Source::Waiting(_) => Origin::Waiting,
+                    },
+                });
             }
         }
+        let topic = result
+            .applied
+            .last()
+            .map(|(_, _, postal_key)| postal_key.as_str())
+            .expect("a persisted document has applied changes");
+        set_sync_item(tx, &id, row, topic, &persisted.heads_hash)?;
         persist(tx, &id, row, persisted)?;
     }
     {
@@ -549,6 +642,27 @@ fn write(
     for (hash, source, reason) in &result.refused {
         quarantine(tx, &id, hash, bytes_of(source).len(), reason)?;
     }
+    Ok(())
+}
+
+/// Files the document under its postal key for catch-up sync, with the
+/// hash of its heads, and removes it from the key it had before.
+fn set_sync_item(
+    tx: &WriteTransaction,
+    id: &EntityId,
+    row: u64,
+    postal_key: &str,
+    heads_hash: &[u8; 32],
+) -> Result<(), StoreError> {
+    let mut topics = tx.open_table(DOC_TOPICS)?;
+    let old = topics
+        .insert(row, postal_key)?
+        .map(|old| old.value().to_owned());
+    let mut items = tx.open_table(SYNC_ITEMS)?;
+    if let Some(old) = old.filter(|old| old != postal_key) {
+        items.remove(&sync_item_key(&old, id)[..])?;
+    }
+    items.insert(&sync_item_key(postal_key, id)[..], &heads_hash[..])?;
     Ok(())
 }
 

@@ -10,8 +10,8 @@
 //! - [`api`]: the local HTTP API (axum), described by `openapi.json`.
 //! - [`daemon`]: `communecter node`: the data directory lock, the API token,
 //!   graceful shutdown.
-//!
-//! The network and the web map come on top of these.
+//! - [`sync`]: catch-up sync (range-based set reconciliation, then pulls).
+//! - [`net`]: the libp2p swarm: gossip per postal code, discovery, sync.
 
 pub mod api;
 pub mod daemon;
@@ -19,6 +19,8 @@ pub mod identity;
 pub mod index;
 pub mod ingest;
 pub mod local;
+pub mod net;
 pub mod store;
+pub mod sync;
 
 pub use crdt_model as model;

@@ -21,6 +21,9 @@
 //! | `quarantine` | sequence number (u64) | JSON `{reason, doc, hash, envelope}` |
 //! | `profile` | text key | text value (local only: e-mail, settings, identity) |
 //! | `meta` | text key | u64 (`format`, `next_row`) |
+//! | `doc_topics` | row (u64) | the document's postal key, as its last applied envelope gives it |
+//! | `sync_items` | postal key ‖ `/` ‖ entity id (16) | SHA-256 of the document's sorted heads (32), for catch-up sync |
+//! | `peers` | peer id (text) | JSON `{addrs, last_seen}` of a peer met before |
 //!
 //! A document without a snapshot is loaded by applying its envelopes'
 //! changes; most entities have a handful of changes, and saving them again
@@ -53,6 +56,9 @@ pub(crate) const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("
 pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 pub(crate) const PROFILE: TableDefinition<&str, &str> = TableDefinition::new("profile");
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const DOC_TOPICS: TableDefinition<u64, &str> = TableDefinition::new("doc_topics");
+pub(crate) const SYNC_ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sync_items");
+pub(crate) const PEERS: TableDefinition<&str, &str> = TableDefinition::new("peers");
 
 /// The tables of format 1, dropped once their changes are ingested again.
 const FORMAT_1_TABLES: [&str; 5] = ["documents", "changes", "entities", "names", "index"];
@@ -74,13 +80,17 @@ pub(crate) fn envelope_key(row: u64, hash: &[u8; 32]) -> [u8; 40] {
     key
 }
 
+/// The first and last possible keys of a row's envelopes.
+pub(crate) fn row_bounds(row: u64) -> ([u8; 40], [u8; 40]) {
+    (envelope_key(row, &[0; 32]), envelope_key(row, &[0xff; 32]))
+}
+
 /// The signed envelopes stored for a row, in key order.
 pub(crate) fn row_envelopes(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     row: u64,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
-    let start = envelope_key(row, &[0; 32]);
-    let end = envelope_key(row, &[0xff; 32]);
+    let (start, end) = row_bounds(row);
     table
         .range(&start[..]..=&end[..])?
         .map(|entry| Ok(entry?.1.value().to_vec()))
@@ -164,7 +174,13 @@ pub struct Counts {
 /// The redb database of a node.
 pub struct Store {
     pub(crate) db: Database,
+    /// Every applied change, once committed, to whoever listens.
+    pub(crate) applied: tokio::sync::broadcast::Sender<crate::ingest::Applied>,
 }
+
+/// Most applied changes queued for a slow listener before it misses some
+/// (catch-up sync then brings them).
+const APPLIED_QUEUE: usize = 4096;
 
 impl Store {
     /// Opens (or creates) the store at `path`. Fails fast with
@@ -177,7 +193,7 @@ impl Store {
             other => StoreError::Database(other.to_string()),
         })?;
         if Self::is_current(&db)? {
-            return Ok(Self { db });
+            return Ok(Self::with(db));
         }
         let tx = db.begin_write()?;
         let format_1 = tx
@@ -194,6 +210,9 @@ impl Store {
             tx.open_table(PENDING)?;
             tx.open_table(QUARANTINE)?;
             tx.open_table(PROFILE)?;
+            tx.open_table(DOC_TOPICS)?;
+            tx.open_table(SYNC_ITEMS)?;
+            tx.open_table(PEERS)?;
             let mut meta = tx.open_table(META)?;
             let format = meta.get("format")?.map(|value| value.value());
             match format {
@@ -210,14 +229,19 @@ impl Store {
                 }
             }
         }
-        let store = Self { db };
+        let store = Self::with(db);
         if !format_1 {
             tx.commit()?;
             return Ok(store);
         }
         // Format 1: ingest its changes again, in the same transaction as
         // the dropping of its tables, so that a crash leaves either store.
-        store.ingest_in(&tx, &carried)?;
+        store.ingest_in(
+            &tx,
+            crate::ingest::Origin::Network,
+            &carried,
+            &mut Vec::new(),
+        )?;
         let old: Vec<_> = tx
             .list_tables()?
             .filter(|table| FORMAT_1_TABLES.contains(&table.name()))
@@ -227,6 +251,18 @@ impl Store {
         }
         tx.commit()?;
         Ok(store)
+    }
+
+    fn with(db: Database) -> Self {
+        Self {
+            db,
+            applied: tokio::sync::broadcast::channel(APPLIED_QUEUE).0,
+        }
+    }
+
+    /// Every change applied from now on, after its commit.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::ingest::Applied> {
+        self.applied.subscribe()
     }
 
     /// Whether the store already has this version's format and tables, so
