@@ -473,7 +473,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             let mut local = Local::open(&dir)?;
-            let (before, after) = local.store.compact(&dir.store_path())?;
+            let (before, after) = std::sync::Arc::get_mut(&mut local.store)
+                .expect("nothing else holds the store")
+                .compact(&dir.store_path())?;
             print::compacted(before, after, json)
         }
         Command::Communes { query, limit } => show_communes(&query, json, limit),

@@ -171,7 +171,10 @@ fn main() {
     );
     let mut local = local;
     let started = Instant::now();
-    let (_, compacted) = local.store.compact(&dir.store_path()).expect("compact");
+    let (_, compacted) = std::sync::Arc::get_mut(&mut local.store)
+        .expect("nothing else holds the store")
+        .compact(&dir.store_path())
+        .expect("compact");
     println!(
         "store: {:.1} MiB after compaction ({:.0} bytes per entity) in {:.0} ms",
         compacted as f64 / (1024.0 * 1024.0),

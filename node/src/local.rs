@@ -3,6 +3,7 @@
 //! crdt-model, signed with the citizen's key and goes through the same
 //! [`Store::ingest`] as a change from a peer.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crdt_model::communes;
@@ -190,7 +191,7 @@ pub fn choose_commune(
 /// A citizen's node opened on its data directory.
 pub struct Local {
     /// The store.
-    pub store: Store,
+    pub store: Arc<Store>,
     /// The keys.
     pub identity: Identity,
     /// The local profile.
@@ -222,7 +223,7 @@ impl Local {
             ))
             .map_err(EditError::from)?;
         let identity = Identity::create(dir)?;
-        let store = Store::open(&dir.store_path())?;
+        let store = Arc::new(Store::open(&dir.store_path())?);
         // The store holds the local profile (e-mail): owner-only, like the keys.
         #[cfg(unix)]
         {
@@ -271,7 +272,7 @@ impl Local {
     /// Opens an initialized data directory.
     pub fn open(dir: &DataDir) -> Result<Self, LocalError> {
         let identity = Identity::load(dir)?;
-        let store = Store::open(&dir.store_path())?;
+        let store = Arc::new(Store::open(&dir.store_path())?);
         let get = |key: &'static str| -> Result<String, LocalError> {
             store.profile(key)?.ok_or(LocalError::Profile(key))
         };

@@ -1,1 +1,1202 @@
-//! placeholder
+//! The network: one libp2p swarm, driven by one event-loop task that the
+//! rest of the node talks to only through [`Client`] (a bounded command
+//! channel) — the Client/EventLoop pattern of rust-libp2p's examples.
+//!
+//! - Transports: TCP + Noise + Yamux, and QUIC; or, for tests and
+//!   simulations, libp2p's in-process memory transport with Noise + Yamux.
+//! - Behaviours: connection limits, identify, ping, gossipsub (one topic
+//!   per postal key, `/communecter/1/cp/<postal key>`, every message
+//!   validated by the ingest pipeline, peer scoring), mDNS (LAN discovery,
+//!   may be turned off), Kademlia, request-response (catch-up sync).
+//! - Changes committed locally are published on their postal key's topic;
+//!   those larger than [`GOSSIP_MAX_BYTES`] are announced instead, and the
+//!   receivers pull them by catch-up sync.
+//! - A catch-up sync session runs with a peer for every postal key both
+//!   follow, when the peer is first seen on the topic (on connect, and when
+//!   a partition heals) and every [`NetConfig::sync_interval`].
+//! - Peers met are remembered in the store and dialled again at start.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crdt_model::ids::EntityId;
+use crdt_model::signed::SignedChange;
+use libp2p::futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, TopicHash};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits, identify, kad, mdns, noise, ping,
+    tcp, yamux,
+};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ingest::{Fault, Origin, Outcome};
+use crate::store::{PEERS, Store, StoreError};
+use crate::sync::{self, Request, Response, SyncError, SyncReport};
+
+/// Largest gossip message; larger changes are announced and pulled.
+pub const GOSSIP_MAX_BYTES: usize = 64 * 1024;
+/// The sync protocol.
+pub const SYNC_PROTOCOL: &str = "/communecter/sync/1";
+/// The Kademlia protocol.
+pub const KAD_PROTOCOL: &str = "/communecter/kad/1";
+/// Magic of an announcement (a change too large for gossip).
+pub const ANNOUNCE_MAGIC: &[u8; 4] = b"CMAN";
+/// Commands queued for the event loop at most.
+const COMMAND_QUEUE: usize = 256;
+/// Gossip messages waiting for validation at most; beyond, they are ignored.
+const VALIDATION_QUEUE: usize = 1024;
+/// Gossip messages validated in one ingest batch at most.
+const VALIDATION_BATCH: usize = 256;
+/// Sync requests answered at once at most; beyond, they are refused.
+const MAX_ANSWERING: usize = 16;
+/// Peers remembered at most.
+const MAX_REMEMBERED: usize = 256;
+/// Remembered peers dialled at start at most.
+const DIAL_AT_START: usize = 16;
+/// A peer is not synced with again for a postal key sooner than this,
+/// unless asked.
+const SYNC_COOLDOWN: Duration = Duration::from_secs(2);
+
+/// The gossip topic of a postal key.
+pub fn topic(postal_key: &str) -> IdentTopic {
+    IdentTopic::new(format!("/communecter/1/cp/{postal_key}"))
+}
+
+/// The postal key of a topic of ours.
+fn postal_key_of(topic: &TopicHash) -> Option<&str> {
+    topic.as_str().strip_prefix("/communecter/1/cp/")
+}
+
+/// How the network runs.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start (relays, friends' nodes).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Use the in-process memory transport only (tests, simulations).
+    pub memory: bool,
+    /// How often to sync with every peer.
+    pub sync_interval: Duration,
+    /// Gossipsub heartbeat.
+    pub heartbeat: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".parse().expect("a valid multiaddr"),
+                "/ip4/0.0.0.0/udp/0/quic-v1"
+                    .parse()
+                    .expect("a valid multiaddr"),
+            ],
+            bootstrap: Vec::new(),
+            mdns: true,
+            memory: false,
+            sync_interval: Duration::from_secs(300),
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the network could not start or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// libp2p refused the set-up.
+    #[error("network set-up failed: {0}")]
+    Setup(String),
+    /// A listen address could not be used.
+    #[error("cannot listen on {address}: {error}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        error: String,
+    },
+    /// A dial failed.
+    #[error("cannot dial {0}")]
+    Dial(String),
+    /// The event loop has stopped.
+    #[error("the network has stopped")]
+    Stopped,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The last sync with a peer on a postal key.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncState {
+    /// The postal key.
+    pub postal_key: String,
+    /// When it ended, seconds since the epoch.
+    pub at: u64,
+    /// What it did, if it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<SyncReport>,
+    /// Why it failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Addresses of its connections.
+    pub addrs: Vec<String>,
+    /// Postal keys it follows that this node follows too.
+    pub postal_keys: Vec<String>,
+    /// Its gossipsub score, as this node sees it.
+    pub score: Option<f64>,
+    /// The last sync per shared postal key.
+    pub syncs: Vec<SyncState>,
+}
+
+/// A followed postal key.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicStatus {
+    /// The postal key.
+    pub postal_key: String,
+    /// Connected peers following it.
+    pub peers: usize,
+    /// When a sync on it last ended, seconds since the epoch.
+    pub last_sync: Option<u64>,
+}
+
+/// What the network is doing.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetStatus {
+    /// This node's peer id.
+    pub peer_id: String,
+    /// Addresses it listens on, with its peer id.
+    pub listen: Vec<String>,
+    /// Followed postal keys.
+    pub topics: Vec<TopicStatus>,
+    /// Connected peers.
+    pub peers: Vec<PeerStatus>,
+    /// Gossip messages refused, by fault.
+    pub rejected: HashMap<String, u64>,
+}
+
+enum Command {
+    Follow(String),
+    Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    Request {
+        peer: PeerId,
+        request: Request,
+        reply: oneshot::Sender<Result<Response, SyncError>>,
+    },
+    Answer {
+        channel: ResponseChannel<Response>,
+        response: Response,
+    },
+    Validated(Vec<(MessageId, PeerId, MessageAcceptance, Option<Fault>)>),
+    Publish {
+        postal_key: String,
+        data: Vec<u8>,
+    },
+    Synced {
+        peer: PeerId,
+        postal_key: String,
+        result: Result<SyncReport, String>,
+    },
+    SyncNow(oneshot::Sender<usize>),
+    Status(oneshot::Sender<NetStatus>),
+}
+
+/// The handle the rest of the node uses to talk to the network.
+#[derive(Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+impl Client {
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn send(&self, command: Command) -> Result<(), NetError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Follows a postal key: subscribes to its topic and syncs it.
+    pub async fn follow(&self, postal_key: &str) -> Result<(), NetError> {
+        self.send(Command::Follow(postal_key.to_owned())).await
+    }
+
+    /// Dials a peer; returns once the dial started.
+    pub async fn dial(&self, address: Multiaddr) -> Result<(), NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Dial(address, reply)).await?;
+        answer.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Sends a sync request to a peer and waits for its answer.
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, SyncError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Request {
+            peer,
+            request,
+            reply,
+        })
+        .await
+        .map_err(|error| SyncError::Transport(error.to_string()))?;
+        answer
+            .await
+            .map_err(|_| SyncError::Transport("the network has stopped".into()))?
+    }
+
+    /// Publishes bytes as they are on a postal key's topic. Peers validate
+    /// them like any message; this is a tool for tests and diagnostics.
+    pub async fn publish_raw(&self, postal_key: &str, data: Vec<u8>) -> Result<(), NetError> {
+        self.send(Command::Publish {
+            postal_key: postal_key.to_owned(),
+            data,
+        })
+        .await
+    }
+
+    /// Starts a sync with every connected peer on every shared postal key;
+    /// returns how many sessions started.
+    pub async fn sync_now(&self) -> Result<usize, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::SyncNow(reply)).await?;
+        answer.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// What the network is doing.
+    pub async fn status(&self) -> Result<NetStatus, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Status(reply)).await?;
+        answer.await.map_err(|_| NetError::Stopped)
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    sync: request_response::Behaviour<SyncCodec>,
+}
+
+/// Sync messages on the wire: postcard, one message per stream direction,
+/// at most [`sync::MAX_MESSAGE_BYTES`].
+#[derive(Clone, Default)]
+struct SyncCodec;
+
+async fn read_message<T, M>(io: &mut T) -> std::io::Result<M>
+where
+    T: libp2p::futures::AsyncRead + Unpin + Send,
+    M: for<'a> serde::Deserialize<'a>,
+{
+    let mut bytes = Vec::new();
+    io.take(sync::MAX_MESSAGE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await?;
+    sync::decode(&bytes)
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string()))
+}
+
+impl request_response::Codec for SyncCodec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<Request>
+    where
+        T: libp2p::futures::AsyncRead + Unpin + Send,
+    {
+        read_message(io).await
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Response>
+    where
+        T: libp2p::futures::AsyncRead + Unpin + Send,
+    {
+        read_message(io).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Request,
+    ) -> std::io::Result<()>
+    where
+        T: libp2p::futures::AsyncWrite + Unpin + Send,
+    {
+        io.write_all(&sync::encode(&request)).await?;
+        io.close().await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: Response,
+    ) -> std::io::Result<()>
+    where
+        T: libp2p::futures::AsyncWrite + Unpin + Send,
+    {
+        io.write_all(&sync::encode(&response)).await?;
+        io.close().await
+    }
+}
+
+/// Scoring of one postal key's topic. Topics of a commune are quiet, so
+/// nothing is expected of mesh peers (no delivery-rate penalties); an
+/// invalid message costs a lot and is forgotten slowly.
+fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_decay: 0.9,
+        first_message_deliveries_cap: 100.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.99,
+        ..gossipsub::TopicScoreParams::default()
+    }
+}
+
+fn peer_score_params() -> gossipsub::PeerScoreParams {
+    let mut params = gossipsub::PeerScoreParams {
+        app_specific_weight: 0.0,
+        ..gossipsub::PeerScoreParams::default()
+    };
+    params
+        .ip_colocation_factor_whitelist
+        .insert(std::net::Ipv4Addr::LOCALHOST.into());
+    params
+}
+
+fn message_id(message: &gossipsub::Message) -> MessageId {
+    use sha2::Digest;
+    MessageId::from(sha2::Sha256::digest(&message.data)[..20].to_vec())
+}
+
+fn behaviour(key: &Keypair, config: &NetConfig) -> Result<Behaviour, NetError> {
+    let peer_id = key.public().to_peer_id();
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(config.heartbeat)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(message_id)
+        .max_transmit_size(GOSSIP_MAX_BYTES + 1024)
+        .build()
+        .map_err(|error| NetError::Setup(error.to_string()))?;
+    let mut gossipsub = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(key.clone()),
+        gossip_config,
+    )
+    .map_err(|error| NetError::Setup(error.to_string()))?;
+    gossipsub
+        .with_peer_score(
+            peer_score_params(),
+            gossipsub::PeerScoreThresholds::default(),
+        )
+        .map_err(|error| NetError::Setup(error.to_string()))?;
+    let mdns = if config.mdns && !config.memory {
+        Some(
+            mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                .map_err(|error| NetError::Setup(format!("mDNS: {error}")))?,
+        )
+    } else {
+        None
+    };
+    let kad = kad::Behaviour::with_config(
+        peer_id,
+        kad::store::MemoryStore::new(peer_id),
+        kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
+    );
+    let sync = request_response::Behaviour::with_codec(
+        SyncCodec,
+        [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
+    );
+    Ok(Behaviour {
+        limits: connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(256))
+                .with_max_established_per_peer(Some(2))
+                .with_max_pending_incoming(Some(64)),
+        ),
+        identify: identify::Behaviour::new(identify::Config::new(
+            "/communecter/1".into(),
+            key.public(),
+        )),
+        ping: ping::Behaviour::new(ping::Config::new()),
+        gossipsub,
+        mdns: mdns.into(),
+        kad,
+        sync,
+    })
+}
+
+fn swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+    let setup = |error: &dyn std::fmt::Display| NetError::Setup(error.to_string());
+    let idle = Duration::from_secs(120);
+    if config.memory {
+        use libp2p::Transport;
+        Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_other_transport(|key| {
+                libp2p::core::transport::MemoryTransport::default()
+                    .upgrade(libp2p::core::upgrade::Version::V1)
+                    .authenticate(noise::Config::new(key).expect("Noise accepts every ed25519 key"))
+                    .multiplex(yamux::Config::default())
+            })
+            .map_err(|error| setup(&error))?
+            .with_behaviour(|key| behaviour(key, config).map_err(Box::from))
+            .map_err(|error| setup(&error))?
+            .with_swarm_config(|swarm| swarm.with_idle_connection_timeout(idle))
+            .build())
+    } else {
+        Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|error| setup(&error))?
+            .with_quic()
+            .with_behaviour(|key| behaviour(key, config).map_err(Box::from))
+            .map_err(|error| setup(&error))?
+            .with_swarm_config(|swarm| swarm.with_idle_connection_timeout(idle))
+            .build())
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Starts the network of a node whose store is `store`, following
+/// `postal_keys`; returns its client once it listens on every address.
+pub async fn start(
+    store: Arc<Store>,
+    network_seed: [u8; 32],
+    config: NetConfig,
+    postal_keys: Vec<String>,
+) -> Result<(Client, tokio::task::JoinHandle<()>), NetError> {
+    let key = Keypair::ed25519_from_bytes(network_seed)
+        .map_err(|error| NetError::Setup(error.to_string()))?;
+    let peer_id = key.public().to_peer_id();
+    let mut swarm = swarm(key, &config)?;
+    for address in &config.listen {
+        swarm
+            .listen_on(address.clone())
+            .map_err(|error| NetError::Listen {
+                address: address.to_string(),
+                error: error.to_string(),
+            })?;
+    }
+    // Wait until every listener has an address, so that status and the
+    // address file are complete.
+    let mut listening = Vec::new();
+    while listening.len() < config.listen.len() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } => listening.push(address),
+            SwarmEvent::ListenerError { error, .. }
+            | SwarmEvent::ListenerClosed {
+                reason: Err(error), ..
+            } => {
+                return Err(NetError::Listen {
+                    address: format!("{:?}", config.listen),
+                    error: error.to_string(),
+                });
+            }
+            _ => {}
+        }
+    }
+    let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let (validate_tx, validate_rx) = mpsc::channel(VALIDATION_QUEUE);
+    let client = Client {
+        commands: commands_tx.clone(),
+        peer_id,
+    };
+    tokio::spawn(validate(store.clone(), validate_rx, commands_tx.clone()));
+    let mut event_loop = EventLoop {
+        swarm,
+        store: store.clone(),
+        commands,
+        commands_tx,
+        validate: validate_tx,
+        applied: store.subscribe(),
+        followed: HashSet::new(),
+        listening,
+        pending: HashMap::new(),
+        syncing: HashSet::new(),
+        last_sync: HashMap::new(),
+        rejected: HashMap::new(),
+        answering: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERING)),
+        config: config.clone(),
+    };
+    for postal_key in postal_keys {
+        event_loop.follow(&postal_key);
+    }
+    for address in &config.bootstrap {
+        event_loop.dial(address.clone());
+    }
+    for address in remembered(&store, DIAL_AT_START)? {
+        event_loop.dial(address);
+    }
+    let handle = tokio::spawn(event_loop.run());
+    Ok((client, handle))
+}
+
+/// Addresses of peers met before, most recent first.
+fn remembered(store: &Store, limit: usize) -> Result<Vec<Multiaddr>, StoreError> {
+    let mut peers: Vec<(u64, Vec<Multiaddr>)> = store
+        .remembered_peers()?
+        .into_iter()
+        .map(|(_, seen, addrs)| (seen, addrs.iter().filter_map(|a| a.parse().ok()).collect()))
+        .collect();
+    peers.sort_by_key(|peer| std::cmp::Reverse(peer.0));
+    Ok(peers
+        .into_iter()
+        .take(limit)
+        .filter_map(|(_, addrs)| addrs.into_iter().next())
+        .collect())
+}
+
+impl Store {
+    /// Peers met before: peer id, last seen (seconds since the epoch),
+    /// addresses.
+    pub fn remembered_peers(&self) -> Result<Vec<(String, u64, Vec<String>)>, StoreError> {
+        use redb::{ReadableDatabase, ReadableTable};
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PEERS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (peer, value) = entry?;
+            let value: serde_json::Value = serde_json::from_str(value.value())
+                .map_err(|error| StoreError::Corrupt(format!("peer record: {error}")))?;
+            out.push((
+                peer.value().to_owned(),
+                value["last_seen"].as_u64().unwrap_or(0),
+                value["addrs"]
+                    .as_array()
+                    .map(|addrs| {
+                        addrs
+                            .iter()
+                            .filter_map(|a| a.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Remembers a peer's addresses, forgetting the least recently seen
+    /// peers beyond [`MAX_REMEMBERED`].
+    pub fn remember_peer(&self, peer: &str, addrs: &[String]) -> Result<(), StoreError> {
+        use redb::{ReadableTable, ReadableTableMetadata};
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(PEERS)?;
+            let record = serde_json::json!({"addrs": addrs, "last_seen": now_secs()});
+            table.insert(peer, record.to_string().as_str())?;
+            if table.len()? > MAX_REMEMBERED as u64 {
+                let mut oldest: Option<(u64, String)> = None;
+                for entry in table.iter()? {
+                    let (peer, value) = entry?;
+                    let seen = serde_json::from_str::<serde_json::Value>(value.value())
+                        .ok()
+                        .and_then(|v| v["last_seen"].as_u64())
+                        .unwrap_or(0);
+                    if oldest.as_ref().is_none_or(|(s, _)| seen < *s) {
+                        oldest = Some((seen, peer.value().to_owned()));
+                    }
+                }
+                if let Some((_, peer)) = oldest {
+                    table.remove(peer.as_str())?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Validates gossip messages through the ingest pipeline, in batches, and
+/// reports each verdict to the event loop.
+async fn validate(
+    store: Arc<Store>,
+    mut queue: mpsc::Receiver<(MessageId, PeerId, Vec<u8>)>,
+    commands: mpsc::Sender<Command>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < VALIDATION_BATCH {
+            match queue.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            }
+        }
+        let envelopes: Vec<Vec<u8>> = batch.iter().map(|(_, _, data)| data.clone()).collect();
+        let store = store.clone();
+        let outcomes =
+            tokio::task::spawn_blocking(move || store.ingest_from(Origin::Network, &envelopes))
+                .await;
+        let verdicts = match outcomes {
+            Ok(Ok(outcomes)) => batch
+                .into_iter()
+                .zip(outcomes)
+                .map(|((id, source, _), outcome)| {
+                    let (acceptance, fault) = verdict(&outcome);
+                    (id, source, acceptance, fault)
+                })
+                .collect(),
+            // The store failed: nothing was decided about these messages.
+            _ => batch
+                .into_iter()
+                .map(|(id, source, _)| (id, source, MessageAcceptance::Ignore, None))
+                .collect(),
+        };
+        if commands.send(Command::Validated(verdicts)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The gossip verdict of an ingest outcome.
+fn verdict(outcome: &Outcome) -> (MessageAcceptance, Option<Fault>) {
+    match outcome {
+        Outcome::Applied { .. } => (MessageAcceptance::Accept, None),
+        // Known already, or not checkable yet: not forwarded, not held
+        // against the sender (sync brings what is missing).
+        Outcome::Duplicate { .. } | Outcome::Pending { .. } => (MessageAcceptance::Ignore, None),
+        Outcome::Rejected {
+            fault: Fault::PendingFull,
+            ..
+        } => (MessageAcceptance::Ignore, Some(Fault::PendingFull)),
+        Outcome::Rejected { fault, .. } => (MessageAcceptance::Reject, Some(*fault)),
+    }
+}
+
+/// An announcement of a change too large for gossip: magic, entity id,
+/// change hash.
+fn announcement(doc: &EntityId, hash: &[u8; 32]) -> Vec<u8> {
+    [&ANNOUNCE_MAGIC[..], doc.as_bytes(), hash].concat()
+}
+
+fn parse_announcement(data: &[u8]) -> Option<EntityId> {
+    let rest = data.strip_prefix(&ANNOUNCE_MAGIC[..])?;
+    (rest.len() == 48).then(|| EntityId::from_bytes(rest[..16].try_into().expect("16 bytes")))
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    store: Arc<Store>,
+    commands: mpsc::Receiver<Command>,
+    commands_tx: mpsc::Sender<Command>,
+    validate: mpsc::Sender<(MessageId, PeerId, Vec<u8>)>,
+    applied: tokio::sync::broadcast::Receiver<crate::ingest::Applied>,
+    followed: HashSet<String>,
+    listening: Vec<Multiaddr>,
+    pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, SyncError>>>,
+    syncing: HashSet<(PeerId, String)>,
+    last_sync: HashMap<(PeerId, String), (Instant, SyncState)>,
+    rejected: HashMap<String, u64>,
+    answering: Arc<tokio::sync::Semaphore>,
+    config: NetConfig,
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut sync_timer = tokio::time::interval(self.config.sync_interval);
+        sync_timer.tick().await;
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                applied = self.applied.recv() => match applied {
+                    Ok(applied) => self.on_applied(applied),
+                    // Missed some: catch-up sync brings them to peers.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = sync_timer.tick() => {
+                    self.sync_all(false);
+                }
+            }
+        }
+    }
+
+    fn follow(&mut self, postal_key: &str) {
+        if !self.followed.insert(postal_key.to_owned()) {
+            return;
+        }
+        let topic = topic(postal_key);
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let _ = gossipsub.set_topic_params(topic.clone(), topic_score_params());
+        let _ = gossipsub.subscribe(&topic);
+        let peers: Vec<PeerId> = gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&topic.hash()))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in peers {
+            self.start_sync(peer, postal_key.to_owned(), true);
+        }
+    }
+
+    fn dial(&mut self, address: Multiaddr) -> bool {
+        // Our own addresses are not peers.
+        if self.listening.contains(&address) {
+            return false;
+        }
+        self.swarm.dial(address).is_ok()
+    }
+
+    fn on_applied(&mut self, applied: crate::ingest::Applied) {
+        if !matches!(applied.origin, Origin::Local | Origin::Import) {
+            return;
+        }
+        let data = if applied.envelope.len() > GOSSIP_MAX_BYTES {
+            announcement(&applied.doc, &applied.hash.0)
+        } else {
+            applied.envelope.to_vec()
+        };
+        self.publish(&applied.postal_key, data);
+    }
+
+    fn publish(&mut self, postal_key: &str, data: Vec<u8>) {
+        // No peer on the topic yet is fine: catch-up sync brings the change
+        // to the next peer met.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic(postal_key), data);
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Follow(postal_key) => self.follow(&postal_key),
+            Command::Dial(address, reply) => {
+                let result = self
+                    .swarm
+                    .dial(address.clone())
+                    .map_err(|error| NetError::Dial(format!("{address}: {error}")));
+                let _ = reply.send(result);
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Command::Answer { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Command::Validated(verdicts) => {
+                for (id, source, acceptance, fault) in verdicts {
+                    if let Some(fault) = fault {
+                        *self.rejected.entry(format!("{fault:?}")).or_default() += 1;
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &source, acceptance);
+                }
+            }
+            Command::Publish { postal_key, data } => self.publish(&postal_key, data),
+            Command::Synced {
+                peer,
+                postal_key,
+                result,
+            } => {
+                self.syncing.remove(&(peer, postal_key.clone()));
+                let state = SyncState {
+                    postal_key: postal_key.clone(),
+                    at: now_secs(),
+                    error: result.as_ref().err().cloned(),
+                    report: result.ok(),
+                };
+                self.last_sync
+                    .insert((peer, postal_key), (Instant::now(), state));
+            }
+            Command::SyncNow(reply) => {
+                let started = self.sync_all(true);
+                let _ = reply.send(started);
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    /// Starts a sync with every connected peer on every shared postal key.
+    fn sync_all(&mut self, forced: bool) -> usize {
+        let pairs: Vec<(PeerId, String)> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .flat_map(|(peer, topics)| {
+                topics
+                    .into_iter()
+                    .filter_map(|topic| postal_key_of(topic).map(str::to_owned))
+                    .map(|key| (*peer, key))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|(_, key)| self.followed.contains(key))
+            .collect();
+        pairs
+            .into_iter()
+            .filter(|(peer, key)| self.start_sync(*peer, key.clone(), forced))
+            .count()
+    }
+
+    /// Starts a pulling session with `peer` on `postal_key`, unless one
+    /// runs or (when not `forced`) one ended very recently.
+    fn start_sync(&mut self, peer: PeerId, postal_key: String, forced: bool) -> bool {
+        let pair = (peer, postal_key.clone());
+        if self.syncing.contains(&pair) {
+            return false;
+        }
+        if !forced
+            && self
+                .last_sync
+                .get(&pair)
+                .is_some_and(|(at, _)| at.elapsed() < SYNC_COOLDOWN)
+        {
+            return false;
+        }
+        self.syncing.insert(pair);
+        let client = Client {
+            commands: self.commands_tx.clone(),
+            peer_id: *self.swarm.local_peer_id(),
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let result = sync::pull(store, postal_key.clone(), |request| {
+                let client = client.clone();
+                async move { client.request(peer, request).await }
+            })
+            .await
+            .map_err(|error| error.to_string());
+            let _ = client
+                .send(Command::Synced {
+                    peer,
+                    postal_key,
+                    result,
+                })
+                .await;
+        });
+        true
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => self.listening.push(address),
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listening.retain(|known| *known != address);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, address) in found {
+                    if !self.swarm.is_connected(&peer) {
+                        self.dial(address);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for address in &info.listen_addrs {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, address.clone());
+                }
+                let addrs: Vec<String> = info
+                    .listen_addrs
+                    .iter()
+                    .map(|address| {
+                        address
+                            .clone()
+                            .with_p2p(peer_id)
+                            .unwrap_or_else(|address| address)
+                            .to_string()
+                    })
+                    .collect();
+                if !addrs.is_empty() {
+                    let store = self.store.clone();
+                    let peer = peer_id.to_string();
+                    tokio::task::spawn_blocking(move || store.remember_peer(&peer, &addrs));
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
+                self.syncing.retain(|(peer, _)| *peer != peer_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let on_topic = postal_key_of(&message.topic).map(str::to_owned);
+                let Some(postal_key) = on_topic.filter(|key| self.followed.contains(key)) else {
+                    self.reject(&message_id, &propagation_source, Fault::Malformed);
+                    return;
+                };
+                if let Some(doc) = parse_announcement(&message.data) {
+                    // Too large for gossip: fetch it by sync from whoever
+                    // forwarded the announcement.
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Accept,
+                        );
+                    self.pull_one(propagation_source, doc);
+                    return;
+                }
+                // The envelope must name the topic it travels on.
+                match SignedChange::decode(&message.data) {
+                    Ok(envelope) if envelope.postal_key == postal_key => {}
+                    _ => {
+                        self.reject(&message_id, &propagation_source, Fault::Malformed);
+                        return;
+                    }
+                }
+                if self
+                    .validate
+                    .try_send((message_id.clone(), propagation_source, message.data))
+                    .is_err()
+                {
+                    // Too busy to validate: neither forwarded nor held
+                    // against the sender.
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                        );
+                }
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                if let Some(key) = postal_key_of(&topic).filter(|key| self.followed.contains(*key))
+                {
+                    self.start_sync(peer_id, key.to_owned(), false);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn reject(&mut self, id: &MessageId, source: &PeerId, fault: Fault) {
+        *self.rejected.entry(format!("{fault:?}")).or_default() += 1;
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, MessageAcceptance::Reject);
+    }
+
+    /// Pulls one document from a peer (an announced change).
+    fn pull_one(&mut self, peer: PeerId, doc: EntityId) {
+        let client = Client {
+            commands: self.commands_tx.clone(),
+            peer_id: *self.swarm.local_peer_id(),
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let have = {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.change_hashes(&doc)).await
+            };
+            let Ok(Ok(have)) = have else { return };
+            let request = Request::Pull {
+                docs: vec![(*doc.as_bytes(), have.into_iter().map(|h| h.0).collect())],
+            };
+            if let Ok(Response::Changes { envelopes, .. }) = client.request(peer, request).await {
+                let _ = tokio::task::spawn_blocking(move || {
+                    store.ingest_from(Origin::Network, &envelopes)
+                })
+                .await;
+            }
+        });
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<Request, Response>) {
+        match event {
+            request_response::Event::Message { message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.answer(request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(SyncError::Transport(error.to_string())));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Answers a sync request on the blocking pool, or refuses it when too
+    /// many are being answered.
+    fn answer(&mut self, request: Request, channel: ResponseChannel<Response>) {
+        let Ok(permit) = self.answering.clone().try_acquire_owned() else {
+            let _ = self.swarm.behaviour_mut().sync.send_response(
+                channel,
+                Response::Refused {
+                    reason: "busy, try again later".into(),
+                },
+            );
+            return;
+        };
+        let store = self.store.clone();
+        let commands = self.commands_tx.clone();
+        tokio::spawn(async move {
+            let response = tokio::task::spawn_blocking(move || store.answer_sync(&request))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(Response::Refused {
+                    reason: "the store failed".into(),
+                });
+            drop(permit);
+            let _ = commands.send(Command::Answer { channel, response }).await;
+        });
+    }
+
+    fn status(&self) -> NetStatus {
+        let local = *self.swarm.local_peer_id();
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mut peers: HashMap<PeerId, PeerStatus> = HashMap::new();
+        for (peer, topics) in gossipsub.all_peers() {
+            let postal_keys: Vec<String> = topics
+                .into_iter()
+                .filter_map(|topic| postal_key_of(topic))
+                .filter(|key| self.followed.contains(*key))
+                .map(str::to_owned)
+                .collect();
+            peers.insert(
+                *peer,
+                PeerStatus {
+                    peer_id: peer.to_string(),
+                    addrs: Vec::new(),
+                    postal_keys,
+                    score: gossipsub.peer_score(peer),
+                    syncs: self
+                        .last_sync
+                        .iter()
+                        .filter(|((p, _), _)| p == peer)
+                        .map(|(_, (_, state))| state.clone())
+                        .collect(),
+                },
+            );
+        }
+        for peer in self.swarm.connected_peers() {
+            peers.entry(*peer).or_insert_with(|| PeerStatus {
+                peer_id: peer.to_string(),
+                addrs: Vec::new(),
+                postal_keys: Vec::new(),
+                score: gossipsub.peer_score(peer),
+                syncs: Vec::new(),
+            });
+        }
+        let mut peers: Vec<PeerStatus> = peers
+            .into_iter()
+            .filter(|(peer, _)| self.swarm.is_connected(peer))
+            .map(|(_, status)| status)
+            .collect();
+        peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        let mut topics: Vec<TopicStatus> = self
+            .followed
+            .iter()
+            .map(|key| TopicStatus {
+                postal_key: key.clone(),
+                peers: peers
+                    .iter()
+                    .filter(|peer| peer.postal_keys.contains(key))
+                    .count(),
+                last_sync: self
+                    .last_sync
+                    .iter()
+                    .filter(|((_, k), _)| k == key)
+                    .map(|(_, (_, state))| state.at)
+                    .max(),
+            })
+            .collect();
+        topics.sort_by(|a, b| a.postal_key.cmp(&b.postal_key));
+        NetStatus {
+            peer_id: local.to_string(),
+            listen: self
+                .listening
+                .iter()
+                .map(|address| address.clone().with(Protocol::P2p(local)).to_string())
+                .collect(),
+            topics,
+            peers,
+            rejected: self.rejected.clone(),
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Several real nodes in one process over libp2p's memory transport: gossip
+//! per postal code, convergence, catch-up sync, and hostile peers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crdt_model::automerge::{ObjType, ROOT, ReadDoc, transaction::Transactable};
+use crdt_model::document::Edit;
+use crdt_model::ids::EntityId;
+use crdt_model::schema::{Field, Kind, Value};
+use crdt_model::signed::SignedChange;
+use libp2p::Multiaddr;
+use node::identity::DataDir;
+use node::local::{Join, Local, NewEntity};
+use node::net::{self, Client, NetConfig};
+
+struct Node {
+    _temp: tempfile::TempDir,
+    local: Arc<Local>,
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
+    address: Multiaddr,
+}
+
+fn config() -> NetConfig {
+    NetConfig {
+        listen: vec!["/memory/0".parse().unwrap()],
+        bootstrap: Vec::new(),
+        mdns: false,
+        memory: true,
+        sync_interval: Duration::from_secs(3600),
+        heartbeat: Duration::from_millis(100),
+    }
+}
+
+async fn start_network(
+    local: &Arc<Local>,
+    bootstrap: &[&Node],
+) -> (Client, tokio::task::JoinHandle<()>, Multiaddr) {
+    let mut config = config();
+    config.bootstrap = bootstrap.iter().map(|node| node.address.clone()).collect();
+    let (client, task) = net::start(
+        local.store.clone(),
+        local.identity.network_seed,
+        config,
+        vec![local.profile.postal_key()],
+    )
+    .await
+    .unwrap();
+    let status = client.status().await.unwrap();
+    let address: Multiaddr = status.listen[0].parse().unwrap();
+    (client, task, address)
+}
+
+/// A joined node in `postal_code`, dialling `bootstrap`.
+async fn node(postal_code: &str, name: &str, bootstrap: &[&Node]) -> Node {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = DataDir::resolve(Some(temp.path().join("home"))).unwrap();
+    let local = Arc::new(
+        Local::init(
+            &dir,
+            &Join {
+                postal_code: postal_code.into(),
+                name: Some(name.into()),
+                ..Join::default()
+            },
+        )
+        .unwrap(),
+    );
+    let (client, task, address) = start_network(&local, bootstrap).await;
+    Node {
+        _temp: temp,
+        local,
+        client,
+        task,
+        address,
+    }
+}
+
+/// Waits until `condition` holds, for at most 20 seconds.
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn add(node: &Node, name: &str) -> EntityId {
+    let local = node.local.clone();
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || {
+        local
+            .add(&NewEntity {
+                kind: Kind::Organization,
+                name,
+                postal_code: None,
+                country: None,
+                open_edition: None,
+                edits: Vec::new(),
+            })
+            .unwrap()
+            .id
+    })
+    .await
+    .unwrap()
+}
+
+async fn edit(node: &Node, id: EntityId, edits: Vec<Edit>) {
+    let local = node.local.clone();
+    tokio::task::spawn_blocking(move || local.edit(id, &edits).unwrap())
+        .await
+        .unwrap();
+}
+
+fn heads(node: &Node, id: &EntityId) -> Option<Vec<crdt_model::automerge::ChangeHash>> {
+    let doc = node.local.store.document(id).unwrap()?;
+    let mut heads = doc.get_heads();
+    heads.sort();
+    Some(heads)
+}
+
+fn has(node: &Node, id: &EntityId) -> bool {
+    node.local.store.entity(id).unwrap().is_some()
+}
+
+/// Waits until every node has the same heads for `id`.
+async fn converged(nodes: &[&Node], id: EntityId) {
+    eventually("identical heads everywhere", || {
+        let first = heads(nodes[0], &id);
+        first.is_some() && nodes.iter().all(|node| heads(node, &id) == first)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_reach_the_postal_code_converge_and_late_nodes_catch_up() {
+    let a = node("97400", "Anne", &[]).await;
+    let b = node("97400", "Bruno", &[&a]).await;
+    let c = node("97400", "Chloé", &[&a]).await;
+    // Saint-Pierre: another postal code, on the same network.
+    let d = node("97410", "Dylan", &[&a, &b]).await;
+    // Let subscriptions spread and meshes form.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // An edit on A reaches B and C, not D.
+    let garage = add(&a, "Garage Payet").await;
+    eventually("B and C receive the garage", || {
+        has(&b, &garage) && has(&c, &garage)
+    })
+    .await;
+    let in_saint_pierre = add(&d, "Boulangerie du Port").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!has(&d, &garage), "D does not follow 97400");
+    for node in [&a, &b, &c] {
+        assert!(!has(node, &in_saint_pierre));
+    }
+
+    // Concurrent edits on B and C converge everywhere.
+    tokio::join!(
+        edit(
+            &b,
+            garage,
+            vec![Edit::Link {
+                relation: crdt_model::document::Relation::Recommends,
+                comment: Some("Très honnête".into()),
+                person: None,
+            }]
+        ),
+        edit(
+            &c,
+            garage,
+            vec![Edit::Link {
+                relation: crdt_model::document::Relation::Follows,
+                comment: None,
+                person: None,
+            }]
+        ),
+    );
+    converged(&[&a, &b, &c], garage).await;
+    let entity = a.local.store.entity(&garage).unwrap().unwrap();
+    assert_eq!(entity.links.len(), 2);
+
+    // A node started after the edits catches up by sync.
+    let e = node("97400", "Émile", &[&b]).await;
+    converged(&[&a, &b, &c, &e], garage).await;
+
+    // C is cut off while A and B edit; it catches up on reconnecting.
+    c.task.abort();
+    eventually("C's network stopped", || c.task.is_finished()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    edit(
+        &a,
+        garage,
+        vec![Edit::Set(Field::Category, Value::Text("garage".into()))],
+    )
+    .await;
+    let creche = add(&b, "Crèche Les Camélias").await;
+    eventually("A and B share the crèche", || has(&a, &creche)).await;
+    assert!(!has(&c, &creche));
+    let (c_client, _c_task, _) = start_network(&c.local, &[&a]).await;
+    converged(&[&a, &b, &c, &e], garage).await;
+    converged(&[&a, &b, &c, &e], creche).await;
+    let status = c_client.status().await.unwrap();
+    assert_eq!(status.topics[0].postal_key, "97400");
+    assert!(status.topics[0].peers >= 1);
+    assert!(d.local.store.entity(&creche).unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_are_rejected_and_scored_down() {
+    let a = node("97400", "Anne", &[]).await;
+    let b = node("97400", "Bruno", &[&a]).await;
+    let mallory = node("97400", "Mallory", &[&a]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let garage = add(&a, "Garage Payet").await;
+    eventually("everyone has the garage", || {
+        has(&b, &garage) && has(&mallory, &garage)
+    })
+    .await;
+
+    // Garbage, a forged signature, and a change Mallory may not make.
+    mallory
+        .client
+        .publish_raw("97400", b"not an envelope at all".to_vec())
+        .await
+        .unwrap();
+    let doc = mallory.local.store.document(&garage).unwrap().unwrap();
+    let mut fork = doc.fork();
+    let actor = mallory.local.identity.actor(mallory.local.profile.device);
+    fork.set_actor(actor.actor_id());
+    let admins = match fork.get(ROOT, "admins").unwrap() {
+        Some((crdt_model::automerge::Value::Object(ObjType::Map), id)) => id,
+        other => panic!("admins: {other:?}"),
+    };
+    let mut tx = fork.transaction();
+    tx.put(&admins, mallory.local.identity.author().to_string(), true)
+        .unwrap();
+    tx.commit();
+    let change = fork.get_last_local_change().unwrap().clone();
+    let unauthorized = SignedChange::sign(
+        &mallory.local.identity.signing_key,
+        garage,
+        "97400",
+        change.raw_bytes(),
+    )
+    .unwrap()
+    .encode();
+    let mut forged = unauthorized.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    mallory.client.publish_raw("97400", forged).await.unwrap();
+    mallory
+        .client
+        .publish_raw("97400", unauthorized)
+        .await
+        .unwrap();
+
+    let mallory_id = mallory.client.peer_id().to_string();
+    let mut rejected;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = a.client.status().await.unwrap();
+        rejected = status.rejected.clone();
+        let score = status
+            .peers
+            .iter()
+            .find(|peer| peer.peer_id == mallory_id)
+            .and_then(|peer| peer.score);
+        if rejected.values().sum::<u64>() >= 3 && score.is_some_and(|score| score < 0.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A did not reject and score down Mallory: {rejected:?}, score {score:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rejected.contains_key("Malformed"), "{rejected:?}");
+    assert!(rejected.contains_key("BadSignature"), "{rejected:?}");
+    assert!(rejected.contains_key("Unauthorized"), "{rejected:?}");
+    let entity = a.local.store.entity(&garage).unwrap().unwrap();
+    assert!(!entity.admins.contains(&mallory.local.identity.author()));
+    assert!(a.local.store.counts().unwrap().quarantined >= 1);
+
+    // The honest nodes keep converging.
+    edit(
+        &b,
+        garage,
+        vec![Edit::Link {
+            relation: crdt_model::document::Relation::Recommends,
+            comment: None,
+            person: None,
+        }],
+    )
+    .await;
+    converged(&[&a, &b], garage).await;
+    assert_eq!(
+        a.local.store.entity(&garage).unwrap().unwrap().links.len(),
+        1
+    );
+}
