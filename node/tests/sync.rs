@@ -1,0 +1,149 @@
+//! Catch-up sync between two real stores: what it exchanges grows with the
+//! difference, not with the directory.
+
+use std::sync::Arc;
+
+use crdt_model::document::{self, Edit, Genesis};
+use crdt_model::ed25519_dalek::SigningKey;
+use crdt_model::ids::{Actor, AuthorKey};
+use crdt_model::schema::Kind;
+use crdt_model::signed::SignedChange;
+use node::ingest::Outcome;
+use node::store::Store;
+use node::sync::{self, SyncError};
+
+const NOW: i64 = 1_764_000_000_000;
+const DOCUMENTS: usize = 10_000;
+
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[7; 32])
+}
+
+fn actor() -> Actor {
+    Actor {
+        author: AuthorKey::of(&key()),
+        device: 1,
+    }
+}
+
+/// The signed genesis of entity `n`, and its document.
+fn entity(
+    n: usize,
+) -> (
+    crdt_model::ids::EntityId,
+    crdt_model::automerge::Automerge,
+    Vec<u8>,
+) {
+    let genesis = Genesis {
+        kind: Kind::Organization,
+        name: format!("Association {n}"),
+        postal_code: "97400".into(),
+        country: "FR".into(),
+        open_edition: None,
+    };
+    let mut nonce = [0u8; 16];
+    nonce[..8].copy_from_slice(&(n as u64).to_le_bytes());
+    let created = document::create(
+        &genesis,
+        &actor(),
+        NOW,
+        nonce,
+        &[Edit::AddTag(format!("tag{}", n % 40))],
+    )
+    .unwrap();
+    let envelope = SignedChange::sign(&key(), created.id, "97400", created.change.raw_bytes())
+        .unwrap()
+        .encode();
+    (created.id, created.doc, envelope)
+}
+
+fn ingest_all(store: &Store, envelopes: &[Vec<u8>]) {
+    for batch in envelopes.chunks(500) {
+        let outcomes = store.ingest(batch).unwrap();
+        assert!(outcomes.iter().all(Outcome::is_stored));
+    }
+}
+
+fn open(dir: &tempfile::TempDir, name: &str) -> Arc<Store> {
+    Arc::new(Store::open(&dir.path().join(name)).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_changes() {
+    let temp = tempfile::tempdir().unwrap();
+    let (a, b) = (open(&temp, "a.redb"), open(&temp, "b.redb"));
+    let mut docs = Vec::new();
+    let mut shared = Vec::new();
+    for n in 0..DOCUMENTS {
+        let (id, doc, envelope) = entity(n);
+        docs.push((id, doc));
+        shared.push(envelope);
+    }
+    ingest_all(&a, &shared);
+    ingest_all(&b, &shared);
+    let directory_bytes: usize = shared.iter().map(Vec::len).sum();
+
+    // Ten differences on A: five documents edited, five new ones.
+    let mut only_on_a = Vec::new();
+    for n in [5, 1_234, 5_000, 7_777, 9_998] {
+        let (id, doc) = &mut docs[n];
+        let change = document::edit(doc, &actor(), NOW, &[Edit::AddTag("modifié".into())]).unwrap();
+        doc.apply_changes([change.clone()]).unwrap();
+        only_on_a.push(
+            SignedChange::sign(&key(), *id, "97400", change.raw_bytes())
+                .unwrap()
+                .encode(),
+        );
+    }
+    for n in DOCUMENTS..DOCUMENTS + 5 {
+        only_on_a.push(entity(n).2);
+    }
+    ingest_all(&a, &only_on_a);
+    let difference_bytes: usize = only_on_a.iter().map(Vec::len).sum();
+    assert_ne!(
+        a.sync_items("97400").unwrap(),
+        b.sync_items("97400").unwrap()
+    );
+
+    // B pulls from A through encoded messages, as over the network.
+    let answerer = a.clone();
+    let report = sync::pull(b.clone(), "97400".into(), move |request| {
+        let answerer = answerer.clone();
+        async move {
+            let request: sync::Request = sync::decode(&sync::encode(&request))?;
+            let response = answerer.answer_sync(&request).map_err(SyncError::from)?;
+            sync::decode(&sync::encode(&response))
+        }
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(report.differing, 10);
+    assert_eq!(report.applied, 10);
+    assert_eq!(report.refused, 0);
+    assert_eq!(
+        a.sync_items("97400").unwrap(),
+        b.sync_items("97400").unwrap()
+    );
+    assert_eq!(b.counts().unwrap().documents as usize, DOCUMENTS + 5);
+    println!(
+        "sync: {} bytes in {} rounds for a difference of {difference_bytes} bytes of changes; the directory holds {directory_bytes}",
+        report.bytes, report.rounds
+    );
+    assert!(
+        report.bytes <= 4 * difference_bytes,
+        "{} bytes exchanged for {difference_bytes} bytes of differing changes",
+        report.bytes
+    );
+
+    // Now equal: one round, a few bytes, nothing pulled.
+    let answerer = a.clone();
+    let again = sync::pull(b.clone(), "97400".into(), move |request| {
+        let answerer = answerer.clone();
+        async move { answerer.answer_sync(&request).map_err(SyncError::from) }
+    })
+    .await
+    .unwrap();
+    assert_eq!((again.rounds, again.differing), (1, 0));
+    assert!(again.bytes < 100, "{} bytes", again.bytes);
+}
