@@ -177,6 +177,31 @@ impl Backend {
         }
     }
 
+    /// The running node's peers.
+    pub(crate) fn peers(&self) -> Result<Value> {
+        match self {
+            Self::Local(_) => anyhow::bail!(
+                "the node is not running on this data directory: start it with `communecter node` to connect to peers"
+            ),
+            Self::Remote(api) => api.call("GET", "/api/peers", NO_BODY),
+        }
+    }
+
+    /// Follows another postal code.
+    pub(crate) fn follow(&self, postal_code: &str) -> Result<Value> {
+        match self {
+            Self::Local(local) => {
+                let key = local.follow(postal_code)?;
+                Ok(json!({"following": key, "postal_codes": local.postal_keys()?}))
+            }
+            Self::Remote(api) => api.call(
+                "POST",
+                "/api/follows",
+                Some(&json!({"postal_code": postal_code})),
+            ),
+        }
+    }
+
     pub(crate) fn status(&self, dir: &DataDir) -> Result<Value> {
         match self {
             Self::Local(local) => Ok(local.status(dir)?),

@@ -179,6 +179,23 @@ enum Command {
     ///   communecter status --json
     #[command(verbatim_doc_comment)]
     Status,
+    /// The peers the running node is connected to, with their postal codes
+    /// and their last sync.
+    ///
+    /// Example:
+    ///   communecter peers --json
+    #[command(verbatim_doc_comment)]
+    Peers,
+    /// Also follow another postal code: its directory is kept on this node
+    /// and synced with its neighbours.
+    ///
+    /// Example:
+    ///   communecter follow-postal-code 97410
+    #[command(verbatim_doc_comment)]
+    FollowPostalCode {
+        /// A French postal code.
+        postal_code: String,
+    },
     /// Give back the free space of the store file (stop the node first).
     ///
     /// Rewritten documents, caches and indexes leave free pages behind;
@@ -219,9 +236,24 @@ enum Command {
         /// Allow an API address reachable from other machines.
         #[arg(long)]
         api_public: bool,
-        /// Write the API address to this file once listening.
+        /// Write the API address, peer id and listen addresses to this file
+        /// once listening.
         #[arg(long, value_name = "FILE")]
         addr_file: Option<PathBuf>,
+        /// A network address to listen on (repeatable; default: every
+        /// interface, a free TCP port and a free QUIC port).
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<node::net::Multiaddr>,
+        /// A peer to connect to at start, such as a community relay
+        /// (repeatable), e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…
+        #[arg(long, value_name = "MULTIADDR")]
+        bootstrap: Vec<node::net::Multiaddr>,
+        /// Do not look for neighbours on the local network (mDNS).
+        #[arg(long)]
+        no_mdns: bool,
+        /// Run without any network (the local API only).
+        #[arg(long)]
+        offline: bool,
         /// Join first, with this postal code, if this data directory has no identity yet.
         #[arg(long)]
         postal_code: Option<String>,
@@ -466,6 +498,26 @@ fn run(cli: Cli) -> Result<()> {
             print::entity_written(&entity, "Deleted", json)
         }
         Command::Status => print::status(&Backend::open(&dir)?.status(&dir)?, json),
+        Command::Peers => print::peers(&Backend::open(&dir)?.peers()?, json),
+        Command::FollowPostalCode { postal_code } => {
+            let followed = Backend::open(&dir)?.follow(&postal_code)?;
+            if json {
+                print::json(&followed)
+            } else {
+                println!(
+                    "Following {}; postal codes followed: {}.",
+                    followed["following"].as_str().unwrap_or("-"),
+                    followed["postal_codes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|key| key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                Ok(())
+            }
+        }
         Command::Compact => {
             if node::daemon::is_running(&dir) {
                 bail!(
@@ -483,6 +535,10 @@ fn run(cli: Cli) -> Result<()> {
             api,
             api_public,
             addr_file,
+            listen,
+            bootstrap,
+            no_mdns,
+            offline,
             postal_code,
             insee,
             name,
@@ -509,11 +565,23 @@ fn run(cli: Cli) -> Result<()> {
                     println!("Joined: your profile is {}.", local.profile.person);
                 }
             }
+            let net = (!offline).then(|| {
+                let mut net = node::net::NetConfig {
+                    bootstrap,
+                    mdns: !no_mdns,
+                    ..node::net::NetConfig::default()
+                };
+                if !listen.is_empty() {
+                    net.listen = listen;
+                }
+                net
+            });
             run_node(node::daemon::DaemonConfig {
                 dir,
                 api,
                 api_public,
                 addr_file,
+                net,
             })
         }
     }
@@ -528,6 +596,15 @@ fn run_node(config: node::daemon::DaemonConfig) -> Result<()> {
         println!("Communecter node");
         println!("  data directory: {dir}");
         println!("  local API:      http://{}", daemon.address());
+        if let Some(network) = daemon.network().await {
+            println!("  peer id:        {}", network.peer_id);
+            for address in &network.listen {
+                println!("  listening on:   {address}");
+            }
+            for topic in &network.topics {
+                println!("  following:      {}", topic.postal_key);
+            }
+        }
         if !joined {
             println!(
                 "  not joined yet: run `communecter init --postal-code <your postal code>` in another terminal"

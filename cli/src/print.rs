@@ -285,11 +285,93 @@ pub(crate) fn status(status: &serde_json::Value, as_json: bool) -> Result<()> {
         store["quarantined"],
         store["bytes"].as_u64().unwrap_or(0) / 1024
     );
+    let follows: Vec<&str> = status["follows"]
+        .as_array()
+        .map(|keys| keys.iter().filter_map(|key| key.as_str()).collect())
+        .unwrap_or_default();
+    if !follows.is_empty() {
+        println!("Also follows:   {}", follows.join(", "));
+    }
     match status["api"].as_str() {
         Some(api) => println!("Node:           running, local API at {api}"),
         None => println!("Node:           not running (commands use the store directly)"),
     }
-    println!("Network:        offline");
+    let network = &status["network"];
+    if !network.is_object() {
+        println!("Network:        offline");
+        return Ok(());
+    }
+    println!(
+        "Network:        peer {}, {} connected peers",
+        network["peer_id"].as_str().unwrap_or("-"),
+        network["peers"]
+    );
+    for address in network["listen"].as_array().into_iter().flatten() {
+        println!("  listening on {}", address.as_str().unwrap_or("-"));
+    }
+    for topic in network["postal_codes"].as_array().into_iter().flatten() {
+        let last_sync = topic["last_sync"]
+            .as_i64()
+            .map(utc)
+            .unwrap_or_else(|| "never".into());
+        println!(
+            "  {}: {} documents, {} peers, last sync {last_sync}",
+            topic["postal_code"].as_str().unwrap_or("-"),
+            topic["documents"],
+            topic["peers"]
+        );
+    }
+    Ok(())
+}
+
+/// Connected peers.
+pub(crate) fn peers(peers: &serde_json::Value, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(peers);
+    }
+    let list = peers.as_array().map(Vec::as_slice).unwrap_or_default();
+    if list.is_empty() {
+        println!("No peer connected.");
+        return Ok(());
+    }
+    println!(
+        "{:<54}  {:<16}  {:>7}  LAST SYNC",
+        "PEER", "POSTAL CODES", "SCORE"
+    );
+    for peer in list {
+        let keys: Vec<&str> = peer["postal_keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|key| key.as_str())
+            .collect();
+        let score = peer["score"]
+            .as_f64()
+            .map(|score| format!("{score:.1}"))
+            .unwrap_or_else(|| "-".into());
+        let last = peer["syncs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .max_by_key(|sync| sync["at"].as_i64().unwrap_or(0))
+            .map(|sync| {
+                let at = utc(sync["at"].as_i64().unwrap_or(0));
+                match sync["error"].as_str() {
+                    Some(error) => format!("{at}, failed: {error}"),
+                    None => format!(
+                        "{at}, {} documents differed, {} changes applied",
+                        sync["report"]["differing"], sync["report"]["applied"]
+                    ),
+                }
+            })
+            .unwrap_or_else(|| "not yet".into());
+        println!(
+            "{:<54}  {:<16}  {:>7}  {last}",
+            peer["peer_id"].as_str().unwrap_or("-"),
+            cut(&keys.join(","), 16),
+            score
+        );
+    }
     Ok(())
 }
 

@@ -39,10 +39,20 @@ impl Drop for Node {
     }
 }
 
+/// Network flags that keep a test node on loopback, off the LAN.
+const LOOPBACK: [&str; 3] = ["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"];
+
 /// Starts `communecter node` on a free port and waits for its address file.
 fn start_node(home: &Path, addr_file: &PathBuf) -> Node {
+    start_node_with(home, addr_file, &[])
+}
+
+fn start_node_with(home: &Path, addr_file: &PathBuf, extra: &[&str]) -> Node {
     let child = Command::new(env!("CARGO_BIN_EXE_communecter"))
-        .args(["node", "--api", "127.0.0.1:0", "--addr-file"])
+        .args(["node", "--api", "127.0.0.1:0"])
+        .args(LOOPBACK)
+        .args(extra)
+        .arg("--addr-file")
         .arg(addr_file)
         .env("COMMUNECTER_HOME", home)
         .stdout(Stdio::piped())
@@ -196,8 +206,9 @@ fn the_node_joins_from_flags_and_refuses_public_addresses() {
             "97400",
             "--name",
             "Paul",
-            "--addr-file",
         ])
+        .args(LOOPBACK)
+        .arg("--addr-file")
         .arg(&addr_file)
         .env("COMMUNECTER_HOME", &home)
         .stdout(Stdio::null())
@@ -214,4 +225,82 @@ fn the_node_joins_from_flags_and_refuses_public_addresses() {
     assert_eq!(status["joined"], true);
     assert_eq!(status["postal_code"], "97400");
     assert!(terminate(&mut node).success());
+}
+
+/// Waits until `condition` holds, for at most 30 seconds.
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The address file once the network runs.
+fn network_addresses(addr_file: &Path) -> Value {
+    let mut published = Value::Null;
+    eventually("the node publishes its peer id", || {
+        published = std::fs::read_to_string(addr_file)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Value::Null);
+        published["peer_id"].is_string()
+    });
+    published
+}
+
+#[test]
+fn two_nodes_on_loopback_share_their_postal_code() {
+    let temp = tempfile::tempdir().unwrap();
+    let (home_a, home_b) = (temp.path().join("a"), temp.path().join("b"));
+    let (file_a, file_b) = (temp.path().join("a.json"), temp.path().join("b.json"));
+    let join = |name: &'static str| ["--postal-code", "97400", "--name", name];
+    let _a = start_node_with(&home_a, &file_a, &join("Anne"));
+    let a = network_addresses(&file_a);
+    let a_listen = a["listen"][0].as_str().unwrap().to_owned();
+    assert!(a_listen.starts_with("/ip4/127.0.0.1/tcp/") && a_listen.contains("/p2p/"));
+    let mut args = join("Bruno").to_vec();
+    args.extend(["--bootstrap", &a_listen]);
+    let _b = start_node_with(&home_b, &file_b, &args);
+    let b = network_addresses(&file_b);
+
+    let garage = ok_json(&home_a, &["add", "organization", "--name", "Garage Payet"]);
+    let id = garage["id"].as_str().unwrap().to_owned();
+    eventually("B lists A's garage", || {
+        ok_json(&home_b, &["list", "--kind", "organization"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entity| entity["id"] == id.as_str())
+    });
+
+    let peers = ok_json(&home_b, &["peers"]);
+    let peer = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|peer| peer["peer_id"] == a["peer_id"])
+        .expect("A among B's peers");
+    assert_eq!(peer["postal_keys"][0], "97400");
+    let status = ok_json(&home_b, &["status"]);
+    assert_eq!(status["network"]["peer_id"], b["peer_id"]);
+    assert_eq!(status["network"]["listen"], b["listen"]);
+    let topic = &status["network"]["postal_codes"][0];
+    assert_eq!(topic["postal_code"], "97400");
+    // Anne's and Bruno's profiles, and the garage.
+    eventually("B holds the three documents", || {
+        ok_json(&home_b, &["status"])["network"]["postal_codes"][0]["documents"] == 3
+    });
+
+    let followed = ok_json(&home_b, &["follow-postal-code", "97410"]);
+    assert_eq!(followed["following"], "97410");
+    let status = ok_json(&home_b, &["status"]);
+    assert_eq!(status["follows"][0], "97410");
+    let keys: Vec<&str> = status["network"]["postal_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|topic| topic["postal_code"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"97410"), "{keys:?}");
 }

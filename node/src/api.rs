@@ -24,6 +24,7 @@ use serde_json::{Value as JsonValue, json};
 use crate::identity::{DataDir, IdentityError};
 use crate::index::Filter;
 use crate::local::{Join, Local, LocalError, NewEntity};
+use crate::net::{self, NetConfig};
 use crate::store::StoreError;
 
 /// Largest request body accepted.
@@ -34,23 +35,90 @@ pub const MAX_SEARCH_RESULTS: usize = 500;
 /// The OpenAPI description of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
+/// Told of the network's status once it listens.
+type NetworkHook = Box<dyn Fn(&net::NetStatus) + Send + Sync>;
+
 /// What the handlers share.
 pub struct ApiState {
     dir: DataDir,
     token: String,
     local: RwLock<Option<Arc<Local>>>,
     address: String,
+    /// How to run the network once joined; `None`: no network.
+    net_config: Option<NetConfig>,
+    net: RwLock<Option<net::Client>>,
+    /// Called with the network's status once it listens (to publish the
+    /// node's addresses).
+    on_network: Option<NetworkHook>,
 }
 
 impl ApiState {
-    /// The state of a node on `dir`, joined (`local`) or not yet.
+    /// The state of a node on `dir`, joined (`local`) or not yet, without
+    /// network.
     pub fn new(dir: DataDir, token: String, local: Option<Local>, address: String) -> Self {
         Self {
             dir,
             token,
             local: RwLock::new(local.map(Arc::new)),
             address,
+            net_config: None,
+            net: RwLock::new(None),
+            on_network: None,
         }
+    }
+
+    /// Runs the network with `config` once the node has joined; `on_network`
+    /// hears of it when it listens.
+    pub fn with_network(
+        mut self,
+        config: NetConfig,
+        on_network: impl Fn(&net::NetStatus) + Send + Sync + 'static,
+    ) -> Self {
+        self.net_config = Some(config);
+        self.on_network = Some(Box::new(on_network));
+        self
+    }
+
+    /// Starts the network if it is configured, the node has joined and it
+    /// does not run yet.
+    pub async fn start_network(self: &Arc<Self>) -> Result<(), net::NetError> {
+        let Some(config) = self.net_config.clone() else {
+            return Ok(());
+        };
+        let local = self.local.read().ok().and_then(|slot| slot.clone());
+        let Some(local) = local else {
+            return Ok(());
+        };
+        if self.network().is_some() {
+            return Ok(());
+        }
+        let postal_keys = local.postal_keys().map_err(|error| {
+            net::NetError::Setup(format!("reading the followed postal codes: {error}"))
+        })?;
+        let (client, _task) = net::start(
+            local.store.clone(),
+            local.identity.network_seed,
+            config,
+            postal_keys,
+        )
+        .await?;
+        let status = client.status().await?;
+        if let Ok(mut slot) = self.net.write() {
+            *slot = Some(client);
+        }
+        if let Some(on_network) = &self.on_network {
+            on_network(&status);
+        }
+        Ok(())
+    }
+
+    /// What the network does, if it runs.
+    pub async fn network_status(&self) -> Option<net::NetStatus> {
+        self.network()?.status().await.ok()
+    }
+
+    fn network(&self) -> Option<net::Client> {
+        self.net.read().ok().and_then(|slot| slot.clone())
     }
 
     fn local(&self) -> Result<Arc<Local>, ApiError> {
@@ -118,6 +186,7 @@ impl From<LocalError> for ApiError {
             }
             LocalError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
             LocalError::Envelope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            LocalError::TooManyFollows(_) => (StatusCode::CONFLICT, "too_many"),
             LocalError::Identity(_) | LocalError::Store(_) | LocalError::Profile(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -212,6 +281,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/entities/{id}/links", post(link))
         .route("/api/entities/{id}/links/{relation}", delete(unlink))
         .route("/api/search", get(search))
+        .route("/api/peers", get(peers))
+        .route("/api/follows", post(follow))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -236,15 +307,96 @@ async fn status(State(state): Shared) -> Result<Json<JsonValue>, ApiError> {
         .map_err(|_| ApiError::internal("lock"))?
         .clone();
     let shared = state.clone();
+    let network = match state.network() {
+        Some(client) => Some(
+            client
+                .status()
+                .await
+                .map_err(|error| ApiError::internal(error.to_string()))?,
+        ),
+        None => None,
+    };
     blocking(move || {
-        let mut status = match local {
+        let mut status = match &local {
             Some(local) => local.status(&shared.dir)?,
             None => json!({"joined": false, "data_dir": shared.dir.root()}),
         };
         status["api"] = json!(shared.address);
+        if let (Some(local), Some(network)) = (&local, network) {
+            status["network"] = network_status(local, &network)?;
+        }
         Ok(Json(status))
     })
     .await
+}
+
+/// The network part of the status: peer id, addresses, and per followed
+/// postal key its documents, peers and last sync.
+fn network_status(local: &Local, network: &net::NetStatus) -> Result<JsonValue, ApiError> {
+    let mut topics = Vec::new();
+    for topic in &network.topics {
+        let documents = local
+            .store
+            .sync_items(&topic.postal_key)
+            .map_err(LocalError::from)?
+            .len();
+        topics.push(json!({
+            "postal_code": topic.postal_key,
+            "documents": documents,
+            "peers": topic.peers,
+            "last_sync": topic.last_sync,
+        }));
+    }
+    Ok(json!({
+        "peer_id": network.peer_id,
+        "listen": network.listen,
+        "peers": network.peers.len(),
+        "postal_codes": topics,
+        "rejected": network.rejected,
+    }))
+}
+
+async fn peers(State(state): Shared) -> Result<Json<JsonValue>, ApiError> {
+    match state.network() {
+        Some(client) => {
+            let status = client
+                .status()
+                .await
+                .map_err(|error| ApiError::internal(error.to_string()))?;
+            Ok(Json(json!(status.peers)))
+        }
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "offline",
+            "this node's network is not running (it starts once the node has joined)",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowRequest {
+    postal_code: String,
+}
+
+async fn follow(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Result<Json<FollowRequest>, JsonRejection>,
+) -> Result<Json<JsonValue>, ApiError> {
+    authorize_write(&state, &headers)?;
+    let request = json_body(body)?;
+    let local = state.local()?;
+    let key = blocking(move || Ok(local.follow(&request.postal_code)?)).await?;
+    if let Some(client) = state.network() {
+        client
+            .follow(&key)
+            .await
+            .map_err(|error| ApiError::internal(error.to_string()))?;
+    }
+    let local = state.local()?;
+    let keys = blocking(move || Ok(local.postal_keys()?)).await?;
+    Ok(Json(json!({"following": key, "postal_codes": keys})))
 }
 
 async fn init(
@@ -255,7 +407,7 @@ async fn init(
     authorize_write(&state, &headers)?;
     let request = json_body(body)?;
     let shared = state.clone();
-    blocking(move || {
+    let joined = blocking(move || {
         let mut slot = shared
             .local
             .write()
@@ -280,7 +432,15 @@ async fn init(
         *slot = Some(Arc::new(local));
         Ok((StatusCode::CREATED, Json(person)))
     })
-    .await
+    .await?;
+    // Joined: the network can start.
+    let starting = state.clone();
+    tokio::spawn(async move {
+        if let Err(error) = starting.start_network().await {
+            eprintln!("the network could not start: {error}");
+        }
+    });
+    Ok(joined)
 }
 
 #[derive(Deserialize)]

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::api::{ApiState, router};
 use crate::identity::{DataDir, IdentityError, io, random_seed, write_secret};
 use crate::local::{Local, LocalError};
+use crate::net::{NetConfig, NetError, NetStatus};
 
 /// Default address of the local API.
 pub const DEFAULT_API: &str = "127.0.0.1:7878";
@@ -33,6 +34,8 @@ pub struct DaemonConfig {
     pub api_public: bool,
     /// Also write the addresses to this file, for scripts.
     pub addr_file: Option<PathBuf>,
+    /// The network, once joined; `None` runs the node without it.
+    pub net: Option<NetConfig>,
 }
 
 /// Why the daemon could not run.
@@ -67,6 +70,9 @@ pub enum DaemonError {
     /// Files of the data directory.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The network could not start.
+    #[error(transparent)]
+    Net(#[from] NetError),
 }
 
 /// The lock file of a data directory.
@@ -152,22 +158,19 @@ impl Daemon {
             address: config.api,
             error,
         })?;
-        let state = Arc::new(ApiState::new(
-            dir.clone(),
-            token,
-            local,
-            format!("http://{address}"),
-        ));
-        let published = serde_json::json!({
-            "api": format!("http://{address}"),
-            "pid": std::process::id(),
-            "data_dir": dir.root(),
-        });
-        let text = serde_json::to_string_pretty(&published).expect("JSON of strings");
-        write_secret(&api_file(dir), text.as_bytes())?;
-        if let Some(path) = &config.addr_file {
-            write_secret(path, text.as_bytes())?;
+        let api = format!("http://{address}");
+        let mut state = ApiState::new(dir.clone(), token, local, api.clone());
+        if let Some(net) = config.net.clone() {
+            let (dir, addr_file, api) = (dir.clone(), config.addr_file.clone(), api.clone());
+            state = state.with_network(net, move |status| {
+                if let Err(error) = publish(&dir, addr_file.as_deref(), &api, Some(status)) {
+                    eprintln!("cannot write the node's addresses: {error}");
+                }
+            });
         }
+        let state = Arc::new(state);
+        publish(dir, config.addr_file.as_deref(), &api, None)?;
+        state.start_network().await?;
         Ok(Self {
             config,
             listener,
@@ -180,6 +183,11 @@ impl Daemon {
     /// The address the API listens on.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// What the network does, if it runs.
+    pub async fn network(&self) -> Option<NetStatus> {
+        self.state.network_status().await
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in
@@ -199,6 +207,32 @@ impl Daemon {
             error,
         })
     }
+}
+
+/// Writes `api.json` (and the address file, if any): the API address, the
+/// process id, the data directory and, once the network runs, the peer id
+/// and listen addresses.
+fn publish(
+    dir: &DataDir,
+    addr_file: Option<&std::path::Path>,
+    api: &str,
+    net: Option<&NetStatus>,
+) -> Result<(), IdentityError> {
+    let mut published = serde_json::json!({
+        "api": api,
+        "pid": std::process::id(),
+        "data_dir": dir.root(),
+    });
+    if let Some(net) = net {
+        published["peer_id"] = serde_json::json!(net.peer_id);
+        published["listen"] = serde_json::json!(net.listen);
+    }
+    let text = serde_json::to_string_pretty(&published).expect("JSON of strings");
+    write_secret(&api_file(dir), text.as_bytes())?;
+    if let Some(path) = addr_file {
+        write_secret(path, text.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

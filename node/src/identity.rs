@@ -179,6 +179,11 @@ fn create_private_dir(path: &Path) -> Result<(), IdentityError> {
 
 /// Writes a secret file readable by its owner only.
 pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), IdentityError> {
+    // Written beside, then renamed over: readers see the old file or the
+    // new one, never a partial one.
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = std::path::PathBuf::from(temporary);
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -186,9 +191,10 @@ pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), IdentityError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(io(path))?;
-    file.write_all(contents).map_err(io(path))?;
-    file.sync_all().map_err(io(path))?;
+    let mut file = options.open(&temporary).map_err(io(&temporary))?;
+    file.write_all(contents).map_err(io(&temporary))?;
+    file.sync_all().map_err(io(&temporary))?;
+    fs::rename(&temporary, path).map_err(io(path))?;
     Ok(())
 }
 

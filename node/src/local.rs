@@ -80,6 +80,9 @@ pub enum LocalError {
         "the local profile is damaged ({0} is missing); restore the data directory from a backup"
     )]
     Profile(&'static str),
+    /// Following more postal codes than allowed.
+    #[error("at most {0} postal codes can be followed besides your own")]
+    TooManyFollows(usize),
     /// The envelope could not be built.
     #[error("{0}")]
     Envelope(#[from] crdt_model::signed::EnvelopeError),
@@ -187,6 +190,11 @@ pub fn choose_commune(
         }),
     }
 }
+
+/// The profile key of the followed postal keys (comma-separated).
+const FOLLOWS: &str = "follows";
+/// Most postal codes followed besides the home one.
+const MAX_FOLLOWS: usize = 64;
 
 /// A citizen's node opened on its data directory.
 pub struct Local {
@@ -415,8 +423,53 @@ impl Local {
                 "pending": counts.pending,
                 "quarantined": counts.quarantined,
             },
+            "follows": self.follows()?,
             "network": "offline",
         }))
+    }
+
+    /// Postal keys followed besides the home one.
+    pub fn follows(&self) -> Result<Vec<String>, LocalError> {
+        Ok(self
+            .store
+            .profile(FOLLOWS)?
+            .map(|list| {
+                list.split(',')
+                    .filter(|key| !key.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Every postal key this node follows, the home one first.
+    pub fn postal_keys(&self) -> Result<Vec<String>, LocalError> {
+        let mut keys = vec![self.profile.postal_key()];
+        for key in self.follows()? {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Follows a French postal code besides the home one; returns its
+    /// postal key. Following twice is harmless.
+    pub fn follow(&self, postal_code: &str) -> Result<String, LocalError> {
+        let code = postal_code.trim();
+        if communes::table().by_postal_code(code).is_empty() {
+            return Err(LocalError::UnknownPostalCode(code.to_owned()));
+        }
+        let key = postal_key(code, "FR");
+        let mut follows = self.follows()?;
+        if key != self.profile.postal_key() && !follows.contains(&key) {
+            if follows.len() >= MAX_FOLLOWS {
+                return Err(LocalError::TooManyFollows(MAX_FOLLOWS));
+            }
+            follows.push(key.clone());
+            self.store.set_profile(&[(FOLLOWS, &follows.join(","))])?;
+        }
+        Ok(key)
     }
 
     /// The stored entity.

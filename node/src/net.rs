@@ -29,8 +29,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits, identify, kad, mdns, noise, ping,
-    tcp, yamux,
+    StreamProtocol, Swarm, connection_limits, identify, kad, mdns, noise, ping, tcp, yamux,
 };
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -38,6 +37,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ingest::{Fault, Origin, Outcome};
 use crate::store::{PEERS, Store, StoreError};
 use crate::sync::{self, Request, Response, SyncError, SyncReport};
+
+pub use libp2p::{Multiaddr, PeerId};
 
 /// Largest gossip message; larger changes are announced and pulled.
 pub const GOSSIP_MAX_BYTES: usize = 64 * 1024;

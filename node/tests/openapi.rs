@@ -31,6 +31,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/entities/{id}/links"),
     ("delete", "/api/entities/{id}/links/{relation}"),
     ("get", "/api/search"),
+    ("get", "/api/peers"),
+    ("post", "/api/follows"),
 ];
 
 /// The keys of an OpenAPI path item that are operations.
