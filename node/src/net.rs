@@ -561,6 +561,7 @@ pub async fn start(
         syncing: HashSet::new(),
         last_sync: HashMap::new(),
         rejected: HashMap::new(),
+        connections: HashMap::new(),
         answering: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERING)),
         config: config.clone(),
     };
@@ -732,6 +733,8 @@ struct EventLoop {
     syncing: HashSet<(PeerId, String)>,
     last_sync: HashMap<(PeerId, String), (Instant, SyncState)>,
     rejected: HashMap<String, u64>,
+    /// Remote addresses of the open connections, per peer.
+    connections: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, Multiaddr)>>,
     answering: Arc<tokio::sync::Semaphore>,
     config: NetConfig,
 }
@@ -755,6 +758,9 @@ impl EventLoop {
                 },
                 _ = sync_timer.tick() => {
                     self.sync_all(false);
+                    // Refresh the DHT's view of the network; fails
+                    // harmlessly while no peer is known.
+                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
                 }
             }
         }
@@ -974,8 +980,31 @@ impl EventLoop {
                     tokio::task::spawn_blocking(move || store.remember_peer(&peer, &addrs));
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
-                self.syncing.retain(|(peer, _)| *peer != peer_id);
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                self.connections
+                    .entry(peer_id)
+                    .or_default()
+                    .push((connection_id, endpoint.get_remote_address().clone()));
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                ..
+            } => {
+                if let Some(open) = self.connections.get_mut(&peer_id) {
+                    open.retain(|(id, _)| *id != connection_id);
+                    if open.is_empty() {
+                        self.connections.remove(&peer_id);
+                    }
+                }
+                if !self.swarm.is_connected(&peer_id) {
+                    self.syncing.retain(|(peer, _)| *peer != peer_id);
+                }
             }
             _ => {}
         }
@@ -1167,7 +1196,16 @@ impl EventLoop {
         let mut peers: Vec<PeerStatus> = peers
             .into_iter()
             .filter(|(peer, _)| self.swarm.is_connected(peer))
-            .map(|(_, status)| status)
+            .map(|(peer, mut status)| {
+                status.addrs = self
+                    .connections
+                    .get(&peer)
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, address)| address.to_string())
+                    .collect();
+                status
+            })
             .collect();
         peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
         let mut topics: Vec<TopicStatus> = self

@@ -300,3 +300,130 @@ async fn hostile_messages_are_rejected_and_scored_down() {
         1
     );
 }
+
+/// Text that compresses badly: varied characters of four UTF-8 bytes.
+fn incompressible(seed: u32, chars: usize) -> String {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..chars)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from_u32(0x1F300 + state % 0x200).unwrap_or('x')
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_too_large_for_gossip_is_announced_and_pulled() {
+    let a = node("97400", "Anne", &[]).await;
+    let b = node("97400", "Bruno", &[&a]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let theatre = add(&a, "Théâtre des Sables").await;
+    eventually("B has the theatre", || has(&b, &theatre)).await;
+    // One change rewriting the long description several times.
+    let edits: Vec<Edit> = (0..4)
+        .map(|n| Edit::Set(Field::Description, Value::Text(incompressible(n, 7_000))))
+        .collect();
+    edit(&a, theatre, edits).await;
+    let largest = a
+        .local
+        .store
+        .envelopes(&theatre)
+        .unwrap()
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap();
+    assert!(
+        largest > net::GOSSIP_MAX_BYTES,
+        "the test change is only {largest} bytes"
+    );
+    converged(&[&a, &b], theatre).await;
+    assert_eq!(
+        b.local
+            .store
+            .entity(&theatre)
+            .unwrap()
+            .unwrap()
+            .text(Field::Description),
+        Some(incompressible(3, 7_000).as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_connect_over_quic_and_tcp_on_loopback() {
+    let mut nodes = Vec::new();
+    for (name, listen) in [
+        ("Anne", "/ip4/127.0.0.1/udp/0/quic-v1"),
+        ("Bruno", "/ip4/127.0.0.1/tcp/0"),
+    ] {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = DataDir::resolve(Some(temp.path().join("home"))).unwrap();
+        let local = Arc::new(
+            Local::init(
+                &dir,
+                &Join {
+                    postal_code: "97400".into(),
+                    name: Some(name.into()),
+                    ..Join::default()
+                },
+            )
+            .unwrap(),
+        );
+        let mut config = NetConfig {
+            listen: vec![
+                listen.parse().unwrap(),
+                "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            ],
+            mdns: false,
+            heartbeat: Duration::from_millis(100),
+            ..NetConfig::default()
+        };
+        if let Some(first) = nodes.first() {
+            let first: &Node = first;
+            // Dial Anne over QUIC only.
+            config.bootstrap = vec![first.address.clone()];
+        }
+        let (client, task) = net::start(
+            local.store.clone(),
+            local.identity.network_seed,
+            config,
+            vec![local.profile.postal_key()],
+        )
+        .await
+        .unwrap();
+        let status = client.status().await.unwrap();
+        // Anne is reached at her QUIC address.
+        let address: Multiaddr = status
+            .listen
+            .iter()
+            .find(|address| address.contains("/quic-v1/"))
+            .unwrap_or(&status.listen[0])
+            .parse()
+            .unwrap();
+        nodes.push(Node {
+            _temp: temp,
+            local,
+            client,
+            task,
+            address,
+        });
+    }
+    assert!(nodes[0].address.to_string().contains("/quic-v1/"));
+    let garage = add(&nodes[1], "Garage Payet").await;
+    eventually("Anne gets Bruno's garage over QUIC", || {
+        has(&nodes[0], &garage)
+    })
+    .await;
+    let peers = nodes[1].client.status().await.unwrap().peers;
+    assert_eq!(peers.len(), 1);
+    assert!(
+        peers[0]
+            .addrs
+            .iter()
+            .any(|address| address.contains("/quic-v1")),
+        "{:?}",
+        peers[0].addrs
+    );
+}
