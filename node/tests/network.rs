@@ -427,3 +427,34 @@ async fn nodes_connect_over_quic_and_tcp_on_loopback() {
         peers[0].addrs
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_met_are_dialled_again_at_the_next_start() {
+    let a = node("97400", "Anne", &[]).await;
+    let b = node("97400", "Bruno", &[&a]).await;
+    eventually("B remembers A", || {
+        b.local
+            .store
+            .remembered_peers()
+            .unwrap()
+            .iter()
+            .any(|(peer, _, _)| *peer == a.client.peer_id().to_string())
+    })
+    .await;
+    b.task.abort();
+    eventually("B's network stopped", || b.task.is_finished()).await;
+    let garage = add(&a, "Garage Payet").await;
+    // No bootstrap this time: B finds A among the peers it remembers, and
+    // catches up.
+    let (b_client, _task, _) = start_network(&b.local, &[]).await;
+    eventually("B gets the garage from the remembered A", || {
+        has(&b, &garage)
+    })
+    .await;
+    let peers = b_client.status().await.unwrap().peers;
+    assert!(
+        peers
+            .iter()
+            .any(|peer| peer.peer_id == a.client.peer_id().to_string())
+    );
+}
