@@ -52,21 +52,25 @@ async fn start_network(
     (client, task, address)
 }
 
-/// A joined node in `postal_code`, dialling `bootstrap`.
-async fn node(postal_code: &str, name: &str, bootstrap: &[&Node]) -> Node {
+/// A citizen who joined `postal_code`, with a data directory of their own.
+fn joined(postal_code: &str, name: &str) -> (tempfile::TempDir, Arc<Local>) {
     let temp = tempfile::tempdir().unwrap();
     let dir = DataDir::resolve(Some(temp.path().join("home"))).unwrap();
-    let local = Arc::new(
-        Local::init(
-            &dir,
-            &Join {
-                postal_code: postal_code.into(),
-                name: Some(name.into()),
-                ..Join::default()
-            },
-        )
-        .unwrap(),
-    );
+    let local = Local::init(
+        &dir,
+        &Join {
+            postal_code: postal_code.into(),
+            name: Some(name.into()),
+            ..Join::default()
+        },
+    )
+    .unwrap();
+    (temp, Arc::new(local))
+}
+
+/// A joined node in `postal_code`, dialling `bootstrap`.
+async fn node(postal_code: &str, name: &str, bootstrap: &[&Node]) -> Node {
+    let (temp, local) = joined(postal_code, name);
     let (client, task, address) = start_network(&local, bootstrap).await;
     Node {
         _temp: temp,
@@ -358,19 +362,7 @@ async fn nodes_connect_over_quic_and_tcp_on_loopback() {
         ("Anne", "/ip4/127.0.0.1/udp/0/quic-v1"),
         ("Bruno", "/ip4/127.0.0.1/tcp/0"),
     ] {
-        let temp = tempfile::tempdir().unwrap();
-        let dir = DataDir::resolve(Some(temp.path().join("home"))).unwrap();
-        let local = Arc::new(
-            Local::init(
-                &dir,
-                &Join {
-                    postal_code: "97400".into(),
-                    name: Some(name.into()),
-                    ..Join::default()
-                },
-            )
-            .unwrap(),
-        );
+        let (temp, local) = joined("97400", name);
         let mut config = NetConfig {
             listen: vec![
                 listen.parse().unwrap(),
