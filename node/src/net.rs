@@ -89,6 +89,8 @@ pub struct NetConfig {
     pub sync_interval: Duration,
     /// Gossipsub heartbeat.
     pub heartbeat: Duration,
+    /// How often lost bootstrap peers are dialled again.
+    pub redial_interval: Duration,
 }
 
 impl Default for NetConfig {
@@ -105,6 +107,7 @@ impl Default for NetConfig {
             memory: false,
             sync_interval: Duration::from_secs(300),
             heartbeat: Duration::from_secs(1),
+            redial_interval: Duration::from_secs(30),
         }
     }
 }
@@ -743,6 +746,8 @@ impl EventLoop {
     async fn run(mut self) {
         let mut sync_timer = tokio::time::interval(self.config.sync_interval);
         sync_timer.tick().await;
+        let mut redial_timer = tokio::time::interval(self.config.redial_interval);
+        redial_timer.tick().await;
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -756,6 +761,7 @@ impl EventLoop {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 },
+                _ = redial_timer.tick() => self.redial(),
                 _ = sync_timer.tick() => {
                     self.sync_all(false);
                     // Refresh the DHT's view of the network; fails
@@ -781,6 +787,28 @@ impl EventLoop {
             .collect();
         for peer in peers {
             self.start_sync(peer, postal_key.to_owned(), true);
+        }
+    }
+
+    /// Dials again the bootstrap peers that are not connected (after a
+    /// partition, a restart of theirs, a lost connection), and the peers
+    /// met before when none is connected.
+    fn redial(&mut self) {
+        let bootstrap = self.config.bootstrap.clone();
+        for address in bootstrap {
+            let connected = address
+                .iter()
+                .any(|part| matches!(part, Protocol::P2p(peer) if self.swarm.is_connected(&peer)));
+            if !connected {
+                self.dial(address);
+            }
+        }
+        if self.swarm.connected_peers().next().is_none()
+            && let Ok(addresses) = remembered(&self.store, DIAL_AT_START)
+        {
+            for address in addresses {
+                self.dial(address);
+            }
         }
     }
 

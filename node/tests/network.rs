@@ -30,6 +30,7 @@ fn config() -> NetConfig {
         memory: true,
         sync_interval: Duration::from_secs(3600),
         heartbeat: Duration::from_millis(100),
+        redial_interval: Duration::from_millis(200),
     }
 }
 
@@ -37,8 +38,19 @@ async fn start_network(
     local: &Arc<Local>,
     bootstrap: &[&Node],
 ) -> (Client, tokio::task::JoinHandle<()>, Multiaddr) {
+    start_network_at(
+        local,
+        bootstrap.iter().map(|node| node.address.clone()).collect(),
+    )
+    .await
+}
+
+async fn start_network_at(
+    local: &Arc<Local>,
+    bootstrap: Vec<Multiaddr>,
+) -> (Client, tokio::task::JoinHandle<()>, Multiaddr) {
     let mut config = config();
-    config.bootstrap = bootstrap.iter().map(|node| node.address.clone()).collect();
+    config.bootstrap = bootstrap;
     let (client, task) = net::start(
         local.store.clone(),
         local.identity.network_seed,
@@ -91,7 +103,11 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 }
 
 async fn add(node: &Node, name: &str) -> EntityId {
-    let local = node.local.clone();
+    add_as(&node.local, name).await
+}
+
+async fn add_as(local: &Arc<Local>, name: &str) -> EntityId {
+    let local = local.clone();
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || {
         local
@@ -449,4 +465,34 @@ async fn peers_met_are_dialled_again_at_the_next_start() {
             .iter()
             .any(|peer| peer.peer_id == a.client.peer_id().to_string())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_peer_that_is_down_is_dialled_again_until_it_is_up() {
+    let (_anne_home, anne) = joined("97400", "Anne");
+    let anne_id = libp2p::identity::Keypair::ed25519_from_bytes(anne.identity.network_seed)
+        .unwrap()
+        .public()
+        .to_peer_id();
+    let address: Multiaddr = format!("/memory/7411974/p2p/{anne_id}").parse().unwrap();
+    // Bruno starts first: Anne's node is not up, the first dial fails.
+    let (_bruno_home, bruno) = joined("97400", "Bruno");
+    let (_b_client, _b_task, _) = start_network_at(&bruno, vec![address]).await;
+    let garage = add_as(&bruno, "Garage Payet").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Anne comes up at that address and dials nobody: Bruno dials again.
+    let mut config = config();
+    config.listen = vec!["/memory/7411974".parse().unwrap()];
+    let (_client, _task) = net::start(
+        anne.store.clone(),
+        anne.identity.network_seed,
+        config,
+        vec![anne.profile.postal_key()],
+    )
+    .await
+    .unwrap();
+    eventually("Anne gets Bruno's garage once Bruno redials", || {
+        anne.store.entity(&garage).unwrap().is_some()
+    })
+    .await;
 }
