@@ -179,6 +179,48 @@ enum Command {
     ///   communecter status --json
     #[command(verbatim_doc_comment)]
     Status,
+    /// Run a community relay: an always-on copy of the postal codes it
+    /// serves, a meeting point for their nodes, and a relay for nodes
+    /// behind NATs. It owns nothing and checks everything it stores.
+    ///
+    /// It needs its own data directory (no identity, no profile: only a
+    /// network key and a store). Give its printed addresses to citizens for
+    /// `communecter node --bootstrap`.
+    ///
+    /// Example:
+    ///   communecter --data-dir /var/lib/communecter-relay relay --serve 974
+    #[command(verbatim_doc_comment)]
+    Relay {
+        /// A postal code (97400) or a department (974, 2A) to serve
+        /// (repeatable).
+        #[arg(long, required = true, value_name = "CODE")]
+        serve: Vec<String>,
+        /// A network address to listen on (repeatable; default: TCP and
+        /// QUIC port 4001 on every interface).
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<node::net::Multiaddr>,
+        /// Another relay or node to connect to at start (repeatable).
+        #[arg(long, value_name = "MULTIADDR")]
+        bootstrap: Vec<node::net::Multiaddr>,
+        /// Do not look for nodes on the local network (mDNS).
+        #[arg(long)]
+        no_mdns: bool,
+        /// Write the peer id and listen addresses to this file.
+        #[arg(long, value_name = "FILE")]
+        addr_file: Option<PathBuf>,
+        /// Nodes reachable through the relay at once.
+        #[arg(long, default_value_t = 512)]
+        max_reservations: usize,
+        /// Relayed connections at once.
+        #[arg(long, default_value_t = 64)]
+        max_circuits: usize,
+        /// Longest life of a relayed connection, in seconds.
+        #[arg(long, default_value_t = 600)]
+        max_circuit_seconds: u64,
+        /// Most data a relayed connection carries, in MiB.
+        #[arg(long, default_value_t = 64)]
+        max_circuit_mib: u64,
+    },
     /// The peers the running node is connected to, with their postal codes
     /// and their last sync.
     ///
@@ -499,6 +541,45 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Status => print::status(&Backend::open(&dir)?.status(&dir)?, json),
         Command::Peers => print::peers(&Backend::open(&dir)?.peers()?, json),
+        Command::Relay {
+            serve,
+            listen,
+            bootstrap,
+            no_mdns,
+            addr_file,
+            max_reservations,
+            max_circuits,
+            max_circuit_seconds,
+            max_circuit_mib,
+        } => {
+            let listen = if listen.is_empty() {
+                vec![
+                    "/ip4/0.0.0.0/tcp/4001".parse()?,
+                    "/ip4/0.0.0.0/udp/4001/quic-v1".parse()?,
+                ]
+            } else {
+                listen
+            };
+            let limits = node::net::RelayLimits {
+                max_reservations,
+                max_circuits,
+                max_circuit_duration: std::time::Duration::from_secs(max_circuit_seconds),
+                max_circuit_bytes: max_circuit_mib * 1024 * 1024,
+                ..node::net::RelayLimits::default()
+            };
+            run_relay(node::relay::RelayConfig {
+                dir,
+                serve,
+                net: node::net::NetConfig {
+                    listen,
+                    bootstrap,
+                    mdns: !no_mdns,
+                    relay: Some(limits),
+                    ..node::net::NetConfig::default()
+                },
+                addr_file,
+            })
+        }
         Command::FollowPostalCode { postal_code } => {
             let followed = Backend::open(&dir)?.follow(&postal_code)?;
             if json {
@@ -612,6 +693,32 @@ fn run_node(config: node::daemon::DaemonConfig) -> Result<()> {
         }
         println!("Press Ctrl-C to stop.");
         daemon.serve(node::daemon::stop_signal()).await?;
+        println!("Stopped.");
+        Ok(())
+    })
+}
+
+fn run_relay(config: node::relay::RelayConfig) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let dir = config.dir.root().display().to_string();
+        let relay = node::relay::Relay::start(config).await?;
+        let status = relay.status().await?;
+        println!("Communecter relay");
+        println!("  data directory: {dir}");
+        println!("  peer id:        {}", status.peer_id);
+        for address in &status.listen {
+            println!("  listening on:   {address}");
+        }
+        println!(
+            "  serving:        {} postal codes ({})",
+            relay.postal_keys.len(),
+            relay.postal_keys.join(", ")
+        );
+        println!("Give citizens one of these addresses for `communecter node --bootstrap`.");
+        println!("Press Ctrl-C to stop.");
+        node::daemon::stop_signal().await;
+        relay.stop();
         println!("Stopped.");
         Ok(())
     })

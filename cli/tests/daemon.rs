@@ -304,3 +304,55 @@ fn two_nodes_on_loopback_share_their_postal_code() {
         .collect();
     assert!(keys.contains(&"97410"), "{keys:?}");
 }
+
+#[test]
+fn a_relay_keeps_a_postal_code_while_its_nodes_are_off() {
+    let temp = tempfile::tempdir().unwrap();
+    let relay_file = temp.path().join("relay.json");
+    let relay = Command::new(env!("CARGO_BIN_EXE_communecter"))
+        .args(["relay", "--serve", "97400", "--no-mdns"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--addr-file"])
+        .arg(&relay_file)
+        .env("COMMUNECTER_HOME", temp.path().join("relay"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _relay = Node { child: relay };
+    let relay_address = network_addresses(&relay_file)["listen"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (home_a, file_a) = (temp.path().join("a"), temp.path().join("a.json"));
+    let mut a = start_node_with(
+        &home_a,
+        &file_a,
+        &["--postal-code", "97400", "--bootstrap", &relay_address],
+    );
+    network_addresses(&file_a);
+    let garage = ok_json(&home_a, &["add", "organization", "--name", "Garage Payet"]);
+    let id = garage["id"].as_str().unwrap().to_owned();
+    eventually("A reaches the relay", || {
+        ok_json(&home_a, &["peers"])
+            .as_array()
+            .is_some_and(|peers| !peers.is_empty())
+    });
+    // Give gossip and sync a moment to reach the relay, then stop A.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(terminate(&mut a).success());
+
+    let (home_b, file_b) = (temp.path().join("b"), temp.path().join("b.json"));
+    let _b = start_node_with(
+        &home_b,
+        &file_b,
+        &["--postal-code", "97400", "--bootstrap", &relay_address],
+    );
+    eventually("B gets A's garage from the relay", || {
+        ok_json(&home_b, &["list", "--kind", "organization"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entity| entity["id"] == id.as_str())
+    });
+}

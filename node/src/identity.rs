@@ -198,6 +198,19 @@ pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), IdentityError> {
     Ok(())
 }
 
+/// The seed of the network identity of `dir`, made on first use: what a
+/// relay, which has no author key, needs.
+pub fn network_seed(dir: &DataDir) -> Result<[u8; 32], IdentityError> {
+    let path = dir.network_key_path();
+    if path.exists() {
+        return read_key(&path);
+    }
+    create_private_dir(dir.root())?;
+    let seed = random_seed()?;
+    write_key(&path, &seed)?;
+    Ok(seed)
+}
+
 fn write_key(path: &Path, seed: &[u8; 32]) -> Result<(), IdentityError> {
     let text: String = seed.iter().map(|byte| format!("{byte:02x}")).collect();
     write_secret(path, format!("{text}\n").as_bytes())

@@ -12,6 +12,7 @@
 //!   graceful shutdown.
 //! - [`sync`]: catch-up sync (range-based set reconciliation, then pulls).
 //! - [`net`]: the libp2p swarm: gossip per postal code, discovery, sync.
+//! - [`relay`]: `communecter relay`, a community relay and replica.
 
 pub mod api;
 pub mod daemon;
@@ -20,6 +21,7 @@ pub mod index;
 pub mod ingest;
 pub mod local;
 pub mod net;
+pub mod relay;
 pub mod store;
 pub mod sync;
 

@@ -29,7 +29,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
 use libp2p::{
-    StreamProtocol, Swarm, connection_limits, identify, kad, mdns, noise, ping, tcp, yamux,
+    StreamProtocol, Swarm, autonat, connection_limits, dcutr, identify, kad, mdns, noise, ping,
+    relay, rendezvous, tcp, yamux,
 };
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -46,6 +47,8 @@ pub const GOSSIP_MAX_BYTES: usize = 64 * 1024;
 pub const SYNC_PROTOCOL: &str = "/communecter/sync/1";
 /// The Kademlia protocol.
 pub const KAD_PROTOCOL: &str = "/communecter/kad/1";
+/// The relay protocol a relay server speaks.
+const RELAY_HOP_PROTOCOL: &str = "/libp2p/circuit/relay/0.2.0/hop";
 /// Magic of an announcement (a change too large for gossip).
 pub const ANNOUNCE_MAGIC: &[u8; 4] = b"CMAN";
 /// Commands queued for the event loop at most.
@@ -91,6 +94,35 @@ pub struct NetConfig {
     pub heartbeat: Duration,
     /// How often lost bootstrap peers are dialled again.
     pub redial_interval: Duration,
+    /// Serve as a community relay with these limits (`communecter relay`).
+    pub relay: Option<RelayLimits>,
+}
+
+/// What a community relay allows its clients.
+#[derive(Debug, Clone)]
+pub struct RelayLimits {
+    /// Peers holding a reservation (reachable through the relay) at once.
+    pub max_reservations: usize,
+    /// Relayed connections at once.
+    pub max_circuits: usize,
+    /// Relayed connections per peer at once.
+    pub max_circuits_per_peer: usize,
+    /// Longest life of a relayed connection.
+    pub max_circuit_duration: Duration,
+    /// Most bytes a relayed connection carries (both ways).
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        Self {
+            max_reservations: 512,
+            max_circuits: 64,
+            max_circuits_per_peer: 4,
+            max_circuit_duration: Duration::from_secs(10 * 60),
+            max_circuit_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for NetConfig {
@@ -108,6 +140,7 @@ impl Default for NetConfig {
             sync_interval: Duration::from_secs(300),
             heartbeat: Duration::from_secs(1),
             redial_interval: Duration::from_secs(30),
+            relay: None,
         }
     }
 }
@@ -159,6 +192,8 @@ pub struct PeerStatus {
     pub peer_id: String,
     /// Addresses of its connections.
     pub addrs: Vec<String>,
+    /// Whether every connection to it goes through a relay.
+    pub relayed: bool,
     /// Postal keys it follows that this node follows too.
     pub postal_keys: Vec<String>,
     /// Its gossipsub score, as this node sees it.
@@ -301,6 +336,12 @@ struct Behaviour {
     mdns: Toggle<mdns::tokio::Behaviour>,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     sync: request_response::Behaviour<SyncCodec>,
+    relay_server: Toggle<relay::Behaviour>,
+    relay_client: relay::client::Behaviour,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::Behaviour,
+    rendezvous_server: Toggle<rendezvous::server::Behaviour>,
+    rendezvous_client: rendezvous::client::Behaviour,
 }
 
 /// Sync messages on the wire: postcard, one message per stream direction,
@@ -407,7 +448,11 @@ fn message_id(message: &gossipsub::Message) -> MessageId {
     MessageId::from(sha2::Sha256::digest(&message.data)[..20].to_vec())
 }
 
-fn behaviour(key: &Keypair, config: &NetConfig) -> Result<Behaviour, NetError> {
+fn behaviour(
+    key: &Keypair,
+    relay_client: relay::client::Behaviour,
+    config: &NetConfig,
+) -> Result<Behaviour, NetError> {
     let peer_id = key.public().to_peer_id();
     let gossip_config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(config.heartbeat)
@@ -462,6 +507,32 @@ fn behaviour(key: &Keypair, config: &NetConfig) -> Result<Behaviour, NetError> {
         mdns: mdns.into(),
         kad,
         sync,
+        relay_server: config
+            .relay
+            .as_ref()
+            .map(|limits| {
+                relay::Behaviour::new(
+                    peer_id,
+                    relay::Config {
+                        max_reservations: limits.max_reservations,
+                        max_circuits: limits.max_circuits,
+                        max_circuits_per_peer: limits.max_circuits_per_peer,
+                        max_circuit_duration: limits.max_circuit_duration,
+                        max_circuit_bytes: limits.max_circuit_bytes,
+                        ..relay::Config::default()
+                    },
+                )
+            })
+            .into(),
+        relay_client,
+        dcutr: dcutr::Behaviour::new(peer_id),
+        autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+        rendezvous_server: config
+            .relay
+            .as_ref()
+            .map(|_| rendezvous::server::Behaviour::new(rendezvous::server::Config::default()))
+            .into(),
+        rendezvous_client: rendezvous::client::Behaviour::new(key.clone()),
     })
 }
 
@@ -479,7 +550,9 @@ fn swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, NetError>
                     .multiplex(yamux::Config::default())
             })
             .map_err(|error| setup(&error))?
-            .with_behaviour(|key| behaviour(key, config).map_err(Box::from))
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|error| setup(&error))?
+            .with_behaviour(|key, relay| behaviour(key, relay, config).map_err(Box::from))
             .map_err(|error| setup(&error))?
             .with_swarm_config(|swarm| swarm.with_idle_connection_timeout(idle))
             .build())
@@ -493,7 +566,9 @@ fn swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, NetError>
             )
             .map_err(|error| setup(&error))?
             .with_quic()
-            .with_behaviour(|key| behaviour(key, config).map_err(Box::from))
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|error| setup(&error))?
+            .with_behaviour(|key, relay| behaviour(key, relay, config).map_err(Box::from))
             .map_err(|error| setup(&error))?
             .with_swarm_config(|swarm| swarm.with_idle_connection_timeout(idle))
             .build())
@@ -565,9 +640,21 @@ pub async fn start(
         last_sync: HashMap::new(),
         rejected: HashMap::new(),
         connections: HashMap::new(),
+        rendezvous_points: HashSet::new(),
+        reserved: HashSet::new(),
         answering: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERING)),
         config: config.clone(),
     };
+    if config.relay.is_some() {
+        event_loop
+            .swarm
+            .behaviour_mut()
+            .kad
+            .set_mode(Some(kad::Mode::Server));
+    }
+    for address in event_loop.listening.clone() {
+        event_loop.add_external(address);
+    }
     for postal_key in postal_keys {
         event_loop.follow(&postal_key);
     }
@@ -738,6 +825,10 @@ struct EventLoop {
     rejected: HashMap<String, u64>,
     /// Remote addresses of the open connections, per peer.
     connections: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, Multiaddr)>>,
+    /// Peers that run a rendezvous server (community relays).
+    rendezvous_points: HashSet<PeerId>,
+    /// Relays this node holds (or asked for) a reservation with.
+    reserved: HashSet<PeerId>,
     answering: Arc<tokio::sync::Semaphore>,
     config: NetConfig,
 }
@@ -764,6 +855,7 @@ impl EventLoop {
                 _ = redial_timer.tick() => self.redial(),
                 _ = sync_timer.tick() => {
                     self.sync_all(false);
+                    self.discover_all();
                     // Refresh the DHT's view of the network; fails
                     // harmlessly while no peer is known.
                     let _ = self.swarm.behaviour_mut().kad.bootstrap();
@@ -787,6 +879,46 @@ impl EventLoop {
             .collect();
         for peer in peers {
             self.start_sync(peer, postal_key.to_owned(), true);
+        }
+        for point in self.rendezvous_points.clone() {
+            self.register_at(point, postal_key);
+        }
+    }
+
+    /// Addresses others may reach this node at: its listen addresses
+    /// (unspecified ones excepted) and its relay circuits.
+    fn add_external(&mut self, address: Multiaddr) {
+        let unspecified = address.iter().any(|part| match part {
+            Protocol::Ip4(ip) => ip.is_unspecified(),
+            Protocol::Ip6(ip) => ip.is_unspecified(),
+            _ => false,
+        });
+        if !unspecified {
+            self.swarm.add_external_address(address);
+        }
+    }
+
+    /// Registers this node under `postal_key` at a rendezvous point, and
+    /// asks it for the other nodes registered there.
+    fn register_at(&mut self, point: PeerId, postal_key: &str) {
+        let Ok(namespace) = rendezvous::Namespace::new(postal_key.to_owned()) else {
+            return;
+        };
+        let client = &mut self.swarm.behaviour_mut().rendezvous_client;
+        // Without a known external address there is nothing to register;
+        // discovering still works.
+        let _ = client.register(namespace.clone(), point, None);
+        client.discover(Some(namespace), None, None, point);
+    }
+
+    /// Asks every rendezvous point again for the nodes of every followed
+    /// postal key.
+    fn discover_all(&mut self) {
+        let keys: Vec<String> = self.followed.iter().cloned().collect();
+        for point in self.rendezvous_points.clone() {
+            for key in &keys {
+                self.register_at(point, key);
+            }
         }
     }
 
@@ -967,7 +1099,27 @@ impl EventLoop {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => self.listening.push(address),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                self.listening.push(address.clone());
+                self.add_external(address);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RendezvousClient(
+                rendezvous::client::Event::Discovered { registrations, .. },
+            )) => {
+                let local = *self.swarm.local_peer_id();
+                for registration in registrations {
+                    let peer = registration.record.peer_id();
+                    if peer == local || self.swarm.is_connected(&peer) {
+                        continue;
+                    }
+                    let addresses = registration.record.addresses().to_vec();
+                    let _ = self.swarm.dial(
+                        libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                            .addresses(addresses)
+                            .build(),
+                    );
+                }
+            }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listening.retain(|known| *known != address);
             }
@@ -985,6 +1137,7 @@ impl EventLoop {
                 info,
                 ..
             })) => {
+                self.on_identified(peer_id, &info);
                 for address in &info.listen_addrs {
                     self.swarm
                         .behaviour_mut()
@@ -1032,6 +1185,9 @@ impl EventLoop {
                 }
                 if !self.swarm.is_connected(&peer_id) {
                     self.syncing.retain(|(peer, _)| *peer != peer_id);
+                    // Met again, it is registered with and reserved again.
+                    self.rendezvous_points.remove(&peer_id);
+                    self.reserved.remove(&peer_id);
                 }
             }
             _ => {}
@@ -1096,6 +1252,40 @@ impl EventLoop {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A peer said what it runs: a rendezvous point gets this node's
+    /// registrations; a relay gets a reservation, so that nodes behind NATs
+    /// reach this one through it.
+    fn on_identified(&mut self, peer: PeerId, info: &identify::Info) {
+        if info.protocols.contains(&rendezvous::PROTOCOL_NAME)
+            && self.rendezvous_points.insert(peer)
+        {
+            for key in self.followed.clone() {
+                self.register_at(peer, &key);
+            }
+        }
+        let hop = info
+            .protocols
+            .iter()
+            .any(|protocol| protocol.as_ref() == RELAY_HOP_PROTOCOL);
+        if hop && self.config.relay.is_none() && !self.reserved.contains(&peer) {
+            let dialed = self.connections.get(&peer).and_then(|open| {
+                open.iter()
+                    .map(|(_, address)| address.clone())
+                    .find(|address| !address.iter().any(|p| p == Protocol::P2pCircuit))
+            });
+            if let Some(address) = dialed {
+                let mut circuit = address;
+                if !circuit.iter().any(|part| matches!(part, Protocol::P2p(_))) {
+                    circuit.push(Protocol::P2p(peer));
+                }
+                circuit.push(Protocol::P2pCircuit);
+                if self.swarm.listen_on(circuit).is_ok() {
+                    self.reserved.insert(peer);
+                }
+            }
         }
     }
 
@@ -1201,6 +1391,7 @@ impl EventLoop {
                 PeerStatus {
                     peer_id: peer.to_string(),
                     addrs: Vec::new(),
+                    relayed: false,
                     postal_keys,
                     score: gossipsub.peer_score(peer),
                     syncs: self
@@ -1216,6 +1407,7 @@ impl EventLoop {
             peers.entry(*peer).or_insert_with(|| PeerStatus {
                 peer_id: peer.to_string(),
                 addrs: Vec::new(),
+                relayed: false,
                 postal_keys: Vec::new(),
                 score: gossipsub.peer_score(peer),
                 syncs: Vec::new(),
@@ -1232,6 +1424,11 @@ impl EventLoop {
                     .flatten()
                     .map(|(_, address)| address.to_string())
                     .collect();
+                status.relayed = !status.addrs.is_empty()
+                    && status
+                        .addrs
+                        .iter()
+                        .all(|address| address.contains("/p2p-circuit"));
                 status
             })
             .collect();

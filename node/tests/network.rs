@@ -31,6 +31,7 @@ fn config() -> NetConfig {
         sync_interval: Duration::from_secs(3600),
         heartbeat: Duration::from_millis(100),
         redial_interval: Duration::from_millis(200),
+        relay: None,
     }
 }
 
@@ -493,6 +494,75 @@ async fn a_bootstrap_peer_that_is_down_is_dialled_again_until_it_is_up() {
     .unwrap();
     eventually("Anne gets Bruno's garage once Bruno redials", || {
         anne.store.entity(&garage).unwrap().is_some()
+    })
+    .await;
+}
+
+/// A community relay on the memory transport, serving `serve`.
+async fn relay(serve: &[&str]) -> (tempfile::TempDir, node::relay::Relay, Multiaddr) {
+    let temp = tempfile::tempdir().unwrap();
+    let relay = node::relay::Relay::start(node::relay::RelayConfig {
+        dir: DataDir::resolve(Some(temp.path().join("relay"))).unwrap(),
+        serve: serve.iter().map(|s| (*s).to_owned()).collect(),
+        net: config(),
+        addr_file: None,
+    })
+    .await
+    .unwrap();
+    let address = relay.status().await.unwrap().listen[0].parse().unwrap();
+    (temp, relay, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_keeps_the_directory_while_its_authors_are_away() {
+    let (_relay_home, relay, relay_address) = relay(&["974"]).await;
+    assert!(relay.postal_keys.contains(&"97400".to_owned()));
+    let (_anne_home, anne) = joined("97400", "Anne");
+    let (_a_client, a_task, _) = start_network_at(&anne, vec![relay_address.clone()]).await;
+    let garage = add_as(&anne, "Garage Payet").await;
+    eventually("the relay stores Anne's garage", || {
+        relay.store.entity(&garage).unwrap().is_some()
+    })
+    .await;
+    // Anne's laptop is closed; Bruno joins later, knowing only the relay.
+    a_task.abort();
+    eventually("Anne's network stopped", || a_task.is_finished()).await;
+    let (_bruno_home, bruno) = joined("97400", "Bruno");
+    let (b_client, _b_task, _) = start_network_at(&bruno, vec![relay_address]).await;
+    eventually("Bruno gets Anne's garage from the relay", || {
+        bruno.store.entity(&garage).unwrap().is_some()
+    })
+    .await;
+    let peers = b_client.status().await.unwrap().peers;
+    assert_eq!(peers.len(), 1, "only the relay: {peers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_of_a_postal_code_meet_at_the_relay_rendezvous() {
+    let (_relay_home, relay, relay_address) = relay(&["97400"]).await;
+    let (_anne_home, anne) = joined("97400", "Anne");
+    let (a_client, _a_task, _) = start_network_at(&anne, vec![relay_address.clone()]).await;
+    let (_bruno_home, bruno) = joined("97400", "Bruno");
+    let (b_client, _b_task, _) = start_network_at(&bruno, vec![relay_address]).await;
+    let relay_id = relay.client.peer_id().to_string();
+    let bruno_id = b_client.peer_id().to_string();
+    let mut direct = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !direct {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Anne and Bruno did not meet through the rendezvous"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let peers = a_client.status().await.unwrap().peers;
+        direct = peers
+            .iter()
+            .any(|peer| peer.peer_id == bruno_id && !peer.relayed);
+        assert!(peers.iter().any(|peer| peer.peer_id == relay_id));
+    }
+    let garage = add_as(&anne, "Garage Payet").await;
+    eventually("Bruno gets Anne's garage", || {
+        bruno.store.entity(&garage).unwrap().is_some()
     })
     .await;
 }
