@@ -852,10 +852,12 @@ impl EventLoop {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 },
-                _ = redial_timer.tick() => self.redial(),
+                _ = redial_timer.tick() => {
+                    self.redial();
+                    self.discover_all();
+                }
                 _ = sync_timer.tick() => {
                     self.sync_all(false);
-                    self.discover_all();
                     // Refresh the DHT's view of the network; fails
                     // harmlessly while no peer is known.
                     let _ = self.swarm.behaviour_mut().kad.bootstrap();
@@ -1100,8 +1102,14 @@ impl EventLoop {
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
+                let circuit = address.iter().any(|part| part == Protocol::P2pCircuit);
                 self.listening.push(address.clone());
                 self.add_external(address);
+                if circuit {
+                    // Reachable through a relay now: say so at the
+                    // rendezvous points.
+                    self.discover_all();
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::RendezvousClient(
                 rendezvous::client::Event::Discovered { registrations, .. },
