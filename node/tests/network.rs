@@ -566,3 +566,163 @@ async fn nodes_of_a_postal_code_meet_at_the_relay_rendezvous() {
     })
     .await;
 }
+
+/// A bare gossipsub peer that dials only `address`: no identify, no
+/// Kademlia, no rendezvous, so nobody else meets it.
+async fn attacker(address: Multiaddr, topic: &str) -> libp2p::Swarm<libp2p::gossipsub::Behaviour> {
+    use libp2p::Transport;
+    use libp2p::futures::StreamExt;
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            libp2p::core::transport::MemoryTransport::default()
+                .upgrade(libp2p::core::upgrade::Version::V1)
+                .authenticate(libp2p::noise::Config::new(key).unwrap())
+                .multiplex(libp2p::yamux::Config::default())
+        })
+        .unwrap()
+        .with_behaviour(|key| {
+            libp2p::gossipsub::Behaviour::new(
+                libp2p::gossipsub::MessageAuthenticity::Signed(key.clone()),
+                libp2p::gossipsub::Config::default(),
+            )
+            .unwrap()
+        })
+        .unwrap()
+        .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm
+        .behaviour_mut()
+        .subscribe(&libp2p::gossipsub::IdentTopic::new(topic))
+        .unwrap();
+    swarm.dial(address).unwrap();
+    // Run it until a peer follows the topic.
+    let subscribed = |swarm: &libp2p::Swarm<libp2p::gossipsub::Behaviour>| {
+        swarm
+            .behaviour()
+            .all_peers()
+            .any(|(_, topics)| !topics.is_empty())
+    };
+    while !subscribed(&swarm) {
+        tokio::select! {
+            _ = swarm.select_next_some() => {}
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    swarm
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_refuses_forged_and_unauthorized_changes_and_does_not_forward_them() {
+    use libp2p::futures::StreamExt;
+    let (_relay_home, relay, relay_address) = relay(&["974"]).await;
+    let (_anne_home, anne) = joined("97400", "Anne");
+    let (a_client, _a_task, _) = start_network_at(&anne, vec![relay_address.clone()]).await;
+    let (_mallory_home, mallory) = joined("97400", "Mallory");
+    let garage = add_as(&anne, "Garage Payet").await;
+    eventually("the relay stores the garage", || {
+        relay.store.entity(&garage).unwrap().is_some()
+    })
+    .await;
+
+    // Mallory writes an admin grant for herself on Anne's garage, forges a
+    // signature, and sends garbage, connected to the relay alone.
+    let doc = anne.store.document(&garage).unwrap().unwrap();
+    let mut fork = doc.fork();
+    fork.set_actor(mallory.identity.actor(mallory.profile.device).actor_id());
+    let admins = match fork.get(ROOT, "admins").unwrap() {
+        Some((crdt_model::automerge::Value::Object(ObjType::Map), id)) => id,
+        other => panic!("admins: {other:?}"),
+    };
+    let mut tx = fork.transaction();
+    tx.put(&admins, mallory.identity.author().to_string(), true)
+        .unwrap();
+    tx.commit();
+    let change = fork.get_last_local_change().unwrap().clone();
+    let unauthorized = SignedChange::sign(
+        &mallory.identity.signing_key,
+        garage,
+        "97400",
+        change.raw_bytes(),
+    )
+    .unwrap()
+    .encode();
+    let mut forged = unauthorized.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let topic = net::topic("97400");
+    let mut swarm = attacker(relay_address, &topic.to_string()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for data in [b"garbage".to_vec(), forged, unauthorized] {
+        swarm.behaviour_mut().publish(topic.clone(), data).unwrap();
+    }
+    let mut relay_rejected;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::select! {
+            _ = swarm.select_next_some() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        relay_rejected = relay.status().await.unwrap().rejected;
+        if relay_rejected.values().sum::<u64>() >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay did not refuse Mallory's messages: {relay_rejected:?}"
+        );
+    }
+    for fault in ["Malformed", "BadSignature", "Unauthorized"] {
+        assert!(relay_rejected.contains_key(fault), "{relay_rejected:?}");
+    }
+    let mallory_key = mallory.identity.author();
+    assert!(
+        !relay
+            .store
+            .entity(&garage)
+            .unwrap()
+            .unwrap()
+            .admins
+            .contains(&mallory_key)
+    );
+    assert!(relay.store.counts().unwrap().quarantined >= 1);
+    let attacker_id = swarm.local_peer_id().to_string();
+    let score = relay
+        .status()
+        .await
+        .unwrap()
+        .peers
+        .iter()
+        .find(|peer| peer.peer_id == attacker_id)
+        .and_then(|peer| peer.score);
+    assert!(score.is_some_and(|score| score < 0.0), "{score:?}");
+    // Nothing reached Anne, who is connected to the relay only.
+    let settle = tokio::time::Instant::now() + Duration::from_millis(500);
+    while tokio::time::Instant::now() < settle {
+        tokio::select! {
+            _ = swarm.select_next_some() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    let anne_status = a_client.status().await.unwrap();
+    assert!(
+        anne_status.rejected.is_empty(),
+        "{:?}",
+        anne_status.rejected
+    );
+    assert!(
+        anne_status
+            .peers
+            .iter()
+            .all(|peer| peer.peer_id != attacker_id)
+    );
+    assert!(
+        !anne
+            .store
+            .entity(&garage)
+            .unwrap()
+            .unwrap()
+            .admins
+            .contains(&mallory_key)
+    );
+}
