@@ -396,6 +396,24 @@ fn decode_operations(change: &Change) -> Result<automerge::ExpandedChange, Rejec
     })
 }
 
+/// Applies an authorized change to `doc`. Automerge 0.12 can still panic on
+/// some changes that decode and pass authorization (an assertion of its
+/// change graph, found by the property test over mutated, validly signed
+/// changes); the panic is contained and reported as [`Reject::Malformed`].
+/// After an error, `doc` may be half updated: the caller must discard it
+/// and rebuild it without the change.
+pub fn apply(doc: &mut Automerge, change: Change) -> Result<(), Reject> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes([change]))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(Reject::Malformed(format!(
+            "Automerge could not apply the change: {error}"
+        ))),
+        Err(_) => Err(Reject::Malformed(
+            "the change breaks Automerge's change graph".into(),
+        )),
+    }
+}
+
 fn invalid(path: &Path, error: ValidationError) -> Reject {
     Reject::Invalid {
         path: path.clone(),

@@ -18,7 +18,7 @@
 //! the cores. Last, the results are written and the transaction commits.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crdt_model::authz::{self, Reject};
 use crdt_model::automerge::{Automerge, ChangeHash};
@@ -390,9 +390,38 @@ fn gather(
     Ok(work)
 }
 
+/// Why handling a document stopped.
+enum Failure {
+    /// The store failed.
+    Store(StoreError),
+    /// Automerge failed to apply an authorized change: the document in
+    /// memory may be damaged, and is handled again without that change.
+    Poisoned(ChangeHash, String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure::Store(error)
+    }
+}
+
 /// Loads one document, authorizes and applies its incoming changes (and
 /// those waiting for them), and derives its new rows. Touches no table.
 fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
+    let mut excluded = HashMap::new();
+    loop {
+        match attempt(&work, &excluded) {
+            Ok(result) => return Ok(result),
+            Err(Failure::Store(error)) => return Err(error),
+            Err(Failure::Poisoned(hash, reason)) => {
+                excluded.insert(hash, reason);
+            }
+        }
+    }
+}
+
+/// One pass of [`handle_document`], refusing the `excluded` changes.
+fn attempt(work: &DocWork, excluded: &HashMap<ChangeHash, String>) -> Result<DocResult, Failure> {
     let DocWork {
         id,
         row,
@@ -402,7 +431,10 @@ fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
         incoming,
         waiting,
     } = work;
-    let mut doc = load_document(&id, snapshot.as_deref(), &stored)?;
+    let (id, row) = (*id, *row);
+    let apply =
+        |doc: &mut Automerge, verified: &VerifiedChange| try_apply(doc, &id, verified, excluded);
+    let mut doc = load_document(&id, snapshot.as_deref(), stored)?;
     let mut result = DocResult {
         id,
         row,
@@ -419,24 +451,24 @@ fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
         .map(|(_, verified)| pending_key(&id, &verified.change.hash()))
         .collect();
     for (key, bytes) in waiting {
-        if incoming_keys.contains(&key) {
+        if incoming_keys.contains(key) {
             // Sent again while it waits: handled as part of the batch, and
             // parked again below if it still cannot be applied.
-            result.released.push(key);
+            result.released.push(key.clone());
             continue;
         }
-        match check(&bytes) {
+        match check(bytes) {
             Ok(verified) => parked.push(Waiting {
-                source: Source::Waiting(bytes),
+                source: Source::Waiting(bytes.clone()),
                 verified,
             }),
             // Stored by an older version with other rules: drop it.
-            Err(_) => result.released.push(key),
+            Err(_) => result.released.push(key.clone()),
         }
     }
-    for (position, verified) in incoming {
+    for (position, verified) in incoming.iter().cloned() {
         let hash = verified.change.hash();
-        match try_apply(&mut doc, &id, &verified)? {
+        match apply(&mut doc, &verified)? {
             Ok(()) => {
                 result
                     .outcomes
@@ -444,7 +476,7 @@ fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
                 result
                     .applied
                     .push((hash, Source::Batch(position), verified.envelope.postal_key));
-                release_waiting(&mut doc, &id, &mut parked, &mut result)?;
+                release_waiting(&mut doc, &id, &mut parked, &mut result, &apply)?;
             }
             Err(Reject::MissingDependencies(_)) => parked.push(Waiting {
                 source: Source::Batch(position),
@@ -454,7 +486,7 @@ fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
                 let reason = refusal.to_string();
                 result
                     .outcomes
-                    .push((position, reject(reason.clone(), Fault::Unauthorized)));
+                    .push((position, reject(reason.clone(), fault_of(&refusal))));
                 result.refused.push((hash, Source::Batch(position), reason));
             }
         }
@@ -474,19 +506,34 @@ fn handle_document(work: DocWork) -> Result<DocResult, StoreError> {
     Ok(result)
 }
 
+/// The fault a refusal is counted as.
+fn fault_of(refusal: &Reject) -> Fault {
+    match refusal {
+        Reject::Malformed(_) => Fault::Malformed,
+        _ => Fault::Unauthorized,
+    }
+}
+
 /// Authorizes one change against the document and applies it.
-/// `Ok(Err(reject))` leaves the document unchanged.
+/// `Ok(Err(reject))` leaves the document unchanged; a change Automerge
+/// fails to apply poisons the pass (see [`Failure::Poisoned`]).
 fn try_apply(
     doc: &mut Automerge,
     id: &EntityId,
     verified: &VerifiedChange,
-) -> Result<Result<(), Reject>, StoreError> {
+    excluded: &HashMap<ChangeHash, String>,
+) -> Result<Result<(), Reject>, Failure> {
+    let hash = verified.change.hash();
+    if let Some(reason) = excluded.get(&hash) {
+        return Ok(Err(Reject::Malformed(reason.clone())));
+    }
     if let Err(refusal) = authz::authorize(doc, id, &verified.envelope.author, &verified.change) {
         return Ok(Err(refusal));
     }
-    doc.apply_changes([verified.change.clone()])
-        .map_err(|error| StoreError::Corrupt(format!("applying an authorized change: {error}")))?;
-    Ok(Ok(()))
+    match authz::apply(doc, verified.change.clone()) {
+        Ok(()) => Ok(Ok(())),
+        Err(refusal) => Err(Failure::Poisoned(hash, refusal.to_string())),
+    }
 }
 
 /// Applies the parked changes whose dependencies are now there, until none
@@ -496,13 +543,14 @@ fn release_waiting(
     id: &EntityId,
     parked: &mut Vec<Waiting>,
     result: &mut DocResult,
-) -> Result<(), StoreError> {
+    apply: &impl Fn(&mut Automerge, &VerifiedChange) -> Result<Result<(), Reject>, Failure>,
+) -> Result<(), Failure> {
     loop {
         let mut progressed = false;
         let mut still = Vec::with_capacity(parked.len());
         for waiting in parked.drain(..) {
             let hash = waiting.verified.change.hash();
-            match try_apply(doc, id, &waiting.verified)? {
+            match apply(doc, &waiting.verified)? {
                 Ok(()) => {
                     progressed = true;
                     match waiting.source {
@@ -525,7 +573,7 @@ fn release_waiting(
                     match waiting.source {
                         Source::Batch(position) => result
                             .outcomes
-                            .push((position, reject(reason.clone(), Fault::Unauthorized))),
+                            .push((position, reject(reason.clone(), fault_of(&refusal)))),
                         Source::Waiting(_) => result.released.push(pending_key(id, &hash)),
                     }
                     result.refused.push((hash, waiting.source, reason));
