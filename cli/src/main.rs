@@ -692,10 +692,51 @@ fn run_node(config: node::daemon::DaemonConfig) -> Result<()> {
             );
         }
         println!("Press Ctrl-C to stop.");
+        tokio::spawn(show_sync_progress(daemon.state()));
         daemon.serve(node::daemon::stop_signal()).await?;
         println!("Stopped.");
         Ok(())
     })
+}
+
+/// Shows the progress of large catch-up syncs (a newcomer's first sync)
+/// on the node's terminal.
+async fn show_sync_progress(state: std::sync::Arc<node::api::ApiState>) {
+    use std::io::{IsTerminal, Write};
+    /// Smaller syncs finish before a bar is worth drawing.
+    const LARGE: usize = 200;
+    let terminal = std::io::stdout().is_terminal();
+    let mut drawn = false;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let Some(network) = state.network_status().await else {
+            continue;
+        };
+        match network.syncing.iter().find(|sync| sync.total >= LARGE) {
+            Some(sync) => {
+                let line = format!(
+                    "Syncing {} {}",
+                    sync.postal_key,
+                    print::progress_bar(sync.done, sync.total)
+                );
+                if terminal {
+                    print!("\r{line}");
+                    let _ = std::io::stdout().flush();
+                } else if !drawn {
+                    println!("{line}");
+                }
+                drawn = true;
+            }
+            None if drawn => {
+                if terminal {
+                    println!();
+                }
+                println!("Synced.");
+                drawn = false;
+            }
+            None => {}
+        }
+    }
 }
 
 fn run_relay(config: node::relay::RelayConfig) -> Result<()> {

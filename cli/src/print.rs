@@ -321,7 +321,30 @@ pub(crate) fn status(status: &serde_json::Value, as_json: bool) -> Result<()> {
             topic["peers"]
         );
     }
+    for sync in network["syncing"].as_array().into_iter().flatten() {
+        println!(
+            "  syncing {} from {}: {} of {} documents",
+            sync["postal_key"].as_str().unwrap_or("-"),
+            sync["peer_id"].as_str().unwrap_or("-"),
+            sync["done"],
+            sync["total"]
+        );
+    }
     Ok(())
+}
+
+/// A one-line progress bar, `[#####     ] 512 / 10000 documents`.
+pub(crate) fn progress_bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 30;
+    let filled = (done * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
+    format!(
+        "[{}{}] {done} / {total} documents",
+        "#".repeat(filled),
+        " ".repeat(WIDTH - filled)
+    )
 }
 
 /// Connected peers.
@@ -387,4 +410,27 @@ pub(crate) fn compacted(before: u64, after: u64, as_json: bool) -> Result<()> {
         mib(after)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_bar;
+
+    #[test]
+    fn progress_bars_fill_with_the_work_done() {
+        assert_eq!(
+            progress_bar(0, 10_000),
+            format!("[{}] 0 / 10000 documents", " ".repeat(30))
+        );
+        assert_eq!(
+            progress_bar(5_000, 10_000),
+            format!(
+                "[{}{}] 5000 / 10000 documents",
+                "#".repeat(15),
+                " ".repeat(15)
+            )
+        );
+        assert!(progress_bar(10_000, 10_000).starts_with(&format!("[{}]", "#".repeat(30))));
+        assert!(progress_bar(0, 0).starts_with(&format!("[{}]", "#".repeat(30))));
+    }
 }

@@ -82,7 +82,8 @@ fn ok_json(output: Output) -> Value {
 }
 
 fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // mDNS asks the LAN again every 20 s when a first query was lost.
+    let deadline = Instant::now() + Duration::from_secs(90);
     while !condition() {
         assert!(Instant::now() < deadline, "timed out: {what}");
         std::thread::sleep(Duration::from_millis(200));

@@ -353,6 +353,7 @@ fn network_status(local: &Local, network: &net::NetStatus) -> Result<JsonValue, 
         "peers": network.peers.len(),
         "postal_codes": topics,
         "rejected": network.rejected,
+        "syncing": network.syncing,
     }))
 }
 

@@ -185,6 +185,11 @@ impl Daemon {
         self.address
     }
 
+    /// The state its API serves, to watch the network while it runs.
+    pub fn state(&self) -> Arc<ApiState> {
+        self.state.clone()
+    }
+
     /// What the network does, if it runs.
     pub async fn network(&self) -> Option<NetStatus> {
         self.state.network_status().await

@@ -226,6 +226,21 @@ pub struct NetStatus {
     pub peers: Vec<PeerStatus>,
     /// Gossip messages refused, by fault.
     pub rejected: HashMap<String, u64>,
+    /// Sync sessions pulling documents right now.
+    pub syncing: Vec<SyncProgress>,
+}
+
+/// A sync session pulling documents.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncProgress {
+    /// From whom.
+    pub peer_id: String,
+    /// The postal key.
+    pub postal_key: String,
+    /// Differing documents pulled so far.
+    pub done: usize,
+    /// Differing documents in all.
+    pub total: usize,
 }
 
 enum Command {
@@ -475,8 +490,16 @@ fn behaviour(
         .map_err(|error| NetError::Setup(error.to_string()))?;
     let mdns = if config.mdns && !config.memory {
         Some(
-            mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
-                .map_err(|error| NetError::Setup(format!("mDNS: {error}")))?,
+            mdns::tokio::Behaviour::new(
+                mdns::Config {
+                    // Ask the LAN again soon when a first query was lost
+                    // or answered by nobody (default: 5 minutes).
+                    query_interval: Duration::from_secs(20),
+                    ..mdns::Config::default()
+                },
+                peer_id,
+            )
+            .map_err(|error| NetError::Setup(format!("mDNS: {error}")))?,
         )
     } else {
         None
@@ -642,6 +665,7 @@ pub async fn start(
         connections: HashMap::new(),
         rendezvous_points: HashSet::new(),
         reserved: HashSet::new(),
+        progress: Arc::default(),
         answering: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERING)),
         config: config.clone(),
     };
@@ -810,6 +834,9 @@ fn parse_announcement(data: &[u8]) -> Option<EntityId> {
     (rest.len() == 48).then(|| EntityId::from_bytes(rest[..16].try_into().expect("16 bytes")))
 }
 
+/// Per (peer, postal key), the differing documents pulled and in all.
+type SessionProgress = HashMap<(PeerId, String), (usize, usize)>;
+
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     store: Arc<Store>,
@@ -825,6 +852,8 @@ struct EventLoop {
     rejected: HashMap<String, u64>,
     /// Remote addresses of the open connections, per peer.
     connections: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, Multiaddr)>>,
+    /// Documents done and differing, per sync session running.
+    progress: Arc<std::sync::Mutex<SessionProgress>>,
     /// Peers that run a rendezvous server (community relays).
     rendezvous_points: HashSet<PeerId>,
     /// Relays this node holds (or asked for) a reservation with.
@@ -1081,13 +1110,27 @@ impl EventLoop {
             peer_id: *self.swarm.local_peer_id(),
         };
         let store = self.store.clone();
+        let progress = self.progress.clone();
         tokio::spawn(async move {
-            let result = sync::pull(store, postal_key.clone(), |request| {
-                let client = client.clone();
-                async move { client.request(peer, request).await }
-            })
+            let key = (peer, postal_key.clone());
+            let result = sync::pull(
+                store,
+                postal_key.clone(),
+                |request| {
+                    let client = client.clone();
+                    async move { client.request(peer, request).await }
+                },
+                |done, total| {
+                    if let Ok(mut progress) = progress.lock() {
+                        progress.insert(key.clone(), (done, total));
+                    }
+                },
+            )
             .await
             .map_err(|error| error.to_string());
+            if let Ok(mut progress) = progress.lock() {
+                progress.remove(&key);
+            }
             let _ = client
                 .send(Command::Synced {
                     peer,
@@ -1469,6 +1512,21 @@ impl EventLoop {
             topics,
             peers,
             rejected: self.rejected.clone(),
+            syncing: self
+                .progress
+                .lock()
+                .map(|progress| {
+                    progress
+                        .iter()
+                        .map(|((peer, key), (done, total))| SyncProgress {
+                            peer_id: peer.to_string(),
+                            postal_key: key.clone(),
+                            done: *done,
+                            total: *total,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

@@ -510,11 +510,13 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Runs a pulling session for `postal_key` against a peer reached through
-/// `send`, and ingests what it brings.
+/// `send`, and ingests what it brings; `progress` hears, after each pull,
+/// how many of the differing documents are done, and how many differ.
 pub async fn pull<S, F>(
     store: Arc<Store>,
     postal_key: String,
     mut send: S,
+    progress: impl Fn(usize, usize),
 ) -> Result<SyncReport, SyncError>
 where
     S: FnMut(Request) -> F,
@@ -546,6 +548,7 @@ where
     }
     let mut wanted: Vec<EntityId> = reconciliation.need().collect();
     report.differing = wanted.len();
+    progress(0, report.differing);
     while !wanted.is_empty() {
         let batch: Vec<EntityId> = wanted.iter().take(MAX_PULL_DOCS).copied().collect();
         let asked = batch.clone();
@@ -593,6 +596,7 @@ where
             .filter(|o| matches!(o, Outcome::Rejected { .. }))
             .count();
         wanted.retain(|id| !served.contains(id.as_bytes()));
+        progress(report.differing - wanted.len(), report.differing);
     }
     Ok(report)
 }

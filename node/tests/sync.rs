@@ -106,19 +106,26 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
     );
 
     // B pulls from A through encoded messages, as over the network.
+    let progress = std::sync::Mutex::new(Vec::new());
     let answerer = a.clone();
-    let report = sync::pull(b.clone(), "97400".into(), move |request| {
-        let answerer = answerer.clone();
-        async move {
-            let request: sync::Request = sync::decode(&sync::encode(&request))?;
-            let response = answerer.answer_sync(&request).map_err(SyncError::from)?;
-            sync::decode(&sync::encode(&response))
-        }
-    })
+    let report = sync::pull(
+        b.clone(),
+        "97400".into(),
+        move |request| {
+            let answerer = answerer.clone();
+            async move {
+                let request: sync::Request = sync::decode(&sync::encode(&request))?;
+                let response = answerer.answer_sync(&request).map_err(SyncError::from)?;
+                sync::decode(&sync::encode(&response))
+            }
+        },
+        |done, total| progress.lock().unwrap().push((done, total)),
+    )
     .await
     .unwrap();
 
     assert_eq!(report.differing, 10);
+    assert_eq!(progress.lock().unwrap().last(), Some(&(10, 10)));
     assert_eq!(report.applied, 10);
     assert_eq!(report.refused, 0);
     assert_eq!(
@@ -138,10 +145,15 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
 
     // Now equal: one round, a few bytes, nothing pulled.
     let answerer = a.clone();
-    let again = sync::pull(b.clone(), "97400".into(), move |request| {
-        let answerer = answerer.clone();
-        async move { answerer.answer_sync(&request).map_err(SyncError::from) }
-    })
+    let again = sync::pull(
+        b.clone(),
+        "97400".into(),
+        move |request| {
+            let answerer = answerer.clone();
+            async move { answerer.answer_sync(&request).map_err(SyncError::from) }
+        },
+        |_, _| {},
+    )
     .await
     .unwrap();
     assert_eq!((again.rounds, again.differing), (1, 0));
