@@ -52,17 +52,26 @@ async fn start_network_at(
 ) -> (Client, tokio::task::JoinHandle<()>, Multiaddr) {
     let mut config = config();
     config.bootstrap = bootstrap;
-    let (client, task) = net::start(
+    let (client, task) = start_with(local, config).await;
+    let status = client.status().await.unwrap();
+    let address: Multiaddr = status.listen[0].parse().unwrap();
+    (client, task, address)
+}
+
+/// Starts the network of `local`'s node with `config`, following its home
+/// postal code.
+async fn start_with(
+    local: &Arc<Local>,
+    config: NetConfig,
+) -> (Client, tokio::task::JoinHandle<()>) {
+    net::start(
         local.store.clone(),
         local.identity.network_seed,
         config,
         vec![local.profile.postal_key()],
     )
     .await
-    .unwrap();
-    let status = client.status().await.unwrap();
-    let address: Multiaddr = status.listen[0].parse().unwrap();
-    (client, task, address)
+    .unwrap()
 }
 
 /// A citizen who joined `postal_code`, with a data directory of their own.
@@ -394,14 +403,7 @@ async fn nodes_connect_over_quic_and_tcp_on_loopback() {
             // Dial Anne over QUIC only.
             config.bootstrap = vec![first.address.clone()];
         }
-        let (client, task) = net::start(
-            local.store.clone(),
-            local.identity.network_seed,
-            config,
-            vec![local.profile.postal_key()],
-        )
-        .await
-        .unwrap();
+        let (client, task) = start_with(&local, config).await;
         let status = client.status().await.unwrap();
         // Anne is reached at her QUIC address.
         let address: Multiaddr = status
@@ -484,14 +486,7 @@ async fn a_bootstrap_peer_that_is_down_is_dialled_again_until_it_is_up() {
     // Anne comes up at that address and dials nobody: Bruno dials again.
     let mut config = config();
     config.listen = vec!["/memory/7411974".parse().unwrap()];
-    let (_client, _task) = net::start(
-        anne.store.clone(),
-        anne.identity.network_seed,
-        config,
-        vec![anne.profile.postal_key()],
-    )
-    .await
-    .unwrap();
+    let (_client, _task) = start_with(&anne, config).await;
     eventually("Anne gets Bruno's garage once Bruno redials", || {
         anne.store.entity(&garage).unwrap().is_some()
     })
