@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crdt_model::automerge::{ObjType, ROOT, ReadDoc, transaction::Transactable};
+use crdt_model::automerge::{Automerge, ObjType, ROOT, ReadDoc, transaction::Transactable};
 use crdt_model::document::Edit;
 use crdt_model::ids::EntityId;
 use crdt_model::schema::{Field, Kind, Value};
@@ -72,6 +72,35 @@ async fn start_with(
     )
     .await
     .unwrap()
+}
+
+/// What Mallory sends against the entity `id` whose document is `doc`: a
+/// change granting herself admin rights, validly signed (unauthorized), and
+/// the same with a broken signature (forged).
+fn hostile_envelopes(doc: &Automerge, id: EntityId, mallory: &Local) -> (Vec<u8>, Vec<u8>) {
+    let mut fork = doc.fork();
+    fork.set_actor(mallory.identity.actor(mallory.profile.device).actor_id());
+    let admins = match fork.get(ROOT, "admins").unwrap() {
+        Some((crdt_model::automerge::Value::Object(ObjType::Map), id)) => id,
+        other => panic!("admins: {other:?}"),
+    };
+    let mut tx = fork.transaction();
+    tx.put(&admins, mallory.identity.author().to_string(), true)
+        .unwrap();
+    tx.commit();
+    let change = fork.get_last_local_change().unwrap().clone();
+    let unauthorized = SignedChange::sign(
+        &mallory.identity.signing_key,
+        id,
+        "97400",
+        change.raw_bytes(),
+    )
+    .unwrap()
+    .encode();
+    let mut forged = unauthorized.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    (unauthorized, forged)
 }
 
 /// A citizen who joined `postal_code`, with a data directory of their own.
@@ -256,29 +285,7 @@ async fn hostile_messages_are_rejected_and_scored_down() {
         .await
         .unwrap();
     let doc = mallory.local.store.document(&garage).unwrap().unwrap();
-    let mut fork = doc.fork();
-    let actor = mallory.local.identity.actor(mallory.local.profile.device);
-    fork.set_actor(actor.actor_id());
-    let admins = match fork.get(ROOT, "admins").unwrap() {
-        Some((crdt_model::automerge::Value::Object(ObjType::Map), id)) => id,
-        other => panic!("admins: {other:?}"),
-    };
-    let mut tx = fork.transaction();
-    tx.put(&admins, mallory.local.identity.author().to_string(), true)
-        .unwrap();
-    tx.commit();
-    let change = fork.get_last_local_change().unwrap().clone();
-    let unauthorized = SignedChange::sign(
-        &mallory.local.identity.signing_key,
-        garage,
-        "97400",
-        change.raw_bytes(),
-    )
-    .unwrap()
-    .encode();
-    let mut forged = unauthorized.clone();
-    let last = forged.len() - 1;
-    forged[last] ^= 1;
+    let (unauthorized, forged) = hostile_envelopes(&doc, garage, &mallory.local);
     mallory.client.publish_raw("97400", forged).await.unwrap();
     mallory
         .client
@@ -623,28 +630,7 @@ async fn the_relay_refuses_forged_and_unauthorized_changes_and_does_not_forward_
     // Mallory writes an admin grant for herself on Anne's garage, forges a
     // signature, and sends garbage, connected to the relay alone.
     let doc = anne.store.document(&garage).unwrap().unwrap();
-    let mut fork = doc.fork();
-    fork.set_actor(mallory.identity.actor(mallory.profile.device).actor_id());
-    let admins = match fork.get(ROOT, "admins").unwrap() {
-        Some((crdt_model::automerge::Value::Object(ObjType::Map), id)) => id,
-        other => panic!("admins: {other:?}"),
-    };
-    let mut tx = fork.transaction();
-    tx.put(&admins, mallory.identity.author().to_string(), true)
-        .unwrap();
-    tx.commit();
-    let change = fork.get_last_local_change().unwrap().clone();
-    let unauthorized = SignedChange::sign(
-        &mallory.identity.signing_key,
-        garage,
-        "97400",
-        change.raw_bytes(),
-    )
-    .unwrap()
-    .encode();
-    let mut forged = unauthorized.clone();
-    let last = forged.len() - 1;
-    forged[last] ^= 1;
+    let (unauthorized, forged) = hostile_envelopes(&doc, garage, &mallory);
     let topic = net::topic("97400");
     let mut swarm = attacker(relay_address, &topic.to_string()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
