@@ -377,6 +377,15 @@ where
         .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string()))
 }
 
+async fn write_message<T, M>(io: &mut T, message: &M) -> std::io::Result<()>
+where
+    T: libp2p::futures::AsyncWrite + Unpin + Send,
+    M: Serialize,
+{
+    io.write_all(&sync::encode(message)).await?;
+    io.close().await
+}
+
 impl request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
     type Request = Request;
@@ -409,8 +418,7 @@ impl request_response::Codec for SyncCodec {
     where
         T: libp2p::futures::AsyncWrite + Unpin + Send,
     {
-        io.write_all(&sync::encode(&request)).await?;
-        io.close().await
+        write_message(io, &request).await
     }
 
     async fn write_response<T>(
@@ -422,8 +430,7 @@ impl request_response::Codec for SyncCodec {
     where
         T: libp2p::futures::AsyncWrite + Unpin + Send,
     {
-        io.write_all(&sync::encode(&response)).await?;
-        io.close().await
+        write_message(io, &response).await
     }
 }
 
