@@ -758,11 +758,31 @@ fn run_relay(config: node::relay::RelayConfig) -> Result<()> {
         );
         println!("Give citizens one of these addresses for `communecter node --bootstrap`.");
         println!("Press Ctrl-C to stop.");
+        let client = relay.client.clone();
+        let report = tokio::spawn(report_relay(client));
         node::daemon::stop_signal().await;
+        report.abort();
         relay.stop();
         println!("Stopped.");
         Ok(())
     })
+}
+
+/// Prints one line about the relay's work each minute it changed, for its
+/// operator's logs.
+async fn report_relay(client: node::net::Client) {
+    let mut last = String::new();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        let Ok(status) = client.status().await else {
+            return;
+        };
+        let line = print::relay_line(&status);
+        if line != last {
+            println!("{line}");
+            last = line;
+        }
+    }
 }
 
 /// The new entity the command-line fields describe.

@@ -347,6 +347,22 @@ pub(crate) fn progress_bar(done: usize, total: usize) -> String {
     )
 }
 
+/// One line of a relay's log: its peers and what its relay server does.
+pub(crate) fn relay_line(status: &node::net::NetStatus) -> String {
+    let relay = status.relay.clone().unwrap_or_default();
+    let rejected: u64 = status.rejected.values().sum();
+    format!(
+        "peers {} · reservations {} · circuits {} (opened {}, cut at byte limit {}, at time limit {}) · refused {} · gossip rejected {rejected}",
+        status.peers.len(),
+        relay.reservations,
+        relay.circuits,
+        relay.circuits_opened,
+        relay.cut_bytes,
+        relay.cut_duration,
+        relay.refused,
+    )
+}
+
 /// Connected peers.
 pub(crate) fn peers(peers: &serde_json::Value, as_json: bool) -> Result<()> {
     if as_json {
@@ -414,7 +430,7 @@ pub(crate) fn compacted(before: u64, after: u64, as_json: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::progress_bar;
+    use super::{progress_bar, relay_line};
 
     #[test]
     fn progress_bars_fill_with_the_work_done() {
@@ -432,5 +448,29 @@ mod tests {
         );
         assert!(progress_bar(10_000, 10_000).starts_with(&format!("[{}]", "#".repeat(30))));
         assert!(progress_bar(0, 0).starts_with(&format!("[{}]", "#".repeat(30))));
+    }
+
+    #[test]
+    fn the_relay_line_counts_circuits_and_refusals() {
+        let status = node::net::NetStatus {
+            peer_id: "p".into(),
+            listen: Vec::new(),
+            topics: Vec::new(),
+            peers: Vec::new(),
+            rejected: [("Unauthorized".to_owned(), 2), ("Malformed".to_owned(), 1)].into(),
+            syncing: Vec::new(),
+            relay: Some(node::net::RelayStatus {
+                reservations: 5,
+                circuits: 2,
+                circuits_opened: 40,
+                refused: 3,
+                cut_bytes: 1,
+                cut_duration: 4,
+            }),
+        };
+        assert_eq!(
+            relay_line(&status),
+            "peers 0 · reservations 5 · circuits 2 (opened 40, cut at byte limit 1, at time limit 4) · refused 3 · gossip rejected 3"
+        );
     }
 }

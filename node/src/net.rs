@@ -228,6 +228,26 @@ pub struct NetStatus {
     pub rejected: HashMap<String, u64>,
     /// Sync sessions pulling documents right now.
     pub syncing: Vec<SyncProgress>,
+    /// What the relay server does, on a relay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayStatus>,
+}
+
+/// What a relay server does for nodes that cannot reach each other.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RelayStatus {
+    /// Nodes holding a reservation (reachable through this relay).
+    pub reservations: usize,
+    /// Circuits open now.
+    pub circuits: usize,
+    /// Circuits opened since start.
+    pub circuits_opened: u64,
+    /// Reservation and circuit requests refused (over the limits).
+    pub refused: u64,
+    /// Circuits cut for carrying more than the byte limit.
+    pub cut_bytes: u64,
+    /// Circuits cut for lasting longer than the duration limit.
+    pub cut_duration: u64,
 }
 
 /// A sync session pulling documents.
@@ -673,6 +693,7 @@ pub async fn start(
         rendezvous_points: HashSet::new(),
         reserved: HashSet::new(),
         progress: Arc::default(),
+        relay: config.relay.as_ref().map(|_| RelayStatus::default()),
         answering: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERING)),
         config: config.clone(),
     };
@@ -865,6 +886,8 @@ struct EventLoop {
     rendezvous_points: HashSet<PeerId>,
     /// Relays this node holds (or asked for) a reservation with.
     reserved: HashSet<PeerId>,
+    /// What the relay server did, on a relay.
+    relay: Option<RelayStatus>,
     answering: Arc<tokio::sync::Semaphore>,
     config: NetConfig,
 }
@@ -1181,6 +1204,7 @@ impl EventLoop {
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listening.retain(|known| *known != address);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(event)) => self.on_relay(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
@@ -1246,6 +1270,41 @@ impl EventLoop {
                     // Met again, it is registered with and reserved again.
                     self.rendezvous_points.remove(&peer_id);
                     self.reserved.remove(&peer_id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_relay(&mut self, event: relay::Event) {
+        let Some(stats) = &mut self.relay else {
+            return;
+        };
+        match event {
+            relay::Event::ReservationReqAccepted { renewed, .. } => {
+                if !renewed {
+                    stats.reservations += 1;
+                }
+            }
+            relay::Event::ReservationClosed { .. } | relay::Event::ReservationTimedOut { .. } => {
+                stats.reservations = stats.reservations.saturating_sub(1);
+            }
+            relay::Event::ReservationReqDenied { .. } | relay::Event::CircuitReqDenied { .. } => {
+                stats.refused += 1;
+            }
+            relay::Event::CircuitReqAccepted { .. } => {
+                stats.circuits += 1;
+                stats.circuits_opened += 1;
+            }
+            relay::Event::CircuitClosed { error, .. } => {
+                stats.circuits = stats.circuits.saturating_sub(1);
+                match error {
+                    Some(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                        stats.cut_duration += 1;
+                    }
+                    // The relay's only other error of its own.
+                    Some(error) if error.to_string().contains("bytes") => stats.cut_bytes += 1,
+                    _ => {}
                 }
             }
             _ => {}
@@ -1519,6 +1578,7 @@ impl EventLoop {
             topics,
             peers,
             rejected: self.rejected.clone(),
+            relay: self.relay.clone(),
             syncing: self
                 .progress
                 .lock()

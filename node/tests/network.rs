@@ -141,6 +141,18 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until the asynchronous `condition` holds, for at most 20 seconds.
+async fn eventually_async<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut condition: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn add(node: &Node, name: &str) -> EntityId {
     add_as(&node.local, name).await
 }
@@ -706,4 +718,135 @@ async fn the_relay_refuses_forged_and_unauthorized_changes_and_does_not_forward_
             .admins
             .contains(&mallory_key)
     );
+}
+
+/// A relay on the memory transport, serving `serve`, with `limits`.
+async fn relay_with(
+    serve: &[&str],
+    limits: net::RelayLimits,
+) -> (tempfile::TempDir, node::relay::Relay, Multiaddr) {
+    let temp = tempfile::tempdir().unwrap();
+    let relay = node::relay::Relay::start(node::relay::RelayConfig {
+        dir: DataDir::resolve(Some(temp.path().join("relay"))).unwrap(),
+        serve: serve.iter().map(|s| (*s).to_owned()).collect(),
+        net: NetConfig {
+            relay: Some(limits),
+            ..config()
+        },
+        addr_file: None,
+    })
+    .await
+    .unwrap();
+    let address = relay.status().await.unwrap().listen[0].parse().unwrap();
+    (temp, relay, address)
+}
+
+/// A node with no address of its own, as behind a home router: it dials
+/// the relay and others reach it only through a circuit of the relay.
+async fn behind_nat(postal_code: &str, name: &str, relay: &Multiaddr) -> Node {
+    let (temp, local) = joined(postal_code, name);
+    let (client, task) = start_with(
+        &local,
+        NetConfig {
+            listen: Vec::new(),
+            bootstrap: vec![relay.clone()],
+            ..config()
+        },
+    )
+    .await;
+    Node {
+        _temp: temp,
+        local,
+        client,
+        task,
+        address: relay.clone(),
+    }
+}
+
+/// Waits until `node` is connected to `other` through a relay circuit
+/// only.
+async fn relayed_to(node: &Node, other: &Node) {
+    let other = other.client.peer_id().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let peers = node.client.status().await.unwrap().peers;
+        if let Some(peer) = peers.iter().find(|peer| peer.peer_id == other) {
+            assert!(peer.relayed, "a direct connection: {peer:?}");
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never connected through the relay"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn relay_status(relay: &node::relay::Relay) -> net::RelayStatus {
+    relay.status().await.unwrap().relay.expect("relay status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_carrying_more_than_the_byte_limit_is_cut_and_others_keep_working() {
+    // The relay serves neither 97400 nor 97420: what crosses it between
+    // nodes of those postal codes goes through circuits.
+    let (_relay_home, relay, relay_address) = relay_with(
+        &["97480"],
+        net::RelayLimits {
+            max_circuit_bytes: 64 * 1024,
+            ..net::RelayLimits::default()
+        },
+    )
+    .await;
+    let anne = behind_nat("97400", "Anne", &relay_address).await;
+    let theatre = add(&anne, "Théâtre des Sables").await;
+    let edits: Vec<Edit> = (0..8)
+        .map(|n| Edit::Set(Field::Description, Value::Text(incompressible(n, 7_000))))
+        .collect();
+    edit(&anne, theatre, edits).await;
+    // Bruno's catch-up sync pulls about 220 KB through the circuit.
+    let bruno = behind_nat("97400", "Bruno", &relay_address).await;
+    eventually_async("a circuit cut at the byte limit", || async {
+        relay_status(&relay).await.cut_bytes > 0
+    })
+    .await;
+    assert!(!has(&bruno, &theatre), "the theatre crossed the byte limit");
+    // Two other citizens still meet and gossip through the same relay.
+    let chloe = behind_nat("97420", "Chloé", &relay_address).await;
+    let david = behind_nat("97420", "David", &relay_address).await;
+    relayed_to(&david, &chloe).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let bakery = add(&chloe, "Boulangerie du Port").await;
+    eventually("David gets Chloé's bakery through the relay", || {
+        has(&david, &bakery)
+    })
+    .await;
+    let status = relay_status(&relay).await;
+    assert!(status.circuits_opened >= 2, "{status:?}");
+    assert!(status.reservations >= 4, "{status:?}");
+    assert!(!has(&bruno, &theatre), "the theatre crossed the byte limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_is_cut_at_its_duration_limit_and_dialled_again() {
+    let (_relay_home, relay, relay_address) = relay_with(
+        &["97480"],
+        net::RelayLimits {
+            max_circuit_duration: Duration::from_secs(1),
+            ..net::RelayLimits::default()
+        },
+    )
+    .await;
+    let chloe = behind_nat("97420", "Chloé", &relay_address).await;
+    let david = behind_nat("97420", "David", &relay_address).await;
+    relayed_to(&david, &chloe).await;
+    eventually_async("a circuit cut at its duration limit", || async {
+        relay_status(&relay).await.cut_duration > 0
+    })
+    .await;
+    // The nodes meet again through a new circuit, and gossip still flows.
+    let bakery = add(&chloe, "Boulangerie du Port").await;
+    eventually("David gets Chloé's bakery", || has(&david, &bakery)).await;
+    let status = relay_status(&relay).await;
+    assert!(status.circuits_opened >= 2, "{status:?}");
 }
