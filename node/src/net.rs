@@ -1281,10 +1281,8 @@ impl EventLoop {
             return;
         };
         match event {
-            relay::Event::ReservationReqAccepted { renewed, .. } => {
-                if !renewed {
-                    stats.reservations += 1;
-                }
+            relay::Event::ReservationReqAccepted { renewed: false, .. } => {
+                stats.reservations += 1;
             }
             relay::Event::ReservationClosed { .. } | relay::Event::ReservationTimedOut { .. } => {
                 stats.reservations = stats.reservations.saturating_sub(1);
