@@ -53,6 +53,7 @@ pub mod authz;
 pub mod communes;
 pub mod document;
 pub mod ids;
+pub mod sample;
 pub mod schema;
 pub mod signed;
 pub mod text;

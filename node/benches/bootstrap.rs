@@ -8,11 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crdt_model::document::{self, Edit, Genesis};
-use crdt_model::ed25519_dalek::SigningKey;
-use crdt_model::ids::{Actor, AuthorKey};
-use crdt_model::schema::Kind;
-use crdt_model::signed::SignedChange;
+use crdt_model::sample;
 use node::identity::DataDir;
 use node::local::{Join, Local};
 use node::net::{self, NetConfig};
@@ -40,36 +36,9 @@ fn main() {
 
 async fn run() {
     let temp = tempfile::tempdir().expect("temporary directory");
-    let key = SigningKey::from_bytes(&[5; 32]);
-    let actor = Actor {
-        author: AuthorKey::of(&key),
-        device: 1,
-    };
+    let (key, _) = sample::author(5);
     let started = Instant::now();
-    let envelopes: Vec<Vec<u8>> = (0..DOCUMENTS)
-        .map(|n| {
-            let genesis = Genesis {
-                kind: Kind::Organization,
-                name: format!("Association {n}"),
-                postal_code: "97400".into(),
-                country: "FR".into(),
-                open_edition: None,
-            };
-            let mut nonce = [0u8; 16];
-            nonce[..8].copy_from_slice(&(n as u64).to_le_bytes());
-            let created = document::create(
-                &genesis,
-                &actor,
-                1_764_000_000_000,
-                nonce,
-                &[Edit::AddTag(format!("tag{}", n % 50))],
-            )
-            .expect("valid entity");
-            SignedChange::sign(&key, created.id, "97400", created.change.raw_bytes())
-                .expect("sign")
-                .encode()
-        })
-        .collect();
+    let envelopes = sample::directory(&key, "97400", DOCUMENTS);
     let directory_bytes: usize = envelopes.iter().map(Vec::len).sum();
     println!(
         "setup: {DOCUMENTS} signed documents ({directory_bytes} bytes of envelopes) in {:.1} s",

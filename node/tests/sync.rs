@@ -3,58 +3,18 @@
 
 use std::sync::Arc;
 
-use crdt_model::document::{self, Edit, Genesis};
+use crdt_model::document::{self, Edit};
 use crdt_model::ed25519_dalek::SigningKey;
-use crdt_model::ids::{Actor, AuthorKey};
-use crdt_model::schema::Kind;
+use crdt_model::sample::{self, SAMPLE_TIME};
 use crdt_model::signed::SignedChange;
 use node::ingest::Outcome;
 use node::store::Store;
 use node::sync::{self, SyncError};
 
-const NOW: i64 = 1_764_000_000_000;
 const DOCUMENTS: usize = 10_000;
 
 fn key() -> SigningKey {
-    SigningKey::from_bytes(&[7; 32])
-}
-
-fn actor() -> Actor {
-    Actor {
-        author: AuthorKey::of(&key()),
-        device: 1,
-    }
-}
-
-/// The signed genesis of entity `n`, and its document.
-fn entity(
-    n: usize,
-) -> (
-    crdt_model::ids::EntityId,
-    crdt_model::automerge::Automerge,
-    Vec<u8>,
-) {
-    let genesis = Genesis {
-        kind: Kind::Organization,
-        name: format!("Association {n}"),
-        postal_code: "97400".into(),
-        country: "FR".into(),
-        open_edition: None,
-    };
-    let mut nonce = [0u8; 16];
-    nonce[..8].copy_from_slice(&(n as u64).to_le_bytes());
-    let created = document::create(
-        &genesis,
-        &actor(),
-        NOW,
-        nonce,
-        &[Edit::AddTag(format!("tag{}", n % 40))],
-    )
-    .unwrap();
-    let envelope = SignedChange::sign(&key(), created.id, "97400", created.change.raw_bytes())
-        .unwrap()
-        .encode();
-    (created.id, created.doc, envelope)
+    sample::author(7).0
 }
 
 fn ingest_all(store: &Store, envelopes: &[Vec<u8>]) {
@@ -75,9 +35,9 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
     let mut docs = Vec::new();
     let mut shared = Vec::new();
     for n in 0..DOCUMENTS {
-        let (id, doc, envelope) = entity(n);
-        docs.push((id, doc));
-        shared.push(envelope);
+        let entity = sample::organization(&key(), "97400", n);
+        docs.push((entity.id, entity.doc));
+        shared.push(entity.envelope);
     }
     ingest_all(&a, &shared);
     ingest_all(&b, &shared);
@@ -87,7 +47,13 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
     let mut only_on_a = Vec::new();
     for n in [5, 1_234, 5_000, 7_777, 9_998] {
         let (id, doc) = &mut docs[n];
-        let change = document::edit(doc, &actor(), NOW, &[Edit::AddTag("modifié".into())]).unwrap();
+        let change = document::edit(
+            doc,
+            &sample::author(7).1,
+            SAMPLE_TIME,
+            &[Edit::AddTag("modifié".into())],
+        )
+        .unwrap();
         doc.apply_changes([change.clone()]).unwrap();
         only_on_a.push(
             SignedChange::sign(&key(), *id, "97400", change.raw_bytes())
@@ -96,7 +62,7 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
         );
     }
     for n in DOCUMENTS..DOCUMENTS + 5 {
-        only_on_a.push(entity(n).2);
+        only_on_a.push(sample::organization(&key(), "97400", n).envelope);
     }
     ingest_all(&a, &only_on_a);
     let difference_bytes: usize = only_on_a.iter().map(Vec::len).sum();
