@@ -21,6 +21,7 @@ pub mod index;
 pub mod ingest;
 pub mod local;
 pub mod net;
+pub mod opendata;
 pub mod relay;
 pub mod store;
 pub mod sync;

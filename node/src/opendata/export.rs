@@ -1,0 +1,557 @@
+//! Exports of the directory: the project's JSON (`{meta, entities}`),
+//! schema.org JSON-LD, GeoJSON and CSV. Deleted entities are left out; a
+//! person shows only what is public of a profile (name, short text,
+//! postal code and commune); e-mails live in no document, so none can
+//! appear.
+
+use std::io::Write;
+
+use crdt_model::document::{Entity, Link, Relation};
+use crdt_model::schema::{Field, Kind, Value};
+use serde_json::{Map, Value as Json, json};
+
+use super::{ATTRIBUTION, Licence, iso8601};
+
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The project's JSON: `{meta, entities}`.
+    Json,
+    /// schema.org JSON-LD.
+    JsonLd,
+    /// A GeoJSON FeatureCollection of the entities placed on the map.
+    GeoJson,
+    /// One row per entity, with the columns of [`CSV_COLUMNS`].
+    Csv,
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: [Format; 4] = [Format::Json, Format::JsonLd, Format::GeoJson, Format::Csv];
+
+    /// Its name on the command line and in URLs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::JsonLd => "jsonld",
+            Format::GeoJson => "geojson",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// Its media type.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::JsonLd => "application/ld+json",
+            Format::GeoJson => "application/geo+json",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let wanted = text.trim().to_ascii_lowercase().replace('-', "");
+        Format::ALL
+            .into_iter()
+            .find(|format| format.as_str() == wanted)
+            .ok_or_else(|| format!("unknown format {text:?}: use json, jsonld, geojson or csv"))
+    }
+}
+
+/// What an export holds and how it is published.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// The licence it carries.
+    pub licence: Licence,
+    /// The postal key it was restricted to, if any (said in its metadata).
+    pub postal_key: Option<String>,
+    /// The kind it was restricted to, if any (said in its metadata).
+    pub kind: Option<Kind>,
+    /// When it was made (ms since the epoch).
+    pub now_ms: i64,
+}
+
+/// Why an export could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing failed.
+    #[error("writing the export: {0}")]
+    Io(#[from] std::io::Error),
+    /// CSV writing failed.
+    #[error("writing the CSV export: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// The CSV columns, in order. `tags` holds the tags separated by `;` (a
+/// JSON array when a tag itself contains `;`); `type` is the organization,
+/// event or place type; dates are ISO 8601.
+pub const CSV_COLUMNS: [&str; 23] = [
+    "id",
+    "kind",
+    "name",
+    "type",
+    "category",
+    "tags",
+    "short_description",
+    "description",
+    "url",
+    "telephone",
+    "opening_hours",
+    "start",
+    "end",
+    "street",
+    "postal_code",
+    "insee_code",
+    "locality",
+    "country",
+    "lat",
+    "lon",
+    "created_at",
+    "updated_at",
+    "licence",
+];
+
+/// Writes `entities` (deleted ones are skipped) in `format`; returns how
+/// many were written.
+pub fn export(
+    entities: &[Entity],
+    format: Format,
+    options: &ExportOptions,
+    out: &mut dyn Write,
+) -> Result<usize, ExportError> {
+    let shown: Vec<&Entity> = entities.iter().filter(|entity| !entity.deleted).collect();
+    match format {
+        Format::Json => {
+            let document = json!({
+                "meta": meta(options, shown.len()),
+                "entities": shown.iter().map(|entity| entity_json(entity)).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+            Ok(shown.len())
+        }
+        Format::JsonLd => {
+            let mut graph = vec![dataset(options)];
+            graph.extend(shown.iter().map(|entity| schema_org(entity)));
+            let document = json!({"@context": "https://schema.org", "@graph": graph});
+            serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+            Ok(shown.len())
+        }
+        Format::GeoJson => {
+            let features: Vec<Json> = shown
+                .iter()
+                .filter(|entity| entity.kind != Kind::Person)
+                .filter_map(|entity| feature(entity))
+                .collect();
+            let count = features.len();
+            let document = json!({
+                "type": "FeatureCollection",
+                "licence": licence_json(options.licence),
+                "attribution": ATTRIBUTION,
+                "generated_at": iso8601(options.now_ms),
+                "features": features,
+            });
+            serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+            Ok(count)
+        }
+        Format::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            writer.write_record(CSV_COLUMNS)?;
+            for entity in &shown {
+                writer.write_record(csv_row(entity, options.licence))?;
+            }
+            writer.flush()?;
+            Ok(shown.len())
+        }
+    }
+}
+
+fn licence_json(licence: Licence) -> Json {
+    json!({"id": licence.id(), "name": licence.name(), "url": licence.url()})
+}
+
+fn meta(options: &ExportOptions, count: usize) -> Json {
+    json!({
+        "format": "communecter-export/1",
+        "generator": concat!("communecter ", env!("CARGO_PKG_VERSION")),
+        "licence": licence_json(options.licence),
+        "attribution": ATTRIBUTION,
+        "generated_at": iso8601(options.now_ms),
+        "postal_code": options.postal_key,
+        "kind": options.kind.map(Kind::as_str),
+        "count": count,
+    })
+}
+
+/// Whether the street line and position of `entity` are public: not for
+/// a person (where someone lives is theirs).
+fn located(entity: &Entity) -> bool {
+    entity.kind != Kind::Person
+}
+
+fn value_json(value: &Value) -> Json {
+    match value {
+        Value::Text(text) => Json::String(text.clone()),
+        Value::Bool(flag) => Json::Bool(*flag),
+        Value::Number(number) => json!(number),
+    }
+}
+
+/// The link as exported: who (their person entity and author key), what,
+/// when, and the comment.
+fn link_json(link: &Link) -> Json {
+    let mut object = Map::new();
+    object.insert("relation".into(), json!(link.relation.as_str()));
+    object.insert("author".into(), json!(link.author.to_string()));
+    if let Some(person) = link.person {
+        object.insert("person".into(), json!(person.to_string()));
+    }
+    if let Some(comment) = &link.comment {
+        object.insert("comment".into(), json!(comment));
+    }
+    if link.relation == Relation::Member {
+        object.insert("confirmed".into(), json!(link.confirmed));
+    }
+    object.insert("at".into(), json!(iso8601(link.at)));
+    Json::Object(object)
+}
+
+/// An entity in the project's JSON.
+pub fn entity_json(entity: &Entity) -> Json {
+    let mut object = Map::new();
+    object.insert("id".into(), json!(entity.id.to_string()));
+    object.insert("kind".into(), json!(entity.kind.as_str()));
+    for (key, value) in &entity.fields {
+        object.insert(key.clone(), value_json(value));
+    }
+    let mut address = Map::new();
+    if located(entity)
+        && let Some(street) = &entity.address.street
+    {
+        address.insert("street".into(), json!(street));
+    }
+    address.insert("postal_code".into(), json!(entity.address.postal_code));
+    if let Some(insee) = &entity.address.insee_code {
+        address.insert("insee_code".into(), json!(insee));
+    }
+    if let Some(locality) = &entity.address.locality {
+        address.insert("locality".into(), json!(locality));
+    }
+    address.insert("country".into(), json!(entity.address.country));
+    object.insert("address".into(), Json::Object(address));
+    if located(entity)
+        && let Some(geo) = &entity.geo
+    {
+        object.insert("geo".into(), json!({"lat": geo.lat, "lon": geo.lon}));
+    }
+    object.insert("tags".into(), json!(entity.tags));
+    object.insert(
+        "links".into(),
+        Json::Array(entity.links.iter().map(link_json).collect()),
+    );
+    object.insert("created_at".into(), json!(iso8601(entity.created_at)));
+    object.insert("updated_at".into(), json!(iso8601(entity.updated_at)));
+    Json::Object(object)
+}
+
+/// The `type` column: the organization, event or place type.
+fn kind_type(entity: &Entity) -> Option<&str> {
+    entity
+        .text(Field::OrganizationType)
+        .or_else(|| entity.text(Field::EventType))
+        .or_else(|| entity.text(Field::PlaceType))
+}
+
+/// The schema.org type of an entity.
+pub fn schema_org_type(entity: &Entity) -> &'static str {
+    match entity.kind {
+        Kind::Person => "Person",
+        Kind::Project => "Project",
+        Kind::Event => "Event",
+        Kind::Place => "Place",
+        Kind::Organization => match entity.text(Field::OrganizationType) {
+            Some("ngo") => "NGO",
+            Some("local_business") => "LocalBusiness",
+            Some("government") => "GovernmentOrganization",
+            _ => "Organization",
+        },
+    }
+}
+
+/// The term set of categories in JSON-LD keywords.
+pub const CATEGORY_SET: &str = "urn:communecter:categories";
+
+/// The JSON-LD `@id` of an entity.
+pub fn node_id(id: impl std::fmt::Display) -> String {
+    format!("urn:communecter:entity:{id}")
+}
+
+fn dataset(options: &ExportOptions) -> Json {
+    let mut about = String::from("Directory of a commune on Communecter");
+    if let Some(key) = &options.postal_key {
+        about.push_str(&format!(", postal code {key}"));
+    }
+    json!({
+        "@type": "Dataset",
+        "name": about,
+        "license": options.licence.url(),
+        "creditText": ATTRIBUTION,
+        "dateModified": iso8601(options.now_ms),
+        "isAccessibleForFree": true,
+    })
+}
+
+fn postal_address(entity: &Entity) -> Json {
+    let mut address = Map::new();
+    address.insert("@type".into(), json!("PostalAddress"));
+    if located(entity)
+        && let Some(street) = &entity.address.street
+    {
+        address.insert("streetAddress".into(), json!(street));
+    }
+    address.insert("postalCode".into(), json!(entity.address.postal_code));
+    if let Some(locality) = &entity.address.locality {
+        address.insert("addressLocality".into(), json!(locality));
+    }
+    address.insert("addressCountry".into(), json!(entity.address.country));
+    Json::Object(address)
+}
+
+fn people(entity: &Entity, relations: &[Relation], confirmed_only: bool) -> Vec<Json> {
+    entity
+        .links
+        .iter()
+        .filter(|link| relations.contains(&link.relation))
+        .filter(|link| !confirmed_only || link.confirmed)
+        .filter_map(|link| link.person)
+        .map(|person| json!({"@id": node_id(person)}))
+        .collect()
+}
+
+/// An entity as a schema.org node.
+pub fn schema_org(entity: &Entity) -> Json {
+    let kind = schema_org_type(entity);
+    let is_place = matches!(kind, "Place" | "LocalBusiness");
+    let mut node = Map::new();
+    node.insert("@id".into(), json!(node_id(entity.id)));
+    node.insert("@type".into(), json!(kind));
+    node.insert("name".into(), json!(entity.name()));
+    let short = entity.text(Field::ShortDescription);
+    match (entity.text(Field::Description), short) {
+        (Some(long), short) => {
+            node.insert("description".into(), json!(long));
+            if let Some(short) = short {
+                node.insert("disambiguatingDescription".into(), json!(short));
+            }
+        }
+        (None, Some(short)) => {
+            node.insert("description".into(), json!(short));
+        }
+        (None, None) => {}
+    }
+    if let Some(url) = entity.text(Field::Url) {
+        node.insert("url".into(), json!(url));
+    }
+    let geo = entity
+        .geo
+        .filter(|_| located(entity))
+        .map(|geo| json!({"@type": "GeoCoordinates", "latitude": geo.lat, "longitude": geo.lon}));
+    match entity.kind {
+        Kind::Event => {
+            let location = match entity.text(Field::Place) {
+                Some(place) => json!({"@id": node_id(place)}),
+                None => {
+                    let mut place = Map::new();
+                    place.insert("@type".into(), json!("Place"));
+                    place.insert("address".into(), postal_address(entity));
+                    if let Some(geo) = geo {
+                        place.insert("geo".into(), geo);
+                    }
+                    Json::Object(place)
+                }
+            };
+            node.insert("location".into(), location);
+        }
+        _ => {
+            node.insert("address".into(), postal_address(entity));
+            if let Some(geo) = geo {
+                if is_place {
+                    node.insert("geo".into(), geo);
+                } else {
+                    node.insert("location".into(), json!({"@type": "Place", "geo": geo}));
+                }
+            }
+        }
+    }
+    if entity.kind != Kind::Person {
+        // The category is a term of Communecter's categories; tags are
+        // free keywords.
+        let mut keywords: Vec<Json> = entity.tags.iter().map(|tag| json!(tag)).collect();
+        if let Some(category) = entity.text(Field::Category) {
+            keywords.insert(
+                0,
+                json!({"@type": "DefinedTerm", "name": category, "inDefinedTermSet": CATEGORY_SET}),
+            );
+        }
+        if !keywords.is_empty() {
+            node.insert("keywords".into(), json!(keywords));
+        }
+    }
+    if let Some(telephone) = entity.text(Field::Telephone) {
+        node.insert("telephone".into(), json!(telephone));
+    }
+    if kind == "LocalBusiness"
+        && let Some(hours) = entity.text(Field::OpeningHours)
+    {
+        node.insert("openingHours".into(), json!(hours));
+    }
+    match entity.kind {
+        Kind::Event => {
+            if let Some(start) = entity.text(Field::Start) {
+                node.insert("startDate".into(), json!(start));
+            }
+            if let Some(end) = entity.text(Field::End) {
+                node.insert("endDate".into(), json!(end));
+            }
+            if let Some(organizer) = entity.text(Field::Organizer) {
+                node.insert("organizer".into(), json!({"@id": node_id(organizer)}));
+            }
+            let attendees = people(entity, &[Relation::Attendee], false);
+            if !attendees.is_empty() {
+                node.insert("attendee".into(), Json::Array(attendees));
+            }
+        }
+        Kind::Project => {
+            if let Some(start) = entity.text(Field::Start) {
+                node.insert("foundingDate".into(), json!(start));
+            }
+            if let Some(end) = entity.text(Field::End) {
+                node.insert("dissolutionDate".into(), json!(end));
+            }
+            let members = people(entity, &[Relation::Contributor, Relation::Member], false);
+            if !members.is_empty() {
+                node.insert("member".into(), Json::Array(members));
+            }
+        }
+        Kind::Organization => {
+            let members = people(entity, &[Relation::Member], true);
+            if !members.is_empty() {
+                node.insert("member".into(), Json::Array(members));
+            }
+        }
+        Kind::Person | Kind::Place => {}
+    }
+    if entity.kind != Kind::Person {
+        let reviews: Vec<Json> = entity
+            .links
+            .iter()
+            .filter(|link| link.relation == Relation::Recommends)
+            .map(|link| {
+                let author = match link.person {
+                    Some(person) => json!({"@id": node_id(person)}),
+                    None => json!({"@type": "Person", "identifier": link.author.to_string()}),
+                };
+                let mut review = Map::new();
+                review.insert("@type".into(), json!("Review"));
+                review.insert("author".into(), author);
+                review.insert("datePublished".into(), json!(iso8601(link.at)));
+                if let Some(comment) = &link.comment {
+                    review.insert("reviewBody".into(), json!(comment));
+                }
+                Json::Object(review)
+            })
+            .collect();
+        if !reviews.is_empty() {
+            node.insert("review".into(), Json::Array(reviews));
+        }
+    }
+    Json::Object(node)
+}
+
+/// A GeoJSON feature, for an entity placed on the map.
+fn feature(entity: &Entity) -> Option<Json> {
+    let geo = entity.geo?;
+    let mut properties = Map::new();
+    properties.insert("id".into(), json!(entity.id.to_string()));
+    properties.insert("kind".into(), json!(entity.kind.as_str()));
+    if let Some(kind_type) = kind_type(entity) {
+        properties.insert("type".into(), json!(kind_type));
+    }
+    for (key, value) in &entity.fields {
+        if !matches!(
+            key.as_str(),
+            "organization_type" | "event_type" | "place_type"
+        ) {
+            properties.insert(key.clone(), value_json(value));
+        }
+    }
+    properties.insert("tags".into(), json!(entity.tags));
+    if let Some(street) = &entity.address.street {
+        properties.insert("street".into(), json!(street));
+    }
+    properties.insert("postal_code".into(), json!(entity.address.postal_code));
+    if let Some(insee) = &entity.address.insee_code {
+        properties.insert("insee_code".into(), json!(insee));
+    }
+    if let Some(locality) = &entity.address.locality {
+        properties.insert("locality".into(), json!(locality));
+    }
+    properties.insert("country".into(), json!(entity.address.country));
+    Some(json!({
+        "type": "Feature",
+        "id": entity.id.to_string(),
+        "geometry": {"type": "Point", "coordinates": [geo.lon, geo.lat]},
+        "properties": properties,
+    }))
+}
+
+/// The tags cell: `a;b;c`, or a JSON array when a tag contains `;`.
+pub fn tags_cell(tags: &std::collections::BTreeSet<String>) -> String {
+    if tags.iter().any(|tag| tag.contains(';')) {
+        serde_json::to_string(tags).expect("JSON of strings")
+    } else {
+        tags.iter().cloned().collect::<Vec<_>>().join(";")
+    }
+}
+
+fn csv_row(entity: &Entity, licence: Licence) -> Vec<String> {
+    let text = |field: Field| entity.text(field).unwrap_or_default().to_owned();
+    let located = located(entity);
+    let geo = entity.geo.filter(|_| located);
+    vec![
+        entity.id.to_string(),
+        entity.kind.as_str().to_owned(),
+        entity.name().to_owned(),
+        kind_type(entity).unwrap_or_default().to_owned(),
+        text(Field::Category),
+        tags_cell(&entity.tags),
+        text(Field::ShortDescription),
+        text(Field::Description),
+        text(Field::Url),
+        text(Field::Telephone),
+        text(Field::OpeningHours),
+        text(Field::Start),
+        text(Field::End),
+        entity
+            .address
+            .street
+            .clone()
+            .filter(|_| located)
+            .unwrap_or_default(),
+        entity.address.postal_code.clone(),
+        entity.address.insee_code.clone().unwrap_or_default(),
+        entity.address.locality.clone().unwrap_or_default(),
+        entity.address.country.clone(),
+        geo.map(|geo| geo.lat.to_string()).unwrap_or_default(),
+        geo.map(|geo| geo.lon.to_string()).unwrap_or_default(),
+        iso8601(entity.created_at),
+        iso8601(entity.updated_at),
+        licence.id().to_owned(),
+    ]
+}

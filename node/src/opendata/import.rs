@@ -1,0 +1,826 @@
+//! Reading import files: the project's JSON, JSON-LD, GeoJSON and CSV
+//! exports, and Communecter's public API JSON (`name`, `type`, `address`,
+//! `geo`, `tags`, `shortDescription`). A file is read whole before
+//! anything is imported, so a truncated or malformed file imports nothing;
+//! each row is then checked on its own and a bad row is reported with its
+//! reason, never half-imported.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crdt_model::document::{Edit, Entity};
+use crdt_model::schema::{Container, Field, Kind, check_postal_code};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::local::NewEntity;
+
+/// The largest file imported.
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+/// One row of an import file, as read, before it is checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportRow {
+    /// Where it is in the file (`line 12`, `entity 7`), for reports.
+    pub at: String,
+    /// Its values by column: `kind`, `name`, `type`, the field keys of the
+    /// schema (`short_description`, `street`, `postal_code`, `lat`…).
+    pub values: BTreeMap<String, String>,
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// What was read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportFile {
+    /// Which format it was: `json`, `jsonld`, `geojson`, `csv` or
+    /// `communecter-api`.
+    pub format: &'static str,
+    /// Its rows.
+    pub rows: Vec<ImportRow>,
+    /// Things ignored in it (unknown columns…).
+    pub warnings: Vec<String>,
+}
+
+/// Why a file cannot be imported at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Over [`MAX_IMPORT_BYTES`].
+    #[error(
+        "the file is too large ({0} bytes; at most 64 MiB): split it into several files and import each"
+    )]
+    TooLarge(usize),
+    /// Not text.
+    #[error(
+        "the file is not text (invalid UTF-8 at byte {0}): expected JSON, GeoJSON or CSV exported as UTF-8"
+    )]
+    NotText(usize),
+    /// Empty.
+    #[error("the file is empty")]
+    Empty,
+    /// Malformed JSON.
+    #[error("the file is not valid JSON (truncated?): {0}")]
+    Json(String),
+    /// JSON, but of no known shape.
+    #[error(
+        "JSON of an unknown shape: expected {{\"meta\", \"entities\"}}, a GeoJSON FeatureCollection, schema.org JSON-LD or Communecter's API JSON ({0})"
+    )]
+    Shape(String),
+    /// A CSV file that cannot be read.
+    #[error("the CSV file cannot be read: {0}")]
+    Csv(String),
+    /// A CSV file without the columns needed.
+    #[error("the CSV file has no {missing} column; its columns are: {found}")]
+    Columns {
+        /// The column missing.
+        missing: &'static str,
+        /// The header read.
+        found: String,
+    },
+}
+
+/// Reads an import file; the format is recognised from its content.
+pub fn read(bytes: &[u8]) -> Result<ImportFile, ImportError> {
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(ImportError::TooLarge(bytes.len()));
+    }
+    let text =
+        std::str::from_utf8(bytes).map_err(|error| ImportError::NotText(error.valid_up_to()))?;
+    let text = text.trim_start_matches('\u{feff}');
+    if text.contains('\0') {
+        return Err(ImportError::NotText(
+            bytes.iter().position(|&b| b == 0).unwrap_or(0),
+        ));
+    }
+    match text.trim_start().chars().next() {
+        None => Err(ImportError::Empty),
+        Some('{' | '[') => {
+            let json: Json =
+                serde_json::from_str(text).map_err(|error| ImportError::Json(error.to_string()))?;
+            read_json(json)
+        }
+        Some(_) => read_csv(text),
+    }
+}
+
+fn read_json(json: Json) -> Result<ImportFile, ImportError> {
+    if json.get("type").and_then(Json::as_str) == Some("FeatureCollection") {
+        let features = json
+            .get("features")
+            .and_then(Json::as_array)
+            .ok_or_else(|| ImportError::Shape("a FeatureCollection without features".into()))?;
+        let rows = features
+            .iter()
+            .enumerate()
+            .map(|(n, feature)| geojson_row(n, feature))
+            .collect();
+        return Ok(file("geojson", rows));
+    }
+    if json.get("@graph").is_some() || json.get("@context").is_some() {
+        let nodes: Vec<&Json> = match json.get("@graph") {
+            Some(Json::Array(nodes)) => nodes.iter().collect(),
+            _ => vec![&json],
+        };
+        let rows = nodes
+            .into_iter()
+            .enumerate()
+            .filter(|(_, node)| node.get("@type").and_then(Json::as_str) != Some("Dataset"))
+            .map(|(n, node)| json_ld_row(n, node))
+            .collect();
+        return Ok(file("jsonld", rows));
+    }
+    let entities: Vec<&Json> = match &json {
+        Json::Array(items) => items.iter().collect(),
+        Json::Object(object) => match object.get("entities") {
+            Some(Json::Array(items)) => items.iter().collect(),
+            Some(Json::Object(by_id)) => by_id.values().collect(),
+            Some(_) => return Err(ImportError::Shape("\"entities\" is not a list".into())),
+            // Communecter's API also answers a map of entities by id.
+            None if !object.is_empty() && object.values().all(|v| v.get("name").is_some()) => {
+                object.values().collect()
+            }
+            None => return Err(ImportError::Shape("no \"entities\"".into())),
+        },
+        _ => return Err(ImportError::Shape("neither a list nor an object".into())),
+    };
+    let ours = entities.iter().any(|entity| entity.get("kind").is_some());
+    let rows = entities
+        .into_iter()
+        .enumerate()
+        .map(|(n, entity)| {
+            if ours {
+                json_row(n, entity)
+            } else {
+                communecter_row(n, entity)
+            }
+        })
+        .collect();
+    Ok(file(if ours { "json" } else { "communecter-api" }, rows))
+}
+
+fn file(format: &'static str, rows: Vec<ImportRow>) -> ImportFile {
+    ImportFile {
+        format,
+        rows,
+        warnings: Vec::new(),
+    }
+}
+
+/// A JSON scalar as the text a user would type; objects and arrays are
+/// not scalars.
+fn scalar_text(value: &Json) -> Option<String> {
+    match value {
+        Json::String(text) => Some(text.clone()),
+        Json::Number(number) => Some(number.to_string()),
+        Json::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+fn tags_of(value: Option<&Json>) -> Vec<String> {
+    match value {
+        Some(Json::Array(tags)) => tags.iter().filter_map(scalar_text).collect(),
+        Some(Json::String(text)) => split_tags(text),
+        _ => Vec::new(),
+    }
+}
+
+/// The tags of a cell: `a;b;c` (also `,`-separated), or a JSON array.
+fn split_tags(cell: &str) -> Vec<String> {
+    let cell = cell.trim();
+    if cell.starts_with('[')
+        && let Ok(tags) = serde_json::from_str::<Vec<String>>(cell)
+    {
+        return tags;
+    }
+    let separator = if cell.contains(';') { ';' } else { ',' };
+    cell.split(separator)
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn row(at: String) -> ImportRow {
+    ImportRow {
+        at,
+        ..ImportRow::default()
+    }
+}
+
+fn put(row: &mut ImportRow, key: &str, value: Option<&Json>) {
+    if let Some(text) = value.and_then(scalar_text)
+        && !text.trim().is_empty()
+    {
+        row.values.insert(key.to_owned(), text);
+    }
+}
+
+/// An entity of the project's JSON export.
+fn json_row(n: usize, entity: &Json) -> ImportRow {
+    let mut row = row(format!("entity {}", n + 1));
+    let Some(object) = entity.as_object() else {
+        return row;
+    };
+    for (key, value) in object {
+        match key.as_str() {
+            "address" | "geo" => {
+                if let Some(inner) = value.as_object() {
+                    for (key, value) in inner {
+                        put(&mut row, key, Some(value));
+                    }
+                }
+            }
+            "tags" => row.tags = tags_of(Some(value)),
+            _ => put(&mut row, key, Some(value)),
+        }
+    }
+    row
+}
+
+/// An entity of Communecter's public API.
+fn communecter_row(n: usize, entity: &Json) -> ImportRow {
+    let mut row = row(format!("entity {}", n + 1));
+    put(&mut row, "name", entity.get("name"));
+    put(&mut row, "type", entity.get("type"));
+    put(
+        &mut row,
+        "short_description",
+        entity.get("shortDescription"),
+    );
+    put(&mut row, "description", entity.get("description"));
+    put(&mut row, "url", entity.get("url"));
+    put(&mut row, "category", entity.get("category"));
+    if let Some(address) = entity.get("address") {
+        put(&mut row, "street", address.get("streetAddress"));
+        put(&mut row, "postal_code", address.get("postalCode"));
+        put(&mut row, "locality", address.get("addressLocality"));
+        put(&mut row, "insee_code", address.get("codeInsee"));
+        put(&mut row, "country", address.get("addressCountry"));
+    }
+    if let Some(geo) = entity.get("geo") {
+        put(&mut row, "lat", geo.get("latitude"));
+        put(&mut row, "lon", geo.get("longitude"));
+    }
+    row.tags = tags_of(entity.get("tags"));
+    row
+}
+
+/// A feature of a GeoJSON FeatureCollection: its properties, and its
+/// point as the position.
+fn geojson_row(n: usize, feature: &Json) -> ImportRow {
+    let mut row = row(format!("feature {}", n + 1));
+    if let Some(properties) = feature.get("properties").and_then(Json::as_object) {
+        for (key, value) in properties {
+            match key.as_str() {
+                "tags" => row.tags = tags_of(Some(value)),
+                _ => put(&mut row, key, Some(value)),
+            }
+        }
+    }
+    match feature.get("geometry") {
+        Some(geometry) if geometry.get("type").and_then(Json::as_str) == Some("Point") => {
+            if let Some(Json::Array(point)) = geometry.get("coordinates")
+                && point.len() >= 2
+            {
+                put(&mut row, "lon", Some(&point[0]));
+                put(&mut row, "lat", Some(&point[1]));
+            }
+        }
+        Some(Json::Null) | None => {}
+        Some(other) => {
+            let kind = other.get("type").and_then(Json::as_str).unwrap_or("?");
+            row.values.insert(
+                "geometry".into(),
+                format!("a {kind} (only points are imported)"),
+            );
+        }
+    }
+    row
+}
+
+/// The kind and type of a schema.org `@type`.
+fn from_schema_org(kind: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match kind {
+        "NGO" => ("organization", Some("ngo")),
+        "LocalBusiness" => ("organization", Some("local_business")),
+        "GovernmentOrganization" => ("organization", Some("government")),
+        "Organization" => ("organization", None),
+        "Project" => ("project", None),
+        "Event" => ("event", None),
+        "Place" => ("place", None),
+        "Person" => ("person", None),
+        _ => return None,
+    })
+}
+
+/// A node of a schema.org JSON-LD export.
+fn json_ld_row(n: usize, node: &Json) -> ImportRow {
+    let mut row = row(format!("node {}", n + 1));
+    let kind = node.get("@type").and_then(Json::as_str).unwrap_or_default();
+    match from_schema_org(kind) {
+        Some((kind, kind_type)) => {
+            row.values.insert("kind".into(), kind.into());
+            if let Some(kind_type) = kind_type {
+                row.values.insert("type".into(), kind_type.into());
+            }
+        }
+        None => {
+            row.values
+                .insert("kind".into(), format!("schema.org {kind:?}"));
+        }
+    }
+    put(&mut row, "name", node.get("name"));
+    match node.get("disambiguatingDescription") {
+        Some(short) => {
+            put(&mut row, "short_description", Some(short));
+            put(&mut row, "description", node.get("description"));
+        }
+        None => put(&mut row, "short_description", node.get("description")),
+    }
+    put(&mut row, "url", node.get("url"));
+    put(&mut row, "telephone", node.get("telephone"));
+    put(&mut row, "opening_hours", node.get("openingHours"));
+    put(
+        &mut row,
+        "start",
+        node.get("startDate").or(node.get("foundingDate")),
+    );
+    put(
+        &mut row,
+        "end",
+        node.get("endDate").or(node.get("dissolutionDate")),
+    );
+    let location = node.get("location");
+    let address = node
+        .get("address")
+        .or_else(|| location.and_then(|place| place.get("address")));
+    if let Some(address) = address {
+        put(&mut row, "street", address.get("streetAddress"));
+        put(&mut row, "postal_code", address.get("postalCode"));
+        put(&mut row, "locality", address.get("addressLocality"));
+        put(&mut row, "country", address.get("addressCountry"));
+    }
+    let geo = node
+        .get("geo")
+        .or_else(|| location.and_then(|place| place.get("geo")));
+    if let Some(geo) = geo {
+        put(&mut row, "lat", geo.get("latitude"));
+        put(&mut row, "lon", geo.get("longitude"));
+    }
+    let mut keywords = Vec::new();
+    for keyword in node
+        .get("keywords")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match keyword {
+            Json::Object(term) => {
+                if term.get("inDefinedTermSet").and_then(Json::as_str)
+                    == Some(super::export::CATEGORY_SET)
+                {
+                    put(&mut row, "category", term.get("name"));
+                }
+            }
+            other => keywords.extend(scalar_text(other)),
+        }
+    }
+    if let Some(Json::String(text)) = node.get("keywords") {
+        keywords = split_tags(text);
+    }
+    row.tags = keywords;
+    row
+}
+
+/// Columns the CSV export writes that an import does not read.
+const CSV_IGNORED: [&str; 4] = ["id", "created_at", "updated_at", "licence"];
+
+fn read_csv(text: &str) -> Result<ImportFile, ImportError> {
+    let first_line = text.lines().next().unwrap_or_default();
+    // French spreadsheets write `;`.
+    let delimiter = if first_line.matches(';').count() > first_line.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|error| ImportError::Csv(error.to_string()))?
+        .iter()
+        .map(|header| header.trim().to_lowercase())
+        .collect();
+    if !headers.iter().any(|header| header == "name") {
+        return Err(ImportError::Columns {
+            missing: "name",
+            found: headers.join(", "),
+        });
+    }
+    let known = |header: &str| {
+        matches!(header, "kind" | "name" | "type" | "tags")
+            || CSV_IGNORED.contains(&header)
+            || Field::ALL.iter().any(|field| field.key() == header)
+    };
+    let mut warnings = Vec::new();
+    let unknown: Vec<&str> = headers
+        .iter()
+        .map(String::as_str)
+        .filter(|header| !known(header))
+        .collect();
+    if !unknown.is_empty() {
+        warnings.push(format!("columns ignored: {}", unknown.join(", ")));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|error| ImportError::Csv(error.to_string()))?;
+        let line = record.position().map_or(0, |position| position.line());
+        let mut row = row(format!("line {line}"));
+        if record.len() != headers.len() {
+            row.values.insert(
+                "cells".into(),
+                format!(
+                    "{} cells where the header has {}",
+                    record.len(),
+                    headers.len()
+                ),
+            );
+        }
+        for (header, cell) in headers.iter().zip(record.iter()) {
+            if cell.trim().is_empty() || CSV_IGNORED.contains(&header.as_str()) {
+                continue;
+            }
+            if header == "tags" {
+                row.tags = split_tags(cell);
+            } else if known(header) {
+                row.values.insert(header.clone(), cell.to_owned());
+            }
+        }
+        rows.push(row);
+    }
+    Ok(ImportFile {
+        format: "csv",
+        rows,
+        warnings,
+    })
+}
+
+/// The organization types as Communecter's API writes them.
+fn organization_type(text: &str) -> &str {
+    match text {
+        "NGO" | "Association" | "association" => "ngo",
+        "LocalBusiness" | "Business" | "business" => "local_business",
+        "Group" | "GROUP" => "group",
+        "GovernmentOrganization" | "Government" => "government",
+        other => other,
+    }
+}
+
+/// Checks a row and makes the entity it describes, or says why it cannot.
+pub fn new_entity(row: &ImportRow) -> Result<NewEntity, String> {
+    if let Some(problem) = row.values.get("cells").or(row.values.get("geometry")) {
+        return Err(problem.clone());
+    }
+    let value = |key: &str| {
+        row.values
+            .get(key)
+            .map(|text| text.trim())
+            .filter(|t| !t.is_empty())
+    };
+    let kind: Kind = match value("kind") {
+        None => Kind::Organization,
+        Some(text) => text
+            .to_lowercase()
+            .parse()
+            .map_err(|_| format!("unknown kind {text:?}"))?,
+    };
+    if kind == Kind::Person {
+        return Err("people join by themselves: person rows are not imported".into());
+    }
+    let name = value("name").ok_or("missing name")?.to_owned();
+    let country = value("country").unwrap_or("FR").to_uppercase();
+    let postal_code = value("postal_code")
+        .ok_or("missing postal code")?
+        .to_owned();
+    check_postal_code(&postal_code, &country).map_err(|error| error.to_string())?;
+    let mut edits = Vec::new();
+    match (value("lat"), value("lon")) {
+        (None, None) => {}
+        (Some(lat), Some(lon)) => {
+            let (Ok(lat), Ok(lon)) = (lat.parse::<f64>(), lon.parse::<f64>()) else {
+                return Err(format!("bad coordinates {lat:?}, {lon:?}: not numbers"));
+            };
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                return Err(format!(
+                    "bad coordinates {lat}, {lon}: latitude is within ±90, longitude within ±180"
+                ));
+            }
+            edits.push(Edit::SetGeo { lat, lon });
+        }
+        _ => return Err("bad coordinates: latitude and longitude go together".into()),
+    }
+    if let Some(kind_type) = value("type") {
+        let field = match kind {
+            Kind::Organization => Field::OrganizationType,
+            Kind::Event => Field::EventType,
+            Kind::Place => Field::PlaceType,
+            Kind::Project | Kind::Person => {
+                return Err(format!("a {kind} has no type (got {kind_type:?})"));
+            }
+        };
+        let text = if kind == Kind::Organization {
+            organization_type(kind_type)
+        } else {
+            kind_type
+        };
+        edits.push(Edit::Set(
+            field,
+            field.parse_value(text).map_err(|error| error.to_string())?,
+        ));
+    }
+    for (key, text) in &row.values {
+        let Some(field) = Field::ALL
+            .into_iter()
+            .find(|field| field.key() == key && field.container() != Container::Geo)
+        else {
+            continue;
+        };
+        if matches!(
+            field,
+            Field::Name
+                | Field::PostalCode
+                | Field::Country
+                | Field::OrganizationType
+                | Field::EventType
+                | Field::PlaceType
+                | Field::Organizer
+                | Field::Place
+        ) || text.trim().is_empty()
+        {
+            continue;
+        }
+        if !field.applies_to(kind) {
+            return Err(format!("a {kind} has no {key}"));
+        }
+        edits.push(Edit::Set(
+            field,
+            field.parse_value(text).map_err(|error| error.to_string())?,
+        ));
+    }
+    for tag in &row.tags {
+        crdt_model::schema::check_tag(tag).map_err(|error| error.to_string())?;
+        edits.push(Edit::AddTag(tag.clone()));
+    }
+    Ok(NewEntity {
+        kind,
+        name,
+        postal_code: Some(postal_code),
+        country: Some(country),
+        open_edition: None,
+        edits,
+    })
+}
+
+/// Names and places already in the directory: a row with the same name
+/// and the same address (or position) is a duplicate.
+#[derive(Debug, Default)]
+pub struct Duplicates {
+    keys: HashSet<String>,
+}
+
+fn fold(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn keys_of(
+    name: &str,
+    postal_code: &str,
+    street: Option<&str>,
+    geo: Option<(f64, f64)>,
+) -> Vec<String> {
+    let name = fold(name);
+    let mut keys = Vec::new();
+    if let Some((lat, lon)) = geo {
+        // About ten metres.
+        keys.push(format!("{name}|@{:.4},{:.4}", lat, lon));
+    }
+    match street {
+        Some(street) => keys.push(format!("{name}|{postal_code}|{}", fold(street))),
+        None if geo.is_none() => keys.push(format!("{name}|{postal_code}|")),
+        None => {}
+    }
+    keys
+}
+
+impl Duplicates {
+    /// Remembers an entity already there.
+    pub fn insert_entity(&mut self, entity: &Entity) {
+        if entity.deleted {
+            return;
+        }
+        let keys = keys_of(
+            entity.name(),
+            &entity.address.postal_code,
+            entity.address.street.as_deref(),
+            entity.geo.map(|geo| (geo.lat, geo.lon)),
+        );
+        self.keys.extend(keys);
+    }
+
+    fn keys_of_new(new: &NewEntity) -> Vec<String> {
+        let street = new.edits.iter().find_map(|edit| match edit {
+            Edit::Set(Field::Street, crdt_model::schema::Value::Text(street)) => {
+                Some(street.as_str())
+            }
+            _ => None,
+        });
+        let geo = new.edits.iter().find_map(|edit| match edit {
+            Edit::SetGeo { lat, lon } => Some((*lat, *lon)),
+            _ => None,
+        });
+        keys_of(
+            &new.name,
+            new.postal_code.as_deref().unwrap_or_default(),
+            street,
+            geo,
+        )
+    }
+
+    /// Whether `new` is already there; if not, remembers it.
+    pub fn check_and_insert(&mut self, new: &NewEntity) -> bool {
+        let keys = Self::keys_of_new(new);
+        if keys.iter().any(|key| self.keys.contains(key)) {
+            return true;
+        }
+        self.keys.extend(keys);
+        false
+    }
+}
+
+/// What became of a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RowOutcome {
+    /// A new entity.
+    Imported {
+        /// Its id.
+        id: String,
+    },
+    /// Already there (same name and address or position).
+    Duplicate,
+    /// Not imported, and why.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(bytes: &str) -> ImportRow {
+        let file = read(bytes.as_bytes()).unwrap();
+        assert_eq!(file.rows.len(), 1, "{file:?}");
+        file.rows[0].clone()
+    }
+
+    #[test]
+    fn csv_rows_are_checked_one_by_one() {
+        let file = read(
+            b"name,postal_code,lat,lon,tags,colour\n\
+              Garage Payet,97400,-20.88,55.45,m\xc3\xa9canique;pneus,red\n\
+              ,97400,,,,\n\
+              Boulangerie,9740,,,,\n\
+              Cr\xc3\xa8che,97400,120,55,,\n\
+              Tiers-lieu,97400,-20.9,,,\n",
+        )
+        .unwrap();
+        assert_eq!(file.format, "csv");
+        assert_eq!(file.warnings, ["columns ignored: colour"]);
+        let outcomes: Vec<Result<NewEntity, String>> = file.rows.iter().map(new_entity).collect();
+        let garage = outcomes[0].as_ref().unwrap();
+        assert_eq!(garage.name, "Garage Payet");
+        assert!(garage.edits.contains(&Edit::AddTag("mécanique".into())));
+        assert!(garage.edits.contains(&Edit::SetGeo {
+            lat: -20.88,
+            lon: 55.45
+        }));
+        assert_eq!(outcomes[1].as_ref().unwrap_err(), "missing name");
+        assert!(outcomes[2].as_ref().unwrap_err().contains("9740"));
+        assert!(
+            outcomes[3]
+                .as_ref()
+                .unwrap_err()
+                .starts_with("bad coordinates")
+        );
+        assert!(
+            outcomes[4]
+                .as_ref()
+                .unwrap_err()
+                .starts_with("bad coordinates")
+        );
+        assert_eq!(file.rows[2].at, "line 4");
+    }
+
+    #[test]
+    fn semicolon_csv_and_short_rows() {
+        let file = read("nom;x\n".as_bytes());
+        assert!(matches!(
+            file,
+            Err(ImportError::Columns {
+                missing: "name",
+                ..
+            })
+        ));
+        let file = read("name;postal_code;kind\nMarché;97400;event\nSeul\n".as_bytes()).unwrap();
+        let market = new_entity(&file.rows[0]).unwrap();
+        assert_eq!(market.kind, Kind::Event);
+        assert_eq!(
+            new_entity(&file.rows[1]).unwrap_err(),
+            "1 cells where the header has 3"
+        );
+    }
+
+    #[test]
+    fn communecter_api_json_maps_its_fields() {
+        let row = one(
+            r#"{"entities": {"5a1": {"name": "Les Amis du Kiosque", "type": "NGO",
+                "shortDescription": "Concerts au kiosque",
+                "address": {"streetAddress": "1 rue du Port", "postalCode": "97400", "addressLocality": "Saint-Denis", "addressCountry": "FR"},
+                "geo": {"latitude": "-20.88", "longitude": "55.45"},
+                "tags": ["musique", "kiosque"]}}}"#,
+        );
+        let new = new_entity(&row).unwrap();
+        assert_eq!(new.kind, Kind::Organization);
+        assert!(new.edits.contains(&Edit::Set(
+            Field::OrganizationType,
+            crdt_model::schema::Value::Text("ngo".into())
+        )));
+        assert!(new.edits.contains(&Edit::Set(
+            Field::ShortDescription,
+            crdt_model::schema::Value::Text("Concerts au kiosque".into())
+        )));
+        assert!(new.edits.contains(&Edit::SetGeo {
+            lat: -20.88,
+            lon: 55.45
+        }));
+        assert_eq!(
+            new.edits
+                .iter()
+                .filter(|e| matches!(e, Edit::AddTag(_)))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn malformed_files_are_refused_whole() {
+        assert!(matches!(read(b""), Err(ImportError::Empty)));
+        assert!(matches!(
+            read(br#"{"entities": [{"name": "Garage", "#),
+            Err(ImportError::Json(_))
+        ));
+        assert!(matches!(
+            read(&[0xff, 0xfe, 0x00, 0x12]),
+            Err(ImportError::NotText(_))
+        ));
+        assert!(matches!(read(b"name\0,x\n"), Err(ImportError::NotText(_))));
+        assert!(matches!(read(br#"{"a": 1}"#), Err(ImportError::Shape(_))));
+        let big = vec![b' '; MAX_IMPORT_BYTES + 1];
+        assert!(matches!(read(&big), Err(ImportError::TooLarge(_))));
+    }
+
+    #[test]
+    fn duplicates_are_the_same_name_at_the_same_place() {
+        let row = |name: &str, street: &str| ImportRow {
+            at: String::new(),
+            values: [
+                ("name".to_owned(), name.to_owned()),
+                ("postal_code".to_owned(), "97400".to_owned()),
+                ("street".to_owned(), street.to_owned()),
+            ]
+            .into(),
+            tags: Vec::new(),
+        };
+        let mut seen = Duplicates::default();
+        assert!(
+            !seen.check_and_insert(&new_entity(&row("Garage Payet", "1 rue du Port")).unwrap())
+        );
+        assert!(
+            seen.check_and_insert(&new_entity(&row("garage  payet", "1 Rue du port")).unwrap())
+        );
+        assert!(
+            !seen.check_and_insert(&new_entity(&row("Garage Payet", "2 rue du Port")).unwrap())
+        );
+        assert!(
+            !seen.check_and_insert(&new_entity(&row("Garage Hoarau", "1 rue du Port")).unwrap())
+        );
+    }
+}
