@@ -8,6 +8,9 @@ use node::index::Filter;
 use node::local::{Join, Local, NewEntity};
 use node::model::document::{Edit, Entity, Relation};
 use node::model::ids::EntityId;
+use node::opendata::Licence;
+use node::opendata::export::{ExportOptions, Format};
+use node::opendata::import::{ImportRow, RowOutcome};
 use node::store::HistoryEntry;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -199,6 +202,49 @@ impl Backend {
                 "/api/follows",
                 Some(&json!({"postal_code": postal_code})),
             ),
+        }
+    }
+
+    /// The directory exported in `format`.
+    pub(crate) fn export(
+        &self,
+        format: Format,
+        filter: &Filter,
+        licence: Licence,
+    ) -> Result<Vec<u8>> {
+        match self {
+            Self::Local(local) => {
+                let entities = local.store.list(filter)?;
+                let options = ExportOptions {
+                    licence,
+                    postal_key: filter.postal_key.clone(),
+                    kind: filter.kind,
+                    now_ms: node::local::now_ms(),
+                };
+                let mut out = Vec::new();
+                node::opendata::export::export(&entities, format, &options, &mut out)?;
+                Ok(out)
+            }
+            Self::Remote(api) => {
+                let mut query = filter_query(filter);
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                query.push_str(&format!("licence={}", licence.id()));
+                api.get_raw(&format!("/api/export/{}?{query}", format.as_str()))
+            }
+        }
+    }
+
+    /// Imports a batch of rows.
+    pub(crate) fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>> {
+        match self {
+            Self::Local(local) => Ok(local.import(rows)?),
+            Self::Remote(api) => {
+                let answer: Value =
+                    api.call("POST", "/api/import", Some(&json!({ "rows": rows })))?;
+                Ok(serde_json::from_value(answer["outcomes"].clone())?)
+            }
         }
     }
 

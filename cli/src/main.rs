@@ -247,6 +247,41 @@ enum Command {
     ///   communecter compact
     #[command(verbatim_doc_comment)]
     Compact,
+    /// Export the directory as open data, under an open licence, to a file
+    /// or standard output. E-mails are never part of it. The CSV columns
+    /// are listed in docs/USER-GUIDE.md.
+    ///
+    /// Examples:
+    ///   communecter export --format geojson --output carte.geojson
+    ///   communecter export --format csv --kind organization --postal-code 97400
+    ///   communecter export --format jsonld --licence odbl-1.0
+    #[command(verbatim_doc_comment)]
+    Export {
+        /// json ({meta, entities}), jsonld (schema.org), geojson or csv.
+        #[arg(long, default_value = "json")]
+        format: node::opendata::export::Format,
+        #[command(flatten)]
+        filter: ListArgs,
+        /// The open licence: etalab-2.0 (Licence Ouverte) or odbl-1.0.
+        #[arg(long, default_value = "etalab-2.0")]
+        licence: node::opendata::Licence,
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Import entities from an open data file, in your name: the JSON,
+    /// JSON-LD, GeoJSON and CSV of `communecter export`, or Communecter's
+    /// public API JSON. Each row is checked: bad rows are reported with
+    /// their reason and skipped, rows naming something already there (same
+    /// name, same address or position) are skipped.
+    ///
+    /// Example:
+    ///   communecter import associations.csv
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
     /// Look up French communes by postal code, INSEE code or name.
     ///
     /// Examples:
@@ -612,6 +647,29 @@ fn run(cli: Cli) -> Result<()> {
             print::compacted(before, after, json)
         }
         Command::Communes { query, limit } => show_communes(&query, json, limit),
+        Command::Export {
+            format,
+            filter,
+            licence,
+            output,
+        } => {
+            let bytes = Backend::open(&dir)?.export(format, &filter.filter(), licence)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &bytes)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!(
+                        "Exported to {} ({} bytes, {}).",
+                        path.display(),
+                        bytes.len(),
+                        licence.name()
+                    );
+                    Ok(())
+                }
+                None => print::raw(&bytes),
+            }
+        }
+        Command::Import { file } => import_file(&dir, &file, json),
         Command::Node {
             api,
             api_public,
@@ -766,6 +824,110 @@ fn run_relay(config: node::relay::RelayConfig) -> Result<()> {
         println!("Stopped.");
         Ok(())
     })
+}
+
+/// Rows sent to the store (or the node) at once: one transaction each.
+const IMPORT_BATCH: usize = 1_000;
+
+fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> {
+    use node::opendata::import::{self, MAX_IMPORT_BYTES, RowOutcome};
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if size > MAX_IMPORT_BYTES as u64 {
+        bail!(
+            "{} is too large ({size} bytes; at most 64 MiB): split it into several files and import each",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = import::read(&bytes).with_context(|| {
+        format!(
+            "{} cannot be imported; nothing was imported",
+            path.display()
+        )
+    })?;
+    let total = file.rows.len();
+    if !json {
+        eprintln!(
+            "Importing {} ({}, {total} rows).",
+            path.display(),
+            file.format
+        );
+        for warning in &file.warnings {
+            eprintln!("  {warning}");
+        }
+    }
+    let backend = Backend::open(dir)?;
+    let started = std::time::Instant::now();
+    let mut progress = print::Progress::new("rows");
+    let mut outcomes = Vec::with_capacity(total);
+    for batch in file.rows.chunks(IMPORT_BATCH) {
+        outcomes.extend(backend.import(batch).with_context(|| {
+            format!(
+                "importing rows {}–{}; the {} rows before were imported",
+                outcomes.len() + 1,
+                outcomes.len() + batch.len(),
+                outcomes.len()
+            )
+        })?);
+        if !json {
+            progress.show(outcomes.len(), total);
+        }
+    }
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    let imported = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, RowOutcome::Imported { .. }))
+        .count();
+    let duplicates = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, RowOutcome::Duplicate))
+        .count();
+    let skipped = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, RowOutcome::Skipped { .. }))
+        .count();
+    let rejected: Vec<(&str, &str)> = file
+        .rows
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(row, outcome)| match outcome {
+            RowOutcome::Rejected { reason } => Some((row.at.as_str(), reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    let rate = total as f64 / seconds.max(1e-9);
+    if json {
+        return print::json(&serde_json::json!({
+            "file": path,
+            "format": file.format,
+            "rows": total,
+            "imported": imported,
+            "duplicates": duplicates,
+            "people_skipped": skipped,
+            "rejected": rejected.iter().map(|(at, reason)| serde_json::json!({"at": at, "reason": reason})).collect::<Vec<_>>(),
+            "warnings": file.warnings,
+            "seconds": seconds,
+            "rows_per_second": rate,
+        }));
+    }
+    println!(
+        "Imported {imported} new entities from {total} rows in {seconds:.1} s ({rate:.0} rows/s); {duplicates} already there; {skipped} people skipped (they join by themselves); {} rejected.",
+        rejected.len()
+    );
+    const SHOWN: usize = 50;
+    for (at, reason) in rejected.iter().take(SHOWN) {
+        println!("  {at}: {reason}");
+    }
+    if rejected.len() > SHOWN {
+        println!(
+            "  … and {} more (`--json` lists them all)",
+            rejected.len() - SHOWN
+        );
+    }
+    Ok(())
 }
 
 /// Prints one line about the relay's work each minute it changed, for its

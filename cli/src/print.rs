@@ -333,15 +333,66 @@ pub(crate) fn status(status: &serde_json::Value, as_json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Writes bytes to standard output as they are (an export); a closed pipe
+/// ends quietly.
+pub(crate) fn raw(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Progress of long work on standard error: a bar redrawn in place on a
+/// terminal, a line now and then otherwise.
+pub(crate) struct Progress {
+    unit: &'static str,
+    terminal: bool,
+    drawn: bool,
+}
+
+impl Progress {
+    pub(crate) fn new(unit: &'static str) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            unit,
+            terminal: std::io::stderr().is_terminal(),
+            drawn: false,
+        }
+    }
+
+    pub(crate) fn show(&mut self, done: usize, total: usize) {
+        let line = bar(done, total, self.unit);
+        if self.terminal {
+            eprint!("\r{line}");
+        } else {
+            eprintln!("{line}");
+        }
+        self.drawn = true;
+    }
+
+    pub(crate) fn finish(&mut self) {
+        if self.terminal && self.drawn {
+            eprintln!();
+        }
+        self.drawn = false;
+    }
+}
+
 /// A one-line progress bar, `[#####     ] 512 / 10000 documents`.
 pub(crate) fn progress_bar(done: usize, total: usize) -> String {
+    bar(done, total, "documents")
+}
+
+/// A one-line progress bar of `unit`s.
+fn bar(done: usize, total: usize, unit: &str) -> String {
     const WIDTH: usize = 30;
     let filled = (done * WIDTH)
         .checked_div(total)
         .unwrap_or(WIDTH)
         .min(WIDTH);
     format!(
-        "[{}{}] {done} / {total} documents",
+        "[{}{}] {done} / {total} {unit}",
         "#".repeat(filled),
         " ".repeat(WIDTH - filled)
     )

@@ -95,6 +95,19 @@ impl Remote {
         Ok((status, body))
     }
 
+    /// GETs `path` and returns the body as it is (an export).
+    pub(crate) fn get_raw(&self, path: &str) -> Result<Vec<u8>> {
+        let (status, bytes) = self.request("GET", path, None)?;
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        match error["error"]["message"].as_str() {
+            Some(message) => bail!("{message}"),
+            None => bail!("the node's API answered {status} to GET {path}"),
+        }
+    }
+
     /// Sends a request and decodes the JSON answer, turning API errors into
     /// their message.
     pub(crate) fn call<T: DeserializeOwned>(

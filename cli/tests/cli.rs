@@ -319,7 +319,7 @@ fn help_has_examples_for_every_command() {
     let me = Citizen::new();
     for command in [
         "init", "add", "edit", "link", "unlink", "list", "search", "show", "delete", "status",
-        "communes", "node",
+        "communes", "node", "export", "import",
     ] {
         let help = me.ok(&[command, "--help"]);
         assert!(help.contains("communecter "), "{command}: {help}");
@@ -435,4 +435,71 @@ fn admins_hand_over_an_entity() {
     let bad_key = me.run(&["edit", &id, "--add-admin", "xyz"]);
     assert!(!bad_key.status.success());
     assert!(String::from_utf8_lossy(&bad_key.stderr).contains("author key"));
+}
+
+#[test]
+fn a_file_of_rows_is_imported_with_progress_and_exported_back() {
+    let me = Citizen::new().joined();
+    let dir = me._temp.path();
+    let mut csv = String::from("name;postal_code;kind;type;tags;lat;lon;colour\n");
+    for n in 0..2_500 {
+        csv.push_str(&format!(
+            "Association {n};97400;organization;ngo;quartier{};-20.{:04};55.4;bleu\n",
+            n % 7,
+            n
+        ));
+    }
+    csv.push_str(";97400;organization;;;;;\n");
+    csv.push_str("Loin;97400;organization;;;95;10;\n");
+    let file = dir.join("associations.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let output = me.run(&["import", file.to_str().unwrap()]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("Importing"), "{stderr}");
+    assert!(stderr.contains("columns ignored: colour"), "{stderr}");
+    assert!(stderr.contains("1000 / 2502 rows"), "{stderr}");
+    assert!(stderr.contains("2502 / 2502 rows"), "{stderr}");
+    assert!(
+        stdout.contains("Imported 2500 new entities from 2502 rows"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rows/s"), "{stdout}");
+    assert!(stdout.contains("line 2502: missing name"), "{stdout}");
+    assert!(stdout.contains("line 2503: bad coordinates"), "{stdout}");
+
+    // Again: all already there.
+    let report = me.json(&["import", file.to_str().unwrap()]);
+    assert_eq!(report["imported"], 0);
+    assert_eq!(report["duplicates"], 2500);
+    assert_eq!(report["rejected"].as_array().unwrap().len(), 2);
+
+    let out = dir.join("export.geojson");
+    me.ok(&[
+        "export",
+        "--format",
+        "geojson",
+        "--kind",
+        "organization",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let geojson: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(geojson["features"].as_array().unwrap().len(), 2500);
+    let csv_out = me.ok(&["export", "--format", "csv", "--tag", "quartier3"]);
+    assert_eq!(
+        csv_out.lines().count(),
+        1 + (0..2500).filter(|n| n % 7 == 3).count()
+    );
+    assert!(!me.ok(&["export"]).contains("marie@example.org"));
+
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{\"entities\": [{\"name\": \"Garage").unwrap();
+    let error = me.fails(&["import", broken.to_str().unwrap()]);
+    assert!(error.contains("nothing was imported"), "{error}");
+    assert!(error.contains("not valid JSON"), "{error}");
+    let wrong = me.run(&["export", "--format", "pdf"]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("json, jsonld, geojson or csv"));
 }

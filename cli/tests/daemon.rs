@@ -151,6 +151,30 @@ fn commands_go_through_a_running_node() {
     );
     let shown = ok_json(&home, &["show", &id, "--history"]);
     assert_eq!(shown["history"].as_array().unwrap().len(), 3);
+    // Open data out and in, through the node.
+    let export = communecter(&home, &["export", "--format", "jsonld"]);
+    assert!(export.status.success());
+    let export: Value = serde_json::from_slice(&export.stdout).unwrap();
+    let garage_node = export["@graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| node["name"] == "Garage Payet")
+        .unwrap();
+    assert_eq!(garage_node["@type"], "Organization");
+    let rows = temp.path().join("rows.csv");
+    std::fs::write(
+        &rows,
+        "name,postal_code\nGarage Payet,97400\nÉpicerie,97400\n",
+    )
+    .unwrap();
+    let report = ok_json(&home, &["import", rows.to_str().unwrap()]);
+    assert_eq!(
+        (report["imported"].as_u64(), report["duplicates"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let epicerie = ok_json(&home, &["search", "epicerie"]);
+    ok_json(&home, &["delete", epicerie[0]["id"].as_str().unwrap()]);
     // Compacting needs the store to itself.
     let compact = communecter(&home, &["compact"]);
     assert!(!compact.status.success());
@@ -174,7 +198,7 @@ fn commands_go_through_a_running_node() {
     assert!(!home.join("api.json").exists());
     let status = ok_json(&home, &["status"]);
     assert!(status.get("api").is_none());
-    assert_eq!(status["store"]["documents"], 2);
+    assert_eq!(status["store"]["documents"], 3);
     let shown = ok_json(&home, &["show", &id]);
     assert_eq!(shown["fields"]["category"], "garage");
     assert_eq!(shown["deleted"], true);

@@ -25,10 +25,17 @@ use crate::identity::{DataDir, IdentityError};
 use crate::index::Filter;
 use crate::local::{Join, Local, LocalError, NewEntity};
 use crate::net::{self, NetConfig};
+use crate::opendata::{self, Licence, export::ExportOptions, export::Format, import::ImportRow};
 use crate::store::StoreError;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The largest body of `POST /api/import` (a batch of rows).
+pub const MAX_IMPORT_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most rows in one `POST /api/import`.
+pub const MAX_IMPORT_ROWS: usize = 5_000;
 /// Most results of one search.
 pub const MAX_SEARCH_RESULTS: usize = 500;
 
@@ -283,6 +290,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/search", get(search))
         .route("/api/peers", get(peers))
         .route("/api/follows", post(follow))
+        .route("/api/export/{format}", get(export))
+        .route(
+            "/api/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -524,6 +536,81 @@ async fn search(
     let limit = params.limit.unwrap_or(50).min(MAX_SEARCH_RESULTS);
     let local = state.local()?;
     blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    #[serde(default)]
+    kind: Option<Kind>,
+    #[serde(default)]
+    postal_code: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    licence: Option<String>,
+}
+
+async fn export(
+    State(state): Shared,
+    Path(format): Path<String>,
+    params: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(params)?;
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message);
+    let format: Format = format.parse().map_err(bad)?;
+    let licence: Licence = match &params.licence {
+        Some(licence) => licence.parse().map_err(bad)?,
+        None => Licence::default(),
+    };
+    let local = state.local()?;
+    let body = blocking(move || {
+        let filter = Filter {
+            kind: params.kind,
+            postal_key: params.postal_code.clone(),
+            tag: params.tag.clone(),
+        };
+        let entities = local.store.list(&filter)?;
+        let options = ExportOptions {
+            licence,
+            postal_key: params.postal_code,
+            kind: params.kind,
+            now_ms: crate::local::now_ms(),
+        };
+        let mut body = Vec::new();
+        opendata::export::export(&entities, format, &options, &mut body)
+            .map_err(|error| ApiError::internal(error.to_string()))?;
+        Ok(body)
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    rows: Vec<ImportRow>,
+}
+
+async fn import(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Result<Json<ImportBody>, JsonRejection>,
+) -> Result<Json<JsonValue>, ApiError> {
+    authorize_write(&state, &headers)?;
+    let body = json_body(body)?;
+    if body.rows.len() > MAX_IMPORT_ROWS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "{} rows in one request; send at most {MAX_IMPORT_ROWS} at a time",
+                body.rows.len()
+            ),
+        ));
+    }
+    let local = state.local()?;
+    blocking(move || Ok(Json(json!({"outcomes": local.import(&body.rows)?})))).await
 }
 
 async fn create(

@@ -13,7 +13,8 @@ use crdt_model::schema::{Field, Kind, Value, postal_key};
 use crdt_model::signed::SignedChange;
 
 use crate::identity::{DataDir, Identity, IdentityError, random_seed};
-use crate::ingest::Outcome;
+use crate::ingest::{Origin, Outcome};
+use crate::opendata::import::{self, Duplicates, ImportRow, RowOutcome};
 use crate::store::{Store, StoreError};
 
 /// Profile keys of the local-only profile table.
@@ -342,6 +343,13 @@ impl Local {
 
     /// Adds an entity with the defaults of [`NewEntity`]; returns it as stored.
     pub fn add(&self, new: &NewEntity) -> Result<Entity, LocalError> {
+        let (genesis, edits) = self.genesis_of(new)?;
+        self.create(&genesis, &edits)
+    }
+
+    /// The genesis and first edits of a new entity: the citizen's postal
+    /// code when none is given, the commune from the communes table.
+    fn genesis_of(&self, new: &NewEntity) -> Result<(Genesis, Vec<Edit>), LocalError> {
         if new.kind == Kind::Person {
             return Err(LocalError::PersonByAdd);
         }
@@ -380,7 +388,75 @@ impl Local {
             country,
             open_edition: new.open_edition,
         };
-        self.create(&genesis, &edits)
+        Ok((genesis, edits))
+    }
+
+    /// Imports rows of an open data file as new entities in the citizen's
+    /// name: each row is checked on its own (a bad row is rejected with its
+    /// reason), rows naming something already there (same name, same
+    /// address or position) are skipped, and the new entities are stored
+    /// in one transaction.
+    pub fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, LocalError> {
+        let mut known = Duplicates::default();
+        for entity in self.store.list(&crate::index::Filter::default())? {
+            known.insert_entity(&entity);
+        }
+        let actor = self.identity.actor(self.profile.device);
+        let now = now_ms();
+        let mut outcomes = Vec::with_capacity(rows.len());
+        let mut envelopes = Vec::new();
+        let mut imported = Vec::new();
+        for row in rows {
+            if import::is_person(row) {
+                outcomes.push(RowOutcome::Skipped {
+                    reason: "people join by themselves".into(),
+                });
+                continue;
+            }
+            let new = match import::new_entity(row) {
+                Ok(new) => new,
+                Err(reason) => {
+                    outcomes.push(RowOutcome::Rejected { reason });
+                    continue;
+                }
+            };
+            if known.contains(&new) {
+                outcomes.push(RowOutcome::Duplicate);
+                continue;
+            }
+            let signed = self.genesis_of(&new).and_then(|(genesis, edits)| {
+                let nonce: [u8; 16] = random_seed()?[..16].try_into().expect("16 bytes");
+                let created = document::create(&genesis, &actor, now, nonce, &edits)?;
+                let key = postal_key(&genesis.postal_code, &genesis.country);
+                let envelope = SignedChange::sign(
+                    &self.identity.signing_key,
+                    created.id,
+                    &key,
+                    created.change.raw_bytes(),
+                )?;
+                Ok((created.id, envelope.encode()))
+            });
+            match signed {
+                Ok((id, envelope)) => {
+                    known.insert(&new);
+                    envelopes.push(envelope);
+                    imported.push(outcomes.len());
+                    outcomes.push(RowOutcome::Imported { id: id.to_string() });
+                }
+                Err(error) => outcomes.push(RowOutcome::Rejected {
+                    reason: error.to_string(),
+                }),
+            }
+        }
+        let stored = self.store.ingest_from(Origin::Import, &envelopes)?;
+        for (index, outcome) in imported.into_iter().zip(stored) {
+            if !outcome.is_stored() {
+                outcomes[index] = RowOutcome::Rejected {
+                    reason: format!("the store refused it: {outcome:?}"),
+                };
+            }
+        }
+        Ok(outcomes)
     }
 
     /// Edits an entity; returns it as stored.

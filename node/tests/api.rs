@@ -416,3 +416,72 @@ async fn one_daemon_per_data_directory_on_loopback_only() {
     assert!(!api_file(&dir).exists(), "api.json is removed at shutdown");
     assert!(!node::daemon::is_running(&dir));
 }
+
+#[tokio::test]
+async fn open_data_goes_out_and_comes_in_through_the_api() {
+    let api = api(true);
+    let (status, garage) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({
+                "kind": "organization",
+                "name": "Garage Payet",
+                "edits": [{"set_geo": {"lat": -20.88, "lon": 55.45}}],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{garage}");
+
+    let (status, export) = api.get("/api/export/json?licence=odbl-1.0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(export["meta"]["licence"]["id"], "odbl-1.0");
+    assert_eq!(export["entities"].as_array().unwrap().len(), 2);
+    assert!(!export.to_string().contains("marie@example.org"));
+    let (status, geojson) = api.get("/api/export/geojson?kind=organization").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        geojson["features"][0]["geometry"]["coordinates"],
+        json!([55.45, -20.88])
+    );
+    let response = api
+        .router
+        .clone()
+        .oneshot(Request::get("/api/export/csv").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
+    let (status, body) = api.get("/api/export/pdf").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, body) = api.get("/api/export/json?licence=proprietary").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+
+    let rows = json!({"rows": [
+        {"at": "line 2", "values": {"name": "Garage Payet", "postal_code": "97400", "lat": "-20.88", "lon": "55.45"}},
+        {"at": "line 3", "values": {"name": "Crèche Ti Moun", "postal_code": "97400"}, "tags": ["enfance"]},
+        {"at": "line 4", "values": {"name": "Sans code"}},
+    ]});
+    let (status, body) = api
+        .call("POST", "/api/import", None, Some(rows.clone()))
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (status, body) = api.write("POST", "/api/import", Some(rows)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outcomes = body["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes[0]["outcome"], "duplicate");
+    assert_eq!(outcomes[1]["outcome"], "imported");
+    assert_eq!(outcomes[2]["outcome"], "rejected");
+    assert_eq!(outcomes[2]["reason"], "missing postal code");
+    let (_, list) = api.get("/api/entities?tag=enfance").await;
+    assert_eq!(list[0]["fields"]["name"], "Crèche Ti Moun");
+    let too_many: Vec<Value> = (0..5_001)
+        .map(|n| json!({"at": n.to_string(), "values": {}}))
+        .collect();
+    let (status, body) = api
+        .write("POST", "/api/import", Some(json!({ "rows": too_many })))
+        .await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+}

@@ -33,6 +33,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/search"),
     ("get", "/api/peers"),
     ("post", "/api/follows"),
+    ("get", "/api/export/{format}"),
+    ("post", "/api/import"),
 ];
 
 /// The keys of an OpenAPI path item that are operations.

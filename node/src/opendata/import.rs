@@ -479,6 +479,14 @@ fn organization_type(text: &str) -> &str {
     }
 }
 
+/// Whether a row describes a person, which is never imported: people
+/// join by themselves.
+pub fn is_person(row: &ImportRow) -> bool {
+    row.values
+        .get("kind")
+        .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("person"))
+}
+
 /// Checks a row and makes the entity it describes, or says why it cannot.
 pub fn new_entity(row: &ImportRow) -> Result<NewEntity, String> {
     if let Some(problem) = row.values.get("cells").or(row.values.get("geometry")) {
@@ -550,14 +558,7 @@ pub fn new_entity(row: &ImportRow) -> Result<NewEntity, String> {
         };
         if matches!(
             field,
-            Field::Name
-                | Field::PostalCode
-                | Field::Country
-                | Field::OrganizationType
-                | Field::EventType
-                | Field::PlaceType
-                | Field::Organizer
-                | Field::Place
+            Field::Name | Field::PostalCode | Field::Country | Field::Organizer | Field::Place
         ) || text.trim().is_empty()
         {
             continue;
@@ -652,14 +653,16 @@ impl Duplicates {
         )
     }
 
-    /// Whether `new` is already there; if not, remembers it.
-    pub fn check_and_insert(&mut self, new: &NewEntity) -> bool {
-        let keys = Self::keys_of_new(new);
-        if keys.iter().any(|key| self.keys.contains(key)) {
-            return true;
-        }
-        self.keys.extend(keys);
-        false
+    /// Whether `new` names something already there.
+    pub fn contains(&self, new: &NewEntity) -> bool {
+        Self::keys_of_new(new)
+            .iter()
+            .any(|key| self.keys.contains(key))
+    }
+
+    /// Remembers a new entity.
+    pub fn insert(&mut self, new: &NewEntity) {
+        self.keys.extend(Self::keys_of_new(new));
     }
 }
 
@@ -674,6 +677,11 @@ pub enum RowOutcome {
     },
     /// Already there (same name and address or position).
     Duplicate,
+    /// Not for import: a person (people join by themselves).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
     /// Not imported, and why.
     Rejected {
         /// Why.
@@ -810,17 +818,11 @@ mod tests {
             tags: Vec::new(),
         };
         let mut seen = Duplicates::default();
-        assert!(
-            !seen.check_and_insert(&new_entity(&row("Garage Payet", "1 rue du Port")).unwrap())
-        );
-        assert!(
-            seen.check_and_insert(&new_entity(&row("garage  payet", "1 Rue du port")).unwrap())
-        );
-        assert!(
-            !seen.check_and_insert(&new_entity(&row("Garage Payet", "2 rue du Port")).unwrap())
-        );
-        assert!(
-            !seen.check_and_insert(&new_entity(&row("Garage Hoarau", "1 rue du Port")).unwrap())
-        );
+        let payet = new_entity(&row("Garage Payet", "1 rue du Port")).unwrap();
+        assert!(!seen.contains(&payet));
+        seen.insert(&payet);
+        assert!(seen.contains(&new_entity(&row("garage  payet", "1 Rue du port")).unwrap()));
+        assert!(!seen.contains(&new_entity(&row("Garage Payet", "2 rue du Port")).unwrap()));
+        assert!(!seen.contains(&new_entity(&row("Garage Hoarau", "1 rue du Port")).unwrap()));
     }
 }

@@ -1,0 +1,602 @@
+//! Open data: every export format read back by an independent parser and
+//! imported into another citizen's node; duplicates, malformed files.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crdt_model::document::{Edit, Entity, Relation};
+use crdt_model::schema::{Field, Kind, Value};
+use node::identity::DataDir;
+use node::index::Filter;
+use node::local::{Join, Local, NewEntity};
+use node::opendata::export::{self, CSV_COLUMNS, ExportOptions, Format};
+use node::opendata::import::{self, ImportError, RowOutcome};
+use node::opendata::{ATTRIBUTION, Licence};
+use serde_json::Value as Json;
+
+const EMAIL: &str = "anne.hoarau@example.org";
+
+fn citizen(temp: &tempfile::TempDir, name: &str) -> Local {
+    let dir = DataDir::resolve(Some(temp.path().join(name))).unwrap();
+    Local::init(
+        &dir,
+        &Join {
+            postal_code: "97400".into(),
+            name: Some(name.into()),
+            email: Some(EMAIL.replace("anne.hoarau", name)),
+            ..Join::default()
+        },
+    )
+    .unwrap()
+}
+
+fn text(field: Field, value: &str) -> Edit {
+    Edit::Set(field, Value::Text(value.into()))
+}
+
+fn add(local: &Local, kind: Kind, name: &str, edits: Vec<Edit>) -> Entity {
+    local
+        .add(&NewEntity {
+            kind,
+            name: name.into(),
+            postal_code: None,
+            country: None,
+            open_edition: None,
+            edits,
+        })
+        .unwrap()
+}
+
+/// Anne's directory: one entity of each kind, with most fields, a
+/// recommendation and a membership.
+fn directory(anne: &Local) -> Vec<Entity> {
+    let garage = add(
+        anne,
+        Kind::Organization,
+        "Garage Payet",
+        vec![
+            text(Field::OrganizationType, "local_business"),
+            text(Field::Category, "garage"),
+            text(Field::ShortDescription, "Mécanique toutes marques"),
+            text(
+                Field::Description,
+                "Réparations, pneus, contrôle technique.",
+            ),
+            text(Field::Url, "https://garage-payet.example"),
+            text(Field::Telephone, "+262 262 00 00 00"),
+            text(Field::OpeningHours, "Mo-Fr 08:00-18:00"),
+            text(Field::Street, "12 rue du Port"),
+            Edit::SetGeo {
+                lat: -20.8789,
+                lon: 55.4481,
+            },
+            Edit::AddTag("mécanique".into()),
+            Edit::AddTag("pneus; jantes".into()),
+        ],
+    );
+    anne.edit(
+        garage.id,
+        &[Edit::Link {
+            relation: Relation::Recommends,
+            comment: Some("Honnête et rapide".into()),
+            person: Some(anne.profile.person),
+        }],
+    )
+    .unwrap();
+    let troupe = add(
+        anne,
+        Kind::Organization,
+        "Troupe <b>du</b> Kiosque",
+        vec![
+            text(Field::OrganizationType, "ngo"),
+            text(Field::Category, "théâtre"),
+            text(Field::ShortDescription, "Théâtre amateur"),
+            Edit::AddTag("théâtre".into()),
+        ],
+    );
+    anne.edit(
+        troupe.id,
+        &[Edit::Link {
+            relation: Relation::Member,
+            comment: None,
+            person: Some(anne.profile.person),
+        }],
+    )
+    .unwrap();
+    let garden = add(
+        anne,
+        Kind::Place,
+        "Jardin partagé du Butor",
+        vec![
+            text(Field::PlaceType, "shared_garden"),
+            text(Field::ShortDescription, "Parcelles et compost"),
+            Edit::SetGeo {
+                lat: -20.8801,
+                lon: 55.4602,
+            },
+        ],
+    );
+    add(
+        anne,
+        Kind::Event,
+        "Concert au kiosque",
+        vec![
+            text(Field::EventType, "concert"),
+            text(Field::Start, "2026-12-20T19:00"),
+            text(Field::End, "2026-12-20T22:00"),
+            text(Field::Street, "Place du kiosque"),
+            Edit::SetGeo {
+                lat: -20.8795,
+                lon: 55.4499,
+            },
+        ],
+    );
+    add(
+        anne,
+        Kind::Project,
+        "Compost de quartier",
+        vec![
+            text(Field::ShortDescription, "Un composteur par rue"),
+            text(Field::Start, "2026-01-01"),
+            text(Field::Url, "https://compost.example"),
+        ],
+    );
+    let closed = add(anne, Kind::Organization, "Épicerie fermée", vec![]);
+    anne.edit(closed.id, &[Edit::SetDeleted(true)]).unwrap();
+    let _ = garden;
+    anne.store.list(&Filter::default()).unwrap()
+}
+
+fn exported(entities: &[Entity], format: Format) -> Vec<u8> {
+    let mut out = Vec::new();
+    export::export(
+        entities,
+        format,
+        &ExportOptions {
+            licence: Licence::Odbl1,
+            postal_key: Some("97400".into()),
+            kind: None,
+            now_ms: 1_764_000_000_000,
+        },
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+/// The fields each format carries, compared after a round trip.
+fn carried(format: Format) -> Vec<Field> {
+    use Field::*;
+    let common = vec![
+        Name,
+        ShortDescription,
+        Url,
+        Street,
+        PostalCode,
+        InseeCode,
+        Locality,
+        Country,
+    ];
+    let more: &[Field] = match format {
+        Format::Json | Format::GeoJson | Format::Csv => &[
+            Description,
+            Telephone,
+            OpeningHours,
+            OrganizationType,
+            Category,
+            Start,
+            End,
+            EventType,
+            PlaceType,
+        ],
+        // schema.org has no place for event and place types.
+        Format::JsonLd => &[
+            Description,
+            Telephone,
+            OpeningHours,
+            OrganizationType,
+            Category,
+            Start,
+            End,
+        ],
+    };
+    common.into_iter().chain(more.iter().copied()).collect()
+}
+
+fn field(entity: &Entity, field: Field) -> Option<String> {
+    match field {
+        Field::Street => entity.address.street.clone(),
+        Field::PostalCode => Some(entity.address.postal_code.clone()),
+        Field::InseeCode => entity.address.insee_code.clone(),
+        Field::Locality => entity.address.locality.clone(),
+        Field::Country => Some(entity.address.country.clone()),
+        other => entity.text(other).map(str::to_owned),
+    }
+}
+
+fn import_all(local: &Local, bytes: &[u8]) -> (import::ImportFile, Vec<RowOutcome>) {
+    let file = import::read(bytes).unwrap();
+    let outcomes = local.import(&file.rows).unwrap();
+    (file, outcomes)
+}
+
+#[test]
+fn every_format_round_trips_into_another_node() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let entities = directory(&anne);
+    let live: Vec<&Entity> = entities
+        .iter()
+        .filter(|e| !e.deleted && e.kind != Kind::Person)
+        .collect();
+    assert_eq!(live.len(), 5);
+    for format in Format::ALL {
+        let bytes = exported(&entities, format);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains("example.org"), "{format:?} shows an e-mail");
+        assert!(
+            !text.contains("Épicerie fermée"),
+            "{format:?} shows a deleted entity"
+        );
+
+        let bruno = citizen(&temp, &format!("bruno-{}", format.as_str()));
+        let (file, outcomes) = import_all(&bruno, &bytes);
+        let imported = outcomes
+            .iter()
+            .filter(|o| matches!(o, RowOutcome::Imported { .. }))
+            .count();
+        let expected: Vec<&&Entity> = live
+            .iter()
+            .filter(|e| format != Format::GeoJson || e.geo.is_some())
+            .collect();
+        assert_eq!(imported, expected.len(), "{format:?}: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| !matches!(o, RowOutcome::Rejected { .. })),
+            "{format:?}: {outcomes:?}"
+        );
+        let theirs: HashMap<String, Entity> = bruno
+            .store
+            .list(&Filter::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name().to_owned(), e))
+            .collect();
+        for original in expected {
+            let copy = &theirs[original.name()];
+            assert_eq!(copy.kind, original.kind, "{format:?}");
+            assert_eq!(copy.geo, original.geo, "{format:?} {}", original.name());
+            assert_eq!(copy.tags, original.tags, "{format:?} {}", original.name());
+            for carried in carried(format) {
+                assert_eq!(
+                    field(copy, carried),
+                    field(original, carried),
+                    "{format:?} {} {carried}",
+                    original.name()
+                );
+            }
+            assert_eq!(
+                copy.creator,
+                bruno.identity.author(),
+                "signed by the importer"
+            );
+        }
+
+        // The same file again: nothing new.
+        let again = bruno.import(&file.rows).unwrap();
+        assert!(
+            again
+                .iter()
+                .all(|o| matches!(o, RowOutcome::Duplicate | RowOutcome::Skipped { .. })),
+            "{format:?}: {again:?}"
+        );
+    }
+}
+
+/// schema.org properties of the types an export uses (from the schema.org
+/// vocabulary: a property is listed for a type when its domain includes
+/// the type or one of its parents).
+fn schema_org_properties() -> HashMap<&'static str, HashSet<&'static str>> {
+    let thing = [
+        "name",
+        "description",
+        "disambiguatingDescription",
+        "url",
+        "identifier",
+    ];
+    let organization = [
+        "address",
+        "location",
+        "keywords",
+        "telephone",
+        "member",
+        "review",
+        "foundingDate",
+        "dissolutionDate",
+    ];
+    let place = ["address", "geo", "keywords", "telephone", "review"];
+    let mut types: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for kind in ["Organization", "NGO", "GovernmentOrganization", "Project"] {
+        types.insert(kind, thing.iter().chain(&organization).copied().collect());
+    }
+    types.insert(
+        "LocalBusiness",
+        thing
+            .iter()
+            .chain(&organization)
+            .chain(&place)
+            .chain(&["openingHours"])
+            .copied()
+            .collect(),
+    );
+    types.insert("Place", thing.iter().chain(&place).copied().collect());
+    types.insert(
+        "Event",
+        thing
+            .iter()
+            .chain(&[
+                "location",
+                "startDate",
+                "endDate",
+                "organizer",
+                "attendee",
+                "keywords",
+                "review",
+            ])
+            .copied()
+            .collect(),
+    );
+    types.insert(
+        "Person",
+        thing.iter().chain(&["address"]).copied().collect(),
+    );
+    types.insert(
+        "PostalAddress",
+        [
+            "streetAddress",
+            "postalCode",
+            "addressLocality",
+            "addressCountry",
+        ]
+        .into(),
+    );
+    types.insert("GeoCoordinates", ["latitude", "longitude"].into());
+    types.insert("Review", ["author", "reviewBody", "datePublished"].into());
+    types.insert("DefinedTerm", ["name", "inDefinedTermSet"].into());
+    types.insert(
+        "Dataset",
+        [
+            "name",
+            "license",
+            "creditText",
+            "dateModified",
+            "isAccessibleForFree",
+        ]
+        .into(),
+    );
+    types
+}
+
+/// Checks a node and the typed nodes inside it; collects `@id` references.
+fn check_node(
+    node: &Json,
+    types: &HashMap<&str, HashSet<&str>>,
+    references: &mut Vec<String>,
+) -> Result<(), String> {
+    let object = node.as_object().ok_or("a node is not an object")?;
+    if object.len() == 1
+        && let Some(Json::String(id)) = object.get("@id")
+    {
+        references.push(id.clone());
+        return Ok(());
+    }
+    let kind = object
+        .get("@type")
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("a node without @type: {node}"))?;
+    let allowed = types
+        .get(kind)
+        .ok_or_else(|| format!("{kind} is not a schema.org type the export may use"))?;
+    for (key, value) in object {
+        if key.starts_with('@') {
+            continue;
+        }
+        if !allowed.contains(key.as_str()) {
+            return Err(format!("{kind} has no property {key}"));
+        }
+        let values = match value {
+            Json::Array(values) => values.iter().collect(),
+            other => vec![other],
+        };
+        for value in values {
+            if value.is_object() {
+                check_node(value, types, references)?;
+            }
+        }
+    }
+    if let Some(geo) = object.get("geo") {
+        let lat = geo["latitude"].as_f64().ok_or("latitude is not a number")?;
+        let lon = geo["longitude"]
+            .as_f64()
+            .ok_or("longitude is not a number")?;
+        assert!((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon));
+    }
+    Ok(())
+}
+
+#[test]
+fn json_ld_uses_schema_org_types_and_properties_and_resolves_its_references() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let entities = directory(&anne);
+    let document: Json = serde_json::from_slice(&exported(&entities, Format::JsonLd)).unwrap();
+    assert_eq!(document["@context"], "https://schema.org");
+    let graph = document["@graph"].as_array().unwrap();
+    let types = schema_org_properties();
+    let mut references = Vec::new();
+    for node in graph {
+        if let Err(problem) = check_node(node, &types, &mut references) {
+            panic!("{problem}: {node:#}");
+        }
+    }
+    let dataset = &graph[0];
+    assert_eq!(dataset["@type"], "Dataset");
+    assert_eq!(dataset["license"], Licence::Odbl1.url());
+    assert_eq!(dataset["creditText"], ATTRIBUTION);
+    let ids: HashSet<&str> = graph.iter().filter_map(|n| n["@id"].as_str()).collect();
+    assert!(!references.is_empty());
+    for reference in &references {
+        assert!(ids.contains(reference.as_str()), "dangling {reference}");
+    }
+    let kinds: BTreeMap<&str, &str> = graph
+        .iter()
+        .filter_map(|n| Some((n["name"].as_str()?, n["@type"].as_str()?)))
+        .collect();
+    assert_eq!(kinds["Garage Payet"], "LocalBusiness");
+    assert_eq!(kinds["Troupe <b>du</b> Kiosque"], "NGO");
+    assert_eq!(kinds["Concert au kiosque"], "Event");
+    assert_eq!(kinds["Jardin partagé du Butor"], "Place");
+    assert_eq!(kinds["Compost de quartier"], "Project");
+    assert_eq!(kinds["anne"], "Person");
+    let garage = graph.iter().find(|n| n["name"] == "Garage Payet").unwrap();
+    assert_eq!(garage["review"][0]["reviewBody"], "Honnête et rapide");
+    let troupe = graph.iter().find(|n| n["@type"] == "NGO").unwrap();
+    assert_eq!(troupe["member"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn geojson_is_a_valid_feature_collection_of_the_placed_entities() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let entities = directory(&anne);
+    let text = String::from_utf8(exported(&entities, Format::GeoJson)).unwrap();
+    let parsed: geojson::GeoJson = text.parse().unwrap();
+    let geojson::GeoJson::FeatureCollection(collection) = parsed else {
+        panic!("not a FeatureCollection");
+    };
+    let placed: Vec<&Entity> = entities
+        .iter()
+        .filter(|e| e.geo.is_some() && !e.deleted && e.kind != Kind::Person)
+        .collect();
+    assert_eq!(collection.features.len(), placed.len());
+    for feature in &collection.features {
+        let properties = feature.properties.as_ref().unwrap();
+        let name = properties["name"].as_str().unwrap();
+        let entity = placed.iter().find(|e| e.name() == name).unwrap();
+        let geo = entity.geo.unwrap();
+        match &feature.geometry.as_ref().unwrap().value {
+            geojson::Value::Point(point) => assert_eq!(point.as_slice(), [geo.lon, geo.lat]),
+            other => panic!("{other:?}"),
+        }
+    }
+    let members = collection.foreign_members.unwrap();
+    assert_eq!(members["licence"]["id"], "odbl-1.0");
+    assert_eq!(members["attribution"], ATTRIBUTION);
+}
+
+#[test]
+fn csv_has_its_documented_columns_and_one_row_per_entity() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let entities = directory(&anne);
+    let bytes = exported(&entities, Format::Csv);
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(headers, CSV_COLUMNS);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let shown = entities.iter().filter(|e| !e.deleted).count();
+    assert_eq!(rows.len(), shown);
+    let column = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+    let garage = rows
+        .iter()
+        .find(|row| &row[column("name")] == "Garage Payet")
+        .unwrap();
+    assert_eq!(&garage[column("type")], "local_business");
+    assert_eq!(&garage[column("lat")], "-20.8789");
+    assert_eq!(&garage[column("licence")], "odbl-1.0");
+    // A tag holding `;` keeps the cell lossless.
+    assert_eq!(&garage[column("tags")], r#"["mécanique","pneus; jantes"]"#);
+    let person = rows
+        .iter()
+        .find(|row| &row[column("kind")] == "person")
+        .unwrap();
+    assert_eq!(&person[column("street")], "");
+    assert_eq!(&person[column("lat")], "");
+}
+
+#[test]
+fn malformed_files_import_nothing_and_say_why() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let entities = directory(&anne);
+    let before = anne.store.counts().unwrap();
+    let json = exported(&entities, Format::Json);
+    let truncated = &json[..json.len() / 2];
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated JSON", truncated.to_vec()),
+        (
+            "wrong columns",
+            b"nom;adresse;ville\nGarage;1 rue;Saint-Denis\n".to_vec(),
+        ),
+        (
+            "binary garbage",
+            (0..4096u32)
+                .map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+        ),
+        ("100 MB", {
+            let mut big = b"name,postal_code\n".to_vec();
+            big.resize(100 * 1024 * 1024, b'x');
+            big
+        }),
+    ];
+    for (what, bytes) in cases {
+        let error = import::read(&bytes).expect_err(what);
+        let message = error.to_string();
+        match what {
+            "truncated JSON" => assert!(matches!(error, ImportError::Json(_)), "{message}"),
+            "wrong columns" => assert!(message.contains("no name column"), "{message}"),
+            "binary garbage" => assert!(matches!(error, ImportError::NotText(_)), "{message}"),
+            _ => assert!(matches!(error, ImportError::TooLarge(_)), "{message}"),
+        }
+    }
+    // Rows with problems are refused one by one; the good ones go in.
+    let file = import::read(
+        "name,postal_code,lat,lon,kind\n\
+         Bonne adresse,97400,,,\n\
+         ,97400,,,\n\
+         Mauvais code,974,,,\n\
+         Loin,97400,95,10,\n\
+         Inconnu,97400,,,spaceship\n"
+            .as_bytes(),
+    )
+    .unwrap();
+    let outcomes = anne.import(&file.rows).unwrap();
+    let reasons: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            RowOutcome::Rejected { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(outcomes[0], RowOutcome::Imported { .. }));
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert_eq!(reasons[0], "missing name");
+    assert!(reasons[1].contains("974"), "{reasons:?}");
+    assert!(reasons[2].starts_with("bad coordinates"), "{reasons:?}");
+    assert!(reasons[3].contains("spaceship"), "{reasons:?}");
+    let after = anne.store.counts().unwrap();
+    assert_eq!(after.documents, before.documents + 1);
+    // Nothing acknowledged before was lost.
+    for entity in &entities {
+        assert_eq!(
+            anne.store.entity(&entity.id).unwrap().as_ref(),
+            Some(entity)
+        );
+    }
+}
