@@ -306,3 +306,64 @@ fn an_edit_that_writes_nothing_is_an_error() {
         );
     }
 }
+
+#[test]
+fn first_edits_of_every_sort_apply_in_order_at_creation() {
+    // Field, tag and position edits are written in one batch, the others
+    // one by one after them: the result must read as if all were applied in
+    // order.
+    let edits = vec![
+        Edit::Set(Field::Name, text("Boulangerie du Port")),
+        Edit::AddTag("pain".into()),
+        Edit::SetGeo {
+            lat: -20.88,
+            lon: 55.45,
+        },
+        Edit::Set(Field::Street, text("1 rue du Port")),
+        link(Relation::Recommends),
+        Edit::AddTag("viennoiseries".into()),
+        Edit::RemoveTag("pain".into()),
+        Edit::Set(Field::Street, text("2 rue du Port")),
+        Edit::ClearGeo,
+    ];
+    let created = document::create(
+        &genesis(Kind::Organization),
+        &actor(1),
+        NOW,
+        [3; 16],
+        &edits,
+    )
+    .unwrap();
+    let entity = document::read(&created.doc).unwrap();
+    assert_eq!(entity.name(), "Boulangerie du Port");
+    assert_eq!(
+        entity.tags.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["viennoiseries"]
+    );
+    assert_eq!(entity.address.street.as_deref(), Some("2 rue du Port"));
+    assert_eq!(entity.geo, None);
+    assert_eq!(entity.links.len(), 1);
+    assert_eq!(entity.created_at, NOW);
+    // A bad first edit is refused like a bad later one.
+    let refused = document::create(
+        &genesis(Kind::Organization),
+        &actor(1),
+        NOW,
+        [3; 16],
+        &[Edit::Set(Field::Start, text("2026-01-01"))],
+    );
+    assert!(matches!(
+        refused,
+        Err(EditError::Invalid(ValidationError::FieldNotForKind { .. }))
+    ));
+    // And the change of a creation is the same for the same inputs.
+    let again = document::create(
+        &genesis(Kind::Organization),
+        &actor(1),
+        NOW,
+        [3; 16],
+        &edits,
+    )
+    .unwrap();
+    assert_eq!(again.change.raw_bytes(), created.change.raw_bytes());
+}

@@ -401,11 +401,10 @@ impl Local {
         for entity in self.store.list(&crate::index::Filter::default())? {
             known.insert_entity(&entity);
         }
-        let actor = self.identity.actor(self.profile.device);
-        let now = now_ms();
+        // Checked in order (a row may repeat an earlier one), then built
+        // and signed on every core, then stored in one transaction.
         let mut outcomes = Vec::with_capacity(rows.len());
-        let mut envelopes = Vec::new();
-        let mut imported = Vec::new();
+        let mut wanted = Vec::new();
         for row in rows {
             if import::is_person(row) {
                 outcomes.push(RowOutcome::Skipped {
@@ -413,40 +412,32 @@ impl Local {
                 });
                 continue;
             }
-            let new = match import::new_entity(row) {
-                Ok(new) => new,
-                Err(reason) => {
-                    outcomes.push(RowOutcome::Rejected { reason });
-                    continue;
-                }
-            };
-            if known.contains(&new) {
-                outcomes.push(RowOutcome::Duplicate);
-                continue;
-            }
-            let signed = self.genesis_of(&new).and_then(|(genesis, edits)| {
-                let nonce: [u8; 16] = random_seed()?[..16].try_into().expect("16 bytes");
-                let created = document::create(&genesis, &actor, now, nonce, &edits)?;
-                let key = postal_key(&genesis.postal_code, &genesis.country);
-                let envelope = SignedChange::sign(
-                    &self.identity.signing_key,
-                    created.id,
-                    &key,
-                    created.change.raw_bytes(),
-                )?;
-                Ok((created.id, envelope.encode()))
+            let prepared = import::new_entity(row).and_then(|new| {
+                let genesis = self.genesis_of(&new).map_err(|error| error.to_string())?;
+                Ok((new, genesis))
             });
-            match signed {
-                Ok((id, envelope)) => {
+            match prepared {
+                Err(reason) => outcomes.push(RowOutcome::Rejected { reason }),
+                Ok((new, _)) if known.contains(&new) => outcomes.push(RowOutcome::Duplicate),
+                Ok((new, genesis)) => {
                     known.insert(&new);
-                    envelopes.push(envelope);
-                    imported.push(outcomes.len());
-                    outcomes.push(RowOutcome::Imported { id: id.to_string() });
+                    wanted.push((outcomes.len(), genesis));
+                    outcomes.push(RowOutcome::Duplicate);
                 }
-                Err(error) => outcomes.push(RowOutcome::Rejected {
-                    reason: error.to_string(),
-                }),
             }
+        }
+        let signed = self.sign_new(&wanted);
+        let mut envelopes = Vec::new();
+        let mut imported = Vec::new();
+        for ((index, _), signed) in wanted.iter().zip(signed) {
+            outcomes[*index] = match signed {
+                Ok((id, envelope)) => {
+                    envelopes.push(envelope);
+                    imported.push(*index);
+                    RowOutcome::Imported { id: id.to_string() }
+                }
+                Err(reason) => RowOutcome::Rejected { reason },
+            };
         }
         let stored = self.store.ingest_from(Origin::Import, &envelopes)?;
         for (index, outcome) in imported.into_iter().zip(stored) {
@@ -457,6 +448,50 @@ impl Local {
             }
         }
         Ok(outcomes)
+    }
+
+    /// Builds and signs the genesis changes of new entities, on every core.
+    #[allow(clippy::type_complexity)]
+    fn sign_new(
+        &self,
+        wanted: &[(usize, (Genesis, Vec<Edit>))],
+    ) -> Vec<Result<(EntityId, Vec<u8>), String>> {
+        let actor = self.identity.actor(self.profile.device);
+        let now = now_ms();
+        let sign =
+            |(genesis, edits): &(Genesis, Vec<Edit>)| -> Result<(EntityId, Vec<u8>), String> {
+                let seed = random_seed().map_err(|error| error.to_string())?;
+                let nonce: [u8; 16] = seed[..16].try_into().expect("16 bytes");
+                let created = document::create(genesis, &actor, now, nonce, edits)
+                    .map_err(|error| error.to_string())?;
+                let key = postal_key(&genesis.postal_code, &genesis.country);
+                let envelope = SignedChange::sign(
+                    &self.identity.signing_key,
+                    created.id,
+                    &key,
+                    created.change.raw_bytes(),
+                )
+                .map_err(|error| error.to_string())?;
+                Ok((created.id, envelope.encode()))
+            };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = wanted.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = wanted
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || part.iter().map(|(_, new)| sign(new)).collect::<Vec<_>>())
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
     }
 
     /// Edits an entity; returns it as stored.
