@@ -331,6 +331,16 @@ enum Command {
         /// Run without any network (the local API only).
         #[arg(long)]
         offline: bool,
+        /// Map tiles of the web map: a URL template with {z}, {x} and {y}
+        /// (default: OpenStreetMap's), or `none` for a blank background.
+        #[arg(long, value_name = "URL")]
+        tiles: Option<String>,
+        /// With --tiles: the credit the tile provider asks for (HTML).
+        #[arg(long, value_name = "TEXT", requires = "tiles")]
+        tiles_attribution: Option<String>,
+        /// Do not open the web map in a browser at start.
+        #[arg(long)]
+        no_browser: bool,
         /// Join first, with this postal code, if this data directory has no identity yet.
         #[arg(long)]
         postal_code: Option<String>,
@@ -678,6 +688,9 @@ fn run(cli: Cli) -> Result<()> {
             bootstrap,
             no_mdns,
             offline,
+            tiles,
+            tiles_attribution,
+            no_browser,
             postal_code,
             insee,
             name,
@@ -715,18 +728,43 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 net
             });
-            run_node(node::daemon::DaemonConfig {
-                dir,
-                api,
-                api_public,
-                addr_file,
-                net,
-            })
+            run_node(
+                node::daemon::DaemonConfig {
+                    dir,
+                    api,
+                    api_public,
+                    addr_file,
+                    net,
+                    tiles: tiles.map(|url| match url.as_str() {
+                        "none" => (String::new(), String::new()),
+                        _ => (url, tiles_attribution.unwrap_or_default()),
+                    }),
+                },
+                !no_browser,
+            )
         }
     }
 }
 
-fn run_node(config: node::daemon::DaemonConfig) -> Result<()> {
+/// Opens `url` in the desktop's browser, if there is one; failing is fine.
+fn open_browser(url: &str) {
+    let opener: &[&str] = if cfg!(target_os = "macos") {
+        &["open"]
+    } else if cfg!(windows) {
+        &["cmd", "/C", "start", ""]
+    } else {
+        &["xdg-open"]
+    };
+    let _ = std::process::Command::new(opener[0])
+        .args(&opener[1..])
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+}
+
+fn run_node(config: node::daemon::DaemonConfig, browser: bool) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let joined = config.dir.is_initialized();
@@ -734,6 +772,8 @@ fn run_node(config: node::daemon::DaemonConfig) -> Result<()> {
         let daemon = node::daemon::Daemon::start(config).await?;
         println!("Communecter node");
         println!("  data directory: {dir}");
+        let web = format!("http://{}/", daemon.address());
+        println!("  web map:        {web}");
         println!("  local API:      http://{}", daemon.address());
         if let Some(network) = daemon.network().await {
             println!("  peer id:        {}", network.peer_id);
@@ -750,6 +790,10 @@ fn run_node(config: node::daemon::DaemonConfig) -> Result<()> {
             );
         }
         println!("Press Ctrl-C to stop.");
+        use std::io::IsTerminal;
+        if browser && std::io::stdout().is_terminal() {
+            open_browser(&web);
+        }
         tokio::spawn(show_sync_progress(daemon.state()));
         daemon.serve(node::daemon::stop_signal()).await?;
         println!("Stopped.");

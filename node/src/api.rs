@@ -27,6 +27,7 @@ use crate::local::{Join, Local, LocalError, NewEntity};
 use crate::net::{self, NetConfig};
 use crate::opendata::{self, Licence, export::ExportOptions, export::Format, import::ImportRow};
 use crate::store::StoreError;
+use crate::web::WebConfig;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -57,6 +58,8 @@ pub struct ApiState {
     /// Called with the network's status once it listens (to publish the
     /// node's addresses).
     on_network: Option<NetworkHook>,
+    /// How the web map is served.
+    web: WebConfig,
 }
 
 impl ApiState {
@@ -71,7 +74,27 @@ impl ApiState {
             net_config: None,
             net: RwLock::new(None),
             on_network: None,
+            web: WebConfig::default(),
         }
+    }
+
+    /// Serves the web map with `web`.
+    pub fn with_web(mut self, web: WebConfig) -> Self {
+        self.web = web;
+        self
+    }
+
+    pub(crate) fn web(&self) -> &WebConfig {
+        &self.web
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The citizen's node, once joined.
+    pub(crate) fn joined(&self) -> Option<Arc<Local>> {
+        self.local.read().ok().and_then(|slot| slot.clone())
     }
 
     /// Runs the network with `config` once the node has joined; `on_network`
@@ -290,14 +313,58 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/search", get(search))
         .route("/api/peers", get(peers))
         .route("/api/follows", post(follow))
+        .route("/api/events", get(crate::web::events))
         .route("/api/export/{format}", get(export))
         .route(
             "/api/import",
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
         )
-        .fallback(not_found)
+        .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            check_host,
+        ))
         .with_state(state)
+}
+
+/// Refuses requests naming another host than this node's (a web page of
+/// another site whose name was pointed at 127.0.0.1, "DNS rebinding"),
+/// unless the API was made public on purpose.
+async fn check_host(
+    State(state): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    if let Some(host) = host
+        && state.web.embed_token
+    {
+        let port = state.address.rsplit(':').next().unwrap_or_default();
+        let local = ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .any(|name| host == format!("{name}:{port}"));
+        let own = state.address.strip_prefix("http://") == Some(host);
+        if !local && !own {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this node answers as {}, not as {host}", state.address),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn fallback(state: Shared, uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") || uri.path() == "/api" {
+        return not_found().await.into_response();
+    }
+    crate::web::asset(state, uri).await
 }
 
 async fn not_found() -> ApiError {

@@ -36,6 +36,8 @@ pub struct DaemonConfig {
     pub addr_file: Option<PathBuf>,
     /// The network, once joined; `None` runs the node without it.
     pub net: Option<NetConfig>,
+    /// Map tiles of the web page (a URL template), and their credit.
+    pub tiles: Option<(String, String)>,
 }
 
 /// Why the daemon could not run.
@@ -159,7 +161,20 @@ impl Daemon {
             error,
         })?;
         let api = format!("http://{address}");
-        let mut state = ApiState::new(dir.clone(), token, local, api.clone());
+        let (tiles, tiles_attribution) = config.tiles.clone().unwrap_or_else(|| {
+            (
+                crate::web::DEFAULT_TILES.to_owned(),
+                crate::web::DEFAULT_TILES_ATTRIBUTION.to_owned(),
+            )
+        });
+        let mut state =
+            ApiState::new(dir.clone(), token, local, api.clone()).with_web(crate::web::WebConfig {
+                tiles,
+                tiles_attribution,
+                // A page served beyond this computer must not hand out
+                // the right to write.
+                embed_token: address.ip().is_loopback(),
+            });
         if let Some(net) = config.net.clone() {
             let (dir, addr_file, api) = (dir.clone(), config.addr_file.clone(), api.clone());
             state = state.with_network(net, move |status| {

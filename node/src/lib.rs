@@ -25,5 +25,6 @@ pub mod opendata;
 pub mod relay;
 pub mod store;
 pub mod sync;
+pub mod web;
 
 pub use crdt_model as model;

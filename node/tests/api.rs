@@ -379,6 +379,7 @@ async fn one_daemon_per_data_directory_on_loopback_only() {
         api_public: false,
         addr_file: Some(temp.path().join("addr.json")),
         net: None,
+        tiles: None,
     };
     let public = DaemonConfig {
         api: "0.0.0.0:0".parse().unwrap(),

@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/follows"),
     ("get", "/api/export/{format}"),
     ("post", "/api/import"),
+    ("get", "/api/events"),
 ];
 
 /// The keys of an OpenAPI path item that are operations.
@@ -278,10 +279,28 @@ fn request(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
          Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
     )
     .expect("send the request");
-    let mut response = String::new();
+    // An event stream stays open: what came within a second is enough.
     stream
-        .read_to_string(&mut response)
-        .expect("read the response");
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .expect("read timeout");
+    let mut bytes = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(error) => panic!("read the response: {error}"),
+        }
+    }
+    let response = String::from_utf8_lossy(&bytes).into_owned();
     let status = response
         .split(' ')
         .nth(1)
@@ -301,17 +320,17 @@ fn request(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
 fn the_router_serves_exactly_these_methods() {
     let temp = tempfile::tempdir().expect("temporary directory");
     let dir = DataDir::resolve(Some(temp.path().join("home"))).expect("data directory");
-    let state = Arc::new(ApiState::new(
-        dir,
-        "0".repeat(64),
-        None,
-        "http://127.0.0.1:0".into(),
-    ));
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind a free port");
     let address = listener.local_addr().expect("bound address");
+    let state = Arc::new(ApiState::new(
+        dir,
+        "0".repeat(64),
+        None,
+        format!("http://{address}"),
+    ));
     runtime.spawn(async move { axum::serve(listener, router(state)).await });
 
     let unrouted = request(address, "GET", "/api/no-such-endpoint");

@@ -1,0 +1,584 @@
+// The web map of Communecter. Everything shown comes from the node's local
+// API; user content is only ever written as text (textContent, attribute
+// values), never as HTML.
+"use strict";
+
+const TEXT = {
+  fr: {
+    skip: "Aller à la liste", search: "Rechercher", add: "Ajouter", filters: "Filtres",
+    kind: "Type", all: "Tout", organization: "Organisation", project: "Projet",
+    event: "Événement", place: "Lieu", person: "Personne", category: "Catégorie",
+    tag: "Mot-clé", map: "Carte", list: "Liste", join_title: "Rejoindre ma commune",
+    join_intro: "Votre nom et votre commune sont publics ; votre e-mail reste sur cet ordinateur.",
+    display_name: "Nom affiché", email: "E-mail (reste local)", postal_code: "Code postal",
+    commune: "Commune", join: "Rejoindre", add_title: "Ajouter", edit_title: "Modifier",
+    name: "Nom", organization_type: "Forme", unset: "—", local_business: "Commerce ou service",
+    ngo: "Association", group: "Groupe", government: "Service public", telephone: "Téléphone",
+    event_type: "Genre d'événement", place_type: "Genre de lieu", opening_hours: "Horaires",
+    start: "Début", end: "Fin", short_description: "En bref", description: "Description",
+    url: "Site web", street: "Adresse", tags: "Mots-clés (séparés par des virgules)",
+    position: "Position sur la carte", lat: "Latitude", lon: "Longitude",
+    place_on_map: "Placer en cliquant sur la carte", click_map: "Cliquez sur la carte pour placer",
+    save: "Enregistrer", cancel: "Annuler", edit: "Modifier", recommend: "Je recommande",
+    recommend_comment: "Votre commentaire (facultatif)", ask_join: "Demander à rejoindre",
+    contribute: "Je contribue", attend: "J'y vais", close: "Fermer", history: "Historique",
+    members: "Membres", pending: "en attente", contributors: "Contributeurs",
+    attendees: "Participants", recommended_by: "Recommandé par", address: "Adresse",
+    nothing: "Rien ici pour l'instant.", count: (n) => `${n} résultat${n > 1 ? "s" : ""}`,
+    saved: "Enregistré.", updated: "Mis à jour par un voisin.", joined_as: (name) => `Bienvenue, ${name} !`,
+    read_only: "Lecture seule : cette page n'a pas le droit d'écrire sur ce nœud.",
+    change_by: "modification par", unknown_commune: "Code postal inconnu.",
+    send: "Envoyer", back: "Retour à la liste",
+  },
+  en: {
+    skip: "Skip to the list", search: "Search", add: "Add", filters: "Filters",
+    kind: "Kind", all: "All", organization: "Organization", project: "Project",
+    event: "Event", place: "Place", person: "Person", category: "Category",
+    tag: "Tag", map: "Map", list: "List", join_title: "Join my commune",
+    join_intro: "Your name and commune are public; your e-mail stays on this computer.",
+    display_name: "Display name", email: "E-mail (kept local)", postal_code: "Postal code",
+    commune: "Commune", join: "Join", add_title: "Add", edit_title: "Edit",
+    name: "Name", organization_type: "Form", unset: "—", local_business: "Business or service",
+    ngo: "Association", group: "Group", government: "Public service", telephone: "Telephone",
+    event_type: "Kind of event", place_type: "Kind of place", opening_hours: "Opening hours",
+    start: "Start", end: "End", short_description: "In short", description: "Description",
+    url: "Web site", street: "Address", tags: "Tags (separated by commas)",
+    position: "Position on the map", lat: "Latitude", lon: "Longitude",
+    place_on_map: "Place it by clicking on the map", click_map: "Click on the map to place it",
+    save: "Save", cancel: "Cancel", edit: "Edit", recommend: "I recommend it",
+    recommend_comment: "Your comment (optional)", ask_join: "Ask to join",
+    contribute: "I contribute", attend: "I'm going", close: "Close", history: "History",
+    members: "Members", pending: "pending", contributors: "Contributors",
+    attendees: "Attendees", recommended_by: "Recommended by", address: "Address",
+    nothing: "Nothing here yet.", count: (n) => `${n} result${n > 1 ? "s" : ""}`,
+    saved: "Saved.", updated: "Updated by a neighbour.", joined_as: (name) => `Welcome, ${name}!`,
+    read_only: "Read only: this page may not write to this node.",
+    change_by: "change by", unknown_commune: "Unknown postal code.",
+    send: "Send", back: "Back to the list",
+  },
+};
+
+const KIND_SYMBOL = { organization: "O", project: "P", event: "E", place: "L", person: "H" };
+const OVERSEAS = {
+  "971": [16.25, -61.58, 10], "972": [14.64, -61.02, 10], "973": [4.0, -53.0, 7],
+  "974": [-21.11, 55.53, 10], "975": [46.9, -56.3, 10], "976": [-12.83, 45.15, 11],
+};
+
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? "";
+const token = meta("communecter-token");
+const $ = (id) => document.getElementById(id);
+
+let lang = localStorage.getItem("communecter-lang")
+  || ((navigator.language || "fr").startsWith("en") ? "en" : "fr");
+const t = (key, ...args) => {
+  const value = TEXT[lang][key] ?? TEXT.fr[key] ?? key;
+  return typeof value === "function" ? value(...args) : value;
+};
+
+const state = {
+  status: null, entities: [], shown: [], selected: null, placing: false,
+  editing: null, people: new Map(), searchHits: null,
+};
+
+/** Calls the local API; throws an Error with the API's message. */
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new Error(data?.error?.message || `${response.status} ${response.statusText}`);
+  }
+  return data;
+}
+
+/** An element with text content only. */
+function el(tag, text, attributes = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+function toast(message) {
+  const box = $("toast");
+  box.textContent = message;
+  box.classList.add("shown");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => box.classList.remove("shown"), 4000);
+}
+
+function translatePage() {
+  document.documentElement.lang = lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-label]")) {
+    node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+  }
+  $("lang").textContent = lang === "fr" ? "EN" : "FR";
+  $("lang").setAttribute("aria-label", lang === "fr" ? "English" : "Français");
+  render();
+}
+
+// ---- the map -------------------------------------------------------------
+
+const map = L.map("map", { keyboard: true, maxZoom: 19, minZoom: 2 }).setView([46.6, 2.4], 5);
+const tiles = meta("communecter-tiles");
+if (tiles) {
+  L.tileLayer(tiles, { maxZoom: 19, attribution: meta("communecter-tiles-attribution") }).addTo(map);
+}
+const cluster = L.markerClusterGroup();
+map.addLayer(cluster);
+let fitted = false;
+
+function icon(kind) {
+  return L.divIcon({
+    className: `pin pin-${kind}`,
+    html: `<span aria-hidden="true">${KIND_SYMBOL[kind] || "?"}</span>`,
+    iconSize: [30, 30],
+    iconAnchor: [15, 30],
+  });
+}
+
+map.on("click", (event) => {
+  if (!state.placing) return;
+  $("entity-lat").value = event.latlng.lat.toFixed(6);
+  $("entity-lon").value = event.latlng.lng.toFixed(6);
+  state.placing = false;
+  $("map").classList.remove("placing");
+  $("entity-dialog").showModal();
+});
+
+// ---- data ----------------------------------------------------------------
+
+function matches(entity) {
+  const kind = $("filter-kind").value;
+  const category = $("filter-category").value;
+  const tag = $("filter-tag").value;
+  if (entity.deleted) return false;
+  if (kind && entity.kind !== kind) return false;
+  if (category && entity.fields.category !== category) return false;
+  if (tag && !entity.tags.includes(tag)) return false;
+  if (state.searchHits && !state.searchHits.has(entity.id)) return false;
+  return true;
+}
+
+async function loadEntities() {
+  state.entities = await api("GET", "/api/entities");
+  for (const entity of state.entities) {
+    if (entity.kind === "person") state.people.set(entity.id, entity.fields.name);
+  }
+  fillChoices("filter-category", state.entities.map((e) => e.fields.category).filter(Boolean));
+  fillChoices("filter-tag", state.entities.flatMap((e) => e.tags));
+  render();
+}
+
+function fillChoices(id, values) {
+  const select = $(id);
+  const current = select.value;
+  const sorted = [...new Set(values)].sort((a, b) => a.localeCompare(b, lang));
+  select.replaceChildren(el("option", t("all"), { value: "" }));
+  for (const value of sorted) select.append(el("option", value, { value }));
+  select.value = sorted.includes(current) ? current : "";
+}
+
+function render() {
+  state.shown = state.entities.filter(matches);
+  cluster.clearLayers();
+  const list = $("list");
+  list.replaceChildren();
+  const placed = [];
+  for (const entity of state.shown) {
+    const item = el("li");
+    const button = el("button", null, { type: "button", "data-id": entity.id });
+    button.append(el("span", entity.fields.name, { class: "name" }));
+    const what = [t(entity.kind), entity.fields.category].filter(Boolean).join(" · ");
+    button.append(el("span", what, { class: "what" }));
+    button.addEventListener("click", () => select(entity.id));
+    item.append(button);
+    list.append(item);
+    if (entity.geo) {
+      const marker = L.marker([entity.geo.lat, entity.geo.lon], {
+        icon: icon(entity.kind), title: entity.fields.name, alt: entity.fields.name, keyboard: true,
+      });
+      marker.entityId = entity.id;
+      marker.bindTooltip(el("span", entity.fields.name));
+      marker.on("click", () => select(entity.id));
+      cluster.addLayer(marker);
+      placed.push([entity.geo.lat, entity.geo.lon]);
+    }
+  }
+  if (!state.shown.length) list.append(el("li", t("nothing"), { class: "empty" }));
+  $("count").textContent = t("count", state.shown.length);
+  if (!fitted && placed.length) {
+    map.fitBounds(placed, { maxZoom: 15, padding: [30, 30] });
+    fitted = true;
+  }
+}
+
+async function personName(id) {
+  if (!id) return "?";
+  if (!state.people.has(id)) {
+    try {
+      state.people.set(id, (await api("GET", `/api/entities/${id}`)).fields.name);
+    } catch {
+      state.people.set(id, id.slice(0, 8));
+    }
+  }
+  return state.people.get(id);
+}
+
+async function select(id) {
+  state.selected = id;
+  let entity;
+  let history;
+  try {
+    [entity, history] = await Promise.all([
+      api("GET", `/api/entities/${id}`),
+      api("GET", `/api/entities/${id}/history`),
+    ]);
+  } catch (error) {
+    toast(error.message);
+    return;
+  }
+  await showDetail(entity, history);
+}
+
+function row(list, label, value) {
+  if (value === undefined || value === null || value === "") return;
+  list.append(el("dt", label), el("dd", value));
+}
+
+async function showDetail(entity, history) {
+  const detail = $("detail");
+  detail.replaceChildren();
+  const close = el("button", t("back"), { type: "button", class: "back" });
+  close.addEventListener("click", () => {
+    detail.hidden = true;
+    $("list").hidden = false;
+    state.selected = null;
+    $("list").focus();
+  });
+  detail.append(close, el("h2", entity.fields.name, { id: "detail-name" }));
+  const f = entity.fields;
+  detail.append(el("p", [t(entity.kind), f.category, f.organization_type && t(f.organization_type),
+    f.event_type, f.place_type].filter(Boolean).join(" · "), { class: "what" }));
+  if (f.short_description) detail.append(el("p", f.short_description, { class: "short" }));
+  if (f.description) detail.append(el("p", f.description, { class: "description" }));
+  const facts = el("dl");
+  const address = [entity.address.street, entity.address.postal_code, entity.address.locality]
+    .filter(Boolean).join(", ");
+  row(facts, t("address"), address);
+  row(facts, t("telephone"), f.telephone);
+  row(facts, t("opening_hours"), f.opening_hours);
+  row(facts, t("start"), f.start);
+  row(facts, t("end"), f.end);
+  if (f.url && /^https?:\/\//i.test(f.url)) {
+    const link = el("a", f.url, { href: f.url, rel: "noopener noreferrer nofollow", target: "_blank" });
+    facts.append(el("dt", t("url")), Object.assign(el("dd"), {}));
+    facts.lastChild.append(link);
+  }
+  detail.append(facts);
+  if (entity.tags.length) {
+    const tags = el("ul", null, { class: "tags" });
+    for (const tag of entity.tags) tags.append(el("li", tag));
+    detail.append(tags);
+  }
+  const groups = [
+    ["member", t("members")], ["contributor", t("contributors")],
+    ["attendee", t("attendees")], ["recommends", t("recommended_by")],
+  ];
+  for (const [relation, title] of groups) {
+    const links = entity.links.filter((link) => link.relation === relation);
+    if (!links.length) continue;
+    const section = el("section", null, { class: `links links-${relation}` });
+    section.append(el("h3", title));
+    const list = el("ul");
+    for (const link of links) {
+      const item = el("li");
+      item.append(el("span", await personName(link.person), { class: "who" }));
+      if (relation === "member" && !link.confirmed) item.append(el("span", ` (${t("pending")})`));
+      if (link.comment) item.append(el("q", link.comment));
+      list.append(item);
+    }
+    section.append(list);
+    detail.append(section);
+  }
+  const actions = el("div", null, { class: "actions" });
+  if (token && entity.kind !== "person") {
+    const editButton = el("button", t("edit"), { type: "button" });
+    editButton.addEventListener("click", () => openEntityForm(entity));
+    actions.append(editButton);
+    const relation = { organization: "member", project: "contributor", event: "attendee" }[entity.kind];
+    if (relation) {
+      const label = { member: t("ask_join"), contributor: t("contribute"), attendee: t("attend") }[relation];
+      const join = el("button", label, { type: "button" });
+      join.addEventListener("click", () => link(entity.id, relation, null));
+      actions.append(join);
+    }
+    if (entity.kind === "organization" || entity.kind === "place") {
+      const form = el("form", null, { class: "recommend" });
+      const input = el("input", null, { id: "recommend-comment", maxlength: "280" });
+      form.append(el("label", t("recommend_comment"), { for: "recommend-comment" }), input,
+        el("button", t("recommend"), { type: "submit" }));
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        link(entity.id, "recommends", input.value.trim() || null);
+      });
+      actions.append(form);
+    }
+  }
+  detail.append(actions);
+  const past = el("section", null, { class: "history" });
+  past.append(el("h3", t("history")));
+  const changes = el("ol");
+  for (const change of history) {
+    const when = new Date(change.time * 1000).toLocaleString(lang);
+    changes.append(el("li", `${when} — ${t("change_by")} ${change.author.slice(0, 8)}`));
+  }
+  past.append(changes);
+  detail.append(past);
+  $("list").hidden = true;
+  detail.hidden = false;
+  detail.focus();
+  if (entity.geo) map.setView([entity.geo.lat, entity.geo.lon], Math.max(map.getZoom(), 15));
+}
+
+async function link(id, relation, comment) {
+  try {
+    await api("POST", `/api/entities/${id}/links`, { relation, comment });
+    toast(t("saved"));
+    await select(id);
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+// ---- forms ---------------------------------------------------------------
+
+const FIELDS = {
+  name: "name", organization_type: "organization_type", category: "category",
+  telephone: "telephone", event_type: "event_type", place_type: "place_type",
+  opening_hours: "opening_hours", start: "start", end: "end",
+  short_description: "short_description", description: "description", url: "url",
+  street: "address.street",
+};
+
+function showKindFields() {
+  const kind = $("entity-kind").value;
+  for (const block of document.querySelectorAll("#entity-form .only")) {
+    const shown = block.classList.contains(kind);
+    block.hidden = !shown;
+    for (const input of block.querySelectorAll("input, select")) input.disabled = !shown;
+  }
+}
+
+function openEntityForm(entity) {
+  const form = $("entity-form");
+  form.reset();
+  state.editing = entity || null;
+  $("entity-title").textContent = entity ? t("edit_title") : t("add_title");
+  $("entity-kind").disabled = Boolean(entity);
+  form.querySelector(".error").textContent = "";
+  if (entity) {
+    $("entity-kind").value = entity.kind;
+    for (const [input, field] of Object.entries(FIELDS)) {
+      const value = field === "address.street" ? entity.address.street : entity.fields[field];
+      if (form.elements[input]) form.elements[input].value = value ?? "";
+    }
+    form.elements.tags.value = entity.tags.join(", ");
+    if (entity.geo) {
+      form.elements.lat.value = entity.geo.lat;
+      form.elements.lon.value = entity.geo.lon;
+    }
+  }
+  showKindFields();
+  $("entity-dialog").showModal();
+  $("entity-name").focus();
+}
+
+function formEdits(form, before) {
+  const edits = [];
+  for (const [input, field] of Object.entries(FIELDS)) {
+    const element = form.elements[input];
+    if (!element || element.disabled || input === "name") continue;
+    const value = element.value.trim();
+    const old = before ? (field === "address.street" ? before.address.street : before.fields[field]) ?? "" : "";
+    if (value === old) continue;
+    edits.push(value ? { set: [field, value] } : { clear: field });
+  }
+  if (before && form.elements.name.value.trim() !== before.fields.name) {
+    edits.push({ set: ["name", form.elements.name.value.trim()] });
+  }
+  const tags = form.elements.tags.value.split(",").map((tag) => tag.trim()).filter(Boolean);
+  const oldTags = before ? before.tags : [];
+  for (const tag of tags) if (!oldTags.includes(tag)) edits.push({ add_tag: tag });
+  for (const tag of oldTags) if (!tags.includes(tag)) edits.push({ remove_tag: tag });
+  const lat = form.elements.lat.value.trim();
+  const lon = form.elements.lon.value.trim();
+  const oldGeo = before?.geo;
+  if (lat && lon) {
+    const geo = { lat: Number(lat), lon: Number(lon) };
+    if (!oldGeo || oldGeo.lat !== geo.lat || oldGeo.lon !== geo.lon) edits.push({ set_geo: geo });
+  } else if (oldGeo) {
+    edits.push("clear_geo");
+  }
+  return edits;
+}
+
+$("entity-kind").addEventListener("change", showKindFields);
+$("entity-cancel").addEventListener("click", () => $("entity-dialog").close());
+$("place-button").addEventListener("click", () => {
+  state.placing = true;
+  $("entity-dialog").close();
+  $("map").classList.add("placing");
+  toast(t("click_map"));
+  $("map").focus();
+});
+$("entity-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const error = form.querySelector(".error");
+  try {
+    let saved;
+    if (state.editing) {
+      const edits = formEdits(form, state.editing);
+      saved = edits.length
+        ? await api("PATCH", `/api/entities/${state.editing.id}`, { edits })
+        : state.editing;
+    } else {
+      saved = await api("POST", "/api/entities", {
+        kind: form.elements.kind.value,
+        name: form.elements.name.value.trim(),
+        edits: formEdits(form, null),
+      });
+    }
+    $("entity-dialog").close();
+    toast(t("saved"));
+    await loadEntities();
+    await select(saved.id);
+  } catch (failure) {
+    error.textContent = failure.message;
+  }
+});
+$("add-button").addEventListener("click", () => openEntityForm(null));
+
+async function lookUpCommunes() {
+  const code = $("join-postal").value.trim();
+  const select = $("join-commune");
+  select.replaceChildren();
+  if (!/^[0-9]{5}$/.test(code)) return;
+  try {
+    const communes = await api("GET", `/api/communes/${code}`);
+    for (const commune of communes) select.append(el("option", commune.name, { value: commune.insee }));
+    $("join-form").querySelector(".error").textContent = "";
+  } catch {
+    $("join-form").querySelector(".error").textContent = t("unknown_commune");
+  }
+}
+$("join-postal").addEventListener("input", lookUpCommunes);
+$("join-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    const person = await api("POST", "/api/init", {
+      name: form.elements.name.value.trim(),
+      email: form.elements.email.value.trim() || null,
+      postal_code: form.elements.postal_code.value.trim(),
+      insee: form.elements.insee.value || null,
+    });
+    $("join-dialog").close();
+    toast(t("joined_as", person.fields.name));
+    await start();
+  } catch (failure) {
+    form.querySelector(".error").textContent = failure.message;
+  }
+});
+
+$("search-form").addEventListener("submit", (event) => event.preventDefault());
+$("search").addEventListener("input", () => {
+  clearTimeout(state.searchTimer);
+  state.searchTimer = setTimeout(async () => {
+    const q = $("search").value.trim();
+    if (!q) {
+      state.searchHits = null;
+    } else {
+      try {
+        const hits = await api("GET", `/api/search?q=${encodeURIComponent(q)}&limit=500`);
+        state.searchHits = new Set(hits.map((hit) => hit.id));
+      } catch (error) {
+        toast(error.message);
+      }
+    }
+    render();
+  }, 250);
+});
+for (const id of ["filter-kind", "filter-category", "filter-tag"]) $(id).addEventListener("change", render);
+$("lang").addEventListener("click", () => {
+  lang = lang === "fr" ? "en" : "fr";
+  localStorage.setItem("communecter-lang", lang);
+  translatePage();
+});
+
+// ---- live updates ----------------------------------------------------------
+
+function listen() {
+  const events = new EventSource("/api/events");
+  let timer = null;
+  let detailChanged = false;
+  let fromNeighbour = false;
+  const refresh = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      await loadEntities();
+      if (fromNeighbour) toast(t("updated"));
+      // The open page is shown again only if someone else changed it, and
+      // not while the citizen is typing in it.
+      const typing = $("detail").contains(document.activeElement)
+        && document.activeElement.tagName === "INPUT";
+      if (detailChanged && state.selected && !$("detail").hidden && !typing) {
+        await select(state.selected);
+      }
+      detailChanged = false;
+      fromNeighbour = false;
+    }, 300);
+  };
+  events.addEventListener("change", (event) => {
+    const change = JSON.parse(event.data);
+    if (change.origin !== "local") {
+      fromNeighbour = true;
+      if (change.id === state.selected) detailChanged = true;
+    }
+    refresh();
+  });
+  events.addEventListener("reload", () => refresh());
+  events.addEventListener("joined", () => start());
+}
+
+async function start() {
+  state.status = await api("GET", "/api/status");
+  if (!state.status.joined) {
+    if (token) $("join-dialog").showModal();
+    return;
+  }
+  try {
+    const communes = await api("GET", `/api/communes/${encodeURIComponent(state.status.postal_code)}`);
+    const commune = communes.find((c) => c.insee === state.status.insee_code) || communes[0];
+    $("commune").textContent = commune ? `${commune.name} (${state.status.postal_code})` : state.status.postal_code;
+  } catch {
+    $("commune").textContent = state.status.postal_code;
+  }
+  const overseas = OVERSEAS[String(state.status.postal_code).slice(0, 3)];
+  if (overseas && !fitted) map.setView([overseas[0], overseas[1]], overseas[2]);
+  await loadEntities();
+}
+
+translatePage();
+if (!token) {
+  $("add-button").hidden = true;
+  toast(t("read_only"));
+}
+listen();
+start().catch((error) => toast(error.message));
