@@ -139,29 +139,11 @@ pub(crate) fn entity_written(entity: &Entity, verb: &str, as_json: bool) -> Resu
     Ok(())
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM UTC` (H. Hinnant's
-/// civil-from-days algorithm).
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM UTC`.
 fn utc(seconds: i64) -> String {
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3_600,
-        rest % 3_600 / 60
-    )
+    // `YYYY-MM-DDTHH:MM:SSZ`
+    let iso = node::opendata::iso8601(seconds.saturating_mul(1000));
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
 }
 
 /// One entity in full.
@@ -481,7 +463,13 @@ pub(crate) fn compacted(before: u64, after: u64, as_json: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{progress_bar, relay_line};
+    use super::{progress_bar, relay_line, utc};
+
+    #[test]
+    fn times_read_in_utc() {
+        assert_eq!(utc(1_764_000_000), "2025-11-24 16:00 UTC");
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+    }
 
     #[test]
     fn progress_bars_fill_with_the_work_done() {
