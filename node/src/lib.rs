@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod identity;
 pub mod index;
 pub mod ingest;
+pub mod links;
 pub mod local;
 pub mod net;
 pub mod opendata;

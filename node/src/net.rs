@@ -96,6 +96,9 @@ pub struct NetConfig {
     pub redial_interval: Duration,
     /// Serve as a community relay with these limits (`communecter relay`).
     pub relay: Option<RelayLimits>,
+    /// On the memory transport: the modelled links and this node's number
+    /// among them (simulations).
+    pub links: Option<(Arc<crate::links::Links>, u32)>,
 }
 
 /// What a community relay allows its clients.
@@ -141,6 +144,7 @@ impl Default for NetConfig {
             heartbeat: Duration::from_secs(1),
             redial_interval: Duration::from_secs(30),
             relay: None,
+            links: None,
         }
     }
 }
@@ -594,7 +598,16 @@ fn swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, NetError>
         Ok(libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_other_transport(|key| {
+                // Every memory connection goes through the link model; without
+                // one, links are instant.
+                let (links, me) = config.links.clone().unwrap_or_else(|| {
+                    (
+                        crate::links::Links::new(crate::links::Link::default()),
+                        u32::MAX,
+                    )
+                });
                 libp2p::core::transport::MemoryTransport::default()
+                    .and_then(move |connection, _| crate::links::connect(connection, me, links))
                     .upgrade(libp2p::core::upgrade::Version::V1)
                     .authenticate(noise::Config::new(key).expect("Noise accepts every ed25519 key"))
                     .multiplex(yamux::Config::default())

@@ -32,6 +32,7 @@ fn config() -> NetConfig {
         heartbeat: Duration::from_millis(100),
         redial_interval: Duration::from_millis(200),
         relay: None,
+        links: None,
     }
 }
 
@@ -589,7 +590,11 @@ async fn attacker(address: Multiaddr, topic: &str) -> libp2p::Swarm<libp2p::goss
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(|key| {
+            // The nodes' memory connections open with the link model's
+            // greeting (instant links here).
+            let links = node::links::Links::new(node::links::Link::default());
             libp2p::core::transport::MemoryTransport::default()
+                .and_then(move |connection, _| node::links::connect(connection, 666, links))
                 .upgrade(libp2p::core::upgrade::Version::V1)
                 .authenticate(libp2p::noise::Config::new(key).unwrap())
                 .multiplex(libp2p::yamux::Config::default())
