@@ -209,6 +209,13 @@ async fn propagation(options: &Options) -> Result<(), SimError> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let converged = sim.converged("97400", Duration::from_secs(120)).await?;
+    let mut connected = Vec::new();
+    for node in &sim.nodes {
+        if let Some(client) = &node.client {
+            connected.push(client.status().await?.peers.len() as f64);
+        }
+    }
+    let peers = connected.iter().sum::<f64>() / connected.len().max(1) as f64;
     let mean = |pick: fn(&(f64, f64, f64, f64)) -> f64| {
         rows.iter().map(pick).sum::<f64>() / rows.len() as f64
     };
@@ -226,7 +233,9 @@ async fn propagation(options: &Options) -> Result<(), SimError> {
         "{p50:>10.0} {p95:>10.0} {p100:>10.0} {bytes:>22.0} {:>16.1}",
         p95 / latency_ms
     );
-    println!("every node holds identical heads ({converged:?} after the last message)");
+    println!(
+        "every node holds identical heads ({converged:?} after the last message); {peers:.1} connected peers per node"
+    );
     println!(
         "{}",
         json!({
@@ -239,6 +248,7 @@ async fn propagation(options: &Options) -> Result<(), SimError> {
             "p95_ms": p95,
             "max_ms": p100,
             "bytes_per_node_per_message": bytes,
+            "connected_peers_per_node": peers,
             "converged": true,
         })
     );
