@@ -394,6 +394,18 @@ fn a_citizen_uses_the_web_map() {
     );
     browser.screenshot("3-recommended");
 
+    // Edit it by the form: a street and a short description.
+    browser.click("#detail .actions button");
+    browser.wait("the edit form", "return document.getElementById('entity-dialog').open && document.getElementById('entity-name').value === 'Théâtre du Kiosque'");
+    browser.type_in("#entity-street", "1 rue du Kiosque");
+    browser.type_in("#entity-short", "Théâtre amateur depuis 1987");
+    browser.click("#entity-save");
+    browser.wait(
+        "the edited page",
+        "return document.querySelector('#detail .short')?.textContent === 'Théâtre amateur depuis 1987'",
+    );
+    assert!(browser.text("#detail dl").contains("1 rue du Kiosque"));
+
     // Filters: no event yet; the organization is listed under its kind and
     // category.
     browser.click("#detail .back");
