@@ -289,15 +289,7 @@ pub fn create(
     for edit in edits {
         match edit {
             Edit::Set(field, value) if !matches!(field, Field::Lat | Field::Lon) => {
-                if !field.applies_to(genesis.kind) {
-                    return Err(ValidationError::FieldNotForKind {
-                        field: field.name(),
-                        kind: genesis.kind,
-                    }
-                    .into());
-                }
-                let scalar = value.to_scalar();
-                field.check(&scalar)?;
+                let scalar = checked_value(genesis.kind, *field, value)?;
                 let target = match field.container() {
                     Container::Address => &mut address,
                     _ => &mut root,
@@ -309,8 +301,7 @@ pub fn create(
                 tags.insert(tag.clone(), ScalarValue::Boolean(true).into());
             }
             Edit::SetGeo { lat, lon } => {
-                Field::Lat.check(&ScalarValue::F64(*lat))?;
-                Field::Lon.check(&ScalarValue::F64(*lon))?;
+                check_position(*lat, *lon)?;
                 geo = Some(HashMap::from([
                     (Field::Lat.key().to_owned(), hydrate::Value::from(*lat)),
                     (Field::Lon.key().to_owned(), hydrate::Value::from(*lon)),
@@ -390,6 +381,27 @@ fn map_at<T: Transactable>(
     }
 }
 
+/// The value `field` takes, checked for an entity of `kind`.
+fn checked_value(kind: Kind, field: Field, value: &Value) -> Result<ScalarValue, EditError> {
+    if !field.applies_to(kind) {
+        return Err(ValidationError::FieldNotForKind {
+            field: field.name(),
+            kind,
+        }
+        .into());
+    }
+    let scalar = value.to_scalar();
+    field.check(&scalar)?;
+    Ok(scalar)
+}
+
+/// Checks a position on the map.
+fn check_position(lat: f64, lon: f64) -> Result<(), EditError> {
+    Field::Lat.check(&ScalarValue::F64(lat))?;
+    Field::Lon.check(&ScalarValue::F64(lon))?;
+    Ok(())
+}
+
 fn write_edit<T: Transactable>(
     tx: &mut T,
     kind: Kind,
@@ -408,15 +420,7 @@ fn write_edit<T: Transactable>(
     };
     match edit {
         Edit::Set(field, value) => {
-            if !field.applies_to(kind) {
-                return Err(ValidationError::FieldNotForKind {
-                    field: field.name(),
-                    kind,
-                }
-                .into());
-            }
-            let scalar = value.to_scalar();
-            field.check(&scalar)?;
+            let scalar = checked_value(kind, *field, value)?;
             let container = match field.container().key() {
                 Some(name) => map_at(tx, &ROOT, name)?,
                 None => ROOT,
@@ -451,8 +455,7 @@ fn write_edit<T: Transactable>(
             touch(tx)?;
         }
         Edit::SetGeo { lat, lon } => {
-            Field::Lat.check(&ScalarValue::F64(*lat))?;
-            Field::Lon.check(&ScalarValue::F64(*lon))?;
+            check_position(*lat, *lon)?;
             let geo = tx.put_object(ROOT, key::GEO, ObjType::Map)?;
             tx.put(&geo, Field::Lat.key(), *lat)?;
             tx.put(&geo, Field::Lon.key(), *lon)?;
