@@ -126,6 +126,21 @@ pub struct NewEntity {
     pub edits: Vec<Edit>,
 }
 
+impl NewEntity {
+    /// A new entity of `kind` named `name` with `edits`, in the citizen's
+    /// postal code, with the kind's default edition rights.
+    pub fn new(kind: Kind, name: impl Into<String>, edits: Vec<Edit>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            postal_code: None,
+            country: None,
+            open_edition: None,
+            edits,
+        }
+    }
+}
+
 /// The citizen's local profile. Never shared.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Profile {

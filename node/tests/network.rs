@@ -163,14 +163,7 @@ async fn add_as(local: &Arc<Local>, name: &str) -> EntityId {
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || {
         local
-            .add(&NewEntity {
-                kind: Kind::Organization,
-                name,
-                postal_code: None,
-                country: None,
-                open_edition: None,
-                edits: Vec::new(),
-            })
+            .add(&NewEntity::new(Kind::Organization, name, Vec::new()))
             .unwrap()
             .id
     })
@@ -513,19 +506,10 @@ async fn a_bootstrap_peer_that_is_down_is_dialled_again_until_it_is_up() {
     .await;
 }
 
-/// A community relay on the memory transport, serving `serve`.
+/// A community relay on the memory transport, serving `serve`, with the
+/// default limits.
 async fn relay(serve: &[&str]) -> (tempfile::TempDir, node::relay::Relay, Multiaddr) {
-    let temp = tempfile::tempdir().unwrap();
-    let relay = node::relay::Relay::start(node::relay::RelayConfig {
-        dir: DataDir::resolve(Some(temp.path().join("relay"))).unwrap(),
-        serve: serve.iter().map(|s| (*s).to_owned()).collect(),
-        net: config(),
-        addr_file: None,
-    })
-    .await
-    .unwrap();
-    let address = relay.status().await.unwrap().listen[0].parse().unwrap();
-    (temp, relay, address)
+    relay_with(serve, net::RelayLimits::default()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,16 +34,7 @@ fn text(field: Field, value: &str) -> Edit {
 }
 
 fn add(local: &Local, kind: Kind, name: &str, edits: Vec<Edit>) -> Entity {
-    local
-        .add(&NewEntity {
-            kind,
-            name: name.into(),
-            postal_code: None,
-            country: None,
-            open_edition: None,
-            edits,
-        })
-        .unwrap()
+    local.add(&NewEntity::new(kind, name, edits)).unwrap()
 }
 
 /// Anne's directory: one entity of each kind, with most fields, a

@@ -172,14 +172,7 @@ impl Simulation {
         let local = self.nodes[number as usize].local.clone();
         let name = name.to_owned();
         let entity = tokio::task::spawn_blocking(move || {
-            local.add(&NewEntity {
-                kind: Kind::Organization,
-                name,
-                postal_code: None,
-                country: None,
-                open_edition: None,
-                edits: Vec::new(),
-            })
+            local.add(&NewEntity::new(Kind::Organization, name, Vec::new()))
         })
         .await??;
         Ok(entity.id)
