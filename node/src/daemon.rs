@@ -161,20 +161,17 @@ impl Daemon {
             error,
         })?;
         let api = format!("http://{address}");
-        let (tiles, tiles_attribution) = config.tiles.clone().unwrap_or_else(|| {
-            (
-                crate::web::DEFAULT_TILES.to_owned(),
-                crate::web::DEFAULT_TILES_ATTRIBUTION.to_owned(),
-            )
-        });
-        let mut state =
-            ApiState::new(dir.clone(), token, local, api.clone()).with_web(crate::web::WebConfig {
-                tiles,
-                tiles_attribution,
-                // A page served beyond this computer must not hand out
-                // the right to write.
-                embed_token: address.ip().is_loopback(),
-            });
+        let mut web = crate::web::WebConfig {
+            // A page served beyond this computer must not hand out the
+            // right to write.
+            embed_token: address.ip().is_loopback(),
+            ..crate::web::WebConfig::default()
+        };
+        if let Some((tiles, attribution)) = config.tiles.clone() {
+            web.tiles = tiles;
+            web.tiles_attribution = attribution;
+        }
+        let mut state = ApiState::new(dir.clone(), token, local, api.clone()).with_web(web);
         if let Some(net) = config.net.clone() {
             let (dir, addr_file, api) = (dir.clone(), config.addr_file.clone(), api.clone());
             state = state.with_network(net, move |status| {
