@@ -195,16 +195,8 @@ enum Command {
         /// (repeatable).
         #[arg(long, required = true, value_name = "CODE")]
         serve: Vec<String>,
-        /// A network address to listen on (repeatable; default: TCP and
-        /// QUIC port 4001 on every interface).
-        #[arg(long, value_name = "MULTIADDR")]
-        listen: Vec<node::net::Multiaddr>,
-        /// Another relay or node to connect to at start (repeatable).
-        #[arg(long, value_name = "MULTIADDR")]
-        bootstrap: Vec<node::net::Multiaddr>,
-        /// Do not look for nodes on the local network (mDNS).
-        #[arg(long)]
-        no_mdns: bool,
+        #[command(flatten)]
+        network: NetworkArgs,
         /// Write the peer id and listen addresses to this file.
         #[arg(long, value_name = "FILE")]
         addr_file: Option<PathBuf>,
@@ -317,17 +309,8 @@ enum Command {
         /// once listening.
         #[arg(long, value_name = "FILE")]
         addr_file: Option<PathBuf>,
-        /// A network address to listen on (repeatable; default: every
-        /// interface, a free TCP port and a free QUIC port).
-        #[arg(long, value_name = "MULTIADDR")]
-        listen: Vec<node::net::Multiaddr>,
-        /// A peer to connect to at start, such as a community relay
-        /// (repeatable), e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…
-        #[arg(long, value_name = "MULTIADDR")]
-        bootstrap: Vec<node::net::Multiaddr>,
-        /// Do not look for neighbours on the local network (mDNS).
-        #[arg(long)]
-        no_mdns: bool,
+        #[command(flatten)]
+        network: NetworkArgs,
         /// Run without any network (the local API only).
         #[arg(long)]
         offline: bool,
@@ -405,6 +388,40 @@ struct EntityFields {
     /// Admins only may edit it (default: anyone may edit its description).
     #[arg(long)]
     closed: bool,
+}
+
+/// Network flags of `node` and `relay`.
+#[derive(Args)]
+struct NetworkArgs {
+    /// A network address to listen on (repeatable; default: for a node, a
+    /// free TCP port and a free QUIC port on every interface; for a relay,
+    /// TCP and QUIC port 4001 on every interface).
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<node::net::Multiaddr>,
+    /// A peer to connect to at start, such as a community relay
+    /// (repeatable), e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<node::net::Multiaddr>,
+    /// Do not look for neighbours on the local network (mDNS).
+    #[arg(long)]
+    no_mdns: bool,
+}
+
+impl NetworkArgs {
+    /// The network: these flags over the defaults, listening on
+    /// `default_listen` when no --listen is given.
+    fn config(self, default_listen: Vec<node::net::Multiaddr>) -> node::net::NetConfig {
+        node::net::NetConfig {
+            listen: if self.listen.is_empty() {
+                default_listen
+            } else {
+                self.listen
+            },
+            bootstrap: self.bootstrap,
+            mdns: !self.no_mdns,
+            ..node::net::NetConfig::default()
+        }
+    }
 }
 
 /// Filters of `list` and `search`.
@@ -588,23 +605,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Peers => print::peers(&Backend::open(&dir)?.peers()?, json),
         Command::Relay {
             serve,
-            listen,
-            bootstrap,
-            no_mdns,
+            network,
             addr_file,
             max_reservations,
             max_circuits,
             max_circuit_seconds,
             max_circuit_mib,
         } => {
-            let listen = if listen.is_empty() {
-                vec![
-                    "/ip4/0.0.0.0/tcp/4001".parse()?,
-                    "/ip4/0.0.0.0/udp/4001/quic-v1".parse()?,
-                ]
-            } else {
-                listen
-            };
+            let listen = vec![
+                "/ip4/0.0.0.0/tcp/4001".parse()?,
+                "/ip4/0.0.0.0/udp/4001/quic-v1".parse()?,
+            ];
             let limits = node::net::RelayLimits {
                 max_reservations,
                 max_circuits,
@@ -616,11 +627,8 @@ fn run(cli: Cli) -> Result<()> {
                 dir,
                 serve,
                 net: node::net::NetConfig {
-                    listen,
-                    bootstrap,
-                    mdns: !no_mdns,
                     relay: Some(limits),
-                    ..node::net::NetConfig::default()
+                    ..network.config(listen)
                 },
                 addr_file,
             })
@@ -684,9 +692,7 @@ fn run(cli: Cli) -> Result<()> {
             api,
             api_public,
             addr_file,
-            listen,
-            bootstrap,
-            no_mdns,
+            network,
             offline,
             tiles,
             tiles_attribution,
@@ -717,17 +723,7 @@ fn run(cli: Cli) -> Result<()> {
                     println!("Joined: your profile is {}.", local.profile.person);
                 }
             }
-            let net = (!offline).then(|| {
-                let mut net = node::net::NetConfig {
-                    bootstrap,
-                    mdns: !no_mdns,
-                    ..node::net::NetConfig::default()
-                };
-                if !listen.is_empty() {
-                    net.listen = listen;
-                }
-                net
-            });
+            let net = (!offline).then(|| network.config(node::net::NetConfig::default().listen));
             run_node(
                 node::daemon::DaemonConfig {
                     dir,
