@@ -83,8 +83,10 @@ pub enum Fault {
 pub enum Origin {
     /// Written on this node by its citizen.
     Local,
-    /// Received from a peer, by gossip or catch-up sync.
+    /// Received from a peer by gossip (or fetched after an announcement).
     Network,
+    /// Received from a peer by catch-up sync.
+    Sync,
     /// Read from an import file.
     Import,
     /// Waiting in the `pending` table until its dependencies arrived.

@@ -66,6 +66,11 @@ const DIAL_AT_START: usize = 16;
 /// A peer is not synced with again for a postal key sooner than this,
 /// unless asked.
 const SYNC_COOLDOWN: Duration = Duration::from_secs(2);
+/// The mesh size that makes gossipsub flood ([`NetConfig::flood`]): more
+/// than the connections a node keeps.
+const FLOOD_MESH: usize = 1_024;
+/// How often the peer set is trimmed back to [`NetConfig::peer_target`].
+const PRUNE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The gossip topic of a postal key.
 pub fn topic(postal_key: &str) -> IdentTopic {
@@ -99,6 +104,16 @@ pub struct NetConfig {
     /// On the memory transport: the modelled links and this node's number
     /// among them (simulations).
     pub links: Option<(Arc<crate::links::Links>, u32)>,
+    /// Peers kept connected beyond the gossip meshes, relays and bootstrap
+    /// peers: above it, the other peers are closed, those that share no
+    /// followed postal key first. A relay keeps every peer.
+    pub peer_target: usize,
+    /// A peer met this recently is not closed for the target: it has the
+    /// time to say which topics it follows and to join a mesh.
+    pub peer_grace: Duration,
+    /// Forward every message to every peer of its topic (naive flooding)
+    /// instead of gossipsub's mesh of about six: for comparisons only.
+    pub flood: bool,
 }
 
 /// What a community relay allows its clients.
@@ -145,6 +160,9 @@ impl Default for NetConfig {
             redial_interval: Duration::from_secs(30),
             relay: None,
             links: None,
+            peer_target: 16,
+            peer_grace: Duration::from_secs(15),
+            flood: false,
         }
     }
 }
@@ -213,6 +231,8 @@ pub struct TopicStatus {
     pub postal_key: String,
     /// Connected peers following it.
     pub peers: usize,
+    /// Those of them in this node's gossip mesh of the topic.
+    pub mesh: usize,
     /// When a sync on it last ended, seconds since the epoch.
     pub last_sync: Option<u64>,
 }
@@ -500,7 +520,18 @@ fn behaviour(
     config: &NetConfig,
 ) -> Result<Behaviour, NetError> {
     let peer_id = key.public().to_peer_id();
-    let gossip_config = gossipsub::ConfigBuilder::default()
+    let mut gossip_config = gossipsub::ConfigBuilder::default();
+    if config.flood {
+        // Every peer of the topic in the mesh, no lazy gossip: each node
+        // forwards each new message to all its peers.
+        gossip_config
+            .mesh_n_low(FLOOD_MESH)
+            .mesh_n(FLOOD_MESH)
+            .mesh_n_high(FLOOD_MESH)
+            .gossip_lazy(0)
+            .gossip_factor(0.0);
+    }
+    let gossip_config = gossip_config
         .heartbeat_interval(config.heartbeat)
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
@@ -535,11 +566,12 @@ fn behaviour(
     } else {
         None
     };
-    let kad = kad::Behaviour::with_config(
-        peer_id,
-        kad::store::MemoryStore::new(peer_id),
-        kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
-    );
+    let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+    // The event loop refreshes the DHT itself, and only while the node has
+    // fewer peers than it wants: every refresh dials peers.
+    kad_config.set_periodic_bootstrap_interval(None);
+    let kad =
+        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
     let sync = request_response::Behaviour::with_codec(
         SyncCodec,
         [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
@@ -703,6 +735,8 @@ pub async fn start(
         last_sync: HashMap::new(),
         rejected: HashMap::new(),
         connections: HashMap::new(),
+        met: HashMap::new(),
+        random: u64::from_le_bytes(network_seed[..8].try_into().expect("8 bytes")) | 1,
         rendezvous_points: HashSet::new(),
         reserved: HashSet::new(),
         progress: Arc::default(),
@@ -710,13 +744,14 @@ pub async fn start(
         answering: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERING)),
         config: config.clone(),
     };
-    if config.relay.is_some() {
-        event_loop
-            .swarm
-            .behaviour_mut()
-            .kad
-            .set_mode(Some(kad::Mode::Server));
-    }
+    // Relays, always on and reachable, hold the DHT; citizens' nodes only
+    // ask it, so that its walks do not dial every node of the commune.
+    let mode = if config.relay.is_some() {
+        kad::Mode::Server
+    } else {
+        kad::Mode::Client
+    };
+    event_loop.swarm.behaviour_mut().kad.set_mode(Some(mode));
     for address in event_loop.listening.clone() {
         event_loop.add_external(address);
     }
@@ -870,6 +905,26 @@ fn announcement(doc: &EntityId, hash: &[u8; 32]) -> Vec<u8> {
     [&ANNOUNCE_MAGIC[..], doc.as_bytes(), hash].concat()
 }
 
+/// What gossip carries for an applied change: its envelope, or an
+/// announcement when the envelope is too large.
+fn gossip_data(applied: &crate::ingest::Applied) -> Vec<u8> {
+    if applied.envelope.len() > GOSSIP_MAX_BYTES {
+        announcement(&applied.doc, &applied.hash.0)
+    } else {
+        applied.envelope.to_vec()
+    }
+}
+
+/// [`gossip_data`] of a stored envelope (`None` if it cannot be read).
+fn gossip_data_of(envelope: &[u8]) -> Option<Vec<u8>> {
+    if envelope.len() <= GOSSIP_MAX_BYTES {
+        return Some(envelope.to_vec());
+    }
+    let signed = SignedChange::decode(envelope).ok()?;
+    let change = crdt_model::automerge::Change::from_bytes(signed.change).ok()?;
+    Some(announcement(&signed.doc_id, &change.hash().0))
+}
+
 fn parse_announcement(data: &[u8]) -> Option<EntityId> {
     let rest = data.strip_prefix(&ANNOUNCE_MAGIC[..])?;
     (rest.len() == 48).then(|| EntityId::from_bytes(rest[..16].try_into().expect("16 bytes")))
@@ -893,6 +948,10 @@ struct EventLoop {
     rejected: HashMap<String, u64>,
     /// Remote addresses of the open connections, per peer.
     connections: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, Multiaddr)>>,
+    /// When each connected peer was met (its first open connection).
+    met: HashMap<PeerId, Instant>,
+    /// State of the small random generator that spreads dials.
+    random: u64,
     /// Documents done and differing, per sync session running.
     progress: Arc<std::sync::Mutex<SessionProgress>>,
     /// Peers that run a rendezvous server (community relays).
@@ -911,6 +970,8 @@ impl EventLoop {
         sync_timer.tick().await;
         let mut redial_timer = tokio::time::interval(self.config.redial_interval);
         redial_timer.tick().await;
+        let mut prune_timer = tokio::time::interval(PRUNE_INTERVAL);
+        prune_timer.tick().await;
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -928,11 +989,14 @@ impl EventLoop {
                     self.redial();
                     self.discover_all();
                 }
+                _ = prune_timer.tick() => self.prune(),
                 _ = sync_timer.tick() => {
                     self.sync_all(false);
-                    // Refresh the DHT's view of the network; fails
-                    // harmlessly while no peer is known.
-                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    // Look for more peers in the DHT when short of them;
+                    // fails harmlessly while no peer is known.
+                    if self.connections.len() < self.config.peer_target {
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
                 }
             }
         }
@@ -1002,10 +1066,7 @@ impl EventLoop {
     fn redial(&mut self) {
         let bootstrap = self.config.bootstrap.clone();
         for address in bootstrap {
-            let connected = address
-                .iter()
-                .any(|part| matches!(part, Protocol::P2p(peer) if self.swarm.is_connected(&peer)));
-            if !connected {
+            if !self.is_connected_to(&address) {
                 self.dial(address);
             }
         }
@@ -1016,6 +1077,93 @@ impl EventLoop {
                 self.dial(address);
             }
         }
+    }
+
+    /// Whether a connection is open to the peer `address` names, or (an
+    /// address without a peer id) to that very address.
+    fn is_connected_to(&self, address: &Multiaddr) -> bool {
+        let by_id = address
+            .iter()
+            .any(|part| matches!(part, Protocol::P2p(peer) if self.swarm.is_connected(&peer)));
+        by_id
+            || self
+                .connections
+                .values()
+                .flatten()
+                .any(|(_, remote)| remote == address)
+    }
+
+    /// The peers this node must keep connected whatever their number:
+    /// bootstrap peers, relays and rendezvous points, gossip mesh members,
+    /// peers being synced with, peers just met.
+    fn pinned(&self) -> HashSet<PeerId> {
+        let mut pinned: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_mesh_peers()
+            .copied()
+            .collect();
+        pinned.extend(self.reserved.iter().copied());
+        pinned.extend(self.rendezvous_points.iter().copied());
+        pinned.extend(self.syncing.iter().map(|(peer, _)| *peer));
+        for (peer, open) in &self.connections {
+            let bootstrap = self.config.bootstrap.iter().any(|address| {
+                address.iter().any(|part| part == Protocol::P2p(*peer))
+                    || open.iter().any(|(_, remote)| remote == address)
+            });
+            let recent = self
+                .met
+                .get(peer)
+                .is_some_and(|met| met.elapsed() < self.config.peer_grace);
+            if bootstrap || recent {
+                pinned.insert(*peer);
+            }
+        }
+        pinned
+    }
+
+    /// Closes peers beyond [`NetConfig::peer_target`]: first those that
+    /// share no followed postal key, then the others, longest known first.
+    /// Pinned peers ([`Self::pinned`]) stay. A relay keeps every peer.
+    fn prune(&mut self) {
+        if self.config.relay.is_some() || self.connections.len() <= self.config.peer_target {
+            return;
+        }
+        let pinned = self.pinned();
+        let sharing: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| {
+                topics.iter().any(|topic| {
+                    postal_key_of(topic).is_some_and(|key| self.followed.contains(key))
+                })
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        let mut candidates: Vec<(bool, Instant, PeerId)> = self
+            .connections
+            .keys()
+            .filter(|peer| !pinned.contains(peer))
+            .map(|peer| {
+                let met = self.met.get(peer).copied().unwrap_or_else(Instant::now);
+                (sharing.contains(peer), met, *peer)
+            })
+            .collect();
+        candidates.sort();
+        let excess = self.connections.len() - self.config.peer_target;
+        for (_, _, peer) in candidates.into_iter().take(excess) {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        self.random
     }
 
     fn dial(&mut self, address: Multiaddr) -> bool {
@@ -1030,12 +1178,7 @@ impl EventLoop {
         if !matches!(applied.origin, Origin::Local | Origin::Import) {
             return;
         }
-        let data = if applied.envelope.len() > GOSSIP_MAX_BYTES {
-            announcement(&applied.doc, &applied.hash.0)
-        } else {
-            applied.envelope.to_vec()
-        };
-        self.publish(&applied.postal_key, data);
+        self.publish(&applied.postal_key, gossip_data(&applied));
     }
 
     fn publish(&mut self, postal_key: &str, data: Vec<u8>) {
@@ -1091,6 +1234,17 @@ impl EventLoop {
                 result,
             } => {
                 self.syncing.remove(&(peer, postal_key.clone()));
+                if let Ok(report) = &result
+                    && report.applied <= sync::PASS_ON_MAX
+                {
+                    // A few changes this node lacked: its other peers may
+                    // lack them too.
+                    for envelope in &report.fresh {
+                        if let Some(data) = gossip_data_of(envelope) {
+                            self.publish(&postal_key, data);
+                        }
+                    }
+                }
                 let state = SyncState {
                     postal_key: postal_key.clone(),
                     at: now_secs(),
@@ -1201,11 +1355,27 @@ impl EventLoop {
                 rendezvous::client::Event::Discovered { registrations, .. },
             )) => {
                 let local = *self.swarm.local_peer_id();
+                let mut registrations: Vec<_> = registrations
+                    .into_iter()
+                    .filter(|registration| {
+                        let peer = registration.record.peer_id();
+                        peer != local && !self.swarm.is_connected(&peer)
+                    })
+                    .collect();
+                // Dial only as many as the node wants, picked at random so
+                // that newcomers do not all crowd the first registered.
+                let wanted = self
+                    .config
+                    .peer_target
+                    .saturating_sub(self.connections.len());
+                for picked in 0..wanted.min(registrations.len()) {
+                    let other = picked
+                        + (self.next_random() % (registrations.len() - picked) as u64) as usize;
+                    registrations.swap(picked, other);
+                }
+                registrations.truncate(wanted);
                 for registration in registrations {
                     let peer = registration.record.peer_id();
-                    if peer == local || self.swarm.is_connected(&peer) {
-                        continue;
-                    }
                     let addresses = registration.record.addresses().to_vec();
                     let _ = self.swarm.dial(
                         libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
@@ -1233,11 +1403,16 @@ impl EventLoop {
                 ..
             })) => {
                 self.on_identified(peer_id, &info);
-                for address in &info.listen_addrs {
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer_id, address.clone());
+                // The DHT is the relays': only peers that answer it enter
+                // the routing table.
+                let kad = StreamProtocol::new(KAD_PROTOCOL);
+                if info.protocols.contains(&kad) {
+                    for address in &info.listen_addrs {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, address.clone());
+                    }
                 }
                 let addrs: Vec<String> = info
                     .listen_addrs
@@ -1266,6 +1441,7 @@ impl EventLoop {
                     .entry(peer_id)
                     .or_default()
                     .push((connection_id, endpoint.get_remote_address().clone()));
+                self.met.entry(peer_id).or_insert_with(Instant::now);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -1276,6 +1452,7 @@ impl EventLoop {
                     open.retain(|(id, _)| *id != connection_id);
                     if open.is_empty() {
                         self.connections.remove(&peer_id);
+                        self.met.remove(&peer_id);
                     }
                 }
                 if !self.swarm.is_connected(&peer_id) {
@@ -1570,6 +1747,7 @@ impl EventLoop {
                     .iter()
                     .filter(|peer| peer.postal_keys.contains(key))
                     .count(),
+                mesh: gossipsub.mesh_peers(&topic(key).hash()).count(),
                 last_sync: self
                     .last_sync
                     .iter()

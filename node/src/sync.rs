@@ -361,6 +361,12 @@ impl Reconciliation {
     }
 }
 
+/// A node passes on by gossip the changes a catch-up sync brought when
+/// they are at most this many: a neighbour back from offline, a gossip
+/// missed. More is a newcomer's catch-up of what the commune already
+/// holds, which gossip would only repeat.
+pub const PASS_ON_MAX: usize = 64;
+
 /// What a pulling session did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
@@ -376,6 +382,10 @@ pub struct SyncReport {
     pub applied: usize,
     /// Of which refused.
     pub refused: usize,
+    /// The envelopes newly applied, when they were at most
+    /// [`PASS_ON_MAX`]: the node passes them on by gossip.
+    #[serde(skip)]
+    pub fresh: Vec<Vec<u8>>,
     /// Bytes of requests sent and answers received, as encoded.
     pub bytes: usize,
 }
@@ -583,14 +593,20 @@ where
             ));
         }
         report.received += envelopes.len();
-        let outcomes = blocking(&store, move |store| {
-            store.ingest_from(Origin::Network, &envelopes)
+        let (outcomes, envelopes) = blocking(&store, move |store| {
+            store
+                .ingest_from(Origin::Sync, &envelopes)
+                .map(|outcomes| (outcomes, envelopes))
         })
         .await?;
-        report.applied += outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Applied { .. }))
-            .count();
+        for (envelope, outcome) in envelopes.into_iter().zip(&outcomes) {
+            if matches!(outcome, Outcome::Applied { .. }) {
+                report.applied += 1;
+                if report.applied <= PASS_ON_MAX {
+                    report.fresh.push(envelope);
+                }
+            }
+        }
         report.refused += outcomes
             .iter()
             .filter(|o| matches!(o, Outcome::Rejected { .. }))

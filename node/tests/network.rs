@@ -33,6 +33,7 @@ fn config() -> NetConfig {
         redial_interval: Duration::from_millis(200),
         relay: None,
         links: None,
+        ..NetConfig::default()
     }
 }
 
@@ -838,4 +839,96 @@ async fn a_circuit_is_cut_at_its_duration_limit_and_dialled_again() {
     eventually("David gets Chloé's bakery", || has(&david, &bakery)).await;
     let status = relay_status(&relay).await;
     assert!(status.circuits_opened >= 2, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_keeps_its_target_of_peers_closing_first_those_of_other_postal_codes() {
+    let (temp, local) = joined("97400", "Anne");
+    let mut config = config();
+    config.peer_target = 3;
+    config.peer_grace = Duration::from_millis(500);
+    let (hub_client, hub_task) = start_with(&local, config).await;
+    let hub_address: Multiaddr = hub_client.status().await.unwrap().listen[0]
+        .parse()
+        .unwrap();
+    let hub = Node {
+        _temp: temp,
+        local,
+        client: hub_client,
+        task: hub_task,
+        address: hub_address,
+    };
+    // Two neighbours of the same postal code, five nodes of another one.
+    let mut others = Vec::new();
+    for n in 0..2 {
+        others.push(node("97400", &format!("Voisin {n}"), &[&hub]).await);
+    }
+    for n in 0..5 {
+        others.push(node("97410", &format!("Saint-Pierrois {n}"), &[&hub]).await);
+    }
+    eventually_async("the hub met all seven", || async {
+        hub.client.status().await.unwrap().peers.len() == 7
+    })
+    .await;
+    // Trimming runs every 5 s: the hub comes down to its target, keeping
+    // its neighbours. (The others dial it again, as their only bootstrap
+    // peer, and are closed again.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let trimmed = loop {
+        let status = hub.client.status().await.unwrap();
+        if status.peers.len() == 3 {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hub still has {} peers",
+            status.peers.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let neighbours = trimmed
+        .peers
+        .iter()
+        .filter(|peer| peer.postal_keys.contains(&"97400".to_owned()))
+        .count();
+    assert_eq!(neighbours, 2, "{:?}", trimmed.peers);
+    drop(others);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_a_sync_brought_are_passed_on_by_gossip() {
+    // Bruno and Chloé meet and sync first; Anne, who wrote while her
+    // network was off, then meets Bruno only.
+    let bruno = node("97400", "Bruno", &[]).await;
+    let chloe = node("97400", "Chloé", &[&bruno]).await;
+    eventually("Chloé holds Bruno's profile", || {
+        has(&chloe, &bruno.local.profile.person)
+    })
+    .await;
+    let (temp, anne) = joined("97400", "Anne");
+    let written = add_as(&anne, "Jardin partagé").await;
+    let (client, task, address) = start_network(&anne, &[&bruno]).await;
+    let anne = Node {
+        _temp: temp,
+        local: anne,
+        client,
+        task,
+        address,
+    };
+    // Bruno pulls Anne's two documents by catch-up sync and publishes them:
+    // Chloé, who never meets Anne and syncs only every hour, gets them by
+    // gossip.
+    eventually("Chloé holds what Anne wrote offline", || {
+        has(&chloe, &written) && has(&chloe, &anne.local.profile.person)
+    })
+    .await;
+    let chloe_status = chloe.client.status().await.unwrap();
+    let anne_id = anne.client.peer_id().to_string();
+    assert!(
+        chloe_status
+            .peers
+            .iter()
+            .all(|peer| peer.peer_id != anne_id),
+        "Chloé never met Anne"
+    );
 }
