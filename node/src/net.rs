@@ -66,6 +66,8 @@ const DIAL_AT_START: usize = 16;
 /// A peer is not synced with again for a postal key sooner than this,
 /// unless asked.
 const SYNC_COOLDOWN: Duration = Duration::from_secs(2);
+/// Connections a node keeps open at most (a relay: twice its reservations).
+const MAX_CONNECTIONS: u32 = 256;
 /// The mesh size that makes gossipsub flood ([`NetConfig::flood`]): more
 /// than the connections a node keeps.
 const FLOOD_MESH: usize = 1_024;
@@ -577,10 +579,14 @@ fn behaviour(
         [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
     );
+    // A relay keeps a connection to every node it serves.
+    let max_established = config.relay.as_ref().map_or(MAX_CONNECTIONS, |limits| {
+        MAX_CONNECTIONS.max(2 * limits.max_reservations as u32)
+    });
     Ok(Behaviour {
         limits: connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
-                .with_max_established(Some(256))
+                .with_max_established(Some(max_established))
                 .with_max_established_per_peer(Some(2))
                 .with_max_pending_incoming(Some(64)),
         ),

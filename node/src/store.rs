@@ -300,6 +300,19 @@ impl Store {
         Ok(table.get(key)?.map(|value| value.value().to_owned()))
     }
 
+    /// Every profile value, by key.
+    pub fn profile_values(&self) -> Result<Vec<(String, String)>, StoreError> {
+        use redb::ReadableTable;
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PROFILE)?;
+        let mut values = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            values.push((key.value().to_owned(), value.value().to_owned()));
+        }
+        Ok(values)
+    }
+
     /// Writes profile values in one transaction.
     pub fn set_profile(&self, values: &[(&str, &str)]) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
