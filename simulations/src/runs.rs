@@ -1,0 +1,722 @@
+//! The runs a scenario names: each builds its simulation, measures, checks
+//! that every node ends with identical heads (failing loudly if not), and
+//! reports its figures as table lines and as JSON.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use node::model::automerge::ReadDoc;
+use node::model::document::Edit;
+use node::model::ids::EntityId;
+use node::model::schema::{Field, Value};
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::scenario::Scenario;
+use crate::{SimError, Simulation, cpu_seconds, resident_bytes};
+
+/// What a run found.
+pub struct Report {
+    /// Lines of text: a title, a table, remarks.
+    pub lines: Vec<String>,
+    /// The same figures as one JSON object.
+    pub json: serde_json::Value,
+}
+
+/// Runs `scenario`.
+pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
+    match scenario.run.as_str() {
+        "propagation" => propagation(scenario).await,
+        "department" => department(scenario).await,
+        "offline-week" => offline_week(scenario).await,
+        "churn" => churn(scenario).await,
+        "partition" => partition(scenario).await,
+        "newcomer" => newcomer(scenario).await,
+        other => Err(format!("no run named {other:?}").into()),
+    }
+}
+
+/// The simulation a scenario describes: its relays, then its nodes, postal
+/// code after postal code, each holding its neighbours' profiles from the
+/// start ([`Simulation::add_settled_nodes`]); waits until every store of a
+/// postal code holds the same documents (the relays catch up by sync).
+pub async fn build(scenario: &Scenario) -> Result<Simulation, SimError> {
+    let started = Instant::now();
+    let mut sim = Simulation::new(scenario.network.link(), scenario.seed);
+    sim.bootstrap_peers = scenario.network.dial;
+    sim.net.peer_target = scenario.network.peer_target;
+    sim.net.flood = scenario.network.flood;
+    let codes = scenario.population.postal_codes()?;
+    let serve: Vec<String> = codes.iter().map(|(code, _)| code.clone()).collect();
+    for _ in 0..scenario.population.relays {
+        sim.add_relay(&serve).await?;
+    }
+    let total: u32 = codes.iter().map(|(_, n)| n).sum();
+    for (code, nodes) in &codes {
+        sim.add_settled_nodes(code, *nodes).await?;
+        eprintln!("  {} of {total} nodes started", sim.nodes.len());
+    }
+    let settle_limit = Duration::from_secs(120 + u64::from(total) / 2);
+    let settled = sim.converged_all(settle_limit).await?;
+    // Every node has met its peers, and a few gossip heartbeats have built
+    // the meshes.
+    let deadline = Instant::now() + settle_limit;
+    for node in &sim.nodes {
+        let Some(client) = &node.client else { continue };
+        while client.status().await?.peers.is_empty() {
+            if Instant::now() > deadline {
+                return Err(format!("node {} met no peer", node.number).into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    eprintln!(
+        "{total} nodes and {} relays started in {:.1} s; every profile reached its postal code {:.1} s later",
+        sim.relays.len(),
+        (started.elapsed() - settled).as_secs_f64(),
+        settled.as_secs_f64()
+    );
+    Ok(sim)
+}
+
+/// Text of about `bytes` bytes that compresses badly.
+pub fn text_of(bytes: usize, seed: u64) -> String {
+    let mut state = seed | 1;
+    (0..bytes / 2)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Latin-1 supplement letters: two bytes each in UTF-8.
+            char::from_u32(0xC0 + (state % 0x3F) as u32).unwrap_or('é')
+        })
+        .collect()
+}
+
+/// The value at rank `p` (0..=1) of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// Each node's connected peers, as node numbers.
+async fn peer_graph(sim: &Simulation) -> Result<Vec<Vec<usize>>, SimError> {
+    let mut number_of = HashMap::new();
+    for (n, node) in sim.nodes.iter().enumerate() {
+        if let Some(client) = &node.client {
+            number_of.insert(client.peer_id().to_string(), n);
+        }
+    }
+    let mut graph = Vec::new();
+    for node in &sim.nodes {
+        let mut peers = Vec::new();
+        if let Some(client) = &node.client {
+            for peer in client.status().await?.peers {
+                if let Some(n) = number_of.get(&peer.peer_id) {
+                    peers.push(*n);
+                }
+            }
+        }
+        graph.push(peers);
+    }
+    Ok(graph)
+}
+
+/// Hops from `origin` to every node over `graph` (`usize::MAX` when out
+/// of reach).
+fn hops(graph: &[Vec<usize>], origin: usize) -> Vec<usize> {
+    let mut distance = vec![usize::MAX; graph.len()];
+    distance[origin] = 0;
+    let mut queue = VecDeque::from([origin]);
+    while let Some(node) = queue.pop_front() {
+        for &peer in &graph[node] {
+            if distance[peer] == usize::MAX {
+                distance[peer] = distance[node] + 1;
+                queue.push_back(peer);
+            }
+        }
+    }
+    distance
+}
+
+async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
+    let sim = build(scenario).await?;
+    let key = sim.nodes[0].postal_key.clone();
+    let nodes = sim.nodes.len();
+    let latency_ms = scenario.network.latency_ms as f64;
+    let size = scenario.edits.size_bytes;
+    let graph = peer_graph(&sim).await?;
+    let cpu_before = cpu_seconds();
+    let run_started = Instant::now();
+    let mut rows = Vec::new();
+    for message in 0..scenario.edits.messages {
+        let origin = message * 7919 % nodes;
+        let distances = hops(&graph, origin);
+        // Nodes out of reach of the connections seen (they changed since)
+        // are left out of the floor.
+        let mut reach: Vec<f64> = distances
+            .iter()
+            .enumerate()
+            .filter(|(n, d)| *n != origin && **d != usize::MAX)
+            .map(|(_, d)| *d as f64)
+            .collect();
+        reach.sort_by(f64::total_cmp);
+        let received_before: u64 = (0..nodes as u32).map(|n| sim.links.received(n)).sum();
+        let listeners: Vec<_> = sim
+            .nodes
+            .iter()
+            .map(|node| node.local.store.subscribe())
+            .collect();
+        let id = sim
+            .add(origin as u32, &format!("Message {message}"))
+            .await?;
+        // The description carries the message's size.
+        let committed = Instant::now();
+        sim.edit(
+            origin as u32,
+            id,
+            vec![Edit::Set(
+                Field::Description,
+                Value::Text(text_of(size, message as u64 + 1)),
+            )],
+        )
+        .await?;
+        let heads = sim.nodes[origin]
+            .local
+            .store
+            .document(&id)?
+            .map(|doc| doc.get_heads())
+            .unwrap_or_default();
+        let mut waits = Vec::new();
+        for (number, mut listener) in listeners.into_iter().enumerate() {
+            if number == origin {
+                continue;
+            }
+            let store = sim.nodes[number].local.store.clone();
+            let heads = heads.clone();
+            waits.push(tokio::spawn(async move {
+                let deadline = committed + Duration::from_secs(60);
+                loop {
+                    let has = store.document(&id).ok().flatten().is_some_and(|doc| {
+                        heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+                    });
+                    if has {
+                        return Some(committed.elapsed());
+                    }
+                    match tokio::time::timeout_at(deadline, listener.recv()).await {
+                        Ok(Ok(_))
+                        | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                        _ => return None,
+                    }
+                }
+            }));
+        }
+        let mut arrivals = Vec::new();
+        for wait in waits {
+            arrivals.push(wait.await?);
+        }
+        let missing = arrivals.iter().filter(|a| a.is_none()).count();
+        if missing > 0 {
+            return Err(format!("message {message}: {missing} nodes never received it").into());
+        }
+        let mut times: Vec<f64> = arrivals
+            .into_iter()
+            .flatten()
+            .map(|elapsed| elapsed.as_secs_f64() * 1000.0)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let received_after: u64 = (0..nodes as u32).map(|n| sim.links.received(n)).sum();
+        rows.push([
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+            percentile(&times, 1.0),
+            (received_after - received_before) as f64 / nodes as f64,
+            percentile(&reach, 0.95) * latency_ms,
+            percentile(&reach, 1.0) * latency_ms,
+        ]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let cpu = cpu_before
+        .zip(cpu_seconds())
+        .map(|(before, after)| (after - before) / run_started.elapsed().as_secs_f64());
+    let converged = sim.converged(&key, Duration::from_secs(120)).await?;
+    let column = |i: usize| mean(&rows.iter().map(|row| row[i]).collect::<Vec<_>>());
+    let (p50, p95, p100, bytes, floor95, floor) = (
+        column(0),
+        column(1),
+        column(2),
+        column(3),
+        column(4),
+        column(5),
+    );
+    let degree = mean(
+        &graph
+            .iter()
+            .map(|peers| peers.len() as f64)
+            .collect::<Vec<_>>(),
+    );
+    let gossip = if scenario.network.flood {
+        "naive flooding"
+    } else {
+        "gossipsub mesh"
+    };
+    let lines = vec![
+        format!(
+            "propagation ({gossip}): {nodes} nodes on {key}, {latency_ms} ms links, {} messages of {size} bytes",
+            scenario.edits.messages
+        ),
+        format!(
+            "{:>8} {:>8} {:>8} {:>14} {:>14} {:>20} {:>12}",
+            "p50 ms",
+            "p95 ms",
+            "max ms",
+            "floor p95 ms",
+            "floor max ms",
+            "bytes/node/message",
+            "p95 / floor"
+        ),
+        format!(
+            "{p50:>8.0} {p95:>8.0} {p100:>8.0} {floor95:>14.0} {floor:>14.0} {bytes:>20.0} {:>12.2}",
+            p95 / floor95
+        ),
+        format!(
+            "floor: hops over the connections × link latency; {degree:.1} connected peers per node; CPU {:.0} % of one core; RSS {:.0} MiB",
+            cpu.unwrap_or(f64::NAN) * 100.0,
+            resident_bytes().unwrap_or(0) as f64 / 1_048_576.0
+        ),
+        format!("every node holds identical heads ({converged:.1?} after the last message)"),
+    ];
+    let json = json!({
+        "scenario": "propagation",
+        "gossip": if scenario.network.flood { "flood" } else { "mesh" },
+        "nodes": nodes,
+        "latency_ms": latency_ms,
+        "messages": scenario.edits.messages,
+        "size_bytes": size,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "max_ms": p100,
+        "floor_p95_ms": floor95,
+        "floor_max_ms": floor,
+        "bytes_per_node_per_message": bytes,
+        "connected_peers_per_node": degree,
+        "cpu_cores": cpu,
+        "rss_bytes": resident_bytes(),
+        "converged": true,
+    });
+    Ok(Report { lines, json })
+}
+
+/// An organization of its own per node, made on its first edit and
+/// described anew on each later one.
+struct Editors {
+    own: HashMap<u32, EntityId>,
+    made: usize,
+}
+
+impl Editors {
+    fn new() -> Self {
+        Self {
+            own: HashMap::new(),
+            made: 0,
+        }
+    }
+
+    async fn edit(&mut self, sim: &Simulation, node: u32, size: usize) -> Result<(), SimError> {
+        self.made += 1;
+        match self.own.get(&node) {
+            None => {
+                let id = sim.add(node, &format!("Association {node}")).await?;
+                self.own.insert(node, id);
+            }
+            Some(id) => {
+                let text = text_of(size, self.made as u64);
+                sim.edit(
+                    node,
+                    *id,
+                    vec![Edit::Set(Field::Description, Value::Text(text))],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn department(scenario: &Scenario) -> Result<Report, SimError> {
+    let mut sim = build(scenario).await?;
+    let department = scenario.population.department.clone().unwrap_or_default();
+    let nodes = sim.nodes.len();
+    let keys = sim.postal_keys();
+    let edits = &scenario.edits;
+    // Edits per second of the run: the department's daily edits, time
+    // scaled.
+    let rate = nodes as f64 * edits.per_citizen_per_day / 86_400.0 * edits.time_scale;
+    let total_edits = (rate * edits.duration_s as f64).round() as usize;
+    let received_before: Vec<u64> = sim
+        .nodes
+        .iter()
+        .map(|n| sim.links.received(n.number))
+        .collect();
+    let relays_before: Vec<u64> = sim
+        .relays
+        .iter()
+        .map(|r| sim.links.received(r.number))
+        .collect();
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let mut editors = Editors::new();
+    for edit in 0..total_edits {
+        let at = started + Duration::from_secs_f64(edit as f64 / rate);
+        tokio::time::sleep_until(at).await;
+        let node = (sim.random() % nodes as u64) as u32;
+        editors.edit(&sim, node, edits.size_bytes).await?;
+    }
+    tokio::time::sleep_until(started + Duration::from_secs(edits.duration_s)).await;
+    let window = started.elapsed().as_secs_f64();
+    let cpu = cpu_before.zip(cpu_seconds()).map(|(b, a)| a - b);
+    let per_node: Vec<f64> = sim
+        .nodes
+        .iter()
+        .zip(&received_before)
+        .map(|(node, before)| (sim.links.received(node.number) - before) as f64 / window)
+        .collect();
+    let per_relay: Vec<f64> = sim
+        .relays
+        .iter()
+        .zip(&relays_before)
+        .map(|(relay, before)| (sim.links.received(relay.number) - before) as f64 / window)
+        .collect();
+    let settled = sim.converged_all(Duration::from_secs(300)).await?;
+    // Nothing of a postal code a node does not follow: its store holds its
+    // own postal code's documents and no other.
+    let mut foreign = 0;
+    for node in &sim.nodes {
+        let documents = node.local.store.counts()?.documents as usize;
+        let own = node.local.store.sync_items(&node.postal_key)?.len();
+        foreign += documents - own.min(documents);
+        for key in keys.iter().filter(|key| **key != node.postal_key) {
+            foreign += node.local.store.sync_items(key)?.len();
+        }
+    }
+    if foreign > 0 {
+        return Err(format!(
+            "{foreign} documents reached nodes that do not follow their postal code"
+        )
+        .into());
+    }
+    let mut sorted = per_node.clone();
+    sorted.sort_by(f64::total_cmp);
+    // Bytes a node receives in a day of the commune's life: the run's
+    // window stands for `time_scale` times as long.
+    let per_day = |bytes_per_second: f64| bytes_per_second * 86_400.0 / edits.time_scale;
+    let cpu_share = cpu.map(|cpu| cpu / window / (nodes + sim.relays.len()) as f64);
+    let lines = vec![
+        format!(
+            "department {department}: {nodes} nodes on {} postal codes at {} % adoption, {} relays, {:.0} ms links",
+            keys.len(),
+            scenario.population.adoption * 100.0,
+            sim.relays.len(),
+            scenario.network.latency_ms
+        ),
+        format!(
+            "{total_edits} edits in {window:.0} s ({rate:.2}/s: {} per citizen per day, time × {})",
+            edits.per_citizen_per_day, edits.time_scale
+        ),
+        format!(
+            "{:>22} {:>12} {:>12} {:>12} {:>14}",
+            "received per node", "mean", "p95", "max", "relay (mean)"
+        ),
+        format!(
+            "{:>22} {:>12.0} {:>12.0} {:>12.0} {:>14.0}",
+            "bytes/s of the run",
+            mean(&per_node),
+            percentile(&sorted, 0.95),
+            percentile(&sorted, 1.0),
+            mean(&per_relay)
+        ),
+        format!(
+            "{:>22} {:>12.1} {:>12.1} {:>12.1} {:>14.1}",
+            "MB per real day",
+            per_day(mean(&per_node)) / 1e6,
+            per_day(percentile(&sorted, 0.95)) / 1e6,
+            per_day(percentile(&sorted, 1.0)) / 1e6,
+            per_day(mean(&per_relay)) / 1e6
+        ),
+        format!(
+            "CPU: {:.3} % of a core per node on average (whole process, {:.1} CPU-s over {window:.0} s); RSS {:.0} MiB",
+            cpu_share.unwrap_or(f64::NAN) * 100.0,
+            cpu.unwrap_or(f64::NAN),
+            resident_bytes().unwrap_or(0) as f64 / 1_048_576.0
+        ),
+        format!(
+            "no node holds a document of a postal code it does not follow; every postal code converged ({settled:.1?} after the edits)"
+        ),
+    ];
+    let json = json!({
+        "scenario": "department",
+        "department": department,
+        "adoption": scenario.population.adoption,
+        "nodes": nodes,
+        "postal_codes": keys.len(),
+        "relays": sim.relays.len(),
+        "edits": total_edits,
+        "window_s": window,
+        "time_scale": edits.time_scale,
+        "received_bytes_per_s_mean": mean(&per_node),
+        "received_bytes_per_s_p95": percentile(&sorted, 0.95),
+        "received_bytes_per_s_max": percentile(&sorted, 1.0),
+        "relay_received_bytes_per_s_mean": mean(&per_relay),
+        "received_mb_per_real_day_mean": per_day(mean(&per_node)) / 1e6,
+        "cpu_share_per_node": cpu_share,
+        "rss_bytes": resident_bytes(),
+        "foreign_documents": foreign,
+        "converged": true,
+    });
+    Ok(Report { lines, json })
+}
+
+async fn offline_week(scenario: &Scenario) -> Result<Report, SimError> {
+    let mut sim = build(scenario).await?;
+    let key = sim.nodes[0].postal_key.clone();
+    let nodes = sim.nodes.len() as u32;
+    let editors_count = (nodes - 1).min(10);
+    let mut editors = Editors::new();
+    let mut rows = Vec::new();
+    for (round, &difference) in scenario.edits.offline.iter().enumerate() {
+        // Node 0 watches what the commune writes; the node away changes
+        // each round.
+        let away = 1 + round as u32 % (nodes - 1);
+        sim.stop(away);
+        let mut witness = sim.nodes[0].local.store.subscribe();
+        let editing: Vec<u32> = (0..nodes)
+            .filter(|n| *n != away)
+            .take(editors_count as usize)
+            .collect();
+        for edit in 0..difference {
+            let node = editing[edit % editing.len()];
+            editors.edit(&sim, node, scenario.edits.size_bytes).await?;
+        }
+        sim.converged_without(&key, &[away], Duration::from_secs(300))
+            .await?;
+        let mut difference_bytes = 0;
+        let mut changes = 0;
+        while let Ok(applied) = witness.try_recv() {
+            difference_bytes += applied.envelope.len();
+            changes += 1;
+        }
+        if changes < difference {
+            return Err(format!("node 0 saw {changes} of the {difference} changes").into());
+        }
+        let before = sim.links.received(away);
+        let back = Instant::now();
+        sim.restart(away).await?;
+        sim.converged(&key, Duration::from_secs(600)).await?;
+        let seconds = back.elapsed().as_secs_f64();
+        let bytes = sim.links.received(away) - before;
+        rows.push((difference, difference_bytes, seconds, bytes));
+    }
+    let mut lines = vec![
+        format!(
+            "offline-week: {nodes} nodes on {key}, {} ms links, {} Mbit/s; a node away while its commune edits, then back",
+            scenario.network.latency_ms,
+            scenario
+                .network
+                .bandwidth_mbit
+                .map_or("unlimited".into(), |m| m.to_string())
+        ),
+        format!(
+            "{:>10} {:>16} {:>14} {:>16} {:>18}",
+            "edits", "difference bytes", "catch-up s", "bytes received", "received / diff"
+        ),
+    ];
+    let mut json_rows = Vec::new();
+    for (edits, diff, seconds, bytes) in &rows {
+        lines.push(format!(
+            "{edits:>10} {diff:>16} {seconds:>14.2} {bytes:>16} {:>18.2}",
+            *bytes as f64 / *diff as f64
+        ));
+        json_rows.push(json!({"edits": edits, "difference_bytes": diff, "catch_up_s": seconds, "received_bytes": bytes}));
+    }
+    lines.push("catch-up ends when every node holds identical heads again".into());
+    let json =
+        json!({"scenario": "offline-week", "nodes": nodes, "rounds": json_rows, "converged": true});
+    Ok(Report { lines, json })
+}
+
+async fn churn(scenario: &Scenario) -> Result<Report, SimError> {
+    let mut sim = build(scenario).await?;
+    let key = sim.nodes[0].postal_key.clone();
+    let nodes = sim.nodes.len() as u32;
+    let leaving_count = ((f64::from(nodes) * scenario.churn.fraction).round() as u32).max(1);
+    let mut leaving: Vec<u32> = Vec::new();
+    while (leaving.len() as u32) < leaving_count {
+        let n = 1 + (sim.random() % u64::from(nodes - 1)) as u32;
+        if !leaving.contains(&n) {
+            leaving.push(n);
+        }
+    }
+    for n in &leaving {
+        sim.stop(*n);
+    }
+    // Everyone keeps editing, those away too (on their own store).
+    let mut editors = Editors::new();
+    let away = Duration::from_secs(scenario.churn.offline_s);
+    let edits_window = Duration::from_secs(scenario.edits.duration_s).min(away);
+    let started = Instant::now();
+    let mut made = 0;
+    while started.elapsed() < edits_window {
+        let node = (sim.random() % u64::from(nodes)) as u32;
+        editors.edit(&sim, node, scenario.edits.size_bytes).await?;
+        made += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep_until(started + away).await;
+    for n in &leaving {
+        sim.restart(*n).await?;
+    }
+    let back = Instant::now();
+    sim.converged(&key, Duration::from_secs(600)).await?;
+    let seconds = back.elapsed().as_secs_f64();
+    let documents = sim.states(&key)?[0].len();
+    let lines = vec![
+        format!(
+            "churn: {nodes} nodes on {key}, {} ms links; {leaving_count} left for {} s while {made} edits were made (some by those away)",
+            scenario.network.latency_ms, scenario.churn.offline_s
+        ),
+        format!(
+            "back: every node holds the same {documents} documents with identical heads {seconds:.1} s after they rejoined"
+        ),
+    ];
+    let json = json!({
+        "scenario": "churn",
+        "nodes": nodes,
+        "left": leaving_count,
+        "offline_s": scenario.churn.offline_s,
+        "edits": made,
+        "documents": documents,
+        "converged_s": seconds,
+        "converged": true,
+    });
+    Ok(Report { lines, json })
+}
+
+async fn partition(scenario: &Scenario) -> Result<Report, SimError> {
+    let sim = build(scenario).await?;
+    let key = sim.nodes[0].postal_key.clone();
+    let nodes = sim.nodes.len() as u32;
+    let shared = sim.add(0, "Maison des associations").await?;
+    sim.converged(&key, Duration::from_secs(120)).await?;
+    let (west, east): (Vec<u32>, Vec<u32>) = (0..nodes).partition(|n| n % 2 == 0);
+    sim.links.partition(&west, &east);
+    // Both halves edit the same entity, and add their own.
+    for (side, name) in [(&west, "ouest"), (&east, "est")] {
+        sim.edit(
+            side[0],
+            shared,
+            vec![Edit::Set(
+                Field::ShortDescription,
+                Value::Text(format!("Côté {name}")),
+            )],
+        )
+        .await?;
+        for (n, node) in side.iter().take(5).enumerate() {
+            sim.add(*node, &format!("Association {name} {n}")).await?;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(scenario.partition.seconds)).await;
+    sim.links.heal();
+    let healed = sim.converged(&key, Duration::from_secs(600)).await?;
+    let lines = vec![
+        format!(
+            "partition: {nodes} nodes on {key} split in two for {} s, both halves editing (the same entity among others)",
+            scenario.partition.seconds
+        ),
+        format!(
+            "healed: identical heads on every node {:.1} s after the split ended",
+            healed.as_secs_f64()
+        ),
+    ];
+    let json = json!({
+        "scenario": "partition",
+        "nodes": nodes,
+        "apart_s": scenario.partition.seconds,
+        "heal_s": healed.as_secs_f64(),
+        "converged": true,
+    });
+    Ok(Report { lines, json })
+}
+
+async fn newcomer(scenario: &Scenario) -> Result<Report, SimError> {
+    let mut sim = Simulation::new(scenario.network.link(), scenario.seed);
+    sim.bootstrap_peers = 0;
+    let code = scenario.population.postal_code.clone();
+    sim.add_relay(std::slice::from_ref(&code)).await?;
+    let documents = scenario.edits.documents;
+    let prepared = Instant::now();
+    let (author, _) = node::model::sample::author(9);
+    let envelopes = node::model::sample::directory(&author, &code, documents);
+    let directory_bytes: usize = envelopes.iter().map(Vec::len).sum();
+    let store = sim.relays[0].relay.store.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), SimError> {
+        for batch in envelopes.chunks(500) {
+            store.ingest(batch)?;
+        }
+        Ok(())
+    })
+    .await??;
+    eprintln!(
+        "the relay holds {documents} documents ({directory_bytes} bytes of envelopes), prepared in {:.1} s",
+        prepared.elapsed().as_secs_f64()
+    );
+    let joined = Instant::now();
+    let newcomer = sim.add_node(&code).await?;
+    sim.converged(&code, Duration::from_secs(1_800)).await?;
+    let seconds = joined.elapsed().as_secs_f64();
+    let held = sim.nodes[newcomer as usize]
+        .local
+        .store
+        .sync_items(&code)?
+        .len();
+    if held < documents {
+        return Err(format!("the newcomer holds {held} of {documents} documents").into());
+    }
+    let bytes = sim.links.received(newcomer);
+    let link = &scenario.network;
+    let lines = vec![
+        format!(
+            "newcomer: joins {code} through a relay holding {documents} documents, over {} ms links at {} Mbit/s",
+            link.latency_ms,
+            link.bandwidth_mbit
+                .map_or("unlimited".into(), |m| m.to_string())
+        ),
+        format!(
+            "{:>12} {:>16} {:>18} {:>16}",
+            "seconds", "bytes received", "directory bytes", "received / dir"
+        ),
+        format!(
+            "{seconds:>12.1} {bytes:>16} {directory_bytes:>18} {:>16.2}",
+            bytes as f64 / directory_bytes as f64
+        ),
+        format!("the newcomer and the relay hold identical heads for all {held} documents"),
+    ];
+    let json = json!({
+        "scenario": "newcomer",
+        "documents": documents,
+        "latency_ms": link.latency_ms,
+        "bandwidth_mbit": link.bandwidth_mbit,
+        "seconds": seconds,
+        "received_bytes": bytes,
+        "directory_bytes": directory_bytes,
+        "converged": true,
+    });
+    Ok(Report { lines, json })
+}

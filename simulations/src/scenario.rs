@@ -1,0 +1,378 @@
+//! Scenario files: what a run simulates (nodes and how they spread over
+//! postal codes, relays, links, edits, churn, partitions), in TOML. The
+//! scenarios of `simulations/scenarios/` are built in; any other file may
+//! be given by path.
+
+use std::time::Duration;
+
+use node::links::Link;
+use node::model::communes;
+use serde::{Deserialize, Serialize};
+
+/// The built-in scenario files, by name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("propagation", include_str!("../scenarios/propagation.toml")),
+    ("flooding", include_str!("../scenarios/flooding.toml")),
+    ("department", include_str!("../scenarios/department.toml")),
+    (
+        "offline-week",
+        include_str!("../scenarios/offline-week.toml"),
+    ),
+    ("churn", include_str!("../scenarios/churn.toml")),
+    ("partition", include_str!("../scenarios/partition.toml")),
+    ("newcomer", include_str!("../scenarios/newcomer.toml")),
+];
+
+/// A scenario: what to run and on what.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// What the run measures: `propagation`, `department`,
+    /// `offline-week`, `churn`, `partition` or `newcomer`.
+    pub run: String,
+    /// One line saying what the scenario is for.
+    #[serde(default)]
+    pub about: String,
+    /// Seed of every random choice (who dials whom, who edits).
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// The links and the nodes' network settings.
+    #[serde(default)]
+    pub network: Network,
+    /// The nodes.
+    #[serde(default)]
+    pub population: Population,
+    /// What the citizens write.
+    #[serde(default)]
+    pub edits: Edits,
+    /// Nodes leaving and coming back.
+    #[serde(default)]
+    pub churn: Churn,
+    /// A split of the commune in two.
+    #[serde(default)]
+    pub partition: Partition,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Links between every two nodes, and how nodes use them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    /// One-way latency of every link, in milliseconds.
+    pub latency_ms: u64,
+    /// Extra latency, uniform in 0..jitter, in milliseconds.
+    pub jitter_ms: u64,
+    /// Probability that a segment is lost (and sent again 200 ms later).
+    pub loss: f64,
+    /// Bandwidth of every link in megabits per second; none for unlimited.
+    pub bandwidth_mbit: Option<f64>,
+    /// Earlier nodes of its postal code each node dials when it starts
+    /// (besides every relay).
+    pub dial: usize,
+    /// Peers a node keeps beyond its gossip meshes (the node's default is
+    /// 16).
+    pub peer_target: usize,
+    /// Naive flooding instead of gossipsub's mesh (comparison).
+    pub flood: bool,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Self {
+            latency_ms: 100,
+            jitter_ms: 0,
+            loss: 0.0,
+            bandwidth_mbit: None,
+            dial: 3,
+            peer_target: 16,
+            flood: false,
+        }
+    }
+}
+
+impl Network {
+    /// The link every pair of nodes gets.
+    pub fn link(&self) -> Link {
+        Link {
+            latency: Duration::from_millis(self.latency_ms),
+            jitter: Duration::from_millis(self.jitter_ms),
+            bytes_per_second: self
+                .bandwidth_mbit
+                .map(|mbit| (mbit * 1_000_000.0 / 8.0) as u64),
+            loss: self.loss,
+        }
+    }
+}
+
+/// The nodes: a number of nodes on one postal code, or a department's
+/// communes at an adoption rate of their inhabitants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Population {
+    /// Nodes on `postal_code` (when no department is given).
+    pub nodes: u32,
+    /// The postal code of those nodes.
+    pub postal_code: String,
+    /// A department code (`974`, `48`, `2A`): its communes' inhabitants
+    /// at `adoption` give the nodes of each postal code.
+    pub department: Option<String>,
+    /// Share of the inhabitants who run a node (0.005 to 0.05 expected).
+    pub adoption: f64,
+    /// Community relays, each serving every postal code of the run.
+    pub relays: u32,
+}
+
+impl Default for Population {
+    fn default() -> Self {
+        Self {
+            nodes: 100,
+            postal_code: "97400".into(),
+            department: None,
+            adoption: 0.01,
+            relays: 0,
+        }
+    }
+}
+
+impl Population {
+    /// Nodes per postal code, largest first.
+    pub fn postal_codes(&self) -> Result<Vec<(String, u32)>, String> {
+        match &self.department {
+            None => Ok(vec![(self.postal_code.clone(), self.nodes)]),
+            Some(department) => department_population(department, self.adoption),
+        }
+    }
+}
+
+/// The nodes per postal code of `department` when `adoption` of each
+/// commune's inhabitants run one (rounded per commune, shared evenly among
+/// a commune's postal codes), largest first; postal codes left with no
+/// node are left out.
+pub fn department_population(
+    department: &str,
+    adoption: f64,
+) -> Result<Vec<(String, u32)>, String> {
+    if !(0.0..=1.0).contains(&adoption) {
+        return Err(format!("adoption must lie between 0 and 1, not {adoption}"));
+    }
+    let table = communes::table();
+    let department = department.trim().to_uppercase();
+    // A commune split in arrondissements (Paris, Lyon, Marseille) counts
+    // through them only.
+    let divided: std::collections::HashSet<&str> =
+        table.iter().filter_map(|commune| commune.parent).collect();
+    let mut per_code: std::collections::BTreeMap<String, u32> = Default::default();
+    let mut communes_found = 0;
+    for commune in table.iter() {
+        if commune.department != department || divided.contains(commune.insee) {
+            continue;
+        }
+        communes_found += 1;
+        let nodes = (f64::from(commune.population) * adoption).round() as u32;
+        let codes = commune.postal_codes;
+        if codes.is_empty() {
+            continue;
+        }
+        let share = nodes / codes.len() as u32;
+        let extra = nodes as usize % codes.len();
+        for (n, code) in codes.iter().enumerate() {
+            *per_code.entry((*code).to_owned()).or_default() += share + u32::from(n < extra);
+        }
+    }
+    if communes_found == 0 {
+        return Err(format!(
+            "{department} is not a department code of the communes table (try 974, 48 or 2A)"
+        ));
+    }
+    let mut codes: Vec<(String, u32)> = per_code.into_iter().filter(|(_, n)| *n > 0).collect();
+    codes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(codes)
+}
+
+/// What the citizens write.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Edits {
+    /// Messages timed one after the other (propagation).
+    pub messages: usize,
+    /// Bytes of text each edit writes.
+    pub size_bytes: usize,
+    /// Edits a citizen makes per day (department).
+    pub per_citizen_per_day: f64,
+    /// Simulated time runs this many times faster than the commune's
+    /// life: the edits of `time_scale` seconds come in one second (links
+    /// keep their real latency).
+    pub time_scale: f64,
+    /// How long edits go on, in seconds of the run (department, churn).
+    pub duration_s: u64,
+    /// Differences to catch up, in edits made while a node is away
+    /// (offline-week).
+    pub offline: Vec<usize>,
+    /// Documents the relay holds when a newcomer joins (newcomer).
+    pub documents: usize,
+}
+
+impl Default for Edits {
+    fn default() -> Self {
+        Self {
+            messages: 10,
+            size_bytes: 1_000,
+            per_citizen_per_day: 2.0,
+            time_scale: 60.0,
+            duration_s: 60,
+            offline: vec![10, 100, 1_000],
+            documents: 10_000,
+        }
+    }
+}
+
+/// Nodes leaving and coming back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Churn {
+    /// Share of the nodes that leave.
+    pub fraction: f64,
+    /// How long they stay away, in seconds.
+    pub offline_s: u64,
+}
+
+impl Default for Churn {
+    fn default() -> Self {
+        Self {
+            fraction: 0.2,
+            offline_s: 20,
+        }
+    }
+}
+
+/// A split of the commune in two halves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Partition {
+    /// How long the halves stay apart, in seconds.
+    pub seconds: u64,
+}
+
+impl Default for Partition {
+    fn default() -> Self {
+        Self { seconds: 5 }
+    }
+}
+
+impl Scenario {
+    /// Reads a scenario from TOML.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let scenario: Self = toml::from_str(text).map_err(|error| error.to_string())?;
+        scenario.check()?;
+        Ok(scenario)
+    }
+
+    /// A built-in scenario by name, or a scenario file by path.
+    pub fn load(name_or_path: &str) -> Result<Self, String> {
+        if let Some((_, text)) = BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
+            return Self::parse(text).map_err(|error| format!("scenario {name_or_path}: {error}"));
+        }
+        let path = std::path::Path::new(name_or_path);
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {name_or_path}: {error}"))?;
+            return Self::parse(&text).map_err(|error| format!("{name_or_path}: {error}"));
+        }
+        let names: Vec<&str> = BUILT_IN.iter().map(|(name, _)| *name).collect();
+        Err(format!(
+            "unknown scenario {name_or_path:?}: give one of {} or a .toml file",
+            names.join(", ")
+        ))
+    }
+
+    /// Refuses values a run cannot use.
+    pub fn check(&self) -> Result<(), String> {
+        const RUNS: [&str; 6] = [
+            "propagation",
+            "department",
+            "offline-week",
+            "churn",
+            "partition",
+            "newcomer",
+        ];
+        if !RUNS.contains(&self.run.as_str()) {
+            return Err(format!(
+                "run = {:?} is not one of {}",
+                self.run,
+                RUNS.join(", ")
+            ));
+        }
+        if self.population.department.is_none() && self.population.nodes < 2 {
+            return Err("a simulation needs at least 2 nodes".into());
+        }
+        if !(0.0..=1.0).contains(&self.network.loss) {
+            return Err("network.loss must lie between 0 and 1".into());
+        }
+        if !(0.0..1.0).contains(&self.churn.fraction) {
+            return Err("churn.fraction must lie between 0 and 1 (excluded)".into());
+        }
+        if self.edits.time_scale <= 0.0 || self.edits.per_citizen_per_day < 0.0 {
+            return Err(
+                "edits.time_scale must be positive and per_citizen_per_day not negative".into(),
+            );
+        }
+        if !node::model::communes::table().is_known_postal_code(&self.population.postal_code) {
+            return Err(format!(
+                "population.postal_code {} is not a French postal code",
+                self.population.postal_code
+            ));
+        }
+        self.population.postal_codes().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_scenario_parses() {
+        for (name, text) in BUILT_IN {
+            let scenario = Scenario::parse(text).unwrap_or_else(|error| panic!("{name}: {error}"));
+            assert!(!scenario.about.is_empty(), "{name} says what it is for");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_runs_are_refused() {
+        assert!(Scenario::parse("run = \"propagation\"\nnodes = 3").is_err());
+        assert!(Scenario::parse("run = \"teleport\"").is_err());
+        assert!(Scenario::parse("run = \"churn\"\n[churn]\nfraction = 1.5").is_err());
+        assert!(Scenario::load("nowhere").is_err());
+    }
+
+    #[test]
+    fn la_reunion_at_one_percent_follows_its_communes() {
+        let codes = department_population("974", 0.01).unwrap();
+        let total: u32 = codes.iter().map(|(_, n)| n).sum();
+        let inhabitants: u32 = communes::table()
+            .iter()
+            .filter(|commune| commune.department == "974")
+            .map(|commune| commune.population)
+            .sum();
+        // Rounding per commune moves the total by at most half a node each.
+        let expected = f64::from(inhabitants) * 0.01;
+        assert!((f64::from(total) - expected).abs() <= 24.0 * 0.5 + 1.0);
+        // Saint-Denis' postal codes lead, a small commune has a handful.
+        assert!(codes[0].1 > 10 * codes.last().unwrap().1);
+        assert!(codes.iter().all(|(code, _)| code.starts_with("974")));
+    }
+
+    #[test]
+    fn paris_counts_through_its_arrondissements() {
+        let codes = department_population("75", 0.001).unwrap();
+        let total: u32 = codes.iter().map(|(_, n)| n).sum();
+        // About 2.1 million inhabitants, not twice that.
+        assert!((1_500..3_000).contains(&total), "{total}");
+        assert!(department_population("999", 0.01).is_err());
+        assert!(department_population("974", 2.0).is_err());
+    }
+}
