@@ -10,9 +10,9 @@
 // its own core, as each of our two nodes has its own threads; in memory or
 // on disk in a temporary directory) connects and asks for every document by
 // its id. The ids, and the heads each document must reach, are passed to B
-// out of band (over the parent-child channel): automerge-repo has no way to
-// list the documents a peer holds, and the heads only tell B when it is
-// done.
+// out of band (over the parent-child channel): a server that announces
+// nothing is asked for each document by id, so an application would send
+// the ids itself; the heads only tell B when it is done.
 //
 // Full sync: from the moment B is told to start (it then creates its repo
 // and connects) until every one of B's 10,000 documents has A's heads.
