@@ -361,6 +361,13 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     // scaled.
     let rate = nodes as f64 * edits.per_citizen_per_day / 86_400.0 * edits.time_scale;
     let total_edits = (rate * edits.duration_s as f64).round() as usize;
+    // A quiet stretch first: what the nodes receive with nobody editing
+    // (pings, gossip control, periodic syncs), in real time.
+    let quiet = Duration::from_secs(10);
+    let quiet_before: u64 = sim.nodes.iter().map(|n| sim.links.received(n.number)).sum();
+    tokio::time::sleep(quiet).await;
+    let quiet_after: u64 = sim.nodes.iter().map(|n| sim.links.received(n.number)).sum();
+    let idle_per_node = (quiet_after - quiet_before) as f64 / quiet.as_secs_f64() / nodes as f64;
     let received_before: Vec<u64> = sim
         .nodes
         .iter()
@@ -415,9 +422,13 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     }
     let mut sorted = per_node.clone();
     sorted.sort_by(f64::total_cmp);
-    // Bytes a node receives in a day of the commune's life: the run's
-    // window stands for `time_scale` times as long.
-    let per_day = |bytes_per_second: f64| bytes_per_second * 86_400.0 / edits.time_scale;
+    // Bytes a node receives in a day of the commune's life: the quiet
+    // traffic runs in real time, the edits' traffic (above it) came
+    // `time_scale` times faster than it would.
+    let per_day = |bytes_per_second: f64| {
+        let edits_part = (bytes_per_second - idle_per_node).max(0.0);
+        (idle_per_node + edits_part / edits.time_scale) * 86_400.0
+    };
     let cpu_share = cpu.map(|cpu| cpu / window / (nodes + sim.relays.len()) as f64);
     let lines = vec![
         format!(
@@ -451,6 +462,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
             per_day(percentile(&sorted, 1.0)) / 1e6,
             per_day(mean(&per_relay)) / 1e6
         ),
+        format!("quiet traffic (nobody editing, 10 s before): {idle_per_node:.0} bytes/s per node"),
         format!(
             "CPU: {:.3} % of a core per node on average (whole process, {:.1} CPU-s over {window:.0} s); RSS {:.0} MiB",
             cpu_share.unwrap_or(f64::NAN) * 100.0,
@@ -476,6 +488,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
         "received_bytes_per_s_max": percentile(&sorted, 1.0),
         "relay_received_bytes_per_s_mean": mean(&per_relay),
         "received_mb_per_real_day_mean": per_day(mean(&per_node)) / 1e6,
+        "quiet_bytes_per_s_per_node": idle_per_node,
         "cpu_share_per_node": cpu_share,
         "rss_bytes": resident_bytes(),
         "foreign_documents": foreign,
