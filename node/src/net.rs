@@ -911,24 +911,18 @@ fn announcement(doc: &EntityId, hash: &[u8; 32]) -> Vec<u8> {
     [&ANNOUNCE_MAGIC[..], doc.as_bytes(), hash].concat()
 }
 
-/// What gossip carries for an applied change: its envelope, or an
-/// announcement when the envelope is too large.
-fn gossip_data(applied: &crate::ingest::Applied) -> Vec<u8> {
-    if applied.envelope.len() > GOSSIP_MAX_BYTES {
-        announcement(&applied.doc, &applied.hash.0)
+/// What gossip carries for the change `hash` of `doc`: its envelope, or
+/// an announcement when the envelope is too large.
+fn gossip_data(
+    doc: &EntityId,
+    hash: &crdt_model::automerge::ChangeHash,
+    envelope: &[u8],
+) -> Vec<u8> {
+    if envelope.len() > GOSSIP_MAX_BYTES {
+        announcement(doc, &hash.0)
     } else {
-        applied.envelope.to_vec()
+        envelope.to_vec()
     }
-}
-
-/// [`gossip_data`] of a stored envelope (`None` if it cannot be read).
-fn gossip_data_of(envelope: &[u8]) -> Option<Vec<u8>> {
-    if envelope.len() <= GOSSIP_MAX_BYTES {
-        return Some(envelope.to_vec());
-    }
-    let signed = SignedChange::decode(envelope).ok()?;
-    let change = crdt_model::automerge::Change::from_bytes(signed.change).ok()?;
-    Some(announcement(&signed.doc_id, &change.hash().0))
 }
 
 fn parse_announcement(data: &[u8]) -> Option<EntityId> {
@@ -1184,7 +1178,8 @@ impl EventLoop {
         if !matches!(applied.origin, Origin::Local | Origin::Import) {
             return;
         }
-        self.publish(&applied.postal_key, gossip_data(&applied));
+        let data = gossip_data(&applied.doc, &applied.hash, &applied.envelope);
+        self.publish(&applied.postal_key, data);
     }
 
     fn publish(&mut self, postal_key: &str, data: Vec<u8>) {
@@ -1245,10 +1240,8 @@ impl EventLoop {
                 {
                     // A few changes this node lacked: its other peers may
                     // lack them too.
-                    for envelope in &report.fresh {
-                        if let Some(data) = gossip_data_of(envelope) {
-                            self.publish(&postal_key, data);
-                        }
+                    for (doc, hash, envelope) in &report.fresh {
+                        self.publish(&postal_key, gossip_data(doc, hash, envelope));
                     }
                 }
                 let state = SyncState {

@@ -382,10 +382,11 @@ pub struct SyncReport {
     pub applied: usize,
     /// Of which refused.
     pub refused: usize,
-    /// The envelopes newly applied, when they were at most
-    /// [`PASS_ON_MAX`]: the node passes them on by gossip.
+    /// The changes newly applied (document, change hash, envelope), when
+    /// they were at most [`PASS_ON_MAX`]: the node passes them on by
+    /// gossip.
     #[serde(skip)]
-    pub fresh: Vec<Vec<u8>>,
+    pub fresh: Vec<(EntityId, ChangeHash, Vec<u8>)>,
     /// Bytes of requests sent and answers received, as encoded.
     pub bytes: usize,
 }
@@ -600,10 +601,10 @@ where
         })
         .await?;
         for (envelope, outcome) in envelopes.into_iter().zip(&outcomes) {
-            if matches!(outcome, Outcome::Applied { .. }) {
+            if let Outcome::Applied { doc, hash } = outcome {
                 report.applied += 1;
                 if report.applied <= PASS_ON_MAX {
-                    report.fresh.push(envelope);
+                    report.fresh.push((*doc, *hash, envelope));
                 }
             }
         }
