@@ -13,14 +13,14 @@ use node::local::{Join, Local, NewEntity};
 use node::model::document::Edit;
 use node::model::ids::EntityId;
 use node::model::schema::Kind;
-pub mod plot;
-pub mod runs;
-pub mod scenario;
-
 use node::net::{self, Client, NetConfig};
 use node::relay::{Relay, RelayConfig};
 use node::store::Store;
 use tokio::task::JoinHandle;
+
+pub mod plot;
+pub mod runs;
+pub mod scenario;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
