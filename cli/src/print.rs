@@ -497,6 +497,7 @@ mod tests {
             topics: Vec::new(),
             peers: Vec::new(),
             rejected: [("Unauthorized".to_owned(), 2), ("Malformed".to_owned(), 1)].into(),
+            connections_opened: 0,
             syncing: Vec::new(),
             relay: Some(node::net::RelayStatus {
                 reservations: 5,

@@ -16,7 +16,7 @@
 //!   a partition heals) and every [`NetConfig::sync_interval`].
 //! - Peers met are remembered in the store and dialled again at start.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -73,6 +73,24 @@ const MAX_CONNECTIONS: u32 = 256;
 const FLOOD_MESH: usize = 1_024;
 /// How often the peer set is trimmed back to [`NetConfig::peer_target`].
 const PRUNE_INTERVAL: Duration = Duration::from_secs(5);
+/// Peers of a followed postal key a node looks for at the rendezvous
+/// points, whatever its other peers: a gossip mesh's worth.
+const PEERS_PER_KEY: usize = 6;
+/// Registrations at a rendezvous point live two hours
+/// (`rendezvous::DEFAULT_TTL`): a node registers again after one.
+const REGISTER_AGAIN: Duration = Duration::from_secs(3600);
+/// Nodes a rendezvous point lists in one answer; the next discovery goes
+/// on from there.
+const DISCOVER_LIMIT: u64 = 32;
+/// A lost peer's connection that lasted this long was no trimming of the
+/// other side's: the next loss starts its backoff over.
+const LOST_RESET: Duration = Duration::from_secs(300);
+/// A lost peer is given up once its backoff is this many redial
+/// intervals.
+const LOST_GIVE_UP: u32 = 64;
+/// Ping every connection this often: it measures round trips and keeps
+/// home routers' NAT mappings alive, and costs every connection a wake-up.
+const PING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The gossip topic of a postal key.
 pub fn topic(postal_key: &str) -> IdentTopic {
@@ -107,8 +125,10 @@ pub struct NetConfig {
     /// among them (simulations).
     pub links: Option<(Arc<crate::links::Links>, u32)>,
     /// Peers kept connected beyond the gossip meshes, relays and bootstrap
-    /// peers: above it, the other peers are closed, those that share no
-    /// followed postal key first. A relay keeps every peer.
+    /// peers: past half as many again, the other peers are closed down to
+    /// it, those that share no followed postal key first (the slack keeps
+    /// nodes from closing and dialling peers by turns). A relay keeps every
+    /// peer.
     pub peer_target: usize,
     /// A peer met this recently is not closed for the target: it has the
     /// time to say which topics it follows and to join a mesh.
@@ -252,6 +272,8 @@ pub struct NetStatus {
     pub peers: Vec<PeerStatus>,
     /// Gossip messages refused, by fault.
     pub rejected: HashMap<String, u64>,
+    /// Connections opened since start (closed ones included).
+    pub connections_opened: u64,
     /// Sync sessions pulling documents right now.
     pub syncing: Vec<SyncProgress>,
     /// What the relay server does, on a relay.
@@ -372,8 +394,9 @@ impl Client {
         .await
     }
 
-    /// Starts a sync with every connected peer on every shared postal key;
-    /// returns how many sessions started.
+    /// Starts a sync with every connected peer on every shared postal key
+    /// (one peer at a time per key); returns how many sessions started or
+    /// wait their turn.
     pub async fn sync_now(&self) -> Result<usize, NetError> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::SyncNow(reply)).await?;
@@ -594,7 +617,7 @@ fn behaviour(
             "/communecter/1".into(),
             key.public(),
         )),
-        ping: ping::Behaviour::new(ping::Config::new()),
+        ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL)),
         gossipsub,
         mdns: mdns.into(),
         kad,
@@ -738,12 +761,18 @@ pub async fn start(
         listening,
         pending: HashMap::new(),
         syncing: HashSet::new(),
+        queued: HashMap::new(),
         last_sync: HashMap::new(),
         rejected: HashMap::new(),
         connections: HashMap::new(),
         met: HashMap::new(),
+        connections_opened: 0,
         random: u64::from_le_bytes(network_seed[..8].try_into().expect("8 bytes")) | 1,
         rendezvous_points: HashSet::new(),
+        at_points: HashMap::new(),
+        announced: HashMap::new(),
+        closing: HashSet::new(),
+        lost: HashMap::new(),
         reserved: HashSet::new(),
         progress: Arc::default(),
         relay: config.relay.as_ref().map(|_| RelayStatus::default()),
@@ -933,6 +962,28 @@ fn parse_announcement(data: &[u8]) -> Option<EntityId> {
 /// Per (peer, postal key), the differing documents pulled and in all.
 type SessionProgress = HashMap<(PeerId, String), (usize, usize)>;
 
+/// A peer whose connection ended without this node closing it (a network
+/// failure, a partition, its restart, or its own trimming): dialled again,
+/// less and less often, while this node lacks peers.
+struct Lost {
+    /// Where it listens, as it said (identify).
+    addresses: Vec<Multiaddr>,
+    /// Wait before the next dial; doubles with each one.
+    wait: Duration,
+    /// When it may be dialled again.
+    next: Instant,
+}
+
+/// What a node did at one rendezvous point for one postal key.
+#[derive(Default)]
+struct AtPoint {
+    /// When it last registered there.
+    registered: Option<Instant>,
+    /// Where its last discovery there ended: the next one lists only the
+    /// nodes not listed yet.
+    cookie: Option<rendezvous::Cookie>,
+}
+
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     store: Arc<Store>,
@@ -944,18 +995,31 @@ struct EventLoop {
     listening: Vec<Multiaddr>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, SyncError>>>,
     syncing: HashSet<(PeerId, String)>,
+    /// Peers waiting for their postal key's running session to end: one
+    /// pull per postal key at a time, so that a node coming back does not
+    /// fetch the same changes from every peer it meets.
+    queued: HashMap<String, VecDeque<PeerId>>,
     last_sync: HashMap<(PeerId, String), (Instant, SyncState)>,
     rejected: HashMap<String, u64>,
     /// Remote addresses of the open connections, per peer.
     connections: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, Multiaddr)>>,
     /// When each connected peer was met (its first open connection).
     met: HashMap<PeerId, Instant>,
+    connections_opened: u64,
     /// State of the small random generator that spreads dials.
     random: u64,
     /// Documents done and differing, per sync session running.
     progress: Arc<std::sync::Mutex<SessionProgress>>,
     /// Peers that run a rendezvous server (community relays).
     rendezvous_points: HashSet<PeerId>,
+    /// What this node did at each rendezvous point, per postal key.
+    at_points: HashMap<(PeerId, String), AtPoint>,
+    /// Where connected peers listen, as they said.
+    announced: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Peers this node is closing to keep its target: not lost.
+    closing: HashSet<PeerId>,
+    /// Peers lost, dialled again with a growing backoff.
+    lost: HashMap<PeerId, Lost>,
     /// Relays this node holds (or asked for) a reservation with.
     reserved: HashSet<PeerId>,
     /// What the relay server did, on a relay.
@@ -987,7 +1051,7 @@ impl EventLoop {
                 },
                 _ = redial_timer.tick() => {
                     self.redial();
-                    self.discover_all();
+                    self.discover_all(false);
                 }
                 _ = prune_timer.tick() => self.prune(),
                 _ = sync_timer.tick() => {
@@ -1019,7 +1083,7 @@ impl EventLoop {
             self.start_sync(peer, postal_key.to_owned(), true);
         }
         for point in self.rendezvous_points.clone() {
-            self.register_at(point, postal_key);
+            self.register_at(point, postal_key, true);
         }
     }
 
@@ -1038,24 +1102,65 @@ impl EventLoop {
 
     /// Registers this node under `postal_key` at a rendezvous point, and
     /// asks it for the other nodes registered there.
-    fn register_at(&mut self, point: PeerId, postal_key: &str) {
+    /// Registers at `point` under `postal_key` (again when `fresh`, or
+    /// when the registration nears its end), and asks it for the nodes of
+    /// that key while this node lacks peers.
+    fn register_at(&mut self, point: PeerId, postal_key: &str, fresh: bool) {
         let Ok(namespace) = rendezvous::Namespace::new(postal_key.to_owned()) else {
             return;
         };
+        let lacking = self.lacking(postal_key) > 0;
+        let at = self
+            .at_points
+            .entry((point, postal_key.to_owned()))
+            .or_default();
         let client = &mut self.swarm.behaviour_mut().rendezvous_client;
-        // Without a known external address there is nothing to register;
-        // discovering still works.
-        let _ = client.register(namespace.clone(), point, None);
-        client.discover(Some(namespace), None, None, point);
+        if fresh
+            || at
+                .registered
+                .is_none_or(|when| when.elapsed() >= REGISTER_AGAIN)
+        {
+            // Without a known external address there is nothing to
+            // register; discovering still works.
+            if client.register(namespace.clone(), point, None).is_ok() {
+                at.registered = Some(Instant::now());
+            }
+        }
+        if lacking {
+            client.discover(
+                Some(namespace),
+                at.cookie.clone(),
+                Some(DISCOVER_LIMIT),
+                point,
+            );
+        }
     }
 
-    /// Asks every rendezvous point again for the nodes of every followed
-    /// postal key.
-    fn discover_all(&mut self) {
+    /// Peers this node lacks: to reach its target, or to have a gossip
+    /// mesh's worth of peers on `postal_key`.
+    fn lacking(&self, postal_key: &str) -> usize {
+        let topic = topic(postal_key).hash();
+        let on_key = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&topic))
+            .count();
+        let total = self
+            .config
+            .peer_target
+            .saturating_sub(self.connections.len());
+        total.max(PEERS_PER_KEY.saturating_sub(on_key))
+    }
+
+    /// Registers again where needed and asks every rendezvous point for
+    /// more nodes of the followed postal keys that lack peers.
+    fn discover_all(&mut self, fresh: bool) {
         let keys: Vec<String> = self.followed.iter().cloned().collect();
         for point in self.rendezvous_points.clone() {
             for key in &keys {
-                self.register_at(point, key);
+                self.register_at(point, key, fresh);
             }
         }
     }
@@ -1070,12 +1175,69 @@ impl EventLoop {
                 self.dial(address);
             }
         }
+        self.dial_lost();
         if self.swarm.connected_peers().next().is_none()
             && let Ok(addresses) = remembered(&self.store, DIAL_AT_START)
         {
             for address in addresses {
                 self.dial(address);
             }
+        }
+    }
+
+    /// The last connection to `peer` ended (`met`: when it was met):
+    /// unless this node closed it, it is dialled again later.
+    fn on_lost(&mut self, peer: PeerId, met: Option<Instant>) {
+        let addresses = self.announced.remove(&peer).unwrap_or_default();
+        if self.closing.remove(&peer) || addresses.is_empty() {
+            return;
+        }
+        let base = self.config.redial_interval;
+        let lasted = met.is_some_and(|met| met.elapsed() >= LOST_RESET);
+        if !self.lost.contains_key(&peer) && self.lost.len() >= MAX_REMEMBERED {
+            return;
+        }
+        let lost = self.lost.entry(peer).or_insert(Lost {
+            addresses: Vec::new(),
+            wait: base,
+            next: Instant::now(),
+        });
+        lost.addresses = addresses;
+        if lasted {
+            lost.wait = base;
+        }
+        lost.next = Instant::now() + lost.wait;
+    }
+
+    /// Dials the lost peers that are due, as many as this node lacks to
+    /// reach its target, each with twice the wait before the next try;
+    /// gives up on those waited for too long.
+    fn dial_lost(&mut self) {
+        let give_up = self.config.redial_interval * LOST_GIVE_UP;
+        self.lost.retain(|_, lost| lost.wait <= give_up);
+        let lacking = self
+            .config
+            .peer_target
+            .saturating_sub(self.connections.len());
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .lost
+            .iter()
+            .filter(|(peer, lost)| lost.next <= now && !self.swarm.is_connected(peer))
+            .map(|(peer, _)| *peer)
+            .take(lacking)
+            .collect();
+        for peer in due {
+            let Some(lost) = self.lost.get_mut(&peer) else {
+                continue;
+            };
+            lost.wait *= 2;
+            lost.next = now + lost.wait;
+            let _ = self.swarm.dial(
+                libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                    .addresses(lost.addresses.clone())
+                    .build(),
+            );
         }
     }
 
@@ -1107,6 +1269,7 @@ impl EventLoop {
         pinned.extend(self.reserved.iter().copied());
         pinned.extend(self.rendezvous_points.iter().copied());
         pinned.extend(self.syncing.iter().map(|(peer, _)| *peer));
+        pinned.extend(self.queued.values().flatten().copied());
         for (peer, open) in &self.connections {
             let bootstrap = self.config.bootstrap.iter().any(|address| {
                 address.iter().any(|part| part == Protocol::P2p(*peer))
@@ -1123,11 +1286,13 @@ impl EventLoop {
         pinned
     }
 
-    /// Closes peers beyond [`NetConfig::peer_target`]: first those that
-    /// share no followed postal key, then the others, longest known first.
+    /// Past one and a half [`NetConfig::peer_target`], closes the peers
+    /// beyond the target: first those that share no followed postal key,
+    /// then the others, longest known first.
     /// Pinned peers ([`Self::pinned`]) stay. A relay keeps every peer.
     fn prune(&mut self) {
-        if self.config.relay.is_some() || self.connections.len() <= self.config.peer_target {
+        let target = self.config.peer_target;
+        if self.config.relay.is_some() || self.connections.len() <= target + target / 2 {
             return;
         }
         let pinned = self.pinned();
@@ -1153,9 +1318,11 @@ impl EventLoop {
             })
             .collect();
         candidates.sort();
-        let excess = self.connections.len() - self.config.peer_target;
+        let excess = self.connections.len() - target;
         for (_, _, peer) in candidates.into_iter().take(excess) {
-            let _ = self.swarm.disconnect_peer_id(peer);
+            if self.swarm.disconnect_peer_id(peer).is_ok() {
+                self.closing.insert(peer);
+            }
         }
     }
 
@@ -1251,7 +1418,8 @@ impl EventLoop {
                     report: result.ok(),
                 };
                 self.last_sync
-                    .insert((peer, postal_key), (Instant::now(), state));
+                    .insert((peer, postal_key.clone()), (Instant::now(), state));
+                self.next_sync(&postal_key);
             }
             Command::SyncNow(reply) => {
                 let started = self.sync_all(true);
@@ -1286,7 +1454,9 @@ impl EventLoop {
     }
 
     /// Starts a pulling session with `peer` on `postal_key`, unless one
-    /// runs or (when not `forced`) one ended very recently.
+    /// runs or (when not `forced`) one ended very recently; while another
+    /// peer's session on that key runs, it waits its turn. Returns whether
+    /// a session started or waits.
     fn start_sync(&mut self, peer: PeerId, postal_key: String, forced: bool) -> bool {
         let pair = (peer, postal_key.clone());
         if self.syncing.contains(&pair) {
@@ -1300,6 +1470,40 @@ impl EventLoop {
         {
             return false;
         }
+        if self.syncing.iter().any(|(_, key)| *key == postal_key) {
+            let queue = self.queued.entry(postal_key).or_default();
+            if queue.contains(&peer) {
+                return false;
+            }
+            queue.push_back(peer);
+            return true;
+        }
+        self.launch_sync(peer, postal_key);
+        true
+    }
+
+    /// Starts the next waiting session on `postal_key`, if none runs.
+    fn next_sync(&mut self, postal_key: &str) {
+        if self.syncing.iter().any(|(_, key)| key == postal_key) {
+            return;
+        }
+        while let Some(peer) = self
+            .queued
+            .get_mut(postal_key)
+            .and_then(VecDeque::pop_front)
+        {
+            if self.swarm.is_connected(&peer) {
+                self.launch_sync(peer, postal_key.to_owned());
+                break;
+            }
+        }
+        if self.queued.get(postal_key).is_some_and(VecDeque::is_empty) {
+            self.queued.remove(postal_key);
+        }
+    }
+
+    fn launch_sync(&mut self, peer: PeerId, postal_key: String) {
+        let pair = (peer, postal_key.clone());
         self.syncing.insert(pair);
         let client = Client {
             commands: self.commands_tx.clone(),
@@ -1335,7 +1539,6 @@ impl EventLoop {
                 })
                 .await;
         });
-        true
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -1347,42 +1550,16 @@ impl EventLoop {
                 if circuit {
                     // Reachable through a relay now: say so at the
                     // rendezvous points.
-                    self.discover_all();
+                    self.discover_all(true);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::RendezvousClient(
-                rendezvous::client::Event::Discovered { registrations, .. },
-            )) => {
-                let local = *self.swarm.local_peer_id();
-                let mut registrations: Vec<_> = registrations
-                    .into_iter()
-                    .filter(|registration| {
-                        let peer = registration.record.peer_id();
-                        peer != local && !self.swarm.is_connected(&peer)
-                    })
-                    .collect();
-                // Dial only as many as the node wants, picked at random so
-                // that newcomers do not all crowd the first registered.
-                let wanted = self
-                    .config
-                    .peer_target
-                    .saturating_sub(self.connections.len());
-                for picked in 0..wanted.min(registrations.len()) {
-                    let other = picked
-                        + (self.next_random() % (registrations.len() - picked) as u64) as usize;
-                    registrations.swap(picked, other);
-                }
-                registrations.truncate(wanted);
-                for registration in registrations {
-                    let peer = registration.record.peer_id();
-                    let addresses = registration.record.addresses().to_vec();
-                    let _ = self.swarm.dial(
-                        libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                            .addresses(addresses)
-                            .build(),
-                    );
-                }
-            }
+                rendezvous::client::Event::Discovered {
+                    rendezvous_node,
+                    registrations,
+                    cookie,
+                },
+            )) => self.on_discovered(rendezvous_node, registrations, cookie),
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listening.retain(|known| *known != address);
             }
@@ -1428,6 +1605,7 @@ impl EventLoop {
                     let store = self.store.clone();
                     let peer = peer_id.to_string();
                     tokio::task::spawn_blocking(move || store.remember_peer(&peer, &addrs));
+                    self.announced.insert(peer_id, info.listen_addrs.clone());
                 }
             }
             SwarmEvent::ConnectionEstablished {
@@ -1441,12 +1619,14 @@ impl EventLoop {
                     .or_default()
                     .push((connection_id, endpoint.get_remote_address().clone()));
                 self.met.entry(peer_id).or_insert_with(Instant::now);
+                self.connections_opened += 1;
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
                 ..
             } => {
+                let met = self.met.get(&peer_id).copied();
                 if let Some(open) = self.connections.get_mut(&peer_id) {
                     open.retain(|(id, _)| *id != connection_id);
                     if open.is_empty() {
@@ -1455,9 +1635,11 @@ impl EventLoop {
                     }
                 }
                 if !self.swarm.is_connected(&peer_id) {
+                    self.on_lost(peer_id, met);
                     self.syncing.retain(|(peer, _)| *peer != peer_id);
                     // Met again, it is registered with and reserved again.
                     self.rendezvous_points.remove(&peer_id);
+                    self.at_points.retain(|(point, _), _| *point != peer_id);
                     self.reserved.remove(&peer_id);
                 }
             }
@@ -1559,6 +1741,49 @@ impl EventLoop {
         }
     }
 
+    /// A rendezvous point listed nodes of a postal key: dial as many as
+    /// this node lacks, picked at random so that newcomers do not all
+    /// crowd the first registered.
+    fn on_discovered(
+        &mut self,
+        point: PeerId,
+        registrations: Vec<rendezvous::Registration>,
+        cookie: rendezvous::Cookie,
+    ) {
+        let Some(postal_key) = cookie.namespace().map(|namespace| namespace.to_string()) else {
+            return;
+        };
+        let wanted = self.lacking(&postal_key);
+        if let Some(at) = self.at_points.get_mut(&(point, postal_key)) {
+            // Listed to the end and still short: the next discovery starts
+            // over, to meet again nodes lost since.
+            at.cookie = (!registrations.is_empty() || wanted == 0).then_some(cookie);
+        }
+        let local = *self.swarm.local_peer_id();
+        let mut registrations: Vec<_> = registrations
+            .into_iter()
+            .filter(|registration| {
+                let peer = registration.record.peer_id();
+                peer != local && !self.swarm.is_connected(&peer)
+            })
+            .collect();
+        for picked in 0..wanted.min(registrations.len()) {
+            let other =
+                picked + (self.next_random() % (registrations.len() - picked) as u64) as usize;
+            registrations.swap(picked, other);
+        }
+        registrations.truncate(wanted);
+        for registration in registrations {
+            let peer = registration.record.peer_id();
+            let addresses = registration.record.addresses().to_vec();
+            let _ = self.swarm.dial(
+                libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                    .addresses(addresses)
+                    .build(),
+            );
+        }
+    }
+
     /// A peer said what it runs: a rendezvous point gets this node's
     /// registrations; a relay gets a reservation, so that nodes behind NATs
     /// reach this one through it.
@@ -1567,7 +1792,7 @@ impl EventLoop {
             && self.rendezvous_points.insert(peer)
         {
             for key in self.followed.clone() {
-                self.register_at(peer, &key);
+                self.register_at(peer, &key, true);
             }
         }
         let hop = info
@@ -1766,6 +1991,7 @@ impl EventLoop {
             topics,
             peers,
             rejected: self.rejected.clone(),
+            connections_opened: self.connections_opened,
             relay: self.relay.clone(),
             syncing: self
                 .progress

@@ -932,3 +932,60 @@ async fn changes_a_sync_brought_are_passed_on_by_gossip() {
         "Chloé never met Anne"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_coming_back_pulls_each_missed_change_once() {
+    // Bruno, Chloé and Denis share twenty documents Anne has not seen; she
+    // then meets the three of them at once.
+    let bruno = node("97400", "Bruno", &[]).await;
+    let chloe = node("97400", "Chloé", &[&bruno]).await;
+    let denis = node("97400", "Denis", &[&bruno, &chloe]).await;
+    let mut written = Vec::new();
+    for n in 0..20 {
+        written.push(add(&bruno, &format!("Association {n}")).await);
+    }
+    for id in &written {
+        converged(&[&bruno, &chloe, &denis], *id).await;
+    }
+    let anne = node("97400", "Anne", &[&bruno, &chloe, &denis]).await;
+    eventually("Anne holds the twenty documents", || {
+        written.iter().all(|id| has(&anne, id))
+    })
+    .await;
+    let peers = [&bruno, &chloe, &denis].map(|node| node.client.peer_id().to_string());
+    // Each of the three peers' sessions ended (those that waited their
+    // turn found nothing left to pull).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let reports = loop {
+        let status = anne.client.status().await.unwrap();
+        let reports: Vec<_> = status
+            .peers
+            .iter()
+            .filter(|peer| peers.contains(&peer.peer_id))
+            .flat_map(|peer| peer.syncs.iter().filter_map(|sync| sync.report.clone()))
+            .collect();
+        if reports.len() == 3 {
+            break reports;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out: Anne syncs with the three of them ({} so far)",
+            reports.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let received: usize = reports.iter().map(|report| report.received).sum();
+    let applied: usize = reports.iter().map(|report| report.applied).sum();
+    assert!(
+        applied >= 23,
+        "three profiles and twenty documents: {applied}"
+    );
+    let per_session: Vec<(usize, usize)> = reports
+        .iter()
+        .map(|report| (report.received, report.applied))
+        .collect();
+    assert_eq!(
+        received, applied,
+        "every change pulled once, not once per peer (received, applied): {per_session:?}"
+    );
+}
