@@ -66,7 +66,8 @@ pub struct Simulation {
     pub net: NetConfig,
     /// The links between them.
     pub links: Arc<Links>,
-    /// How many earlier nodes each node dials at start.
+    /// How many running nodes of its postal code a node dials once at
+    /// start (its bootstrap peers are the relays).
     pub bootstrap_peers: usize,
     /// Where the nodes' data directories go: memory-backed when the system
     /// has one (`/dev/shm`), so that a thousand stores committing at once
@@ -90,6 +91,13 @@ pub fn sim_net_config() -> NetConfig {
         sync_interval: Duration::from_secs(60),
         redial_interval: Duration::from_secs(2),
         ..NetConfig::default()
+    }
+}
+
+/// Dials `addresses` once; a neighbour gone away is no error.
+async fn dial_all(client: &Client, addresses: Vec<node::net::Multiaddr>) {
+    for address in addresses {
+        let _ = client.dial(address).await;
     }
 }
 
@@ -196,7 +204,8 @@ impl Simulation {
         bootstrap: Vec<node::net::Multiaddr>,
     ) -> Result<u32, SimError> {
         let (local, home) = self.init_node(postal_code).await?;
-        self.start_node_with(local, home, bootstrap).await
+        self.start_node_with(local, home, bootstrap, Vec::new())
+            .await
     }
 
     /// A new citizen's node of `postal_code`, its network not started.
@@ -220,8 +229,9 @@ impl Simulation {
     /// stores are copies of one store holding all the profiles (with each
     /// node's own profile values), so that building a commune of a
     /// thousand nodes costs one ingest of their profiles rather than a
-    /// thousand. The relays serving the postal code get them too. Each dials every relay and a few earlier nodes of its
-    /// postal code; returns their numbers.
+    /// thousand. The relays serving the postal code get them too. Each
+    /// dials every relay and a few earlier nodes of its postal code;
+    /// returns their numbers.
     pub async fn add_settled_nodes(
         &mut self,
         postal_code: &str,
@@ -300,26 +310,33 @@ impl Simulation {
         local: Arc<Local>,
         home: tempfile::TempDir,
     ) -> Result<u32, SimError> {
-        let bootstrap = self.bootstrap_for(&local.profile.postal_key(), None);
-        self.start_node_with(local, home, bootstrap).await
+        let (bootstrap, neighbours) = self.bootstrap_for(&local.profile.postal_key(), None);
+        self.start_node_with(local, home, bootstrap, neighbours)
+            .await
     }
 
-    /// Every relay and [`Self::bootstrap_peers`] random nodes of
-    /// `postal_key` (`except` one).
+    /// The relays (bootstrap peers, dialled again when lost) and
+    /// [`Self::bootstrap_peers`] running nodes of `postal_key` picked at
+    /// random (`except` one), dialled once, as a node meets its neighbours
+    /// on the LAN or at a rendezvous point.
     fn bootstrap_for(
         &mut self,
         postal_key: &str,
         except: Option<u32>,
-    ) -> Vec<node::net::Multiaddr> {
-        let neighbours: Vec<usize> = (0..self.nodes.len())
-            .filter(|n| Some(*n as u32) != except && self.nodes[*n].postal_key == postal_key)
+    ) -> (Vec<node::net::Multiaddr>, Vec<node::net::Multiaddr>) {
+        let mut candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|n| {
+                let node = &self.nodes[*n];
+                Some(*n as u32) != except && node.postal_key == postal_key && node.client.is_some()
+            })
             .collect();
-        let mut bootstrap: Vec<_> = self.relays.iter().map(|r| r.address.clone()).collect();
-        for _ in 0..self.bootstrap_peers.min(neighbours.len()) {
-            let peer = neighbours[(self.random() % neighbours.len() as u64) as usize];
-            bootstrap.push(self.nodes[peer].address.clone());
+        let mut neighbours = Vec::new();
+        while neighbours.len() < self.bootstrap_peers && !candidates.is_empty() {
+            let picked = (self.random() % candidates.len() as u64) as usize;
+            neighbours.push(self.nodes[candidates.swap_remove(picked)].address.clone());
         }
-        bootstrap
+        let relays = self.relays.iter().map(|r| r.address.clone()).collect();
+        (relays, neighbours)
     }
 
     async fn start_node_with(
@@ -327,6 +344,7 @@ impl Simulation {
         local: Arc<Local>,
         home: tempfile::TempDir,
         bootstrap: Vec<node::net::Multiaddr>,
+        neighbours: Vec<node::net::Multiaddr>,
     ) -> Result<u32, SimError> {
         let number = self.nodes.len() as u32;
         let config = self.config(number, 0, bootstrap);
@@ -339,6 +357,7 @@ impl Simulation {
         )
         .await?;
         let address = listen.with_p2p(client.peer_id()).unwrap_or_else(|a| a);
+        dial_all(&client, neighbours).await;
         self.nodes.push(SimNode {
             number,
             postal_key: local.profile.postal_key(),
@@ -363,7 +382,7 @@ impl Simulation {
     /// Starts a stopped node's network again, dialling a few other nodes.
     pub async fn restart(&mut self, number: u32) -> Result<(), SimError> {
         let key = self.nodes[number as usize].postal_key.clone();
-        let bootstrap = self.bootstrap_for(&key, Some(number));
+        let (bootstrap, neighbours) = self.bootstrap_for(&key, Some(number));
         // The memory listener of the stopped network may linger a moment:
         // listen on another port.
         let attempt = 1 + self.random() % 999;
@@ -378,6 +397,7 @@ impl Simulation {
         )
         .await?;
         let address = listen.with_p2p(client.peer_id()).unwrap_or_else(|a| a);
+        dial_all(&client, neighbours).await;
         let node = &mut self.nodes[number as usize];
         node.client = Some(client);
         node.task = Some(task);

@@ -15,7 +15,8 @@ use simulations::scenario::{BUILT_IN, Scenario};
 
 const USAGE: &str = "\
 usage: simulations <SCENARIO> [OPTIONS]
-       simulations sweep [--nodes 100,250,500,1000] [--size BYTES] [--messages M] [--out FILE.png]
+       simulations sweep [--nodes 100,250,500,1000] [--size BYTES] [--messages M]
+                         [--slow-motion K] [--out FILE.png]
        simulations plot RESULTS.jsonl FILE.png
        simulations list
 
@@ -32,6 +33,8 @@ OPTIONS override the scenario's values:
   --messages M         messages timed (propagation)
   --duration-s S       seconds of edits (department, churn)
   --flood              naive flooding instead of gossipsub's mesh
+  --slow-motion K      run the network K times slower than real, times
+                       divided by K (hundreds of nodes on a few cores)
   --seed S             seed of every random choice";
 
 fn main() {
@@ -110,6 +113,7 @@ fn scenario(name: &str, args: &[String]) -> Result<Scenario, String> {
             "--relays" => scenario.population.relays = whole(flag)? as u32,
             "--latency-ms" => scenario.network.latency_ms = whole(flag)?,
             "--bandwidth-mbit" => scenario.network.bandwidth_mbit = Some(real(flag)?),
+            "--slow-motion" => scenario.network.slow_motion = real(flag)?,
             "--size" => scenario.edits.size_bytes = whole(flag)? as usize,
             "--messages" => scenario.edits.messages = whole(flag)? as usize,
             "--duration-s" => scenario.edits.duration_s = whole(flag)?,
@@ -128,6 +132,7 @@ fn sweep(args: &[String]) -> Result<(), String> {
     let mut nodes = vec![100, 250, 500, 1_000];
     let mut size = "1000".to_owned();
     let mut messages = "10".to_owned();
+    let mut slow_motion = "1".to_owned();
     let mut out = PathBuf::from("docs/propagation.png");
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -147,6 +152,7 @@ fn sweep(args: &[String]) -> Result<(), String> {
             }
             "--size" => size = value.clone(),
             "--messages" => messages = value.clone(),
+            "--slow-motion" => slow_motion = value.clone(),
             "--out" => out = PathBuf::from(value),
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
@@ -166,6 +172,8 @@ fn sweep(args: &[String]) -> Result<(), String> {
                     &size,
                     "--messages",
                     &messages,
+                    "--slow-motion",
+                    &slow_motion,
                 ])
                 .stderr(std::process::Stdio::inherit())
                 .output()

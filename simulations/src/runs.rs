@@ -46,6 +46,9 @@ pub async fn build(scenario: &Scenario) -> Result<Simulation, SimError> {
     sim.bootstrap_peers = scenario.network.dial;
     sim.net.peer_target = scenario.network.peer_target;
     sim.net.flood = scenario.network.flood;
+    let slow = scenario.network.slow_motion;
+    sim.net.heartbeat = sim.net.heartbeat.mul_f64(slow);
+    sim.net.sync_interval = Duration::from_secs(scenario.network.sync_interval_s).mul_f64(slow);
     let codes = scenario.population.postal_codes()?;
     let serve: Vec<String> = codes.iter().map(|(code, _)| code.clone()).collect();
     for _ in 0..scenario.population.relays {
@@ -130,6 +133,15 @@ async fn peer_graph(sim: &Simulation) -> Result<Vec<Vec<usize>>, SimError> {
     Ok(graph)
 }
 
+/// Connections the nodes opened since they started, all together.
+async fn connections_opened(sim: &Simulation) -> Result<u64, SimError> {
+    let mut opened = 0;
+    for client in sim.nodes.iter().filter_map(|node| node.client.as_ref()) {
+        opened += client.status().await?.connections_opened;
+    }
+    Ok(opened)
+}
+
 /// Hops from `origin` to every node over `graph` (`usize::MAX` when out
 /// of reach).
 fn hops(graph: &[Vec<usize>], origin: usize) -> Vec<usize> {
@@ -153,7 +165,9 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
     let nodes = sim.nodes.len();
     let latency_ms = scenario.network.latency_ms as f64;
     let size = scenario.edits.size_bytes;
+    let slow = scenario.network.slow_motion;
     let graph = peer_graph(&sim).await?;
+    let opened_before = connections_opened(&sim).await?;
     let cpu_before = cpu_seconds();
     let run_started = Instant::now();
     let mut rows = Vec::new();
@@ -203,7 +217,7 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
             let store = sim.nodes[number].local.store.clone();
             let heads = heads.clone();
             waits.push(tokio::spawn(async move {
-                let deadline = committed + Duration::from_secs(60);
+                let deadline = committed + Duration::from_secs(60).mul_f64(slow);
                 loop {
                     let has = store.document(&id).ok().flatten().is_some_and(|doc| {
                         heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
@@ -230,7 +244,7 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
         let mut times: Vec<f64> = arrivals
             .into_iter()
             .flatten()
-            .map(|elapsed| elapsed.as_secs_f64() * 1000.0)
+            .map(|elapsed| elapsed.as_secs_f64() * 1000.0 / slow)
             .collect();
         times.sort_by(f64::total_cmp);
         let received_after: u64 = (0..nodes as u32).map(|n| sim.links.received(n)).sum();
@@ -242,11 +256,22 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
             percentile(&reach, 0.95) * latency_ms,
             percentile(&reach, 1.0) * latency_ms,
         ]);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(500).mul_f64(slow)).await;
     }
-    let cpu = cpu_before
+    let run_time = run_started.elapsed().as_secs_f64();
+    let cpu_spent = cpu_before
         .zip(cpu_seconds())
-        .map(|(before, after)| (after - before) / run_started.elapsed().as_secs_f64());
+        .map(|(before, after)| after - before);
+    let cpu = cpu_spent.map(|spent| spent / run_time);
+    // What one node spends on one message (and on the document made just
+    // before it): the processing each hop adds on a machine of its own.
+    let cpu_ms_per_message =
+        cpu_spent.map(|spent| spent * 1000.0 / (nodes * scenario.edits.messages.max(1)) as f64);
+    // Connections opened while the messages ran: a settled peer set
+    // opens none.
+    let opened = (connections_opened(&sim).await? - opened_before) as f64 / nodes as f64 / run_time
+        * 60.0
+        * slow;
     let converged = sim.converged(&key, Duration::from_secs(120)).await?;
     let column = |i: usize| mean(&rows.iter().map(|row| row[i]).collect::<Vec<_>>());
     let (p50, p95, p100, bytes, floor95, floor) = (
@@ -268,9 +293,14 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
     } else {
         "gossipsub mesh"
     };
+    let motion = if slow > 1.0 {
+        format!(" (network {slow} × slower than real, times divided by {slow})")
+    } else {
+        String::new()
+    };
     let lines = vec![
         format!(
-            "propagation ({gossip}): {nodes} nodes on {key}, {latency_ms} ms links, {} messages of {size} bytes",
+            "propagation ({gossip}): {nodes} nodes on {key}, {latency_ms} ms links, {} messages of {size} bytes{motion}",
             scenario.edits.messages
         ),
         format!(
@@ -292,6 +322,10 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
             cpu.unwrap_or(f64::NAN) * 100.0,
             resident_bytes().unwrap_or(0) as f64 / 1_048_576.0
         ),
+        format!(
+            "CPU per node per message (with the document made before it): {:.2} ms; connections opened while the messages ran: {opened:.2} per node per minute",
+            cpu_ms_per_message.unwrap_or(f64::NAN)
+        ),
         format!("every node holds identical heads ({converged:.1?} after the last message)"),
     ];
     let json = json!({
@@ -308,7 +342,10 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
         "floor_max_ms": floor,
         "bytes_per_node_per_message": bytes,
         "connected_peers_per_node": degree,
+        "connections_opened_per_node_per_minute": opened,
         "cpu_cores": cpu,
+        "cpu_ms_per_node_per_message": cpu_ms_per_message,
+        "slow_motion": slow,
         "rss_bytes": resident_bytes(),
         "converged": true,
     });
@@ -363,7 +400,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     let total_edits = (rate * edits.duration_s as f64).round() as usize;
     // A quiet stretch first: what the nodes receive with nobody editing
     // (pings, gossip control, periodic syncs), in real time.
-    let quiet = Duration::from_secs(10);
+    let quiet = Duration::from_secs(edits.quiet_s.max(1));
     let quiet_before: u64 = sim.nodes.iter().map(|n| sim.links.received(n.number)).sum();
     tokio::time::sleep(quiet).await;
     let quiet_after: u64 = sim.nodes.iter().map(|n| sim.links.received(n.number)).sum();
@@ -459,7 +496,10 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
             per_day(percentile(&sorted, 1.0)) / 1e6,
             per_day(mean(&per_relay)) / 1e6
         ),
-        format!("quiet traffic (nobody editing, 10 s before): {idle_per_node:.0} bytes/s per node"),
+        format!(
+            "quiet traffic (nobody editing, {} s before): {idle_per_node:.0} bytes/s per node",
+            quiet.as_secs()
+        ),
         format!(
             "CPU: {:.3} % of a core per node on average (whole process, {:.1} CPU-s over {window:.0} s); RSS {:.0} MiB",
             cpu_share.unwrap_or(f64::NAN) * 100.0,

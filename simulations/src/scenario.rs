@@ -77,6 +77,16 @@ pub struct Network {
     pub peer_target: usize,
     /// Naive flooding instead of gossipsub's mesh (comparison).
     pub flood: bool,
+    /// Seconds between a node's catch-up syncs with its peers (the node's
+    /// default is 300; a minute makes churn heal faster).
+    pub sync_interval_s: u64,
+    /// Runs the network this many times slower than real (link latency,
+    /// jitter and transfer times, gossip heartbeat and sync interval), and
+    /// divides the times measured by it: with hundreds of nodes sharing
+    /// two cores, each node then gets the CPU time it would have on a
+    /// machine of its own. Processing on each hop then counts for
+    /// `1 / slow_motion` of what it costs; runs print that cost apart.
+    pub slow_motion: f64,
 }
 
 impl Default for Network {
@@ -89,6 +99,8 @@ impl Default for Network {
             dial: 3,
             peer_target: 16,
             flood: false,
+            sync_interval_s: 60,
+            slow_motion: 1.0,
         }
     }
 }
@@ -96,12 +108,13 @@ impl Default for Network {
 impl Network {
     /// The link every pair of nodes gets.
     pub fn link(&self) -> Link {
+        let slow = self.slow_motion;
         Link {
-            latency: Duration::from_millis(self.latency_ms),
-            jitter: Duration::from_millis(self.jitter_ms),
+            latency: Duration::from_millis(self.latency_ms).mul_f64(slow),
+            jitter: Duration::from_millis(self.jitter_ms).mul_f64(slow),
             bytes_per_second: self
                 .bandwidth_mbit
-                .map(|mbit| (mbit * 1_000_000.0 / 8.0) as u64),
+                .map(|mbit| (mbit * 1_000_000.0 / 8.0 / slow) as u64),
             loss: self.loss,
         }
     }
@@ -208,6 +221,9 @@ pub struct Edits {
     pub time_scale: f64,
     /// How long edits go on, in seconds of the run (department, churn).
     pub duration_s: u64,
+    /// Seconds of quiet measured before the edits, nobody editing
+    /// (department).
+    pub quiet_s: u64,
     /// Differences to catch up, in edits made while a node is away
     /// (offline-week).
     pub offline: Vec<usize>,
@@ -223,6 +239,7 @@ impl Default for Edits {
             per_citizen_per_day: 2.0,
             time_scale: 60.0,
             duration_s: 60,
+            quiet_s: 60,
             offline: vec![10, 100, 1_000],
             documents: 10_000,
         }
@@ -307,6 +324,12 @@ impl Scenario {
         }
         if self.population.department.is_none() && self.population.nodes < 2 {
             return Err("a simulation needs at least 2 nodes".into());
+        }
+        if self.network.sync_interval_s == 0 {
+            return Err("network.sync_interval_s must be at least 1".into());
+        }
+        if !(1.0..=1000.0).contains(&self.network.slow_motion) {
+            return Err("network.slow_motion must lie between 1 and 1000".into());
         }
         if !(0.0..=1.0).contains(&self.network.loss) {
             return Err("network.loss must lie between 0 and 1".into());

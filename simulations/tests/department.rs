@@ -24,6 +24,7 @@ relays = 1
 per_citizen_per_day = 2.0
 time_scale = 21600.0
 duration_s = 8
+quiet_s = 2
 size_bytes = 200
 "#;
 
