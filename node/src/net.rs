@@ -82,6 +82,10 @@ const REGISTER_AGAIN: Duration = Duration::from_secs(3600);
 /// Nodes a rendezvous point lists in one answer; the next discovery goes
 /// on from there.
 const DISCOVER_LIMIT: u64 = 32;
+/// A node still short of peers at the end of a rendezvous point's list
+/// asks for the whole list again this much later (meanwhile, only nodes
+/// registered since).
+const LIST_AGAIN: Duration = Duration::from_secs(600);
 /// A lost peer's connection that lasted this long was no trimming of the
 /// other side's: the next loss starts its backoff over.
 const LOST_RESET: Duration = Duration::from_secs(300);
@@ -242,6 +246,9 @@ pub struct PeerStatus {
     pub postal_keys: Vec<String>,
     /// Its gossipsub score, as this node sees it.
     pub score: Option<f64>,
+    /// Whether it is in this node's gossip mesh of a followed postal key
+    /// (messages go to it at once, not on request).
+    pub mesh: bool,
     /// The last sync per shared postal key.
     pub syncs: Vec<SyncState>,
 }
@@ -679,6 +686,9 @@ fn swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, NetError>
             .with_behaviour(|key, relay| behaviour(key, relay, config).map_err(Box::from))
             .map_err(|error| setup(&error))?
             .with_swarm_config(|swarm| swarm.with_idle_connection_timeout(idle))
+            // Simulations slow their modelled links down many times: a
+            // handshake of a few round trips outlasts the usual 10 s.
+            .with_connection_timeout(Duration::from_secs(120))
             .build())
     } else {
         Ok(libp2p::SwarmBuilder::with_existing_identity(key)
@@ -982,6 +992,8 @@ struct AtPoint {
     /// Where its last discovery there ended: the next one lists only the
     /// nodes not listed yet.
     cookie: Option<rendezvous::Cookie>,
+    /// When a discovery there last came back empty.
+    listed_all: Option<Instant>,
 }
 
 struct EventLoop {
@@ -1127,6 +1139,13 @@ impl EventLoop {
             }
         }
         if lacking {
+            if at
+                .listed_all
+                .is_some_and(|when| when.elapsed() >= LIST_AGAIN)
+            {
+                at.cookie = None;
+                at.listed_all = None;
+            }
             client.discover(
                 Some(namespace),
                 at.cookie.clone(),
@@ -1755,9 +1774,13 @@ impl EventLoop {
         };
         let wanted = self.lacking(&postal_key);
         if let Some(at) = self.at_points.get_mut(&(point, postal_key)) {
-            // Listed to the end and still short: the next discovery starts
-            // over, to meet again nodes lost since.
-            at.cookie = (!registrations.is_empty() || wanted == 0).then_some(cookie);
+            // Listed to the end: later discoveries bring the nodes
+            // registered since, and the whole list again after a while, to
+            // meet again nodes lost since.
+            if registrations.is_empty() {
+                at.listed_all.get_or_insert_with(Instant::now);
+            }
+            at.cookie = Some(cookie);
         }
         let local = *self.swarm.local_peer_id();
         let mut registrations: Vec<_> = registrations
@@ -1907,6 +1930,7 @@ impl EventLoop {
     fn status(&self) -> NetStatus {
         let local = *self.swarm.local_peer_id();
         let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mesh: HashSet<&PeerId> = gossipsub.all_mesh_peers().collect();
         let mut peers: HashMap<PeerId, PeerStatus> = HashMap::new();
         for (peer, topics) in gossipsub.all_peers() {
             let postal_keys: Vec<String> = topics
@@ -1923,6 +1947,7 @@ impl EventLoop {
                     relayed: false,
                     postal_keys,
                     score: gossipsub.peer_score(peer),
+                    mesh: mesh.contains(peer),
                     syncs: self
                         .last_sync
                         .iter()
@@ -1939,6 +1964,7 @@ impl EventLoop {
                 relayed: false,
                 postal_keys: Vec::new(),
                 score: gossipsub.peer_score(peer),
+                mesh: false,
                 syncs: Vec::new(),
             });
         }
