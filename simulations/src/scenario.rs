@@ -80,6 +80,9 @@ pub struct Network {
     /// Seconds between a node's catch-up syncs with its peers (the node's
     /// default is 300; a minute makes churn heal faster).
     pub sync_interval_s: u64,
+    /// Seconds between a node's redials of lost peers and rendezvous
+    /// discoveries (the node's default is 30; 2 makes churn heal faster).
+    pub redial_s: u64,
     /// Runs the network this many times slower than real (link latency,
     /// jitter and transfer times, gossip heartbeat and sync interval), and
     /// divides the times measured by it: with hundreds of nodes sharing
@@ -100,6 +103,7 @@ impl Default for Network {
             peer_target: 16,
             flood: false,
             sync_interval_s: 60,
+            redial_s: 2,
             slow_motion: 1.0,
         }
     }
@@ -325,8 +329,8 @@ impl Scenario {
         if self.population.department.is_none() && self.population.nodes < 2 {
             return Err("a simulation needs at least 2 nodes".into());
         }
-        if self.network.sync_interval_s == 0 {
-            return Err("network.sync_interval_s must be at least 1".into());
+        if self.network.sync_interval_s == 0 || self.network.redial_s == 0 {
+            return Err("network.sync_interval_s and network.redial_s must be at least 1".into());
         }
         if !(1.0..=1000.0).contains(&self.network.slow_motion) {
             return Err("network.slow_motion must lie between 1 and 1000".into());
