@@ -1070,7 +1070,7 @@ impl EventLoop {
                     self.sync_all(false);
                     // Look for more peers in the DHT when short of them;
                     // fails harmlessly while no peer is known.
-                    if self.connections.len() < self.config.peer_target {
+                    if self.short_of_target() > 0 {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
                     }
                 }
@@ -1112,8 +1112,6 @@ impl EventLoop {
         }
     }
 
-    /// Registers this node under `postal_key` at a rendezvous point, and
-    /// asks it for the other nodes registered there.
     /// Registers at `point` under `postal_key` (again when `fresh`, or
     /// when the registration nears its end), and asks it for the nodes of
     /// that key while this node lacks peers.
@@ -1166,11 +1164,24 @@ impl EventLoop {
             .all_peers()
             .filter(|(_, topics)| topics.contains(&&topic))
             .count();
-        let total = self
-            .config
+        self.short_of_target()
+            .max(PEERS_PER_KEY.saturating_sub(on_key))
+    }
+
+    /// Peers this node lacks to reach its target.
+    fn short_of_target(&self) -> usize {
+        self.config
             .peer_target
-            .saturating_sub(self.connections.len());
-        total.max(PEERS_PER_KEY.saturating_sub(on_key))
+            .saturating_sub(self.connections.len())
+    }
+
+    /// Dials `peer` at `addresses` (and those the swarm knows).
+    fn dial_peer(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) {
+        let _ = self.swarm.dial(
+            libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .build(),
+        );
     }
 
     /// Registers again where needed and asks every rendezvous point for
@@ -1234,10 +1245,7 @@ impl EventLoop {
     fn dial_lost(&mut self) {
         let give_up = self.config.redial_interval * LOST_GIVE_UP;
         self.lost.retain(|_, lost| lost.wait <= give_up);
-        let lacking = self
-            .config
-            .peer_target
-            .saturating_sub(self.connections.len());
+        let lacking = self.short_of_target();
         let now = Instant::now();
         let due: Vec<PeerId> = self
             .lost
@@ -1252,11 +1260,8 @@ impl EventLoop {
             };
             lost.wait *= 2;
             lost.next = now + lost.wait;
-            let _ = self.swarm.dial(
-                libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                    .addresses(lost.addresses.clone())
-                    .build(),
-            );
+            let addresses = lost.addresses.clone();
+            self.dial_peer(peer, addresses);
         }
     }
 
@@ -1489,7 +1494,7 @@ impl EventLoop {
         {
             return false;
         }
-        if self.syncing.iter().any(|(_, key)| *key == postal_key) {
+        if self.pulling(&postal_key) {
             let queue = self.queued.entry(postal_key).or_default();
             if queue.contains(&peer) {
                 return false;
@@ -1501,9 +1506,14 @@ impl EventLoop {
         true
     }
 
+    /// Whether a session pulls `postal_key` now.
+    fn pulling(&self, postal_key: &str) -> bool {
+        self.syncing.iter().any(|(_, key)| key == postal_key)
+    }
+
     /// Starts the next waiting session on `postal_key`, if none runs.
     fn next_sync(&mut self, postal_key: &str) {
-        if self.syncing.iter().any(|(_, key)| key == postal_key) {
+        if self.pulling(postal_key) {
             return;
         }
         while let Some(peer) = self
@@ -1797,12 +1807,9 @@ impl EventLoop {
         }
         registrations.truncate(wanted);
         for registration in registrations {
-            let peer = registration.record.peer_id();
-            let addresses = registration.record.addresses().to_vec();
-            let _ = self.swarm.dial(
-                libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                    .addresses(addresses)
-                    .build(),
+            self.dial_peer(
+                registration.record.peer_id(),
+                registration.record.addresses().to_vec(),
             );
         }
     }

@@ -190,7 +190,7 @@ impl Simulation {
     }
 
     /// Adds a node that joins `postal_code` and dials every relay and a
-    /// few random earlier nodes of its postal code; returns its number.
+    /// few random running nodes of its postal code once; returns its number.
     pub async fn add_node(&mut self, postal_code: &str) -> Result<u32, SimError> {
         let (local, home) = self.init_node(postal_code).await?;
         self.start_node(local, home).await
@@ -229,9 +229,9 @@ impl Simulation {
     /// stores are copies of one store holding all the profiles (with each
     /// node's own profile values), so that building a commune of a
     /// thousand nodes costs one ingest of their profiles rather than a
-    /// thousand. The relays serving the postal code get them too. Each
-    /// dials every relay and a few earlier nodes of its postal code;
-    /// returns their numbers.
+    /// thousand. The relays serving the postal code get them too. Each has
+    /// every relay as bootstrap peer and dials a few running nodes of its
+    /// postal code once; returns their numbers.
     pub async fn add_settled_nodes(
         &mut self,
         postal_code: &str,
@@ -304,7 +304,7 @@ impl Simulation {
     }
 
     /// Starts the network of a node whose data directory is ready, dialling
-    /// every relay and a few earlier nodes of its postal code.
+    /// every relay and, once, a few running nodes of its postal code.
     async fn start_node(
         &mut self,
         local: Arc<Local>,

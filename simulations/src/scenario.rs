@@ -69,8 +69,8 @@ pub struct Network {
     pub loss: f64,
     /// Bandwidth of every link in megabits per second; none for unlimited.
     pub bandwidth_mbit: Option<f64>,
-    /// Earlier nodes of its postal code each node dials when it starts
-    /// (besides every relay).
+    /// Running nodes of its postal code each node dials once when it
+    /// starts (its bootstrap peers are the relays).
     pub dial: usize,
     /// Peers a node keeps beyond its gossip meshes (the node's default is
     /// 16).
@@ -84,11 +84,11 @@ pub struct Network {
     /// discoveries (the node's default is 30; 2 makes churn heal faster).
     pub redial_s: u64,
     /// Runs the network this many times slower than real (link latency,
-    /// jitter and transfer times, gossip heartbeat and sync interval), and
-    /// divides the times measured by it: with hundreds of nodes sharing
-    /// two cores, each node then gets the CPU time it would have on a
-    /// machine of its own. Processing on each hop then counts for
-    /// `1 / slow_motion` of what it costs; runs print that cost apart.
+    /// jitter and transfer times, gossip heartbeat, sync and redial
+    /// intervals), and divides the times measured by it: with hundreds of
+    /// nodes sharing two cores, each node then gets the CPU time it would
+    /// have on a machine of its own. Processing on each hop then counts
+    /// for `1 / slow_motion` of what it costs.
     pub slow_motion: f64,
 }
 
