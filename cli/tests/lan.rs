@@ -81,13 +81,24 @@ fn ok_json(output: Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    // mDNS asks the LAN again every 20 s when a first query was lost.
-    let deadline = Instant::now() + Duration::from_secs(90);
+/// Whether `condition` holds within `limit`.
+fn within(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
+    true
+}
+
+fn eventually(what: &str, condition: impl FnMut() -> bool) {
+    // mDNS asks the LAN again every 20 s when a first query was lost.
+    assert!(
+        within(Duration::from_secs(90), condition),
+        "timed out: {what}"
+    );
 }
 
 #[test]
@@ -139,7 +150,7 @@ fn nodes_on_one_lan_find_each_other_with_mdns() {
             .unwrap(),
     );
     let id = garage["id"].as_str().unwrap().to_owned();
-    eventually("Bruno's node gets Anne's garage over the LAN", || {
+    let has_garage = || {
         ok_json(
             lan.command(1, &homes[1])
                 .args(["list", "--json"])
@@ -150,7 +161,25 @@ fn nodes_on_one_lan_find_each_other_with_mdns() {
         .unwrap()
         .iter()
         .any(|entity| entity["id"] == id.as_str())
-    });
+    };
+    if !within(Duration::from_secs(90), has_garage) {
+        // What each node saw of the other, to tell a discovery that
+        // never came from a connection that failed.
+        for (n, home) in homes.iter().enumerate() {
+            for what in ["peers", "status"] {
+                let output = lan
+                    .command(n, home)
+                    .args([what, "--json"])
+                    .output()
+                    .unwrap();
+                eprintln!(
+                    "node {n}, {what}: {}",
+                    String::from_utf8_lossy(&output.stdout)
+                );
+            }
+        }
+        panic!("timed out: Bruno's node gets Anne's garage over the LAN");
+    }
     let peers = ok_json(
         lan.command(1, &homes[1])
             .args(["peers", "--json"])

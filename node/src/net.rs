@@ -973,10 +973,11 @@ fn parse_announcement(data: &[u8]) -> Option<EntityId> {
 type SessionProgress = HashMap<(PeerId, String), (usize, usize)>;
 
 /// A peer whose connection ended without this node closing it (a network
-/// failure, a partition, its restart, or its own trimming): dialled again,
-/// less and less often, while this node lacks peers.
+/// failure, a partition, its restart, or its own trimming), or a peer just
+/// found on the LAN: dialled again, less and less often, while this node
+/// lacks peers and is not connected to it.
 struct Lost {
-    /// Where it listens, as it said (identify).
+    /// Where it listens, as it said (identify, mDNS).
     addresses: Vec<Multiaddr>,
     /// Wait before the next dial; doubles with each one.
     wait: Duration,
@@ -1175,13 +1176,37 @@ impl EventLoop {
             .saturating_sub(self.connections.len())
     }
 
-    /// Dials `peer` at `addresses` (and those the swarm knows).
+    /// Dials `peer` at `addresses` (and those the swarm knows) unless it
+    /// is connected or being dialled, from a new local port: two peers
+    /// dialling each other at the same moment from their listening ports
+    /// would open one TCP connection that both sides take as theirs to
+    /// lead, and both handshakes would fail.
     fn dial_peer(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) {
         let _ = self.swarm.dial(
             libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
                 .addresses(addresses)
+                .allocate_new_port()
                 .build(),
         );
+    }
+
+    /// Peers found on the LAN are dialled, and kept to be dialled again
+    /// like lost peers should that fail: mDNS tells of a peer only once
+    /// per record lifetime (minutes).
+    fn on_lan_peers(&mut self, found: Vec<(PeerId, Multiaddr)>) {
+        let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+        for (peer, address) in found {
+            if !self.listening.contains(&address) {
+                by_peer.entry(peer).or_default().push(address);
+            }
+        }
+        for (peer, addresses) in by_peer {
+            if self.swarm.is_connected(&peer) {
+                continue;
+            }
+            self.redial_later(peer, addresses.clone(), true);
+            self.dial_peer(peer, addresses);
+        }
     }
 
     /// Registers again where needed and asks every rendezvous point for
@@ -1219,21 +1244,31 @@ impl EventLoop {
     /// unless this node closed it, it is dialled again later.
     fn on_lost(&mut self, peer: PeerId, met: Option<Instant>) {
         let addresses = self.announced.remove(&peer).unwrap_or_default();
-        if self.closing.remove(&peer) || addresses.is_empty() {
+        if self.closing.remove(&peer) {
+            self.lost.remove(&peer);
             return;
         }
-        let base = self.config.redial_interval;
+        if addresses.is_empty() {
+            return;
+        }
         let lasted = met.is_some_and(|met| met.elapsed() >= LOST_RESET);
+        self.redial_later(peer, addresses, lasted);
+    }
+
+    /// Keeps `peer` to be dialled at `addresses` one wait from now; the
+    /// wait goes back to the redial interval when `reset`.
+    fn redial_later(&mut self, peer: PeerId, addresses: Vec<Multiaddr>, reset: bool) {
         if !self.lost.contains_key(&peer) && self.lost.len() >= MAX_REMEMBERED {
             return;
         }
+        let base = self.config.redial_interval;
         let lost = self.lost.entry(peer).or_insert(Lost {
             addresses: Vec::new(),
             wait: base,
             next: Instant::now(),
         });
         lost.addresses = addresses;
-        if lasted {
+        if reset {
             lost.wait = base;
         }
         lost.next = Instant::now() + lost.wait;
@@ -1596,11 +1631,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
-                for (peer, address) in found {
-                    if !self.swarm.is_connected(&peer) {
-                        self.dial(address);
-                    }
-                }
+                self.on_lan_peers(found);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
