@@ -13,6 +13,7 @@
 //! - [`sync`]: catch-up sync (range-based set reconciliation, then pulls).
 //! - [`net`]: the libp2p swarm: gossip per postal code, discovery, sync.
 //! - [`relay`]: `communecter relay`, a community relay and replica.
+//! - [`random`]: a small reproducible random sequence (not for keys).
 
 pub mod api;
 pub mod daemon;
@@ -23,6 +24,7 @@ pub mod links;
 pub mod local;
 pub mod net;
 pub mod opendata;
+pub mod random;
 pub mod relay;
 pub mod store;
 pub mod sync;

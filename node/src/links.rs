@@ -20,6 +20,8 @@ use std::time::Duration;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
+use crate::random::Xorshift;
+
 /// One direction of a link.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Link {
@@ -154,7 +156,7 @@ where
         last_release: Instant::now(),
         sleep: None,
         ended: false,
-        random: u64::from(me) << 32 | u64::from(remote) | 1,
+        random: Xorshift::new(u64::from(me) << 32 | u64::from(remote)),
     })
 }
 
@@ -172,18 +174,10 @@ pub struct Delayed<S> {
     last_release: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
     ended: bool,
-    random: u64,
+    random: Xorshift,
 }
 
 impl<S> Delayed<S> {
-    /// A number in `0..1` (xorshift; reproducible per connection).
-    fn random(&mut self) -> f64 {
-        self.random ^= self.random << 13;
-        self.random ^= self.random >> 7;
-        self.random ^= self.random << 17;
-        (self.random >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     fn arrive(&mut self, segment: Vec<u8>) {
         if self.links.is_blocked(self.remote, self.me) {
             return;
@@ -194,8 +188,9 @@ impl<S> Delayed<S> {
             Duration::from_secs_f64(segment.len() as f64 / rate.max(1) as f64)
         });
         self.next_free = self.next_free.max(now) + sending;
-        let mut release = self.next_free + link.latency + link.jitter.mul_f64(self.random());
-        if link.loss > 0.0 && self.random() < link.loss {
+        let mut release =
+            self.next_free + link.latency + link.jitter.mul_f64(self.random.next_f64());
+        if link.loss > 0.0 && self.random.next_f64() < link.loss {
             release += RETRANSMISSION_TIMEOUT;
         }
         release = release.max(self.last_release);

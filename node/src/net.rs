@@ -36,6 +36,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ingest::{Fault, Origin, Outcome};
+use crate::random::Xorshift;
 use crate::store::{PEERS, Store, StoreError};
 use crate::sync::{self, Request, Response, SyncError, SyncReport};
 
@@ -777,7 +778,9 @@ pub async fn start(
         connections: HashMap::new(),
         met: HashMap::new(),
         connections_opened: 0,
-        random: u64::from_le_bytes(network_seed[..8].try_into().expect("8 bytes")) | 1,
+        random: Xorshift::new(u64::from_le_bytes(
+            network_seed[..8].try_into().expect("8 bytes"),
+        )),
         rendezvous_points: HashSet::new(),
         at_points: HashMap::new(),
         announced: HashMap::new(),
@@ -1020,7 +1023,7 @@ struct EventLoop {
     met: HashMap<PeerId, Instant>,
     connections_opened: u64,
     /// State of the small random generator that spreads dials.
-    random: u64,
+    random: Xorshift,
     /// Documents done and differing, per sync session running.
     progress: Arc<std::sync::Mutex<SessionProgress>>,
     /// Peers that run a rendezvous server (community relays).
@@ -1383,13 +1386,6 @@ impl EventLoop {
                 self.closing.insert(peer);
             }
         }
-    }
-
-    fn next_random(&mut self) -> u64 {
-        self.random ^= self.random << 13;
-        self.random ^= self.random >> 7;
-        self.random ^= self.random << 17;
-        self.random
     }
 
     fn dial(&mut self, address: Multiaddr) -> bool {
@@ -1832,8 +1828,7 @@ impl EventLoop {
             })
             .collect();
         for picked in 0..wanted.min(registrations.len()) {
-            let other =
-                picked + (self.next_random() % (registrations.len() - picked) as u64) as usize;
+            let other = picked + self.random.below((registrations.len() - picked) as u64) as usize;
             registrations.swap(picked, other);
         }
         registrations.truncate(wanted);

@@ -12,6 +12,7 @@ use crdt_model::ids::{Actor, AuthorKey, EntityId};
 use crdt_model::schema::Kind;
 use crdt_model::signed::SignedChange;
 use node::ingest::Outcome;
+use node::random::Xorshift;
 use node::store::Store;
 
 const STORE_VARIABLE: &str = "COMMUNECTER_CRASH_STORE";
@@ -73,7 +74,7 @@ fn kill_9_loses_no_acknowledged_change() {
     let temp = tempfile::tempdir().unwrap();
     let path = temp.path().join("store.redb");
     let mut acknowledged: Vec<EntityId> = Vec::new();
-    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut random = Xorshift::new(0x2545_f491_4f6c_dd1d);
     for round in 1..=5u8 {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "crash_child", "--ignored", "--nocapture"])
@@ -83,10 +84,7 @@ fn kill_9_loses_no_acknowledged_change() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let wanted = 3 + (rng % 25) as usize;
+        let wanted = 3 + random.below(25) as usize;
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = 0;
         while seen < wanted {

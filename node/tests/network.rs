@@ -13,6 +13,7 @@ use libp2p::Multiaddr;
 use node::identity::DataDir;
 use node::local::{Join, Local, NewEntity};
 use node::net::{self, Client, NetConfig};
+use node::random::Xorshift;
 
 struct Node {
     _temp: tempfile::TempDir,
@@ -347,14 +348,9 @@ async fn hostile_messages_are_rejected_and_scored_down() {
 
 /// Text that compresses badly: varied characters of four UTF-8 bytes.
 fn incompressible(seed: u32, chars: usize) -> String {
-    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    let mut random = Xorshift::new(u64::from(seed).wrapping_mul(2_654_435_761));
     (0..chars)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            char::from_u32(0x1F300 + state % 0x200).unwrap_or('x')
-        })
+        .map(|_| char::from_u32(0x1F300 + random.below(0x200) as u32).unwrap_or('x'))
         .collect()
 }
 

@@ -14,6 +14,7 @@ use node::model::document::Edit;
 use node::model::ids::EntityId;
 use node::model::schema::Kind;
 use node::net::{self, Client, NetConfig};
+use node::random::Xorshift;
 use node::relay::{Relay, RelayConfig};
 use node::store::Store;
 use tokio::task::JoinHandle;
@@ -73,7 +74,7 @@ pub struct Simulation {
     /// has one (`/dev/shm`), so that a thousand stores committing at once
     /// do not queue on one disk as they would not on their own machines.
     pub home: std::path::PathBuf,
-    random: u64,
+    random: Xorshift,
 }
 
 /// Why a simulation failed.
@@ -142,17 +143,14 @@ impl Simulation {
                 .map(std::path::PathBuf::from)
                 .find(|dir| dir.is_dir())
                 .unwrap_or_else(std::env::temp_dir),
-            random: seed | 1,
+            random: Xorshift::new(seed),
         }
     }
 
     /// The next number of the simulation's random sequence (its seed
     /// fixes it).
     pub fn random(&mut self) -> u64 {
-        self.random ^= self.random << 13;
-        self.random ^= self.random >> 7;
-        self.random ^= self.random << 17;
-        self.random
+        self.random.next_u64()
     }
 
     fn config(&self, number: u32, attempt: u64, bootstrap: Vec<node::net::Multiaddr>) -> NetConfig {

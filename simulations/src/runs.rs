@@ -9,6 +9,7 @@ use node::model::automerge::ReadDoc;
 use node::model::document::Edit;
 use node::model::ids::EntityId;
 use node::model::schema::{Field, Value};
+use node::random::Xorshift;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -86,14 +87,11 @@ pub async fn build(scenario: &Scenario) -> Result<Simulation, SimError> {
 
 /// Text of about `bytes` bytes that compresses badly.
 pub fn text_of(bytes: usize, seed: u64) -> String {
-    let mut state = seed | 1;
+    let mut random = Xorshift::new(seed);
     (0..bytes / 2)
         .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
             // Latin-1 supplement letters: two bytes each in UTF-8.
-            char::from_u32(0xC0 + (state % 0x3F) as u32).unwrap_or('é')
+            char::from_u32(0xC0 + random.below(0x3F) as u32).unwrap_or('é')
         })
         .collect()
 }
