@@ -800,39 +800,27 @@ fn run_node(config: node::daemon::DaemonConfig, browser: bool) -> Result<()> {
 /// Shows the progress of large catch-up syncs (a newcomer's first sync)
 /// on the node's terminal.
 async fn show_sync_progress(state: std::sync::Arc<node::api::ApiState>) {
-    use std::io::{IsTerminal, Write};
     /// Smaller syncs finish before a bar is worth drawing.
     const LARGE: usize = 200;
-    let terminal = std::io::stdout().is_terminal();
-    let mut drawn = false;
+    let mut shown: Option<print::Progress> = None;
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let Some(network) = state.network_status().await else {
             continue;
         };
         match network.syncing.iter().find(|sync| sync.total >= LARGE) {
-            Some(sync) => {
-                let line = format!(
-                    "Syncing {} {}",
-                    sync.postal_key,
-                    print::progress_bar(sync.done, sync.total)
-                );
-                if terminal {
-                    print!("\r{line}");
-                    let _ = std::io::stdout().flush();
-                } else if !drawn {
-                    println!("{line}");
+            Some(sync) => shown
+                .get_or_insert_with(|| {
+                    let label = format!("Syncing {} ", sync.postal_key);
+                    print::Progress::new(label, "documents", print::Stream::Stdout)
+                })
+                .show(sync.done, sync.total),
+            None => {
+                if let Some(mut progress) = shown.take() {
+                    progress.finish();
+                    println!("Synced.");
                 }
-                drawn = true;
             }
-            None if drawn => {
-                if terminal {
-                    println!();
-                }
-                println!("Synced.");
-                drawn = false;
-            }
-            None => {}
         }
     }
 }
@@ -900,7 +888,7 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
     }
     let backend = Backend::open(dir)?;
     let started = std::time::Instant::now();
-    let mut progress = print::Progress::new("rows");
+    let mut progress = print::Progress::new("", "rows", print::Stream::Stderr);
     let mut outcomes = Vec::with_capacity(total);
     for batch in file.rows.chunks(IMPORT_BATCH) {
         outcomes.extend(backend.import(batch).with_context(|| {

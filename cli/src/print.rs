@@ -325,49 +325,83 @@ pub(crate) fn raw(bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Progress of long work on standard error: a bar redrawn in place on a
-/// terminal, a line now and then otherwise.
+/// Where a [`Progress`] is drawn.
+#[derive(Clone, Copy)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Progress of long work: a bar redrawn in place on a terminal; elsewhere
+/// (a log, a pipe) a line at the start and at each further tenth.
 pub(crate) struct Progress {
+    label: String,
     unit: &'static str,
+    stream: Stream,
     terminal: bool,
     drawn: bool,
+    tenth: Option<usize>,
 }
 
 impl Progress {
-    pub(crate) fn new(unit: &'static str) -> Self {
+    /// Bars of `unit`s after `label` (empty, or ending with a space).
+    pub(crate) fn new(label: impl Into<String>, unit: &'static str, stream: Stream) -> Self {
         use std::io::IsTerminal;
+        let terminal = match stream {
+            Stream::Stdout => std::io::stdout().is_terminal(),
+            Stream::Stderr => std::io::stderr().is_terminal(),
+        };
         Self {
+            label: label.into(),
             unit,
-            terminal: std::io::stderr().is_terminal(),
+            stream,
+            terminal,
             drawn: false,
+            tenth: None,
         }
     }
 
     pub(crate) fn show(&mut self, done: usize, total: usize) {
-        let line = bar(done, total, self.unit);
+        let line = format!("{}{}", self.label, progress_bar(done, total, self.unit));
         if self.terminal {
-            eprint!("\r{line}");
+            self.write(&format!("\r{line}"));
         } else {
-            eprintln!("{line}");
+            let tenth = (done * 10).checked_div(total).unwrap_or(10);
+            if self.tenth == Some(tenth) {
+                return;
+            }
+            self.tenth = Some(tenth);
+            self.write(&format!("{line}\n"));
         }
         self.drawn = true;
     }
 
+    /// Ends the bar's line (on a terminal).
     pub(crate) fn finish(&mut self) {
         if self.terminal && self.drawn {
-            eprintln!();
+            self.write("\n");
         }
         self.drawn = false;
+        self.tenth = None;
+    }
+
+    fn write(&self, text: &str) {
+        // Progress is a courtesy: a closed stream does not stop the work.
+        let _ = match self.stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes()).and_then(|()| out.flush())
+            }
+            Stream::Stderr => {
+                let mut out = std::io::stderr().lock();
+                out.write_all(text.as_bytes()).and_then(|()| out.flush())
+            }
+        };
     }
 }
 
-/// A one-line progress bar, `[#####     ] 512 / 10000 documents`.
-pub(crate) fn progress_bar(done: usize, total: usize) -> String {
-    bar(done, total, "documents")
-}
-
-/// A one-line progress bar of `unit`s.
-fn bar(done: usize, total: usize, unit: &str) -> String {
+/// A one-line progress bar of `unit`s, `[#####     ] 512 / 10000 documents`.
+pub(crate) fn progress_bar(done: usize, total: usize, unit: &str) -> String {
     const WIDTH: usize = 30;
     let filled = (done * WIDTH)
         .checked_div(total)
@@ -474,19 +508,21 @@ mod tests {
     #[test]
     fn progress_bars_fill_with_the_work_done() {
         assert_eq!(
-            progress_bar(0, 10_000),
+            progress_bar(0, 10_000, "documents"),
             format!("[{}] 0 / 10000 documents", " ".repeat(30))
         );
         assert_eq!(
-            progress_bar(5_000, 10_000),
+            progress_bar(5_000, 10_000, "documents"),
             format!(
                 "[{}{}] 5000 / 10000 documents",
                 "#".repeat(15),
                 " ".repeat(15)
             )
         );
-        assert!(progress_bar(10_000, 10_000).starts_with(&format!("[{}]", "#".repeat(30))));
-        assert!(progress_bar(0, 0).starts_with(&format!("[{}]", "#".repeat(30))));
+        assert!(
+            progress_bar(10_000, 10_000, "documents").starts_with(&format!("[{}]", "#".repeat(30)))
+        );
+        assert!(progress_bar(0, 0, "rows").starts_with(&format!("[{}]", "#".repeat(30))));
     }
 
     #[test]

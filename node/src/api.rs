@@ -605,6 +605,9 @@ async fn search(
     blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
 }
 
+/// The list filters and the licence. Written out rather than flattening
+/// [`ListQuery`]: serde cannot refuse unknown parameters of a flattened
+/// struct, and a mistyped filter must not export the whole directory.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ExportQuery {
