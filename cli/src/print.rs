@@ -534,6 +534,7 @@ mod tests {
             peers: Vec::new(),
             rejected: [("Unauthorized".to_owned(), 2), ("Malformed".to_owned(), 1)].into(),
             connections_opened: 0,
+            connections_closed: node::net::ClosedConnections::default(),
             syncing: Vec::new(),
             relay: Some(node::net::RelayStatus {
                 reservations: 5,

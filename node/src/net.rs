@@ -282,11 +282,28 @@ pub struct NetStatus {
     pub rejected: HashMap<String, u64>,
     /// Connections opened since start (closed ones included).
     pub connections_opened: u64,
+    /// Connections closed since start, by why.
+    pub connections_closed: ClosedConnections,
     /// Sync sessions pulling documents right now.
     pub syncing: Vec<SyncProgress>,
     /// What the relay server does, on a relay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<RelayStatus>,
+}
+
+/// Connections closed since a node started, by why: a settled peer set
+/// closes few, and the reasons tell churn from a failing network.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct ClosedConnections {
+    /// Closed by this node to keep its peer target.
+    pub trimmed: u64,
+    /// Closed after two minutes with nothing open on them.
+    pub idle: u64,
+    /// Ended by an I/O error: the peer went away or closed it, the link
+    /// failed.
+    pub failed: u64,
+    /// Closed cleanly for another reason.
+    pub other: u64,
 }
 
 /// What a relay server does for nodes that cannot reach each other.
@@ -778,6 +795,7 @@ pub async fn start(
         connections: HashMap::new(),
         met: HashMap::new(),
         connections_opened: 0,
+        connections_closed: ClosedConnections::default(),
         random: Xorshift::new(u64::from_le_bytes(
             network_seed[..8].try_into().expect("8 bytes"),
         )),
@@ -1022,6 +1040,7 @@ struct EventLoop {
     /// When each connected peer was met (its first open connection).
     met: HashMap<PeerId, Instant>,
     connections_opened: u64,
+    connections_closed: ClosedConnections,
     /// State of the small random generator that spreads dials.
     random: Xorshift,
     /// Documents done and differing, per sync session running.
@@ -1680,8 +1699,16 @@ impl EventLoop {
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
+                cause,
                 ..
             } => {
+                let closed = &mut self.connections_closed;
+                match cause {
+                    _ if self.closing.contains(&peer_id) => closed.trimmed += 1,
+                    Some(libp2p::swarm::ConnectionError::KeepAliveTimeout) => closed.idle += 1,
+                    Some(libp2p::swarm::ConnectionError::IO(_)) => closed.failed += 1,
+                    None => closed.other += 1,
+                }
                 let met = self.met.get(&peer_id).copied();
                 if let Some(open) = self.connections.get_mut(&peer_id) {
                     open.retain(|(id, _)| *id != connection_id);
@@ -2051,6 +2078,7 @@ impl EventLoop {
             peers,
             rejected: self.rejected.clone(),
             connections_opened: self.connections_opened,
+            connections_closed: self.connections_closed,
             relay: self.relay.clone(),
             syncing: self
                 .progress
