@@ -389,6 +389,10 @@ pub struct SyncReport {
     pub fresh: Vec<(EntityId, ChangeHash, Vec<u8>)>,
     /// Bytes of requests sent and answers received, as encoded.
     pub bytes: usize,
+    /// Of which reconciliation answers received.
+    pub reconcile_received: usize,
+    /// Of which pull answers received (the changes themselves).
+    pub pull_received: usize,
 }
 
 /// Encodes a sync message.
@@ -547,7 +551,9 @@ where
         };
         report.bytes += encode(&request).len();
         let response = send(request).await?;
-        report.bytes += encode(&response).len();
+        let answer = encode(&response).len();
+        report.bytes += answer;
+        report.reconcile_received += answer;
         report.rounds += 1;
         let Response::Reconcile { ranges: answer } = response else {
             return Err(refusal_or_mismatch(response));
@@ -575,7 +581,9 @@ where
         let request = Request::Pull { docs };
         report.bytes += encode(&request).len();
         let response = send(request).await?;
-        report.bytes += encode(&response).len();
+        let answer = encode(&response).len();
+        report.bytes += answer;
+        report.pull_received += answer;
         let Response::Changes { envelopes, served } = response else {
             return Err(refusal_or_mismatch(response));
         };

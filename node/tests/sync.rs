@@ -109,6 +109,16 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
         report.bytes
     );
 
+    // The answers carry the changes themselves, and the requests are the
+    // rest.
+    assert!(
+        report.pull_received >= difference_bytes,
+        "{} bytes of pull answers for {difference_bytes} bytes of changes",
+        report.pull_received
+    );
+    assert!(report.reconcile_received > 0);
+    assert!(report.reconcile_received + report.pull_received < report.bytes);
+
     // Now equal: one round, a few bytes, nothing pulled.
     let answerer = a.clone();
     let again = sync::pull(
@@ -124,4 +134,5 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
     .unwrap();
     assert_eq!((again.rounds, again.differing), (1, 0));
     assert!(again.bytes < 100, "{} bytes", again.bytes);
+    assert_eq!(again.pull_received, 0);
 }

@@ -9,6 +9,7 @@ use node::model::automerge::ReadDoc;
 use node::model::document::Edit;
 use node::model::ids::EntityId;
 use node::model::schema::{Field, Value};
+use node::net::ClosedConnections;
 use node::random::Xorshift;
 use serde_json::json;
 use tokio::time::Instant;
@@ -45,12 +46,8 @@ pub async fn build(scenario: &Scenario) -> Result<Simulation, SimError> {
     let started = Instant::now();
     let mut sim = Simulation::new(scenario.network.link(), scenario.seed);
     sim.bootstrap_peers = scenario.network.dial;
-    sim.net.peer_target = scenario.network.peer_target;
-    sim.net.flood = scenario.network.flood;
+    scenario.network.configure(&mut sim.net);
     let slow = scenario.network.slow_motion;
-    sim.net.heartbeat = sim.net.heartbeat.mul_f64(slow);
-    sim.net.sync_interval = Duration::from_secs(scenario.network.sync_interval_s).mul_f64(slow);
-    sim.net.redial_interval = Duration::from_secs(scenario.network.redial_s).mul_f64(slow);
     let codes = scenario.population.postal_codes()?;
     let serve: Vec<String> = codes.iter().map(|(code, _)| code.clone()).collect();
     for _ in 0..scenario.population.relays {
@@ -139,13 +136,21 @@ async fn peer_graph(sim: &Simulation) -> Result<(Vec<Vec<usize>>, Vec<Vec<usize>
     Ok((graph, mesh))
 }
 
-/// Connections the nodes opened since they started, all together.
-async fn connections_opened(sim: &Simulation) -> Result<u64, SimError> {
+/// Connections the nodes opened and closed (by why) since they started,
+/// all together.
+async fn connections(sim: &Simulation) -> Result<(u64, ClosedConnections), SimError> {
     let mut opened = 0;
+    let mut closed = ClosedConnections::default();
     for client in sim.nodes.iter().filter_map(|node| node.client.as_ref()) {
-        opened += client.status().await?.connections_opened;
+        let status = client.status().await?;
+        opened += status.connections_opened;
+        let by = status.connections_closed;
+        closed.trimmed += by.trimmed;
+        closed.idle += by.idle;
+        closed.failed += by.failed;
+        closed.other += by.other;
     }
-    Ok(opened)
+    Ok((opened, closed))
 }
 
 /// Hops from `origin` to every node (`usize::MAX` when out of reach): the
@@ -187,7 +192,7 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
     let size = scenario.edits.size_bytes;
     let slow = scenario.network.slow_motion;
     let (graph, mesh) = peer_graph(&sim).await?;
-    let opened_before = connections_opened(&sim).await?;
+    let (opened_before, closed_before) = connections(&sim).await?;
     let cpu_before = cpu_seconds();
     let run_started = Instant::now();
     let mut rows = Vec::new();
@@ -288,9 +293,16 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
         cpu_spent.map(|spent| spent * 1000.0 / (nodes * scenario.edits.messages.max(1)) as f64);
     // Connections opened while the messages ran: a settled peer set
     // opens none.
-    let opened = (connections_opened(&sim).await? - opened_before) as f64 / nodes as f64 / run_time
-        * 60.0
-        * slow;
+    let (opened_after, closed_after) = connections(&sim).await?;
+    let per_node_minute = |count: u64| count as f64 / nodes as f64 / run_time * 60.0 * slow;
+    let opened = per_node_minute(opened_after - opened_before);
+    let closed = [
+        ("trimmed", closed_after.trimmed - closed_before.trimmed),
+        ("idle", closed_after.idle - closed_before.idle),
+        ("failed", closed_after.failed - closed_before.failed),
+        ("other", closed_after.other - closed_before.other),
+    ]
+    .map(|(why, count)| (why, per_node_minute(count)));
     let converged = sim.converged(&key, Duration::from_secs(120)).await?;
     let column = |i: usize| mean(&rows.iter().map(|row| row[i]).collect::<Vec<_>>());
     let (p50, p95, p100, bytes, floor95, floor, mesh95, mesh_max) = (
@@ -349,8 +361,11 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
             resident_bytes().unwrap_or(0) as f64 / 1_048_576.0
         ),
         format!(
-            "CPU per node per message (with the document made before it, background included): {:.2} ms; connections opened while the messages ran: {opened:.2} per node per minute",
-            cpu_ms_per_message.unwrap_or(f64::NAN)
+            "CPU per node per message (with the document made before it, background included): {:.2} ms; connections opened while the messages ran: {opened:.2} per node per minute, closed: {}",
+            cpu_ms_per_message.unwrap_or(f64::NAN),
+            closed
+                .map(|(why, rate)| format!("{rate:.2} {why}"))
+                .join(", ")
         ),
         format!("every node holds identical heads ({converged:.1?} after the last message)"),
     ];
@@ -372,6 +387,10 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
         "bytes_per_node_per_message": bytes,
         "connected_peers_per_node": degree,
         "connections_opened_per_node_per_minute": opened,
+        "connections_closed_per_node_per_minute": closed
+            .iter()
+            .map(|(why, rate)| ((*why).to_owned(), json!(rate)))
+            .collect::<serde_json::Map<_, _>>(),
         "cpu_cores": cpu,
         "cpu_ms_per_node_per_message": cpu_ms_per_message,
         "slow_motion": slow,
@@ -563,6 +582,39 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     Ok(Report { lines, json })
 }
 
+/// One offline-week round: the edits made while a node was away, and
+/// what its catch-up received.
+struct OfflineRound {
+    edits: usize,
+    /// Bytes of the changes it missed.
+    difference: usize,
+    seconds: f64,
+    /// Bytes it received in all until every node converged.
+    received: u64,
+    /// Of which reconciliation answers, and pull answers.
+    reconcile: u64,
+    pull: u64,
+}
+
+/// Bytes of sync answers (reconciliation, pulls) node `n` received in its
+/// last sync on `key` with each of its peers.
+async fn sync_received(sim: &Simulation, n: u32, key: &str) -> Result<(u64, u64), SimError> {
+    let client = sim.nodes[n as usize]
+        .client
+        .as_ref()
+        .ok_or_else(|| SimError::from(format!("node {n} is not running")))?;
+    let (mut reconcile, mut pull) = (0, 0);
+    for peer in client.status().await?.peers {
+        for sync in peer.syncs.iter().filter(|sync| sync.postal_key == key) {
+            if let Some(report) = &sync.report {
+                reconcile += report.reconcile_received as u64;
+                pull += report.pull_received as u64;
+            }
+        }
+    }
+    Ok((reconcile, pull))
+}
+
 async fn offline_week(scenario: &Scenario) -> Result<Report, SimError> {
     let mut sim = build(scenario).await?;
     let key = sim.nodes[0].postal_key.clone();
@@ -601,7 +653,15 @@ async fn offline_week(scenario: &Scenario) -> Result<Report, SimError> {
         sim.converged(&key, Duration::from_secs(600)).await?;
         let seconds = back.elapsed().as_secs_f64();
         let bytes = sim.links.received(away) - before;
-        rows.push((difference, difference_bytes, seconds, bytes));
+        let (reconcile, pull) = sync_received(&sim, away, &key).await?;
+        rows.push(OfflineRound {
+            edits: difference,
+            difference: difference_bytes,
+            seconds,
+            received: bytes,
+            reconcile,
+            pull,
+        });
     }
     let mut lines = vec![
         format!(
@@ -613,19 +673,41 @@ async fn offline_week(scenario: &Scenario) -> Result<Report, SimError> {
                 .map_or("unlimited".into(), |m| m.to_string())
         ),
         format!(
-            "{:>10} {:>16} {:>14} {:>16} {:>18}",
-            "edits", "difference bytes", "catch-up s", "bytes received", "received / diff"
+            "{:>10} {:>16} {:>14} {:>16} {:>18} {:>16} {:>12} {:>12}",
+            "edits",
+            "difference bytes",
+            "catch-up s",
+            "bytes received",
+            "received / diff",
+            "reconciliation",
+            "pulls",
+            "the rest"
         ),
     ];
     let mut json_rows = Vec::new();
-    for (edits, diff, seconds, bytes) in &rows {
+    for round in &rows {
+        let rest = round.received.saturating_sub(round.reconcile + round.pull);
         lines.push(format!(
-            "{edits:>10} {diff:>16} {seconds:>14.2} {bytes:>16} {:>18.2}",
-            *bytes as f64 / *diff as f64
+            "{:>10} {:>16} {:>14.2} {:>16} {:>18.2} {:>16} {:>12} {rest:>12}",
+            round.edits,
+            round.difference,
+            round.seconds,
+            round.received,
+            round.received as f64 / round.difference as f64,
+            round.reconcile,
+            round.pull,
         ));
-        json_rows.push(json!({"edits": edits, "difference_bytes": diff, "catch_up_s": seconds, "received_bytes": bytes}));
+        json_rows.push(json!({
+            "edits": round.edits,
+            "difference_bytes": round.difference,
+            "catch_up_s": round.seconds,
+            "received_bytes": round.received,
+            "reconciliation_answers_bytes": round.reconcile,
+            "pull_answers_bytes": round.pull,
+            "other_received_bytes": rest,
+        }));
     }
-    lines.push("catch-up ends when every node holds identical heads again".into());
+    lines.push("catch-up ends when every node holds identical heads again; reconciliation and pulls: the sync answers the node received, as encoded; the rest: connection set-up, gossip and its control messages, pings, framing".into());
     let json =
         json!({"scenario": "offline-week", "nodes": nodes, "rounds": json_rows, "converged": true});
     Ok(Report { lines, json })

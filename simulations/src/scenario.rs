@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use node::links::Link;
 use node::model::communes;
+use node::net::NetConfig;
 use serde::{Deserialize, Serialize};
 
 /// The built-in scenario files, by name.
@@ -85,7 +86,7 @@ pub struct Network {
     pub redial_s: u64,
     /// Runs the network this many times slower than real (link latency,
     /// jitter and transfer times, gossip heartbeat, sync and redial
-    /// intervals), and divides the times measured by it: with hundreds of
+    /// intervals, the grace of newly met peers), and divides the times measured by it: with hundreds of
     /// nodes sharing two cores, each node then gets the CPU time it would
     /// have on a machine of its own. Processing on each hop then counts
     /// for `1 / slow_motion` of what it costs.
@@ -94,22 +95,35 @@ pub struct Network {
 
 impl Default for Network {
     fn default() -> Self {
+        let net = crate::sim_net_config();
         Self {
             latency_ms: 100,
             jitter_ms: 0,
             loss: 0.0,
             bandwidth_mbit: None,
             dial: 3,
-            peer_target: 16,
+            peer_target: net.peer_target,
             flood: false,
-            sync_interval_s: 60,
-            redial_s: 2,
+            sync_interval_s: net.sync_interval.as_secs(),
+            redial_s: net.redial_interval.as_secs(),
             slow_motion: 1.0,
         }
     }
 }
 
 impl Network {
+    /// Sets how the nodes use the network: peer target, gossip, and the
+    /// node's timers, slowed down with the links.
+    pub fn configure(&self, net: &mut NetConfig) {
+        let slow = self.slow_motion;
+        net.peer_target = self.peer_target;
+        net.flood = self.flood;
+        net.heartbeat = NetConfig::default().heartbeat.mul_f64(slow);
+        net.peer_grace = NetConfig::default().peer_grace.mul_f64(slow);
+        net.sync_interval = Duration::from_secs(self.sync_interval_s).mul_f64(slow);
+        net.redial_interval = Duration::from_secs(self.redial_s).mul_f64(slow);
+    }
+
     /// The link every pair of nodes gets.
     pub fn link(&self) -> Link {
         let slow = self.slow_motion;
