@@ -535,6 +535,8 @@ mod tests {
             rejected: [("Unauthorized".to_owned(), 2), ("Malformed".to_owned(), 1)].into(),
             connections_opened: 0,
             connections_closed: node::net::ClosedConnections::default(),
+            sync_requests: 0,
+            sync_request_bytes: 0,
             syncing: Vec::new(),
             relay: Some(node::net::RelayStatus {
                 reservations: 5,

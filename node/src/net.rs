@@ -284,6 +284,10 @@ pub struct NetStatus {
     pub connections_opened: u64,
     /// Connections closed since start, by why.
     pub connections_closed: ClosedConnections,
+    /// Sync requests peers sent this node since start.
+    pub sync_requests: u64,
+    /// Their bytes, as encoded.
+    pub sync_request_bytes: u64,
     /// Sync sessions pulling documents right now.
     pub syncing: Vec<SyncProgress>,
     /// What the relay server does, on a relay.
@@ -796,6 +800,8 @@ pub async fn start(
         met: HashMap::new(),
         connections_opened: 0,
         connections_closed: ClosedConnections::default(),
+        sync_requests: 0,
+        sync_request_bytes: 0,
         random: Xorshift::new(u64::from_le_bytes(
             network_seed[..8].try_into().expect("8 bytes"),
         )),
@@ -1041,6 +1047,8 @@ struct EventLoop {
     met: HashMap<PeerId, Instant>,
     connections_opened: u64,
     connections_closed: ClosedConnections,
+    sync_requests: u64,
+    sync_request_bytes: u64,
     /// State of the small random generator that spreads dials.
     random: Xorshift,
     /// Documents done and differing, per sync session running.
@@ -1963,6 +1971,8 @@ impl EventLoop {
     /// Answers a sync request on the blocking pool, or refuses it when too
     /// many are being answered.
     fn answer(&mut self, request: Request, channel: ResponseChannel<Response>) {
+        self.sync_requests += 1;
+        self.sync_request_bytes += sync::encode(&request).len() as u64;
         let Ok(permit) = self.answering.clone().try_acquire_owned() else {
             let _ = self.swarm.behaviour_mut().sync.send_response(
                 channel,
@@ -2079,6 +2089,8 @@ impl EventLoop {
             rejected: self.rejected.clone(),
             connections_opened: self.connections_opened,
             connections_closed: self.connections_closed,
+            sync_requests: self.sync_requests,
+            sync_request_bytes: self.sync_request_bytes,
             relay: self.relay.clone(),
             syncing: self
                 .progress

@@ -26,6 +26,8 @@ OPTIONS override the scenario's values:
   --postal-code CODE   that postal code
   --department CODE    every commune of a department instead (974, 48, 2A)
   --adoption SHARE     share of the department's inhabitants running a node
+  --shard I/N          of the department, only the I-th of N groups of
+                       postal codes with about as many nodes each
   --relays N           community relays
   --latency-ms MS      one-way latency of every link
   --bandwidth-mbit M   bandwidth of every link
@@ -111,6 +113,7 @@ fn scenario(name: &str, args: &[String]) -> Result<Scenario, String> {
             "--department" => scenario.population.department = Some(value.clone()),
             "--adoption" => scenario.population.adoption = real(flag)?,
             "--relays" => scenario.population.relays = whole(flag)? as u32,
+            "--shard" => scenario.population.shard = Some(value.clone()),
             "--latency-ms" => scenario.network.latency_ms = whole(flag)?,
             "--bandwidth-mbit" => scenario.network.bandwidth_mbit = Some(real(flag)?),
             "--slow-motion" => scenario.network.slow_motion = real(flag)?,

@@ -514,7 +514,12 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     let cpu_share = cpu.map(|cpu| cpu / window / (nodes + sim.relays.len()) as f64);
     let lines = vec![
         format!(
-            "department {department}: {nodes} nodes on {} postal codes at {} % adoption, {} relays, {:.0} ms links",
+            "department {department}{}: {nodes} nodes on {} postal codes at {} % adoption, {} relays, {:.0} ms links",
+            scenario
+                .population
+                .shard
+                .as_ref()
+                .map_or(String::new(), |shard| format!(", shard {shard}")),
             keys.len(),
             scenario.population.adoption * 100.0,
             sim.relays.len(),
@@ -561,6 +566,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     let json = json!({
         "scenario": "department",
         "department": department,
+        "shard": scenario.population.shard,
         "adoption": scenario.population.adoption,
         "nodes": nodes,
         "postal_codes": keys.len(),
@@ -591,28 +597,52 @@ struct OfflineRound {
     seconds: f64,
     /// Bytes it received in all until every node converged.
     received: u64,
-    /// Of which reconciliation answers, and pull answers.
-    reconcile: u64,
-    pull: u64,
+    /// Of which sync messages.
+    sync: SyncReceived,
 }
 
-/// Bytes of sync answers (reconciliation, pulls) node `n` received in its
-/// last sync on `key` with each of its peers.
-async fn sync_received(sim: &Simulation, n: u32, key: &str) -> Result<(u64, u64), SimError> {
+/// What node `n` received for sync since it started: the answers to its
+/// own sessions on `key` (reconciliation, pulls; the last session with
+/// each peer), and the requests of its peers' sessions. Waits (up to 10 s)
+/// for its sessions to end and be reported: a store can hold everything
+/// a moment before its session says so.
+async fn sync_received(sim: &Simulation, n: u32, key: &str) -> Result<SyncReceived, SimError> {
     let client = sim.nodes[n as usize]
         .client
         .as_ref()
         .ok_or_else(|| SimError::from(format!("node {n} is not running")))?;
-    let (mut reconcile, mut pull) = (0, 0);
-    for peer in client.status().await?.peers {
-        for sync in peer.syncs.iter().filter(|sync| sync.postal_key == key) {
-            if let Some(report) = &sync.report {
-                reconcile += report.reconcile_received as u64;
-                pull += report.pull_received as u64;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = client.status().await?;
+        let mut received = SyncReceived {
+            requests: status.sync_request_bytes,
+            ..SyncReceived::default()
+        };
+        let mut sessions = 0;
+        for peer in &status.peers {
+            for sync in peer.syncs.iter().filter(|sync| sync.postal_key == key) {
+                if let Some(report) = &sync.report {
+                    received.reconcile += report.reconcile_received as u64;
+                    received.pull += report.pull_received as u64;
+                    sessions += 1;
+                }
             }
         }
+        if (sessions > 0 && status.syncing.is_empty()) || Instant::now() > deadline {
+            return Ok(received);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok((reconcile, pull))
+}
+
+/// Bytes a node received for sync, as encoded.
+#[derive(Default)]
+struct SyncReceived {
+    /// Answers to its own sessions: reconciliation, pulls.
+    reconcile: u64,
+    pull: u64,
+    /// Its peers' requests.
+    requests: u64,
 }
 
 async fn offline_week(scenario: &Scenario) -> Result<Report, SimError> {
@@ -653,14 +683,13 @@ async fn offline_week(scenario: &Scenario) -> Result<Report, SimError> {
         sim.converged(&key, Duration::from_secs(600)).await?;
         let seconds = back.elapsed().as_secs_f64();
         let bytes = sim.links.received(away) - before;
-        let (reconcile, pull) = sync_received(&sim, away, &key).await?;
+        let sync = sync_received(&sim, away, &key).await?;
         rows.push(OfflineRound {
             edits: difference,
             difference: difference_bytes,
             seconds,
             received: bytes,
-            reconcile,
-            pull,
+            sync,
         });
     }
     let mut lines = vec![
@@ -673,7 +702,7 @@ async fn offline_week(scenario: &Scenario) -> Result<Report, SimError> {
                 .map_or("unlimited".into(), |m| m.to_string())
         ),
         format!(
-            "{:>10} {:>16} {:>14} {:>16} {:>18} {:>16} {:>12} {:>12}",
+            "{:>10} {:>16} {:>14} {:>16} {:>18} {:>16} {:>12} {:>16} {:>12}",
             "edits",
             "difference bytes",
             "catch-up s",
@@ -681,33 +710,39 @@ async fn offline_week(scenario: &Scenario) -> Result<Report, SimError> {
             "received / diff",
             "reconciliation",
             "pulls",
+            "peers' requests",
             "the rest"
         ),
     ];
     let mut json_rows = Vec::new();
     for round in &rows {
-        let rest = round.received.saturating_sub(round.reconcile + round.pull);
+        let sync = &round.sync;
+        let rest = round
+            .received
+            .saturating_sub(sync.reconcile + sync.pull + sync.requests);
         lines.push(format!(
-            "{:>10} {:>16} {:>14.2} {:>16} {:>18.2} {:>16} {:>12} {rest:>12}",
+            "{:>10} {:>16} {:>14.2} {:>16} {:>18.2} {:>16} {:>12} {:>16} {rest:>12}",
             round.edits,
             round.difference,
             round.seconds,
             round.received,
             round.received as f64 / round.difference as f64,
-            round.reconcile,
-            round.pull,
+            sync.reconcile,
+            sync.pull,
+            sync.requests,
         ));
         json_rows.push(json!({
             "edits": round.edits,
             "difference_bytes": round.difference,
             "catch_up_s": round.seconds,
             "received_bytes": round.received,
-            "reconciliation_answers_bytes": round.reconcile,
-            "pull_answers_bytes": round.pull,
+            "reconciliation_answers_bytes": sync.reconcile,
+            "pull_answers_bytes": sync.pull,
+            "peer_sync_requests_bytes": sync.requests,
             "other_received_bytes": rest,
         }));
     }
-    lines.push("catch-up ends when every node holds identical heads again; reconciliation and pulls: the sync answers the node received, as encoded; the rest: connection set-up, gossip and its control messages, pings, framing".into());
+    lines.push("catch-up ends when every node holds identical heads again; reconciliation and pulls: the answers to the node's own sync sessions, as encoded; peers' requests: those of its peers' sessions with it; the rest: connection set-up, gossip and its control messages, pings, framing".into());
     let json =
         json!({"scenario": "offline-week", "nodes": nodes, "rounds": json_rows, "converged": true});
     Ok(Report { lines, json })

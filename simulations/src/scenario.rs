@@ -154,6 +154,13 @@ pub struct Population {
     pub adoption: f64,
     /// Community relays, each serving every postal code of the run.
     pub relays: u32,
+    /// Of a department, only shard `i` of `n` (`"1/10"`): its postal codes
+    /// dealt into `n` groups of about as many nodes each. A department
+    /// too large for one machine runs shard after shard: its postal codes
+    /// exchange nothing but through the relays, so a node's figures are
+    /// those of the whole department, and the relays' add up over the
+    /// shards.
+    pub shard: Option<String>,
 }
 
 impl Default for Population {
@@ -164,6 +171,7 @@ impl Default for Population {
             department: None,
             adoption: 0.01,
             relays: 0,
+            shard: None,
         }
     }
 }
@@ -173,9 +181,45 @@ impl Population {
     pub fn postal_codes(&self) -> Result<Vec<(String, u32)>, String> {
         match &self.department {
             None => Ok(vec![(self.postal_code.clone(), self.nodes)]),
-            Some(department) => department_population(department, self.adoption),
+            Some(department) => {
+                let codes = department_population(department, self.adoption)?;
+                match &self.shard {
+                    None => Ok(codes),
+                    Some(shard) => {
+                        let (i, n) = parse_shard(shard)?;
+                        Ok(deal(codes, n).swap_remove(i - 1))
+                    }
+                }
+            }
         }
     }
+}
+
+/// `"i/n"`, with 1 ≤ i ≤ n.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("a shard is i/n with 1 ≤ i ≤ n (\"1/10\"), not {text:?}");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// Deals postal codes (largest first) into `n` groups of about as many
+/// nodes: each code goes to the group with the fewest nodes so far.
+fn deal(codes: Vec<(String, u32)>, n: usize) -> Vec<Vec<(String, u32)>> {
+    let mut groups: Vec<Vec<(String, u32)>> = vec![Vec::new(); n];
+    let mut totals = vec![0u32; n];
+    for code in codes {
+        let lightest = (0..n).min_by_key(|&g| (totals[g], g)).unwrap_or(0);
+        totals[lightest] += code.1;
+        groups[lightest].push(code);
+    }
+    groups
 }
 
 /// The nodes per postal code of `department` when `adoption` of each
@@ -366,7 +410,14 @@ impl Scenario {
                 self.population.postal_code
             ));
         }
-        self.population.postal_codes().map(|_| ())
+        if self.population.shard.is_some() && self.population.department.is_none() {
+            return Err("population.shard splits a department: give one".into());
+        }
+        match self.population.postal_codes() {
+            Ok(codes) if codes.is_empty() => Err("this shard holds no postal code".into()),
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -405,6 +456,36 @@ mod tests {
         // Saint-Denis' postal codes lead, a small commune has a handful.
         assert!(codes[0].1 > 10 * codes.last().unwrap().1);
         assert!(codes.iter().all(|(code, _)| code.starts_with("974")));
+    }
+
+    #[test]
+    fn shards_share_a_department_evenly() {
+        let whole = department_population("974", 0.01).unwrap();
+        let total: u32 = whole.iter().map(|(_, n)| n).sum();
+        let population = |shard: &str| Population {
+            department: Some("974".into()),
+            adoption: 0.01,
+            shard: Some(shard.into()),
+            ..Population::default()
+        };
+        let mut seen: Vec<(String, u32)> = Vec::new();
+        for i in 1..=4 {
+            let shard = population(&format!("{i}/4")).postal_codes().unwrap();
+            let nodes: u32 = shard.iter().map(|(_, n)| n).sum();
+            // Within the largest postal code of an even quarter.
+            assert!(
+                nodes.abs_diff(total / 4) <= whole[0].1,
+                "shard {i}: {nodes} of {total}"
+            );
+            seen.extend(shard);
+        }
+        seen.sort();
+        let mut expected = whole.clone();
+        expected.sort();
+        assert_eq!(seen, expected, "every postal code in exactly one shard");
+        for bad in ["0/4", "5/4", "1", "a/b"] {
+            assert!(population(bad).postal_codes().is_err(), "{bad}");
+        }
     }
 
     #[test]
