@@ -436,6 +436,22 @@ impl Editors {
     }
 }
 
+/// `postal codes (nodes): 97440 (589), 97423 (180), …`, the eight
+/// largest.
+fn largest_codes(codes: &[(String, u32)]) -> String {
+    const SHOWN: usize = 8;
+    let mut line = codes
+        .iter()
+        .take(SHOWN)
+        .map(|(code, nodes)| format!("{code} ({nodes})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if codes.len() > SHOWN {
+        line.push_str(&format!(" and {} more", codes.len() - SHOWN));
+    }
+    format!("postal codes (nodes): {line}")
+}
+
 async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     let mut sim = build(scenario).await?;
     let department = scenario.population.department.clone().unwrap_or_default();
@@ -525,6 +541,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
             sim.relays.len(),
             scenario.network.latency_ms
         ),
+        largest_codes(&scenario.population.postal_codes()?),
         format!(
             "{total_edits} edits in {window:.0} s ({rate:.2}/s: {} per citizen per day, time × {})",
             edits.per_citizen_per_day, edits.time_scale
