@@ -462,11 +462,14 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     // scaled.
     let rate = nodes as f64 * edits.per_citizen_per_day / 86_400.0 * edits.time_scale;
     let total_edits = (rate * edits.duration_s as f64).round() as usize;
+    // In slow motion every stretch lasts `slow` times longer, and rates
+    // are per second of the network's time: the run's seconds / `slow`.
+    let slow = scenario.network.slow_motion;
     // A quiet stretch first: what the nodes receive with nobody editing
     // (pings, gossip control, periodic syncs), in real time.
     let quiet = Duration::from_secs(edits.quiet_s.max(1));
     let quiet_before: u64 = sim.nodes.iter().map(|n| sim.links.received(n.number)).sum();
-    tokio::time::sleep(quiet).await;
+    tokio::time::sleep(quiet.mul_f64(slow)).await;
     let quiet_after: u64 = sim.nodes.iter().map(|n| sim.links.received(n.number)).sum();
     let idle_per_node = (quiet_after - quiet_before) as f64 / quiet.as_secs_f64() / nodes as f64;
     let received_before: Vec<u64> = sim
@@ -483,13 +486,13 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     let started = Instant::now();
     let mut editors = Editors::new();
     for edit in 0..total_edits {
-        let at = started + Duration::from_secs_f64(edit as f64 / rate);
+        let at = started + Duration::from_secs_f64(edit as f64 / rate * slow);
         tokio::time::sleep_until(at).await;
         let node = (sim.random() % nodes as u64) as u32;
         editors.edit(&sim, node, edits.size_bytes).await?;
     }
-    tokio::time::sleep_until(started + Duration::from_secs(edits.duration_s)).await;
-    let window = started.elapsed().as_secs_f64();
+    tokio::time::sleep_until(started + Duration::from_secs(edits.duration_s).mul_f64(slow)).await;
+    let window = started.elapsed().as_secs_f64() / slow;
     let cpu = cpu_before.zip(cpu_seconds()).map(|(b, a)| a - b);
     let per_node: Vec<f64> = sim
         .nodes
@@ -503,7 +506,10 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
         .zip(&relays_before)
         .map(|(relay, before)| (sim.links.received(relay.number) - before) as f64 / window)
         .collect();
-    let settled = sim.converged_all(Duration::from_secs(300)).await?;
+    let settled = sim
+        .converged_all(Duration::from_secs(300).mul_f64(slow))
+        .await?
+        .div_f64(slow);
     // Nothing of a postal code a node does not follow: every document in
     // its store is one of its own postal code's.
     let mut foreign = 0;
@@ -530,7 +536,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     let cpu_share = cpu.map(|cpu| cpu / window / (nodes + sim.relays.len()) as f64);
     let lines = vec![
         format!(
-            "department {department}{}: {nodes} nodes on {} postal codes at {} % adoption, {} relays, {:.0} ms links",
+            "department {department}{}: {nodes} nodes on {} postal codes at {} % adoption, {} relays, {:.0} ms links{}",
             scenario
                 .population
                 .shard
@@ -539,7 +545,14 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
             keys.len(),
             scenario.population.adoption * 100.0,
             sim.relays.len(),
-            scenario.network.latency_ms
+            scenario.network.latency_ms,
+            if slow > 1.0 {
+                format!(
+                    " (network {slow} × slower than real; seconds, rates and CPU are the network's)"
+                )
+            } else {
+                String::new()
+            }
         ),
         largest_codes(&scenario.population.postal_codes()?),
         format!(
@@ -571,7 +584,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
             quiet.as_secs()
         ),
         format!(
-            "CPU: {:.3} % of a core per node on average (whole process, {:.1} CPU-s over {window:.0} s); RSS {:.0} MiB",
+            "CPU: {:.3} % of a core per node on average (whole process, {:.1} CPU-s for {window:.0} s of the network); RSS {:.0} MiB",
             cpu_share.unwrap_or(f64::NAN) * 100.0,
             cpu.unwrap_or(f64::NAN),
             resident_bytes().unwrap_or(0) as f64 / 1_048_576.0
@@ -590,6 +603,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
         "relays": sim.relays.len(),
         "edits": total_edits,
         "window_s": window,
+        "slow_motion": slow,
         "time_scale": edits.time_scale,
         "received_bytes_per_s_mean": mean(&per_node),
         "received_bytes_per_s_p95": percentile(&sorted, 0.95),
