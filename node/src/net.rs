@@ -93,9 +93,6 @@ const LOST_RESET: Duration = Duration::from_secs(300);
 /// A lost peer is given up once its backoff is this many redial
 /// intervals.
 const LOST_GIVE_UP: u32 = 64;
-/// Ping every connection this often: it measures round trips and keeps
-/// home routers' NAT mappings alive, and costs every connection a wake-up.
-const PING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The gossip topic of a postal key.
 pub fn topic(postal_key: &str) -> IdentTopic {
@@ -141,6 +138,10 @@ pub struct NetConfig {
     /// Forward every message to every peer of its topic (naive flooding)
     /// instead of gossipsub's mesh of about six: for comparisons only.
     pub flood: bool,
+    /// Ping every connection this often: it measures round trips and keeps
+    /// home routers' NAT mappings alive, and costs every connection a
+    /// wake-up.
+    pub ping_interval: Duration,
 }
 
 /// What a community relay allows its clients.
@@ -190,6 +191,7 @@ impl Default for NetConfig {
             peer_target: 16,
             peer_grace: Duration::from_secs(15),
             flood: false,
+            ping_interval: Duration::from_secs(30),
         }
     }
 }
@@ -646,7 +648,7 @@ fn behaviour(
             "/communecter/1".into(),
             key.public(),
         )),
-        ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL)),
+        ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
         gossipsub,
         mdns: mdns.into(),
         kad,

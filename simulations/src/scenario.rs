@@ -85,7 +85,7 @@ pub struct Network {
     /// discoveries (the node's default is 30; 2 makes churn heal faster).
     pub redial_s: u64,
     /// Runs the network this many times slower than real (link latency,
-    /// jitter and transfer times, gossip heartbeat, sync and redial
+    /// jitter and transfer times, gossip heartbeat, sync, redial and ping
     /// intervals, the grace of newly met peers), and divides the times measured by it: with hundreds of
     /// nodes sharing two cores, each node then gets the CPU time it would
     /// have on a machine of its own. Processing on each hop then counts
@@ -120,6 +120,7 @@ impl Network {
         net.flood = self.flood;
         net.heartbeat = NetConfig::default().heartbeat.mul_f64(slow);
         net.peer_grace = NetConfig::default().peer_grace.mul_f64(slow);
+        net.ping_interval = NetConfig::default().ping_interval.mul_f64(slow);
         net.sync_interval = Duration::from_secs(self.sync_interval_s).mul_f64(slow);
         net.redial_interval = Duration::from_secs(self.redial_s).mul_f64(slow);
     }
