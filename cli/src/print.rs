@@ -386,17 +386,12 @@ impl Progress {
     }
 
     fn write(&self, text: &str) {
-        // Progress is a courtesy: a closed stream does not stop the work.
-        let _ = match self.stream {
-            Stream::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(text.as_bytes()).and_then(|()| out.flush())
-            }
-            Stream::Stderr => {
-                let mut out = std::io::stderr().lock();
-                out.write_all(text.as_bytes()).and_then(|()| out.flush())
-            }
+        let mut out: Box<dyn Write> = match self.stream {
+            Stream::Stdout => Box::new(std::io::stdout().lock()),
+            Stream::Stderr => Box::new(std::io::stderr().lock()),
         };
+        // Progress is a courtesy: a closed stream does not stop the work.
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
 }
 

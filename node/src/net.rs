@@ -312,6 +312,18 @@ pub struct ClosedConnections {
     pub other: u64,
 }
 
+impl ClosedConnections {
+    /// The counts with their names, always in this order.
+    pub fn by_why(&self) -> [(&'static str, u64); 4] {
+        [
+            ("trimmed", self.trimmed),
+            ("idle", self.idle),
+            ("failed", self.failed),
+            ("other", self.other),
+        ]
+    }
+}
+
 /// What a relay server does for nodes that cannot reach each other.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RelayStatus {

@@ -136,19 +136,17 @@ async fn peer_graph(sim: &Simulation) -> Result<(Vec<Vec<usize>>, Vec<Vec<usize>
     Ok((graph, mesh))
 }
 
-/// Connections the nodes opened and closed (by why) since they started,
-/// all together.
-async fn connections(sim: &Simulation) -> Result<(u64, ClosedConnections), SimError> {
+/// Connections the nodes opened and closed (by why, as
+/// [`ClosedConnections::by_why`]) since they started, all together.
+async fn connections(sim: &Simulation) -> Result<(u64, [(&'static str, u64); 4]), SimError> {
     let mut opened = 0;
-    let mut closed = ClosedConnections::default();
+    let mut closed = ClosedConnections::default().by_why();
     for client in sim.nodes.iter().filter_map(|node| node.client.as_ref()) {
         let status = client.status().await?;
         opened += status.connections_opened;
-        let by = status.connections_closed;
-        closed.trimmed += by.trimmed;
-        closed.idle += by.idle;
-        closed.failed += by.failed;
-        closed.other += by.other;
+        for (total, (_, count)) in closed.iter_mut().zip(status.connections_closed.by_why()) {
+            total.1 += count;
+        }
     }
     Ok((opened, closed))
 }
@@ -296,13 +294,11 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
     let (opened_after, closed_after) = connections(&sim).await?;
     let per_node_minute = |count: u64| count as f64 / nodes as f64 / run_time * 60.0 * slow;
     let opened = per_node_minute(opened_after - opened_before);
-    let closed = [
-        ("trimmed", closed_after.trimmed - closed_before.trimmed),
-        ("idle", closed_after.idle - closed_before.idle),
-        ("failed", closed_after.failed - closed_before.failed),
-        ("other", closed_after.other - closed_before.other),
-    ]
-    .map(|(why, count)| (why, per_node_minute(count)));
+    let closed: Vec<(&str, f64)> = closed_after
+        .iter()
+        .zip(closed_before)
+        .map(|((why, after), (_, before))| (*why, per_node_minute(after - before)))
+        .collect();
     let converged = sim.converged(&key, Duration::from_secs(120)).await?;
     let column = |i: usize| mean(&rows.iter().map(|row| row[i]).collect::<Vec<_>>());
     let (p50, p95, p100, bytes, floor95, floor, mesh95, mesh_max) = (
@@ -364,7 +360,9 @@ async fn propagation(scenario: &Scenario) -> Result<Report, SimError> {
             "CPU per node per message (with the document made before it, background included): {:.2} ms; connections opened while the messages ran: {opened:.2} per node per minute, closed: {}",
             cpu_ms_per_message.unwrap_or(f64::NAN),
             closed
+                .iter()
                 .map(|(why, rate)| format!("{rate:.2} {why}"))
+                .collect::<Vec<_>>()
                 .join(", ")
         ),
         format!("every node holds identical heads ({converged:.1?} after the last message)"),
@@ -466,7 +464,7 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
     // are per second of the network's time: the run's seconds / `slow`.
     let slow = scenario.network.slow_motion;
     // A quiet stretch first: what the nodes receive with nobody editing
-    // (pings, gossip control, periodic syncs), in real time.
+    // (pings, gossip control, periodic syncs), in the network's time.
     let quiet = Duration::from_secs(edits.quiet_s.max(1));
     let quiet_before: u64 = sim.nodes.iter().map(|n| sim.links.received(n.number)).sum();
     tokio::time::sleep(quiet.mul_f64(slow)).await;

@@ -86,10 +86,11 @@ pub struct Network {
     pub redial_s: u64,
     /// Runs the network this many times slower than real (link latency,
     /// jitter and transfer times, gossip heartbeat, sync, redial and ping
-    /// intervals, the grace of newly met peers), and divides the times measured by it: with hundreds of
-    /// nodes sharing two cores, each node then gets the CPU time it would
-    /// have on a machine of its own. Processing on each hop then counts
-    /// for `1 / slow_motion` of what it costs.
+    /// intervals, the grace of newly met peers), and divides the times
+    /// measured by it: with hundreds of nodes sharing two cores, each node
+    /// then gets the CPU time it would have on a machine of its own.
+    /// Processing on each hop then counts for `1 / slow_motion` of what it
+    /// costs.
     pub slow_motion: f64,
 }
 
@@ -116,11 +117,12 @@ impl Network {
     /// node's timers, slowed down with the links.
     pub fn configure(&self, net: &mut NetConfig) {
         let slow = self.slow_motion;
+        let node = NetConfig::default();
         net.peer_target = self.peer_target;
         net.flood = self.flood;
-        net.heartbeat = NetConfig::default().heartbeat.mul_f64(slow);
-        net.peer_grace = NetConfig::default().peer_grace.mul_f64(slow);
-        net.ping_interval = NetConfig::default().ping_interval.mul_f64(slow);
+        net.heartbeat = node.heartbeat.mul_f64(slow);
+        net.peer_grace = node.peer_grace.mul_f64(slow);
+        net.ping_interval = node.ping_interval.mul_f64(slow);
         net.sync_interval = Duration::from_secs(self.sync_interval_s).mul_f64(slow);
         net.redial_interval = Duration::from_secs(self.redial_s).mul_f64(slow);
     }
