@@ -45,7 +45,7 @@ pub use libp2p::{Multiaddr, PeerId};
 /// Largest gossip message; larger changes are announced and pulled.
 pub const GOSSIP_MAX_BYTES: usize = 64 * 1024;
 /// The sync protocol.
-pub const SYNC_PROTOCOL: &str = "/communecter/sync/1";
+pub const SYNC_PROTOCOL: &str = "/communecter/sync/2";
 /// The Kademlia protocol.
 pub const KAD_PROTOCOL: &str = "/communecter/kad/1";
 /// The relay protocol a relay server speaks.
@@ -1939,20 +1939,19 @@ impl EventLoop {
         };
         let store = self.store.clone();
         tokio::spawn(async move {
-            let have = {
-                let store = store.clone();
-                tokio::task::spawn_blocking(move || store.change_hashes(&doc)).await
-            };
-            let Ok(Ok(have)) = have else { return };
-            let request = Request::Pull {
-                docs: vec![(*doc.as_bytes(), have.into_iter().map(|h| h.0).collect())],
-            };
-            if let Ok(Response::Changes { envelopes, .. }) = client.request(peer, request).await {
-                let _ = tokio::task::spawn_blocking(move || {
-                    store.ingest_from(Origin::Network, &envelopes)
-                })
-                .await;
-            }
+            let mut report = SyncReport::default();
+            let _ = sync::pull_documents(
+                store,
+                Origin::Network,
+                vec![doc],
+                |request| {
+                    let client = client.clone();
+                    async move { client.request(peer, request).await }
+                },
+                &mut report,
+                |_, _| {},
+            )
+            .await;
         });
     }
 

@@ -117,6 +117,19 @@ pub(crate) fn load_document(
     Automerge::load(&chunks).map_err(|error| corrupt(error.to_string()))
 }
 
+/// The document stored in `row`, from its snapshot or its envelopes.
+pub(crate) fn load_row(
+    snapshots: &impl ReadableTable<u64, &'static [u8]>,
+    envelopes: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    id: &EntityId,
+    row: u64,
+) -> Result<Automerge, StoreError> {
+    match snapshots.get(row)? {
+        Some(snapshot) => load_document(id, Some(snapshot.value()), &[]),
+        None => load_document(id, None, &row_envelopes(envelopes, row)?),
+    }
+}
+
 /// Most changes waiting for their dependencies. Beyond it, new ones are
 /// refused (and counted) until dependencies arrive.
 pub const MAX_PENDING: u64 = 10_000;
@@ -343,13 +356,13 @@ impl Store {
         let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
             return Ok(None);
         };
-        let row = row.value();
-        let snapshot = tx.open_table(SNAPSHOTS)?.get(row)?;
-        let envelopes = match snapshot {
-            Some(_) => Vec::new(),
-            None => row_envelopes(&tx.open_table(ENVELOPES)?, row)?,
-        };
-        load_document(id, snapshot.as_ref().map(|s| s.value()), &envelopes).map(Some)
+        load_row(
+            &tx.open_table(SNAPSHOTS)?,
+            &tx.open_table(ENVELOPES)?,
+            id,
+            row.value(),
+        )
+        .map(Some)
     }
 
     /// The signed envelopes of a document, in no particular order.

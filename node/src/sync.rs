@@ -9,10 +9,12 @@
 //! fingerprints of [`BRANCHES`] sub-ranges; the puller does the same with
 //! the answer, and so on. Ranges that agree drop out at once, so the bytes
 //! exchanged grow with the number of differing documents and the log of
-//! the directory's size, not with the directory. The puller then asks, for
-//! each differing document, for the envelopes whose change hashes it does
-//! not list, and ingests them like any others. Each node pulls for itself:
-//! when two nodes meet, both run a session.
+//! the directory's size, not with the directory. The puller then asks for
+//! each differing document by its heads, and ingests the envelopes it gets
+//! like any others; when the other side does not know those heads, it
+//! answers with its own, and the puller, unless it has them (it is ahead),
+//! asks again with the hashes of all its changes. Each node pulls for
+//! itself: when two nodes meet, both run a session.
 //!
 //! The wire format (postcard) is in docs/PROTOCOL.md.
 
@@ -27,7 +29,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::ingest::{Origin, Outcome};
-use crate::store::{ENVELOPES, ROWS, SYNC_ITEMS, Store, StoreError, row_bounds};
+use crate::store::{
+    ENVELOPES, ROWS, SNAPSHOTS, SYNC_ITEMS, Store, StoreError, envelope_key, load_row, row_bounds,
+    row_envelopes,
+};
 
 /// Ranges with at most this many items are sent as items, not split.
 pub const SMALL_RANGE: usize = 8;
@@ -144,11 +149,23 @@ pub enum Request {
         /// The asker's ranges.
         ranges: Vec<WireRange>,
     },
-    /// The envelopes of these documents whose change hashes are not listed.
+    /// The envelopes the asker lacks of these documents.
     Pull {
-        /// Per document, the change hashes the asker has.
-        docs: Vec<([u8; 16], Vec<[u8; 32]>)>,
+        /// Per document, what the asker has of it.
+        docs: Vec<([u8; 16], Have)>,
     },
+}
+
+/// What the asker of a pull has of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Have {
+    /// Its heads. If the answerer knows them all, it sends the changes that
+    /// are not their ancestors; if not, the asker holds changes the
+    /// answerer lacks, and the answerer sends its own heads instead
+    /// (`unresolved`).
+    Heads(Vec<[u8; 32]>),
+    /// The hash of every change it has; the answerer sends the others.
+    Changes(Vec<[u8; 32]>),
 }
 
 /// A sync answer.
@@ -163,9 +180,14 @@ pub enum Response {
     Changes {
         /// Signed envelopes.
         envelopes: Vec<Vec<u8>>,
-        /// Documents all of whose missing envelopes are included; the
-        /// others are to be asked for again.
+        /// Documents all of whose missing envelopes are included.
         served: Vec<[u8; 16]>,
+        /// Documents asked for by heads some of which the answerer does
+        /// not know, with the answerer's heads: the asker needs nothing of
+        /// them if it has these, and asks again by change hashes if not.
+        /// Documents neither served nor unresolved are to be asked for
+        /// again.
+        unresolved: Vec<([u8; 16], Vec<[u8; 32]>)>,
     },
     /// The request was not acceptable.
     Refused {
@@ -393,6 +415,9 @@ pub struct SyncReport {
     pub reconcile_received: usize,
     /// Of which pull answers received (the changes themselves).
     pub pull_received: usize,
+    /// Documents asked for by heads the peer did not know (this node had
+    /// changes the peer lacked).
+    pub unresolved: usize,
 }
 
 /// Encodes a sync message.
@@ -432,6 +457,32 @@ impl Store {
             items.push((id, hash));
         }
         Ok(items)
+    }
+
+    /// The heads of a document (none if it is not stored).
+    pub fn heads(&self, id: &EntityId) -> Result<Vec<ChangeHash>, StoreError> {
+        Ok(self
+            .document(id)?
+            .map(|doc| doc.get_heads())
+            .unwrap_or_default())
+    }
+
+    /// Whether every change of `hashes` is stored for a document.
+    pub fn has_changes(&self, id: &EntityId, hashes: &[ChangeHash]) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
+            return Ok(hashes.is_empty());
+        };
+        let table = tx.open_table(ENVELOPES)?;
+        for hash in hashes {
+            if table
+                .get(&envelope_key(row.value(), &hash.0)[..])?
+                .is_none()
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The hashes of the changes stored for a document.
@@ -476,40 +527,95 @@ impl Store {
         }
     }
 
-    fn serve_pull(&self, docs: &[([u8; 16], Vec<[u8; 32]>)]) -> Result<Response, StoreError> {
+    fn serve_pull(&self, docs: &[([u8; 16], Have)]) -> Result<Response, StoreError> {
         let tx = self.db.begin_read()?;
         let rows = tx.open_table(ROWS)?;
         let table = tx.open_table(ENVELOPES)?;
+        let snapshots = tx.open_table(SNAPSHOTS)?;
         let mut envelopes = Vec::new();
         let mut served = Vec::new();
+        let mut unresolved = Vec::new();
         let mut bytes = 0;
         for (id, have) in docs {
-            let have: HashSet<&[u8; 32]> = have.iter().collect();
-            let mut these = Vec::new();
-            let mut these_bytes = 0;
-            if let Some(row) = rows.get(&id[..])? {
-                let (start, end) = row_bounds(row.value());
-                for entry in table.range(&start[..]..=&end[..])? {
-                    let (key, value) = entry?;
-                    let hash: &[u8; 32] = key.value()[8..].try_into().expect("40-byte keys");
-                    if !have.contains(hash) {
-                        these_bytes += value.value().len();
-                        these.push(value.value().to_vec());
+            let row = rows.get(&id[..])?.map(|row| row.value());
+            let these = match (row, have) {
+                (None, Have::Heads(heads)) if !heads.is_empty() => Answer::Heads(Vec::new()),
+                (None, _) => Answer::Envelopes(Vec::new()),
+                (Some(row), Have::Changes(have)) => {
+                    let have: HashSet<&[u8; 32]> = have.iter().collect();
+                    let (start, end) = row_bounds(row);
+                    let mut these = Vec::new();
+                    for entry in table.range(&start[..]..=&end[..])? {
+                        let (key, value) = entry?;
+                        let hash: &[u8; 32] = key.value()[8..].try_into().expect("40-byte keys");
+                        if !have.contains(hash) {
+                            these.push(value.value().to_vec());
+                        }
+                    }
+                    Answer::Envelopes(these)
+                }
+                (Some(row), Have::Heads(heads)) if heads.is_empty() => {
+                    Answer::Envelopes(row_envelopes(&table, row)?)
+                }
+                (Some(row), Have::Heads(heads)) => {
+                    let id = EntityId::from_bytes(*id);
+                    let doc = load_row(&snapshots, &table, &id, row)?;
+                    let heads: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
+                    if heads
+                        .iter()
+                        .all(|h| doc.get_change_meta_by_hash(h).is_some())
+                    {
+                        let mut these = Vec::new();
+                        for change in doc.get_changes_meta(&heads) {
+                            let Some(envelope) =
+                                table.get(&envelope_key(row, &change.hash.0)[..])?
+                            else {
+                                return Err(StoreError::Corrupt(format!(
+                                    "document {id}: no envelope for change {}",
+                                    change.hash
+                                )));
+                            };
+                            these.push(envelope.value().to_vec());
+                        }
+                        Answer::Envelopes(these)
+                    } else {
+                        Answer::Heads(doc.get_heads().into_iter().map(|h| h.0).collect())
                     }
                 }
+            };
+            match these {
+                Answer::Envelopes(these) => {
+                    let these_bytes: usize = these.iter().map(Vec::len).sum();
+                    let first = served.is_empty();
+                    let fits = bytes + these_bytes <= PULL_BUDGET_BYTES
+                        || (first && these_bytes <= MAX_MESSAGE_BYTES / 2);
+                    if !fits {
+                        break;
+                    }
+                    bytes += these_bytes;
+                    envelopes.extend(these);
+                    served.push(*id);
+                }
+                Answer::Heads(heads) => {
+                    bytes += 16 + 32 * heads.len();
+                    unresolved.push((*id, heads));
+                }
             }
-            let first = served.is_empty();
-            let fits = bytes + these_bytes <= PULL_BUDGET_BYTES
-                || (first && these_bytes <= MAX_MESSAGE_BYTES / 2);
-            if !fits {
-                break;
-            }
-            bytes += these_bytes;
-            envelopes.extend(these);
-            served.push(*id);
         }
-        Ok(Response::Changes { envelopes, served })
+        Ok(Response::Changes {
+            envelopes,
+            served,
+            unresolved,
+        })
     }
+}
+
+/// What a pull answers for one document.
+enum Answer {
+    /// The envelopes the asker lacks.
+    Envelopes(Vec<Vec<u8>>),
+    /// The answerer does not know all the asker's heads: its own heads.
+    Heads(Vec<[u8; 32]>),
 }
 
 /// Runs `work` on the store on tokio's blocking threads.
@@ -563,17 +669,48 @@ where
             None => break,
         }
     }
-    let mut wanted: Vec<EntityId> = reconciliation.need().collect();
+    let wanted: Vec<EntityId> = reconciliation.need().collect();
+    pull_documents(store, Origin::Sync, wanted, send, &mut report, progress).await?;
+    Ok(report)
+}
+
+/// Pulls from a peer reached through `send` the changes this node lacks
+/// of the documents `wanted`, ingests them as coming from `origin`, and
+/// counts them in `report`; `progress` hears, after each pull, how many of
+/// the documents are done, and how many there are.
+///
+/// Each document is asked for by its heads; if the peer does not know them
+/// all, it answers with its own heads, and the document is asked for again
+/// by the hashes of all its changes unless this node has those heads.
+pub async fn pull_documents<S, F>(
+    store: Arc<Store>,
+    origin: Origin,
+    mut wanted: Vec<EntityId>,
+    mut send: S,
+    report: &mut SyncReport,
+    progress: impl Fn(usize, usize),
+) -> Result<(), SyncError>
+where
+    S: FnMut(Request) -> F,
+    F: Future<Output = Result<Response, SyncError>>,
+{
     report.differing = wanted.len();
     progress(0, report.differing);
+    // Documents to ask for by change hashes: their heads were not enough.
+    let mut by_changes: HashSet<EntityId> = HashSet::new();
     while !wanted.is_empty() {
         let batch: Vec<EntityId> = wanted.iter().take(MAX_PULL_DOCS).copied().collect();
         let asked = batch.clone();
+        let fallback = by_changes.clone();
         let docs = blocking(&store, move |store| {
             let mut docs = Vec::with_capacity(asked.len());
             for id in asked {
-                let hashes = store.change_hashes(&id)?;
-                docs.push((*id.as_bytes(), hashes.into_iter().map(|h| h.0).collect()));
+                let have = if fallback.contains(&id) {
+                    Have::Changes(store.change_hashes(&id)?.into_iter().map(|h| h.0).collect())
+                } else {
+                    Have::Heads(store.heads(&id)?.into_iter().map(|h| h.0).collect())
+                };
+                docs.push((*id.as_bytes(), have));
             }
             Ok(docs)
         })
@@ -584,28 +721,44 @@ where
         let answer = encode(&response).len();
         report.bytes += answer;
         report.pull_received += answer;
-        let Response::Changes { envelopes, served } = response else {
+        let Response::Changes {
+            envelopes,
+            served,
+            unresolved,
+        } = response
+        else {
             return Err(refusal_or_mismatch(response));
         };
-        let served: HashSet<[u8; 16]> = served.into_iter().collect();
-        if served.is_empty() {
+        if served.is_empty() && unresolved.is_empty() {
             return Err(SyncError::Protocol(
                 "a pull answered with no document".into(),
             ));
         }
-        if !served
-            .iter()
-            .all(|id| batch.iter().any(|asked| asked.as_bytes() == id))
-        {
+        let asked = |id: &[u8; 16]| batch.iter().any(|asked| asked.as_bytes() == id);
+        if !served.iter().all(asked) {
             return Err(SyncError::Protocol(
                 "a document that was not asked for".into(),
             ));
         }
+        let by_heads =
+            |id: &[u8; 16]| asked(id) && !by_changes.contains(&EntityId::from_bytes(*id));
+        if !unresolved.iter().all(|(id, _)| by_heads(id)) {
+            return Err(SyncError::Protocol(
+                "heads for a document not asked for by its heads".into(),
+            ));
+        }
         report.received += envelopes.len();
-        let (outcomes, envelopes) = blocking(&store, move |store| {
-            store
-                .ingest_from(Origin::Sync, &envelopes)
-                .map(|outcomes| (outcomes, envelopes))
+        let (outcomes, envelopes, ahead) = blocking(&store, move |store| {
+            let outcomes = store.ingest_from(origin, &envelopes)?;
+            // The documents the peer could not place whose every head this
+            // node has: it is ahead of the peer, and needs nothing.
+            let mut ahead = Vec::new();
+            for (id, heads) in unresolved {
+                let id = EntityId::from_bytes(id);
+                let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
+                ahead.push((id, store.has_changes(&id, &heads)?));
+            }
+            Ok((outcomes, envelopes, ahead))
         })
         .await?;
         for (envelope, outcome) in envelopes.into_iter().zip(&outcomes) {
@@ -620,10 +773,19 @@ where
             .iter()
             .filter(|o| matches!(o, Outcome::Rejected { .. }))
             .count();
-        wanted.retain(|id| !served.contains(id.as_bytes()));
+        let mut done: HashSet<EntityId> = served.into_iter().map(EntityId::from_bytes).collect();
+        for (id, ahead) in ahead {
+            report.unresolved += 1;
+            if ahead {
+                done.insert(id);
+            } else {
+                by_changes.insert(id);
+            }
+        }
+        wanted.retain(|id| !done.contains(id));
         progress(report.differing - wanted.len(), report.differing);
     }
-    Ok(report)
+    Ok(())
 }
 
 fn refusal_or_mismatch(response: Response) -> SyncError {

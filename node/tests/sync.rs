@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use crdt_model::automerge;
 use crdt_model::document::{self, Edit};
 use crdt_model::ed25519_dalek::SigningKey;
+use crdt_model::ids::{Actor, EntityId};
 use crdt_model::sample::{self, SAMPLE_TIME};
 use crdt_model::signed::SignedChange;
 use node::ingest::Outcome;
@@ -28,6 +30,47 @@ fn open(dir: &tempfile::TempDir, name: &str) -> Arc<Store> {
     Arc::new(Store::open(&dir.path().join(name)).unwrap())
 }
 
+/// Runs a pulling session of `puller` against `answerer`, every message
+/// encoded and decoded as over the network.
+async fn pull_from(puller: &Arc<Store>, answerer: &Arc<Store>) -> sync::SyncReport {
+    let answerer = answerer.clone();
+    sync::pull(
+        puller.clone(),
+        "97400".into(),
+        move |request| {
+            let answerer = answerer.clone();
+            async move {
+                let request: sync::Request = sync::decode(&sync::encode(&request))?;
+                let response = answerer.answer_sync(&request).map_err(SyncError::from)?;
+                sync::decode(&sync::encode(&response))
+            }
+        },
+        |_, _| {},
+    )
+    .await
+    .unwrap()
+}
+
+/// A signed change adding `tag` to a document, made on the author's first
+/// device.
+fn tag(doc: &mut automerge::Automerge, id: EntityId, tag: &str) -> Vec<u8> {
+    tag_on(doc, id, tag, 1)
+}
+
+/// A signed change adding `tag` to a document, made on one of the author's
+/// devices.
+fn tag_on(doc: &mut automerge::Automerge, id: EntityId, tag: &str, device: u32) -> Vec<u8> {
+    let actor = Actor {
+        device,
+        ..sample::author(7).1
+    };
+    let change = document::edit(doc, &actor, SAMPLE_TIME, &[Edit::AddTag(tag.into())]).unwrap();
+    doc.apply_changes([change.clone()]).unwrap();
+    SignedChange::sign(&key(), id, "97400", change.raw_bytes())
+        .unwrap()
+        .encode()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_changes() {
     let temp = tempfile::tempdir().unwrap();
@@ -47,19 +90,7 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
     let mut only_on_a = Vec::new();
     for n in [5, 1_234, 5_000, 7_777, 9_998] {
         let (id, doc) = &mut docs[n];
-        let change = document::edit(
-            doc,
-            &sample::author(7).1,
-            SAMPLE_TIME,
-            &[Edit::AddTag("modifié".into())],
-        )
-        .unwrap();
-        doc.apply_changes([change.clone()]).unwrap();
-        only_on_a.push(
-            SignedChange::sign(&key(), *id, "97400", change.raw_bytes())
-                .unwrap()
-                .encode(),
-        );
+        only_on_a.push(tag(doc, *id, "modifié"));
     }
     for n in DOCUMENTS..DOCUMENTS + 5 {
         only_on_a.push(sample::organization(&key(), "97400", n).envelope);
@@ -120,19 +151,85 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
     assert!(report.reconcile_received + report.pull_received < report.bytes);
 
     // Now equal: one round, a few bytes, nothing pulled.
-    let answerer = a.clone();
-    let again = sync::pull(
-        b.clone(),
-        "97400".into(),
-        move |request| {
-            let answerer = answerer.clone();
-            async move { answerer.answer_sync(&request).map_err(SyncError::from) }
-        },
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let again = pull_from(&b, &a).await;
     assert_eq!((again.rounds, again.differing), (1, 0));
     assert!(again.bytes < 100, "{} bytes", again.bytes);
     assert_eq!(again.pull_received, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_ahead_asks_by_heads_and_concurrent_edits_fall_back_to_change_hashes() {
+    let temp = tempfile::tempdir().unwrap();
+    let (a, b) = (open(&temp, "a.redb"), open(&temp, "b.redb"));
+    let mut docs = Vec::new();
+    let mut shared = Vec::new();
+    for n in 0..100 {
+        let entity = sample::organization(&key(), "97400", n);
+        docs.push((entity.id, entity.doc));
+        shared.push(entity.envelope);
+    }
+    // Every document edited a few times, so that its change hashes are
+    // many and its heads one.
+    for round in 0..10 {
+        for (id, doc) in &mut docs {
+            shared.push(tag(doc, *id, &format!("étape {round}")));
+        }
+    }
+    ingest_all(&a, &shared);
+    ingest_all(&b, &shared);
+
+    // A is ahead of B: twenty documents edited, five new ones.
+    let mut only_on_a = Vec::new();
+    for (id, doc) in docs.iter_mut().take(20) {
+        only_on_a.push(tag(doc, *id, "modifié"));
+    }
+    for n in 100..105 {
+        only_on_a.push(sample::organization(&key(), "97400", n).envelope);
+    }
+    ingest_all(&a, &only_on_a);
+
+    // A pulling from B gets nothing: of the edited documents, B does not
+    // know A's heads, answers with its own, and A has them (reconciliation
+    // does not even name the new ones: B lacks them).
+    let ahead = pull_from(&a, &b).await;
+    assert_eq!(
+        (ahead.differing, ahead.received, ahead.unresolved),
+        (20, 0, 20)
+    );
+    let change_hashes = 12 * 32 * 20;
+    assert!(
+        ahead.bytes < change_hashes,
+        "{} bytes in all; the documents' change hashes alone are {change_hashes}",
+        ahead.bytes
+    );
+
+    // B pulling from A gets exactly the changes it lacks, by its heads.
+    let behind = pull_from(&b, &a).await;
+    assert_eq!(
+        (behind.differing, behind.received, behind.unresolved),
+        (25, 25, 0)
+    );
+    assert_eq!(
+        a.sync_items("97400").unwrap(),
+        b.sync_items("97400").unwrap()
+    );
+
+    // Concurrent edits of one document on both sides: neither side knows
+    // the other's heads, so each asks again by change hashes.
+    let (id, doc) = &mut docs[50];
+    let mut doc_b = doc.fork();
+    ingest_all(&a, &[tag(doc, *id, "côté A")]);
+    ingest_all(&b, &[tag_on(&mut doc_b, *id, "côté B", 2)]);
+    let first = pull_from(&a, &b).await;
+    assert_eq!(
+        (first.differing, first.unresolved, first.applied),
+        (1, 1, 1)
+    );
+    let second = pull_from(&b, &a).await;
+    assert_eq!(
+        (second.differing, second.unresolved, second.applied),
+        (1, 0, 1)
+    );
+    assert_eq!(a.heads(id).unwrap(), b.heads(id).unwrap());
+    assert_eq!(a.heads(id).unwrap().len(), 2);
 }
