@@ -291,6 +291,19 @@ pub(crate) fn status(status: &serde_json::Value, as_json: bool) -> Result<()> {
     for address in network["listen"].as_array().into_iter().flatten() {
         println!("  listening on {}", address.as_str().unwrap_or("-"));
     }
+    let punching = &network["hole_punching"];
+    let attempts =
+        punching["succeeded"].as_u64().unwrap_or(0) + punching["failed"].as_u64().unwrap_or(0);
+    if network["relayed_peers"].as_u64().unwrap_or(0) > 0 || attempts > 0 {
+        print!(
+            "  {} peers through a relay; hole punching: {} direct, {} failed",
+            network["relayed_peers"], punching["succeeded"], punching["failed"]
+        );
+        match punching["last_error"].as_str() {
+            Some(error) => println!(" (last: {error})"),
+            None => println!(),
+        }
+    }
     for topic in network["postal_codes"].as_array().into_iter().flatten() {
         let last_sync = topic["last_sync"]
             .as_i64()
@@ -530,6 +543,7 @@ mod tests {
             rejected: [("Unauthorized".to_owned(), 2), ("Malformed".to_owned(), 1)].into(),
             connections_opened: 0,
             connections_closed: node::net::ClosedConnections::default(),
+            hole_punching: node::net::HolePunching::default(),
             sync_requests: 0,
             sync_request_bytes: 0,
             syncing: Vec::new(),

@@ -432,6 +432,8 @@ fn network_status(local: &Local, network: &net::NetStatus) -> Result<JsonValue, 
         "peers": network.peers.len(),
         "postal_codes": topics,
         "rejected": network.rejected,
+        "relayed_peers": network.peers.iter().filter(|peer| peer.relayed).count(),
+        "hole_punching": network.hole_punching,
         "syncing": network.syncing,
     }))
 }

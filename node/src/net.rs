@@ -286,6 +286,8 @@ pub struct NetStatus {
     pub connections_opened: u64,
     /// Connections closed since start, by why.
     pub connections_closed: ClosedConnections,
+    /// Attempts to turn relayed connections into direct ones.
+    pub hole_punching: HolePunching,
     /// Sync requests peers sent this node since start.
     pub sync_requests: u64,
     /// Their bytes, as encoded.
@@ -322,6 +324,19 @@ impl ClosedConnections {
             ("other", self.other),
         ]
     }
+}
+
+/// Hole punching (DCUtR) since a node started: over a relayed connection,
+/// both nodes dial each other's observed addresses at once, so that their
+/// NATs let the connections through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HolePunching {
+    /// Direct connections made.
+    pub succeeded: u64,
+    /// Attempts that failed; the relayed connection stays.
+    pub failed: u64,
+    /// Why the last one failed.
+    pub last_error: Option<String>,
 }
 
 /// What a relay server does for nodes that cannot reach each other.
@@ -814,6 +829,7 @@ pub async fn start(
         met: HashMap::new(),
         connections_opened: 0,
         connections_closed: ClosedConnections::default(),
+        hole_punching: HolePunching::default(),
         sync_requests: 0,
         sync_request_bytes: 0,
         random: Xorshift::new(u64::from_le_bytes(
@@ -1038,6 +1054,16 @@ struct AtPoint {
     listed_all: Option<Instant>,
 }
 
+/// An open connection.
+struct Open {
+    id: libp2p::swarm::ConnectionId,
+    /// The peer's address; on the accepting side of a relayed connection,
+    /// only its peer id.
+    remote: Multiaddr,
+    /// Whether it goes through a relay circuit.
+    relayed: bool,
+}
+
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     store: Arc<Store>,
@@ -1055,12 +1081,13 @@ struct EventLoop {
     queued: HashMap<String, VecDeque<PeerId>>,
     last_sync: HashMap<(PeerId, String), (Instant, SyncState)>,
     rejected: HashMap<String, u64>,
-    /// Remote addresses of the open connections, per peer.
-    connections: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, Multiaddr)>>,
+    /// The open connections, per peer.
+    connections: HashMap<PeerId, Vec<Open>>,
     /// When each connected peer was met (its first open connection).
     met: HashMap<PeerId, Instant>,
     connections_opened: u64,
     connections_closed: ClosedConnections,
+    hole_punching: HolePunching,
     sync_requests: u64,
     sync_request_bytes: u64,
     /// State of the small random generator that spreads dials.
@@ -1355,7 +1382,7 @@ impl EventLoop {
                 .connections
                 .values()
                 .flatten()
-                .any(|(_, remote)| remote == address)
+                .any(|connection| connection.remote == *address)
     }
 
     /// The peers this node must keep connected whatever their number:
@@ -1376,7 +1403,7 @@ impl EventLoop {
         for (peer, open) in &self.connections {
             let bootstrap = self.config.bootstrap.iter().any(|address| {
                 address.iter().any(|part| part == Protocol::P2p(*peer))
-                    || open.iter().any(|(_, remote)| remote == address)
+                    || open.iter().any(|connection| connection.remote == *address)
             });
             let recent = self
                 .met
@@ -1667,6 +1694,10 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::RelayServer(event)) => self.on_relay(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => self.on_hole_punched(remote_peer_id, result),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 self.on_lan_peers(found);
             }
@@ -1711,10 +1742,11 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                self.connections
-                    .entry(peer_id)
-                    .or_default()
-                    .push((connection_id, endpoint.get_remote_address().clone()));
+                self.connections.entry(peer_id).or_default().push(Open {
+                    id: connection_id,
+                    remote: endpoint.get_remote_address().clone(),
+                    relayed: endpoint.is_relayed(),
+                });
                 self.met.entry(peer_id).or_insert_with(Instant::now);
                 self.connections_opened += 1;
             }
@@ -1733,7 +1765,7 @@ impl EventLoop {
                 }
                 let met = self.met.get(&peer_id).copied();
                 if let Some(open) = self.connections.get_mut(&peer_id) {
-                    open.retain(|(id, _)| *id != connection_id);
+                    open.retain(|connection| connection.id != connection_id);
                     if open.is_empty() {
                         self.connections.remove(&peer_id);
                         self.met.remove(&peer_id);
@@ -1749,6 +1781,29 @@ impl EventLoop {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Counts a hole punching attempt; once the direct connection is open,
+    /// the relayed ones to that peer are closed, so that the traffic leaves
+    /// the relay.
+    fn on_hole_punched(
+        &mut self,
+        peer: PeerId,
+        result: Result<libp2p::swarm::ConnectionId, dcutr::Error>,
+    ) {
+        match result {
+            Ok(_) => {
+                self.hole_punching.succeeded += 1;
+                let relayed = self.connections.get(&peer).into_iter().flatten();
+                for connection in relayed.filter(|connection| connection.relayed) {
+                    self.swarm.close_connection(connection.id);
+                }
+            }
+            Err(error) => {
+                self.hole_punching.failed += 1;
+                self.hole_punching.last_error = Some(error.to_string());
+            }
         }
     }
 
@@ -1907,8 +1962,8 @@ impl EventLoop {
         if hop && self.config.relay.is_none() && !self.reserved.contains(&peer) {
             let dialed = self.connections.get(&peer).and_then(|open| {
                 open.iter()
-                    .map(|(_, address)| address.clone())
-                    .find(|address| !address.iter().any(|p| p == Protocol::P2pCircuit))
+                    .find(|connection| !connection.relayed)
+                    .map(|connection| connection.remote.clone())
             });
             if let Some(address) = dialed {
                 let mut circuit = address;
@@ -2055,18 +2110,13 @@ impl EventLoop {
             .into_iter()
             .filter(|(peer, _)| self.swarm.is_connected(peer))
             .map(|(peer, mut status)| {
-                status.addrs = self
-                    .connections
-                    .get(&peer)
-                    .into_iter()
-                    .flatten()
-                    .map(|(_, address)| address.to_string())
+                let open = self.connections.get(&peer).map_or(&[][..], Vec::as_slice);
+                status.addrs = open
+                    .iter()
+                    .map(|connection| connection.remote.to_string())
                     .collect();
-                status.relayed = !status.addrs.is_empty()
-                    && status
-                        .addrs
-                        .iter()
-                        .all(|address| address.contains("/p2p-circuit"));
+                status.relayed =
+                    !open.is_empty() && open.iter().all(|connection| connection.relayed);
                 status
             })
             .collect();
@@ -2102,6 +2152,7 @@ impl EventLoop {
             rejected: self.rejected.clone(),
             connections_opened: self.connections_opened,
             connections_closed: self.connections_closed,
+            hole_punching: self.hole_punching.clone(),
             sync_requests: self.sync_requests,
             sync_request_bytes: self.sync_request_bytes,
             relay: self.relay.clone(),
