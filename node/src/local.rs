@@ -3,7 +3,7 @@
 //! crdt-model, signed with the citizen's key and goes through the same
 //! [`Store::ingest`] as a change from a peer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crdt_model::communes;
@@ -220,6 +220,17 @@ pub struct Local {
     pub identity: Identity,
     /// The local profile.
     pub profile: Profile,
+    /// What the last import knew of the directory, to look for duplicates
+    /// in the next batch without listing it all again.
+    known: Mutex<Option<Known>>,
+}
+
+/// The duplicate keys of the directory, as of a number of stored changes.
+struct Known {
+    /// Stored changes when they were true: if the store holds more, some
+    /// other write came in between and they are listed again.
+    changes: u64,
+    duplicates: Duplicates,
 }
 
 impl Local {
@@ -275,6 +286,7 @@ impl Local {
             store,
             identity,
             profile,
+            known: Mutex::new(None),
         };
         local.commit(created.id, &genesis.postal_code, &created.change)?;
         let device_text = device.to_string();
@@ -316,6 +328,7 @@ impl Local {
             store,
             identity,
             profile,
+            known: Mutex::new(None),
         })
     }
 
@@ -412,10 +425,21 @@ impl Local {
     /// address or position) are skipped, and the new entities are stored
     /// in one transaction.
     pub fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, LocalError> {
-        let mut known = Duplicates::default();
-        for entity in self.store.list(&crate::index::Filter::default())? {
-            known.insert_entity(&entity);
-        }
+        // The previous batch's keys serve if nothing else was stored since
+        // (a CLI import sends batches of 1,000 rows one after the other);
+        // otherwise the directory is listed again.
+        let before = self.store.counts()?.changes;
+        let cached = self.known.lock().ok().and_then(|mut known| known.take());
+        let mut known = match cached {
+            Some(known) if known.changes == before => known.duplicates,
+            _ => {
+                let mut known = Duplicates::default();
+                for entity in self.store.list(&crate::index::Filter::default())? {
+                    known.insert_entity(&entity);
+                }
+                known
+            }
+        };
         // Checked in order (a row may repeat an earlier one), then built
         // and signed on every core, then stored in one transaction.
         let mut outcomes = Vec::with_capacity(rows.len());
@@ -455,12 +479,28 @@ impl Local {
             };
         }
         let stored = self.store.ingest_from(Origin::Import, &envelopes)?;
+        let applied = stored
+            .iter()
+            .filter(|outcome| matches!(outcome, Outcome::Applied { .. }))
+            .count();
         for (index, outcome) in imported.into_iter().zip(stored) {
             if !outcome.is_stored() {
                 outcomes[index] = RowOutcome::Rejected {
                     reason: format!("the store refused it: {outcome:?}"),
                 };
             }
+        }
+        // The keys now hold every entity this batch wanted; they are true
+        // of the store if each was applied and nothing else came in.
+        let after = self.store.counts()?.changes;
+        if applied == wanted.len()
+            && after == before + applied as u64
+            && let Ok(mut cache) = self.known.lock()
+        {
+            *cache = Some(Known {
+                changes: after,
+                duplicates: known,
+            });
         }
         Ok(outcomes)
     }

@@ -591,3 +591,51 @@ fn malformed_files_import_nothing_and_say_why() {
         );
     }
 }
+
+#[test]
+fn duplicates_are_found_across_import_batches_and_after_other_writes() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let row = |name: &str, street: &str| import::ImportRow {
+        at: name.into(),
+        values: BTreeMap::from([
+            ("kind".to_owned(), "organization".to_owned()),
+            ("name".to_owned(), name.to_owned()),
+            ("postal_code".to_owned(), "97400".to_owned()),
+            ("street".to_owned(), street.to_owned()),
+        ]),
+        tags: Vec::new(),
+    };
+    let garage = row("Garage Payet", "12 rue de Paris");
+    let first = anne.import(std::slice::from_ref(&garage)).unwrap();
+    assert!(
+        matches!(first[..], [RowOutcome::Imported { .. }]),
+        "{first:?}"
+    );
+
+    // The next batch, nothing written in between: the garage is known.
+    let bakery = row("Boulangerie du Port", "3 quai Ouest");
+    let second = anne.import(&[garage.clone(), bakery]).unwrap();
+    assert!(
+        matches!(
+            second[..],
+            [RowOutcome::Duplicate, RowOutcome::Imported { .. }]
+        ),
+        "{second:?}"
+    );
+
+    // An entity added by other means between two batches is known too.
+    add(
+        &anne,
+        Kind::Organization,
+        "Crèche Les Lutins",
+        vec![text(Field::Street, "8 rue des Écoles")],
+    );
+    let third = anne
+        .import(&[row("Crèche Les Lutins", "8 rue des Écoles"), garage])
+        .unwrap();
+    assert!(
+        matches!(third[..], [RowOutcome::Duplicate, RowOutcome::Duplicate]),
+        "{third:?}"
+    );
+}
