@@ -33,6 +33,15 @@ fn open(dir: &tempfile::TempDir, name: &str) -> Arc<Store> {
 /// Runs a pulling session of `puller` against `answerer`, every message
 /// encoded and decoded as over the network.
 async fn pull_from(puller: &Arc<Store>, answerer: &Arc<Store>) -> sync::SyncReport {
+    pull_with_progress(puller, answerer, |_, _| {}).await
+}
+
+/// [`pull_from`], telling `progress` how many differing documents are done.
+async fn pull_with_progress(
+    puller: &Arc<Store>,
+    answerer: &Arc<Store>,
+    progress: impl Fn(usize, usize),
+) -> sync::SyncReport {
     let answerer = answerer.clone();
     sync::pull(
         puller.clone(),
@@ -45,7 +54,7 @@ async fn pull_from(puller: &Arc<Store>, answerer: &Arc<Store>) -> sync::SyncRepo
                 sync::decode(&sync::encode(&response))
             }
         },
-        |_, _| {},
+        progress,
     )
     .await
     .unwrap()
@@ -104,22 +113,10 @@ async fn ten_differences_among_ten_thousand_documents_cost_a_few_times_their_cha
 
     // B pulls from A through encoded messages, as over the network.
     let progress = std::sync::Mutex::new(Vec::new());
-    let answerer = a.clone();
-    let report = sync::pull(
-        b.clone(),
-        "97400".into(),
-        move |request| {
-            let answerer = answerer.clone();
-            async move {
-                let request: sync::Request = sync::decode(&sync::encode(&request))?;
-                let response = answerer.answer_sync(&request).map_err(SyncError::from)?;
-                sync::decode(&sync::encode(&response))
-            }
-        },
-        |done, total| progress.lock().unwrap().push((done, total)),
-    )
-    .await
-    .unwrap();
+    let report = pull_with_progress(&b, &a, |done, total| {
+        progress.lock().unwrap().push((done, total))
+    })
+    .await;
 
     assert_eq!(report.differing, 10);
     assert_eq!(progress.lock().unwrap().last(), Some(&(10, 10)));
