@@ -230,3 +230,35 @@ async fn a_node_ahead_asks_by_heads_and_concurrent_edits_fall_back_to_change_has
     assert_eq!(a.heads(id).unwrap(), b.heads(id).unwrap());
     assert_eq!(a.heads(id).unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_for_a_document_not_asked_by_heads_are_a_protocol_error() {
+    let temp = tempfile::tempdir().unwrap();
+    let (a, b) = (open(&temp, "a.redb"), open(&temp, "b.redb"));
+    ingest_all(&a, &[sample::organization(&key(), "97400", 1).envelope]);
+    // A peer that answers reconciliation truly, then a pull with heads
+    // for a document nobody asked about.
+    let result = sync::pull(
+        b.clone(),
+        "97400".into(),
+        move |request| {
+            let a = a.clone();
+            async move {
+                match request {
+                    sync::Request::Pull { .. } => Ok(sync::Response::Changes {
+                        envelopes: Vec::new(),
+                        served: Vec::new(),
+                        unresolved: vec![([9; 16], vec![[1; 32]])],
+                    }),
+                    request => a.answer_sync(&request).map_err(SyncError::from),
+                }
+            }
+        },
+        |_, _| {},
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(SyncError::Protocol(reason)) if reason.contains("not asked for by its heads")),
+        "{result:?}"
+    );
+}
