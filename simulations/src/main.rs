@@ -6,6 +6,7 @@
 //! cargo run -p simulations --release -- department
 //! cargo run -p simulations --release -- my-scenario.toml
 //! cargo run -p simulations --release -- sweep --nodes 100,250,500,1000
+//! cargo run -p simulations --release -- department-sum shard-*.txt
 //! ```
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ usage: simulations <SCENARIO> [OPTIONS]
        simulations sweep [--nodes 100,250,500,1000] [--size BYTES] [--messages M]
                          [--slow-motion K] [--out FILE.png]
        simulations plot RESULTS.jsonl FILE.png
+       simulations department-sum OUTPUT...  (outputs of department runs, one per shard)
        simulations list
 
 SCENARIO is a built-in scenario (see `simulations list`) or a .toml file.
@@ -58,6 +60,7 @@ fn main() {
             Ok(())
         }
         Some("sweep") => sweep(&args[1..]),
+        Some("department-sum") => department_sum(&args[1..]),
         Some("plot") => match &args[1..] {
             [results, out] => plot_file(results, out),
             _ => Err(format!("plot needs a results file and a PNG path\n{USAGE}")),
@@ -194,6 +197,34 @@ fn sweep(args: &[String]) -> Result<(), String> {
     std::fs::write(&results, lines.join("\n") + "\n")
         .map_err(|error| format!("cannot write {}: {error}", results.display()))?;
     plot_file(&results.to_string_lossy(), &out.to_string_lossy())
+}
+
+/// Sums department runs' outputs, shard by shard: the JSON line of each
+/// file (the last line that holds a department report).
+fn department_sum(files: &[String]) -> Result<(), String> {
+    if files.is_empty() {
+        return Err(format!(
+            "department-sum needs the outputs of department runs\n{USAGE}"
+        ));
+    }
+    let mut runs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|error| format!("cannot read {file}: {error}"))?;
+        let run = text
+            .lines()
+            .rev()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|run| run["scenario"] == "department")
+            .ok_or_else(|| format!("{file}: no department report in it"))?;
+        runs.push(run);
+    }
+    let report = runs::sum_department(&runs)?;
+    for line in &report.lines {
+        println!("{line}");
+    }
+    println!("{}", report.json);
+    Ok(())
 }
 
 fn plot_file(results: &str, out: &str) -> Result<(), String> {

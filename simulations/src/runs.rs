@@ -613,6 +613,127 @@ async fn department(scenario: &Scenario) -> Result<Report, SimError> {
         "rss_bytes": resident_bytes(),
         "foreign_documents": foreign,
         "converged": true,
+        "converged_after_s": settled.as_secs_f64(),
+    });
+    Ok(Report { lines, json })
+}
+
+/// Sums the JSON reports of department runs, shard by shard, into the
+/// department's figures: nodes, edits and the relays' traffic add up
+/// (each shard's relays carried its postal codes only; the department's
+/// relays carry them all); per-node figures are averaged over the nodes;
+/// the worst node and the slowest convergence are the shards' worst. A
+/// percentile does not add up: the shards' p95 are given as a range.
+pub fn sum_department(runs: &[serde_json::Value]) -> Result<Report, String> {
+    let number = |run: &serde_json::Value, key: &str| -> Result<f64, String> {
+        run[key]
+            .as_f64()
+            .ok_or_else(|| format!("a department report without {key}"))
+    };
+    if runs.is_empty() {
+        return Err("no department report to sum".into());
+    }
+    let mut shards = Vec::new();
+    let mut out_of = None;
+    let (mut nodes, mut codes, mut edits, mut relays_bytes) = (0.0, 0.0, 0.0, 0.0);
+    let (mut received, mut per_day, mut quiet, mut cpu) = (0.0, 0.0, 0.0, 0.0);
+    let (mut worst, mut p95_low, mut p95_high, mut rss, mut slowest) =
+        (0.0_f64, f64::INFINITY, 0.0_f64, 0.0_f64, None::<f64>);
+    let department = runs[0]["department"].clone();
+    for run in runs {
+        if run["scenario"] != "department" || run["department"] != department {
+            return Err(format!(
+                "not a report of department {department}: {}",
+                run["scenario"]
+            ));
+        }
+        if run["converged"] != true || number(run, "foreign_documents")? != 0.0 {
+            return Err(format!("shard {} did not pass its checks", run["shard"]));
+        }
+        let shard = run["shard"].as_str().unwrap_or("1/1");
+        let (index, of) = shard
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse::<u32>().ok()?, n.parse::<u32>().ok()?)))
+            .ok_or_else(|| format!("a shard named {shard:?}"))?;
+        if out_of.is_some_and(|known| known != of) || shards.contains(&index) {
+            return Err(format!("shard {shard} does not fit the others"));
+        }
+        out_of = Some(of);
+        shards.push(index);
+        let n = number(run, "nodes")?;
+        nodes += n;
+        codes += number(run, "postal_codes")?;
+        edits += number(run, "edits")?;
+        relays_bytes += number(run, "relay_received_bytes_per_s_mean")? * number(run, "relays")?;
+        received += n * number(run, "received_bytes_per_s_mean")?;
+        per_day += n * number(run, "received_mb_per_real_day_mean")?;
+        quiet += n * number(run, "quiet_bytes_per_s_per_node")?;
+        cpu += n * number(run, "cpu_share_per_node")?;
+        worst = worst.max(number(run, "received_bytes_per_s_max")?);
+        let p95 = number(run, "received_bytes_per_s_p95")?;
+        (p95_low, p95_high) = (p95_low.min(p95), p95_high.max(p95));
+        rss = rss.max(number(run, "rss_bytes")?);
+        if let Some(after) = run["converged_after_s"].as_f64() {
+            slowest = Some(slowest.map_or(after, |s: f64| s.max(after)));
+        }
+    }
+    shards.sort_unstable();
+    let of = out_of.unwrap_or(1);
+    let missing: Vec<u32> = (1..=of).filter(|i| !shards.contains(i)).collect();
+    let relays = runs[0]["relays"].as_f64().unwrap_or(0.0);
+    let mut lines = vec![
+        format!(
+            "department {}: {} of {of} shards, {nodes} nodes on {codes} postal codes, {edits} edits",
+            department.as_str().unwrap_or("?"),
+            shards.len()
+        ),
+        format!(
+            "received per node: {:.0} bytes/s of the run on average ({:.1} MB per real day), p95 {:.0}–{:.0} by shard, worst node {worst:.0}",
+            received / nodes,
+            per_day / nodes,
+            p95_low,
+            p95_high
+        ),
+        format!("quiet traffic: {:.0} bytes/s per node", quiet / nodes),
+        format!(
+            "relays: {relays_bytes:.0} bytes/s received in all, {:.0} each if {relays} relays serve the whole department",
+            relays_bytes / relays.max(1.0)
+        ),
+        format!(
+            "CPU: {:.3} % of a core per node; largest run {:.0} MiB resident",
+            cpu / nodes * 100.0,
+            rss / 1_048_576.0
+        ),
+        match slowest {
+            Some(after) => {
+                format!("every shard converged, the slowest {after:.1} s after its edits")
+            }
+            None => "every shard converged".to_owned(),
+        },
+    ];
+    if !missing.is_empty() {
+        lines.push(format!(
+            "missing shards: {missing:?}; the sums cover the shards above only"
+        ));
+    }
+    let json = json!({
+        "scenario": "department-sum",
+        "department": department,
+        "shards": shards,
+        "of": of,
+        "missing": missing,
+        "nodes": nodes,
+        "postal_codes": codes,
+        "edits": edits,
+        "received_bytes_per_s_mean": received / nodes,
+        "received_bytes_per_s_p95_range": [p95_low, p95_high],
+        "received_bytes_per_s_max": worst,
+        "received_mb_per_real_day_mean": per_day / nodes,
+        "quiet_bytes_per_s_per_node": quiet / nodes,
+        "relays_received_bytes_per_s": relays_bytes,
+        "cpu_share_per_node": cpu / nodes,
+        "rss_bytes_max": rss,
+        "converged_after_s_max": slowest,
     });
     Ok(Report { lines, json })
 }
@@ -944,4 +1065,50 @@ async fn newcomer(scenario: &Scenario) -> Result<Report, SimError> {
         "converged": true,
     });
     Ok(Report { lines, json })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(shard: &str, nodes: f64, mean: f64, relay: f64) -> serde_json::Value {
+        json!({
+            "scenario": "department", "department": "974", "shard": shard,
+            "nodes": nodes, "postal_codes": 2, "relays": 2, "edits": 10,
+            "received_bytes_per_s_mean": mean, "received_bytes_per_s_p95": mean * 2.0,
+            "received_bytes_per_s_max": mean * 3.0, "received_mb_per_real_day_mean": 1.0,
+            "quiet_bytes_per_s_per_node": 100.0, "cpu_share_per_node": 0.001,
+            "relay_received_bytes_per_s_mean": relay, "rss_bytes": 1e9,
+            "foreign_documents": 0, "converged": true, "converged_after_s": nodes / 100.0,
+        })
+    }
+
+    #[test]
+    fn shards_sum_into_the_department() {
+        let runs = [
+            shard("1/3", 300.0, 1_000.0, 50.0),
+            shard("3/3", 100.0, 3_000.0, 10.0),
+        ];
+        let sum = sum_department(&runs).unwrap().json;
+        assert_eq!(sum["nodes"], 400.0);
+        // Per node, weighted by nodes: (300 × 1,000 + 100 × 3,000) / 400.
+        assert_eq!(sum["received_bytes_per_s_mean"], 1_500.0);
+        assert_eq!(sum["received_bytes_per_s_max"], 9_000.0);
+        // Each shard had two relays; the department's relays carry it all.
+        assert_eq!(sum["relays_received_bytes_per_s"], 120.0);
+        assert_eq!(sum["converged_after_s_max"], 3.0);
+        assert_eq!(sum["missing"], json!([2]));
+    }
+
+    #[test]
+    fn a_failed_or_repeated_shard_is_refused() {
+        let mut failed = shard("2/3", 100.0, 1.0, 1.0);
+        failed["converged"] = json!(false);
+        assert!(sum_department(&[shard("1/3", 1.0, 1.0, 1.0), failed]).is_err());
+        let twice = [shard("1/3", 1.0, 1.0, 1.0), shard("1/3", 1.0, 1.0, 1.0)];
+        assert!(sum_department(&twice).is_err());
+        let other = [shard("1/3", 1.0, 1.0, 1.0), shard("2/4", 1.0, 1.0, 1.0)];
+        assert!(sum_department(&other).is_err());
+        assert!(sum_department(&[]).is_err());
+    }
 }
