@@ -1,3 +1,4 @@
-//! Workspace-level integration tests: multi-process runs of the real
-//! binaries, network namespaces and the browser. They arrive with the node;
-//! the command-line tests of `communecter` itself live in `cli/tests/`.
+//! A place for workspace-level tests. The tests that run the real
+//! binaries (several processes, network namespaces, the browser) live in
+//! `cli/tests/`: Cargo gives the path of the `communecter` binary only to
+//! the tests of its own package.
