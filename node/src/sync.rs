@@ -886,6 +886,78 @@ mod tests {
         assert!(unpack(vec![inverted]).is_err());
     }
 
+    mod wire {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn hashes() -> impl Strategy<Value = Vec<[u8; 32]>> {
+            prop::collection::vec(any::<[u8; 32]>(), 0..4)
+        }
+
+        fn have() -> impl Strategy<Value = Have> {
+            prop_oneof![
+                hashes().prop_map(Have::Heads),
+                hashes().prop_map(Have::Changes)
+            ]
+        }
+
+        fn range() -> impl Strategy<Value = WireRange> {
+            let body = prop_oneof![
+                (any::<[u8; 16]>(), any::<u64>())
+                    .prop_map(|(sum, count)| Body::Fingerprint(Fingerprint { sum, count })),
+                prop::collection::vec(any::<([u8; 16], [u8; 32])>(), 0..4).prop_map(Body::Items),
+            ];
+            (
+                prop::option::of(any::<[u8; 16]>()),
+                prop::option::of(any::<[u8; 16]>()),
+                body,
+            )
+                .prop_map(|(lower, upper, body)| WireRange { lower, upper, body })
+        }
+
+        fn request() -> impl Strategy<Value = Request> {
+            prop_oneof![
+                (".{0,12}", prop::collection::vec(range(), 0..4))
+                    .prop_map(|(postal_key, ranges)| Request::Reconcile { postal_key, ranges }),
+                prop::collection::vec((any::<[u8; 16]>(), have()), 0..4)
+                    .prop_map(|docs| Request::Pull { docs }),
+            ]
+        }
+
+        fn response() -> impl Strategy<Value = Response> {
+            prop_oneof![
+                prop::collection::vec(range(), 0..4)
+                    .prop_map(|ranges| Response::Reconcile { ranges }),
+                (
+                    prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..4),
+                    prop::collection::vec(any::<[u8; 16]>(), 0..4),
+                    prop::collection::vec((any::<[u8; 16]>(), hashes()), 0..4),
+                )
+                    .prop_map(|(envelopes, served, unresolved)| {
+                        Response::Changes {
+                            envelopes,
+                            served,
+                            unresolved,
+                        }
+                    }),
+                ".{0,40}".prop_map(|reason| Response::Refused { reason }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn every_request_round_trips(request in request()) {
+                prop_assert_eq!(decode::<Request>(&encode(&request)).unwrap(), request);
+            }
+
+            #[test]
+            fn every_response_round_trips(response in response()) {
+                prop_assert_eq!(decode::<Response>(&encode(&response)).unwrap(), response);
+            }
+        }
+    }
+
     #[test]
     fn oversized_and_garbled_messages_are_refused() {
         assert!(decode::<Request>(&[0xff; 10]).is_err());
