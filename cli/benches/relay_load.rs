@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use node::identity::DataDir;
+use node::ingest;
 use node::model::sample;
+use node::store::Origin;
 use node::store::Store;
 use serde_json::Value;
 
@@ -161,7 +163,7 @@ fn main() {
         let store = Store::open(&dir.store_path()).expect("relay store");
         let (key, _) = sample::author(9);
         for batch in sample::directory(&key, POSTAL_CODE, directory).chunks(500) {
-            store.ingest(batch).expect("ingest");
+            ingest::ingest(&store, Origin::Local, batch).expect("ingest");
         }
     }
     println!(

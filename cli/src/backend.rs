@@ -4,13 +4,14 @@
 use anyhow::{Context, Result};
 use node::daemon;
 use node::identity::DataDir;
-use node::index::Filter;
-use node::local::{Join, Local, NewEntity};
+use node::local::{Join, Local};
+use node::model::document::NewEntity;
 use node::model::document::{Edit, Entity, Relation};
 use node::model::ids::EntityId;
 use node::opendata::Licence;
 use node::opendata::export::{ExportOptions, Format};
 use node::opendata::import::{ImportRow, RowOutcome};
+use node::store::Filter;
 use node::store::HistoryEntry;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};

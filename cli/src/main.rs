@@ -15,12 +15,13 @@ use anyhow::{Context, Result, bail};
 use backend::Backend;
 use clap::{Args, Parser, Subcommand};
 use node::identity::DataDir;
-use node::index::Filter;
-use node::local::{Join, Local, NewEntity};
+use node::local::{Join, Local};
 use node::model::communes::{self, Commune};
+use node::model::document::NewEntity;
 use node::model::document::{Edit, Entity, Relation};
 use node::model::ids::{AuthorKey, EntityId};
 use node::model::schema::{Field, Kind};
+use node::store::Filter;
 
 /// Communecter: the peer-to-peer directory of your commune.
 #[derive(Parser)]

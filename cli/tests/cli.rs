@@ -1,6 +1,8 @@
 //! The `communecter` binary, driven as a user would, on a fresh data
 //! directory (no daemon: the offline mode).
 
+use node::ingest;
+use node::store::Origin;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -360,7 +362,7 @@ fn editing_what_is_not_yours_is_refused_with_a_reason() {
         .encode();
     {
         let store = node::store::Store::open(&me.home.join("store.redb")).unwrap();
-        assert!(store.ingest(&[envelope]).unwrap()[0].is_stored());
+        assert!(ingest::ingest(&store, Origin::Local, &[envelope]).unwrap()[0].is_stored());
     }
     let id = created.id.to_string();
     let refused = me.fails(&["edit", &id, "--set", "description=Fermé"]);

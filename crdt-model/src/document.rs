@@ -202,6 +202,46 @@ pub struct Genesis {
     pub open_edition: Option<bool>,
 }
 
+/// A new entity as a citizen asks for it (command line, local API, an
+/// import row): the node fills in the postal code, the citizen's when
+/// absent, and the commune, from the communes table, before it becomes a
+/// [`Genesis`] and its first edits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntity {
+    /// organization, project, event or place.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// Its postal code; the citizen's when absent.
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    /// Its country; `FR` when absent.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Whether anyone may edit its descriptive fields (default: yes).
+    #[serde(default)]
+    pub open_edition: Option<bool>,
+    /// Fields, tags, position… written by the same first change.
+    #[serde(default)]
+    pub edits: Vec<Edit>,
+}
+
+impl NewEntity {
+    /// A new entity of `kind` named `name` with `edits`, in the citizen's
+    /// postal code, with the kind's default edition rights.
+    pub fn new(kind: Kind, name: impl Into<String>, edits: Vec<Edit>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            postal_code: None,
+            country: None,
+            open_edition: None,
+            edits,
+        }
+    }
+}
+
 /// Why an edit could not be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EditError {

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use crdt_model::sample;
 use node::identity::DataDir;
+use node::ingest;
 use node::local::{Join, Local};
 use node::net::{self, NetConfig};
 use node::relay::{Relay, RelayConfig};
+use node::store::Origin;
 
 const DOCUMENTS: usize = 10_000;
 
@@ -54,7 +56,7 @@ async fn run() {
     .await
     .expect("relay");
     for batch in envelopes.chunks(500) {
-        relay.store.ingest(batch).expect("ingest");
+        ingest::ingest(&relay.store, Origin::Local, batch).expect("ingest");
     }
     let relay_address = relay.status().await.expect("status").listen[0]
         .parse()

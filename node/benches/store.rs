@@ -12,8 +12,10 @@ use crdt_model::document::{self, Edit, Genesis};
 use crdt_model::schema::{Field, Kind, Value};
 use crdt_model::signed::SignedChange;
 use node::identity::DataDir;
-use node::index::Filter;
+use node::ingest;
 use node::local::{Join, Local};
+use node::store::Filter;
+use node::store::Origin;
 
 const ENTITIES: usize = 10_000;
 const UNBATCHED: usize = 1_000;
@@ -138,9 +140,7 @@ fn main() {
 
     let started = Instant::now();
     for envelope in &envelopes[..UNBATCHED] {
-        let outcome = local
-            .store
-            .ingest(std::slice::from_ref(envelope))
+        let outcome = ingest::ingest(&local.store, Origin::Local, std::slice::from_ref(envelope))
             .expect("ingest");
         assert!(outcome[0].is_stored());
     }
@@ -151,7 +151,7 @@ fn main() {
     );
     let started = Instant::now();
     for batch in envelopes[UNBATCHED..].chunks(BATCH) {
-        let outcomes = local.store.ingest(batch).expect("ingest");
+        let outcomes = ingest::ingest(&local.store, Origin::Local, batch).expect("ingest");
         assert!(outcomes.iter().all(|o| o.is_stored()));
     }
     let elapsed = started.elapsed();

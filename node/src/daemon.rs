@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::api::{ApiState, router};
 use crate::identity::{DataDir, IdentityError, io, random_seed, write_secret};
 use crate::local::{Local, LocalError};
-use crate::net::{NetConfig, NetError, NetStatus};
+use crate::net::{self, NetConfig, NetError, NetStatus};
 
 /// Default address of the local API.
 pub const DEFAULT_API: &str = "127.0.0.1:7878";
@@ -161,28 +161,40 @@ impl Daemon {
             error,
         })?;
         let api = format!("http://{address}");
-        let mut web = crate::web::WebConfig {
+        let mut web = crate::api::web::WebConfig {
             // A page served beyond this computer must not hand out the
             // right to write.
             embed_token: address.ip().is_loopback(),
-            ..crate::web::WebConfig::default()
+            ..crate::api::web::WebConfig::default()
         };
         if let Some((tiles, attribution)) = config.tiles.clone() {
             web.tiles = tiles;
             web.tiles_attribution = attribution;
         }
         let mut state = ApiState::new(dir.clone(), token, local, api.clone()).with_web(web);
-        if let Some(net) = config.net.clone() {
-            let (dir, addr_file, api) = (dir.clone(), config.addr_file.clone(), api.clone());
-            state = state.with_network(net, move |status| {
-                if let Err(error) = publish(&dir, addr_file.as_deref(), &api, Some(status)) {
-                    eprintln!("cannot write the node's addresses: {error}");
-                }
+        let networking = config.net.clone().map(|config_net| {
+            Arc::new(Networking {
+                config: config_net,
+                dir: dir.clone(),
+                addr_file: config.addr_file.clone(),
+                api: api.clone(),
+            })
+        });
+        if let Some(networking) = networking.clone() {
+            state = state.on_joined(move |state| {
+                let networking = networking.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = networking.start(&state).await {
+                        eprintln!("the network could not start: {error}");
+                    }
+                });
             });
         }
         let state = Arc::new(state);
         publish(dir, config.addr_file.as_deref(), &api, None)?;
-        state.start_network().await?;
+        if let Some(networking) = &networking {
+            networking.start(&state).await?;
+        }
         Ok(Self {
             config,
             listener,
@@ -223,6 +235,60 @@ impl Daemon {
             address: self.address,
             error,
         })
+    }
+}
+
+/// How the daemon runs the network once the node has joined: the daemon
+/// owns its life, the API only asks it.
+struct Networking {
+    config: NetConfig,
+    dir: DataDir,
+    addr_file: Option<PathBuf>,
+    api: String,
+}
+
+impl Networking {
+    /// Starts the network if the node has joined and it does not run yet,
+    /// hands it to the API, publishes the node's addresses, and watches
+    /// its task: should it end, the failure is logged and shown in the
+    /// status.
+    async fn start(&self, state: &Arc<ApiState>) -> Result<(), NetError> {
+        let Some(local) = state.joined() else {
+            return Ok(());
+        };
+        if state.network().is_some() {
+            return Ok(());
+        }
+        let postal_keys = local.postal_keys().map_err(|error| {
+            NetError::Setup(format!("reading the followed postal codes: {error}"))
+        })?;
+        let (client, task) = net::start(
+            local.store.clone(),
+            local.identity.network_seed,
+            self.config.clone(),
+            postal_keys,
+        )
+        .await?;
+        let status = client.status().await?;
+        state.set_network(client);
+        if let Err(error) = publish(
+            &self.dir,
+            self.addr_file.as_deref(),
+            &self.api,
+            Some(&status),
+        ) {
+            eprintln!("cannot write the node's addresses: {error}");
+        }
+        let watched = state.clone();
+        tokio::spawn(async move {
+            let why = match task.await {
+                Ok(()) => "the network's event loop ended".to_owned(),
+                Err(error) => format!("the network's event loop failed: {error}"),
+            };
+            eprintln!("{why}");
+            watched.network_stopped(why);
+        });
+        Ok(())
     }
 }
 

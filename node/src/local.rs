@@ -1,21 +1,21 @@
 //! What a citizen does on their own node: join (init), create entities,
 //! edit them, link to them, delete them. Every change is built with
 //! crdt-model, signed with the citizen's key and goes through the same
-//! [`Store::ingest`] as a change from a peer.
+//! [`ingest::ingest`] as a change from a peer.
 
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crdt_model::communes;
-use crdt_model::document::{self, Edit, EditError, Entity, Genesis};
+use crdt_model::document::{self, Edit, EditError, Entity, Genesis, NewEntity};
 use crdt_model::ids::{EntityId, IdError};
 use crdt_model::schema::{Field, Kind, Value, postal_key};
 use crdt_model::signed::SignedChange;
 
 use crate::identity::{DataDir, Identity, IdentityError, random_seed};
-use crate::ingest::{Origin, Outcome};
+use crate::ingest::{self, Outcome};
 use crate::opendata::import::{self, Duplicates, ImportRow, RowOutcome};
-use crate::store::{Store, StoreError};
+use crate::store::{Origin, Store, StoreError};
 
 /// Profile keys of the local-only profile table.
 mod profile_key {
@@ -100,45 +100,6 @@ pub struct Join {
     pub name: Option<String>,
     /// E-mail, kept in the local profile only.
     pub email: Option<String>,
-}
-
-/// A new entity as asked by a user (command line or local API): the
-/// postal code defaults to the citizen's, the commune is filled in from the
-/// communes table.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewEntity {
-    /// organization, project, event or place.
-    pub kind: Kind,
-    /// Its name.
-    pub name: String,
-    /// Its postal code; the citizen's when absent.
-    #[serde(default)]
-    pub postal_code: Option<String>,
-    /// Its country; `FR` when absent.
-    #[serde(default)]
-    pub country: Option<String>,
-    /// Whether anyone may edit its descriptive fields (default: yes).
-    #[serde(default)]
-    pub open_edition: Option<bool>,
-    /// Fields, tags, position… written by the same first change.
-    #[serde(default)]
-    pub edits: Vec<Edit>,
-}
-
-impl NewEntity {
-    /// A new entity of `kind` named `name` with `edits`, in the citizen's
-    /// postal code, with the kind's default edition rights.
-    pub fn new(kind: Kind, name: impl Into<String>, edits: Vec<Edit>) -> Self {
-        Self {
-            kind,
-            name: name.into(),
-            postal_code: None,
-            country: None,
-            open_edition: None,
-            edits,
-        }
-    }
 }
 
 /// The citizen's local profile. Never shared.
@@ -258,7 +219,7 @@ impl Local {
             ))
             .map_err(EditError::from)?;
         let identity = Identity::create(dir)?;
-        let store = Arc::new(Store::open(&dir.store_path())?);
+        let store = Arc::new(ingest::open(&dir.store_path())?);
         // The store holds the local profile (e-mail): owner-only, like the keys.
         #[cfg(unix)]
         {
@@ -308,7 +269,7 @@ impl Local {
     /// Opens an initialized data directory.
     pub fn open(dir: &DataDir) -> Result<Self, LocalError> {
         let identity = Identity::load(dir)?;
-        let store = Arc::new(Store::open(&dir.store_path())?);
+        let store = Arc::new(ingest::open(&dir.store_path())?);
         let get = |key: &'static str| -> Result<String, LocalError> {
             store.profile(key)?.ok_or(LocalError::Profile(key))
         };
@@ -345,7 +306,7 @@ impl Local {
             postal_key,
             change.raw_bytes(),
         )?;
-        match self.store.ingest(&[envelope.encode()])?.pop() {
+        match ingest::ingest(&self.store, Origin::Local, &[envelope.encode()])?.pop() {
             Some(outcome) if outcome.is_stored() => Ok(()),
             Some(Outcome::Rejected { reason, .. }) => Err(LocalError::Refused(reason)),
             other => Err(LocalError::Refused(format!("{other:?}"))),
@@ -434,7 +395,7 @@ impl Local {
             Some(known) if known.changes == before => known.duplicates,
             _ => {
                 let mut known = Duplicates::default();
-                for entity in self.store.list(&crate::index::Filter::default())? {
+                for entity in self.store.list(&crate::store::Filter::default())? {
                     known.insert_entity(&entity);
                 }
                 known
@@ -478,7 +439,7 @@ impl Local {
                 Err(reason) => RowOutcome::Rejected { reason },
             };
         }
-        let stored = self.store.ingest_from(Origin::Import, &envelopes)?;
+        let stored = ingest::ingest(&self.store, Origin::Import, &envelopes)?;
         let applied = stored
             .iter()
             .filter(|outcome| matches!(outcome, Outcome::Applied { .. }))

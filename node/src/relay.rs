@@ -108,7 +108,7 @@ impl Relay {
         let dir = &config.dir;
         std::fs::create_dir_all(dir.root()).map_err(io(dir.root()))?;
         let seed = network_seed(dir)?;
-        let store = Arc::new(Store::open(&dir.store_path())?);
+        let store = Arc::new(crate::ingest::open(&dir.store_path())?);
         let (client, task) = net::start(store.clone(), seed, net, postal_keys.clone()).await?;
         if let Some(path) = &config.addr_file {
             let status = client.status().await?;

@@ -11,8 +11,10 @@ use crdt_model::ed25519_dalek::SigningKey;
 use crdt_model::ids::{Actor, AuthorKey, EntityId};
 use crdt_model::schema::Kind;
 use crdt_model::signed::SignedChange;
+use node::ingest;
 use node::ingest::Outcome;
 use node::random::Xorshift;
+use node::store::Origin;
 use node::store::Store;
 
 const STORE_VARIABLE: &str = "COMMUNECTER_CRASH_STORE";
@@ -52,7 +54,7 @@ fn crash_child() {
         }
         // One change per transaction for the genesis, then a batch of three.
         for batch in [&envelopes[..1], &envelopes[1..]] {
-            let outcomes = store.ingest(batch).unwrap();
+            let outcomes = ingest::ingest(&store, Origin::Local, batch).unwrap();
             assert!(
                 outcomes
                     .iter()

@@ -11,7 +11,8 @@ use crdt_model::schema::{Field, Kind, Value};
 use crdt_model::signed::SignedChange;
 use libp2p::Multiaddr;
 use node::identity::DataDir;
-use node::local::{Join, Local, NewEntity};
+use node::local::{Join, Local};
+use node::model::document::NewEntity;
 use node::net::{self, Client, NetConfig};
 use node::random::Xorshift;
 
@@ -573,9 +574,9 @@ async fn attacker(address: Multiaddr, topic: &str) -> libp2p::Swarm<libp2p::goss
         .with_other_transport(|key| {
             // The nodes' memory connections open with the link model's
             // greeting (instant links here).
-            let links = node::links::Links::new(node::links::Link::default());
+            let links = node::net::links::Links::new(node::net::links::Link::default());
             libp2p::core::transport::MemoryTransport::default()
-                .and_then(move |connection, _| node::links::connect(connection, 666, links))
+                .and_then(move |connection, _| node::net::links::connect(connection, 666, links))
                 .upgrade(libp2p::core::upgrade::Version::V1)
                 .authenticate(libp2p::noise::Config::new(key).unwrap())
                 .multiplex(libp2p::yamux::Config::default())

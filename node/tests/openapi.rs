@@ -239,12 +239,12 @@ fn operations_are_complete() {
     }
 }
 
-/// The paths of the `.route("…", …)` calls of `fn router` in `api.rs`.
+/// The paths of the `.route("…", …)` calls of `fn router` in `api/mod.rs`.
 fn router_source_paths() -> BTreeSet<String> {
-    let source = include_str!("../src/api.rs");
+    let source = include_str!("../src/api/mod.rs");
     let start = source
         .find("pub fn router(")
-        .expect("api.rs defines `pub fn router`");
+        .expect("api/mod.rs defines `pub fn router`");
     let body = &source[start..];
     let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
     body.split(".route(")

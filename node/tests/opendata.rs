@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crdt_model::document::{Edit, Entity, Relation};
 use crdt_model::schema::{Field, Kind, Value};
 use node::identity::DataDir;
-use node::index::Filter;
-use node::local::{Join, Local, NewEntity};
+use node::local::{Join, Local};
+use node::model::document::NewEntity;
 use node::opendata::export::{self, CSV_COLUMNS, ExportOptions, Format};
 use node::opendata::import::{self, ImportError, RowOutcome};
 use node::opendata::{ATTRIBUTION, Licence};
+use node::store::Filter;
 use serde_json::Value as Json;
 
 const EMAIL: &str = "anne.hoarau@example.org";

@@ -7,8 +7,10 @@ use crdt_model::ed25519_dalek::SigningKey;
 use crdt_model::ids::{Actor, AuthorKey, EntityId};
 use crdt_model::schema::{Field, Kind, Value};
 use crdt_model::signed::SignedChange;
-use node::index::Filter;
+use node::ingest;
 use node::ingest::{Fault, Outcome};
+use node::store::Filter;
+use node::store::Origin;
 use node::store::Store;
 
 const NOW: i64 = 1_764_000_000_000;
@@ -68,11 +70,11 @@ fn changes_are_applied_once_and_survive_reopening() {
     let g = genesis(Kind::Organization, "Garage du Centre", "97400");
     let (id, mut doc, first) = create(1, 1, &g, &[]);
     let second = edit(1, id, &mut doc, &[Edit::AddTag("garage".into())]);
-    let outcomes = store.ingest(&[first.clone(), second]).unwrap();
+    let outcomes = ingest::ingest(&store, Origin::Local, &[first.clone(), second]).unwrap();
     assert!(matches!(outcomes[0], Outcome::Applied { doc, .. } if doc == id));
     assert!(matches!(outcomes[1], Outcome::Applied { .. }));
     assert_eq!(
-        store.ingest(&[first]).unwrap(),
+        ingest::ingest(&store, Origin::Local, &[first]).unwrap(),
         vec![Outcome::Duplicate { doc: id }]
     );
     drop(store);
@@ -110,7 +112,7 @@ fn changes_wait_for_their_dependencies_in_any_order() {
         }],
     );
     // Newest first: both wait, then the genesis releases them.
-    let outcomes = store.ingest(&[link, tag]).unwrap();
+    let outcomes = ingest::ingest(&store, Origin::Local, &[link, tag]).unwrap();
     assert!(
         outcomes
             .iter()
@@ -118,7 +120,7 @@ fn changes_wait_for_their_dependencies_in_any_order() {
     );
     assert_eq!(store.counts().unwrap().pending, 2);
     assert!(store.entity(&id).unwrap().is_none());
-    store.ingest(&[genesis_envelope]).unwrap();
+    ingest::ingest(&store, Origin::Local, &[genesis_envelope]).unwrap();
     assert_eq!(store.counts().unwrap().pending, 0);
     let entity = store.entity(&id).unwrap().unwrap();
     assert!(entity.tags.contains("livres"));
@@ -135,15 +137,15 @@ fn a_batch_applies_changes_that_arrive_before_their_dependencies() {
     // The tag waits alone, is sent again while it waits, then arrives once
     // more in the same batch as the genesis, after it.
     assert!(matches!(
-        store.ingest(std::slice::from_ref(&tag)).unwrap()[..],
+        ingest::ingest(&store, Origin::Local, std::slice::from_ref(&tag)).unwrap()[..],
         [Outcome::Pending { .. }]
     ));
     assert!(matches!(
-        store.ingest(std::slice::from_ref(&tag)).unwrap()[..],
+        ingest::ingest(&store, Origin::Local, std::slice::from_ref(&tag)).unwrap()[..],
         [Outcome::Pending { .. }]
     ));
     assert_eq!(store.counts().unwrap().pending, 1);
-    let outcomes = store.ingest(&[tag.clone(), genesis_envelope]).unwrap();
+    let outcomes = ingest::ingest(&store, Origin::Local, &[tag.clone(), genesis_envelope]).unwrap();
     assert!(
         outcomes
             .iter()
@@ -158,7 +160,7 @@ fn a_batch_applies_changes_that_arrive_before_their_dependencies() {
     assert!(store.entity(&id).unwrap().unwrap().tags.contains("jardin"));
     // Once stored, the same envelope is a duplicate, in a batch or alone.
     assert!(matches!(
-        store.ingest(&[tag.clone(), tag]).unwrap()[..],
+        ingest::ingest(&store, Origin::Local, &[tag.clone(), tag]).unwrap()[..],
         [Outcome::Duplicate { .. }, Outcome::Duplicate { .. }]
     ));
 }
@@ -178,7 +180,7 @@ fn a_large_batch_over_many_documents_is_applied_whole() {
         batch.push(first);
         ids.push(id);
     }
-    let outcomes = store.ingest(&batch).unwrap();
+    let outcomes = ingest::ingest(&store, Origin::Local, &batch).unwrap();
     assert!(
         outcomes
             .iter()
@@ -202,10 +204,10 @@ fn bad_input_is_refused_counted_and_quarantined() {
     let (_temp, store) = open();
     let g = genesis(Kind::Organization, "Boulangerie", "97400");
     let (id, doc, first) = create(1, 3, &g, &[Edit::SetOpenEdition(false)]);
-    store.ingest(std::slice::from_ref(&first)).unwrap();
+    ingest::ingest(&store, Origin::Local, std::slice::from_ref(&first)).unwrap();
 
     // Not an envelope.
-    let outcome = store.ingest(&[b"hello".to_vec()]).unwrap();
+    let outcome = ingest::ingest(&store, Origin::Local, &[b"hello".to_vec()]).unwrap();
     assert!(matches!(
         outcome[0],
         Outcome::Rejected {
@@ -214,7 +216,7 @@ fn bad_input_is_refused_counted_and_quarantined() {
         }
     ));
     // Too large.
-    let outcome = store.ingest(&[vec![0; 300_000]]).unwrap();
+    let outcome = ingest::ingest(&store, Origin::Local, &[vec![0; 300_000]]).unwrap();
     assert!(matches!(
         outcome[0],
         Outcome::Rejected {
@@ -226,7 +228,7 @@ fn bad_input_is_refused_counted_and_quarantined() {
     let mut forged = edit(1, id, &mut doc.fork(), &[Edit::AddTag("x".into())]);
     let last = forged.len() - 1;
     forged[last] ^= 1;
-    let outcome = store.ingest(&[forged]).unwrap();
+    let outcome = ingest::ingest(&store, Origin::Local, &[forged]).unwrap();
     assert!(matches!(
         outcome[0],
         Outcome::Rejected {
@@ -249,7 +251,7 @@ fn bad_input_is_refused_counted_and_quarantined() {
     let unauthorized = SignedChange::sign(&key(2), id, "97400", change.raw_bytes())
         .unwrap()
         .encode();
-    let outcome = store.ingest(&[unauthorized]).unwrap();
+    let outcome = ingest::ingest(&store, Origin::Local, &[unauthorized]).unwrap();
     assert!(matches!(
         outcome[0],
         Outcome::Rejected {
@@ -308,7 +310,7 @@ fn lists_and_search_use_the_indexes() {
             edits.push(Edit::Set(Field::Category, Value::Text((*category).into())));
         }
         let (id, _, envelope) = create(1, 10 + i as u8, &genesis(*kind, name, postal), &edits);
-        store.ingest(&[envelope]).unwrap();
+        ingest::ingest(&store, Origin::Local, &[envelope]).unwrap();
         ids.push(id);
     }
     let names = |entities: Vec<crdt_model::document::Entity>| -> Vec<String> {
@@ -414,14 +416,14 @@ fn lists_and_search_use_the_indexes() {
     let envelope = SignedChange::sign(&key(1), ids[0], "97400", change.raw_bytes())
         .unwrap()
         .encode();
-    store.ingest(&[envelope]).unwrap();
+    ingest::ingest(&store, Origin::Local, &[envelope]).unwrap();
     assert!(search("garage").is_empty());
     assert_eq!(store.list(&Filter::default()).unwrap().len(), 3);
     assert!(store.entity(&ids[0]).unwrap().unwrap().deleted);
 }
 
 #[test]
-fn a_store_of_the_first_format_is_converted_on_opening() {
+fn a_store_of_the_first_format_is_converted_on_opening_by_the_ingest_pipeline() {
     use redb::{ReadableDatabase, TableDefinition, TableHandle};
     let temp = tempfile::tempdir().unwrap();
     let path = temp.path().join("store.redb");
@@ -447,7 +449,12 @@ fn a_store_of_the_first_format_is_converted_on_opening() {
             .unwrap();
         tx.commit().unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    // The store alone cannot convert it, and says so without writing.
+    assert!(matches!(
+        Store::open(&path),
+        Err(node::store::StoreError::FirstFormat { .. })
+    ));
+    let store = ingest::open(&path).unwrap();
     let tagged = store
         .list(&Filter {
             tag: Some("Petite Enfance".into()),
@@ -485,12 +492,12 @@ fn documents_load_from_their_changes_then_from_a_snapshot() {
     let g = genesis(Kind::Organization, "Chorale du Butor", "97400");
     let (id, mut doc, first) = create(1, 70, &g, &[]);
     let store = Store::open(&path).unwrap();
-    store.ingest(&[first]).unwrap();
+    ingest::ingest(&store, Origin::Local, &[first]).unwrap();
     // One change at a time, past the snapshot threshold; each step reads
     // the stored document back and compares it with the author's copy.
     for n in 0..2 * node::store::SNAPSHOT_AFTER {
         let envelope = edit(1, id, &mut doc, &[Edit::AddTag(format!("voix {n}"))]);
-        assert!(store.ingest(&[envelope]).unwrap()[0].is_stored());
+        assert!(ingest::ingest(&store, Origin::Local, &[envelope]).unwrap()[0].is_stored());
         let stored = store.document(&id).unwrap().unwrap();
         assert_eq!(stored.get_heads(), doc.get_heads(), "after change {n}");
     }
@@ -560,13 +567,13 @@ fn a_change_automerge_cannot_apply_is_refused_without_harming_the_batch() {
             SignedChange::sign(&key(1), created.id, "97400", created.change.raw_bytes())
                 .unwrap()
                 .encode();
-        store.ingest(&[genesis_envelope]).unwrap();
+        ingest::ingest(&store, Origin::Local, &[genesis_envelope]).unwrap();
     }
     let poisoned = SignedChange::sign(&key(1), created.id, "97400", &bytes)
         .unwrap()
         .encode();
     let (other, _, honest) = create(2, 10, &genesis(Kind::Organization, "Chorale", "97400"), &[]);
-    let outcomes = store.ingest(&[poisoned, honest]).unwrap();
+    let outcomes = ingest::ingest(&store, Origin::Local, &[poisoned, honest]).unwrap();
     assert!(
         matches!(
             &outcomes[0],

@@ -9,7 +9,9 @@ use crdt_model::ed25519_dalek::SigningKey;
 use crdt_model::ids::{Actor, EntityId};
 use crdt_model::sample::{self, SAMPLE_TIME};
 use crdt_model::signed::SignedChange;
+use node::ingest;
 use node::ingest::Outcome;
+use node::store::Origin;
 use node::store::Store;
 use node::sync::{self, SyncError};
 
@@ -21,7 +23,7 @@ fn key() -> SigningKey {
 
 fn ingest_all(store: &Store, envelopes: &[Vec<u8>]) {
     for batch in envelopes.chunks(500) {
-        let outcomes = store.ingest(batch).unwrap();
+        let outcomes = ingest::ingest(store, Origin::Local, batch).unwrap();
         assert!(outcomes.iter().all(Outcome::is_stored));
     }
 }
@@ -50,7 +52,7 @@ async fn pull_with_progress(
             let answerer = answerer.clone();
             async move {
                 let request: sync::Request = sync::decode(&sync::encode(&request))?;
-                let response = answerer.answer_sync(&request).map_err(SyncError::from)?;
+                let response = sync::serve(&answerer, &request).map_err(SyncError::from)?;
                 sync::decode(&sync::encode(&response))
             }
         },
@@ -250,7 +252,7 @@ async fn heads_for_a_document_not_asked_by_heads_are_a_protocol_error() {
                         served: Vec::new(),
                         unresolved: vec![([9; 16], vec![[1; 32]])],
                     }),
-                    request => a.answer_sync(&request).map_err(SyncError::from),
+                    request => sync::serve(&a, &request).map_err(SyncError::from),
                 }
             }
         },

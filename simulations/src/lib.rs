@@ -1,21 +1,24 @@
 //! Many real Communecter nodes in one process: each with its own identity,
 //! store and network (the node library's ingest, gossip and catch-up
 //! sync), over libp2p's memory transport and the modelled links of
-//! [`node::links`] (latency, jitter, bandwidth, loss, partitions).
+//! [`node::net::links`] (latency, jitter, bandwidth, loss, partitions).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use node::identity::DataDir;
-use node::links::{Link, Links};
-use node::local::{Join, Local, NewEntity};
+use node::ingest;
+use node::local::{Join, Local};
 use node::model::document::Edit;
+use node::model::document::NewEntity;
 use node::model::ids::EntityId;
 use node::model::schema::Kind;
+use node::net::links::{Link, Links};
 use node::net::{self, Client, NetConfig};
 use node::random::Xorshift;
 use node::relay::{Relay, RelayConfig};
+use node::store::Origin;
 use node::store::Store;
 use tokio::task::JoinHandle;
 
@@ -272,7 +275,7 @@ impl Simulation {
                 let seed = Store::open(&seed_path)?;
                 for store in relays.iter().chain([&Arc::new(seed)]) {
                     for batch in envelopes.chunks(500) {
-                        store.ingest(batch)?;
+                        ingest::ingest(store, Origin::Local, batch)?;
                     }
                 }
                 Ok(())

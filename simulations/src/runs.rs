@@ -5,12 +5,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use node::ingest;
 use node::model::automerge::ReadDoc;
 use node::model::document::Edit;
 use node::model::ids::EntityId;
 use node::model::schema::{Field, Value};
 use node::net::ClosedConnections;
 use node::random::Xorshift;
+use node::store::Origin;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -1014,7 +1016,7 @@ async fn newcomer(scenario: &Scenario) -> Result<Report, SimError> {
     let store = sim.relays[0].relay.store.clone();
     tokio::task::spawn_blocking(move || -> Result<(), SimError> {
         for batch in envelopes.chunks(500) {
-            store.ingest(batch)?;
+            ingest::ingest(&store, Origin::Local, batch)?;
         }
         Ok(())
     })

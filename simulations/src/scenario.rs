@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use node::links::Link;
 use node::model::communes;
 use node::net::NetConfig;
+use node::net::links::Link;
 use serde::{Deserialize, Serialize};
 
 /// The built-in scenario files, by name.

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use node::links::Link;
 use node::model::document::Edit;
 use node::model::schema::{Field, Value};
+use node::net::links::Link;
 use simulations::Simulation;
 
 const NODES: u32 = 20;

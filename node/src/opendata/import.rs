@@ -12,7 +12,7 @@ use crdt_model::schema::{Container, Field, Kind, check_postal_code};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::local::NewEntity;
+use crdt_model::document::NewEntity;
 
 /// The largest file imported.
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;

@@ -23,7 +23,7 @@
 //!   sync request, the first node's ingest) to the commit that completes
 //!   the second node's store. Bytes are everything both nodes received on
 //!   their links (Noise, Yamux, identify, gossip and sync), counted by
-//!   `node::links` on the memory transport; over TCP only the sync
+//!   `node::net::links` on the memory transport; over TCP only the sync
 //!   session's own messages are counted.
 
 use std::collections::BTreeSet;
@@ -32,16 +32,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use node::ingest::{Applied, Origin, Outcome, heads_hash};
-use node::links::{Link, Links};
+use node::ingest;
+use node::ingest::Outcome;
 use node::model::automerge::{Automerge, ChangeHash};
 use node::model::document::{self, Edit};
 use node::model::ids::EntityId;
 use node::model::sample::{self, SAMPLE_TIME};
 use node::model::schema::{Field, Value};
 use node::model::signed::SignedChange;
+use node::net::links::{Link, Links};
 use node::net::{self, Client, Multiaddr, NetConfig};
 use node::store::Store;
+use node::store::{Applied, Origin, heads_hash};
 use node::sync::{Item, SyncReport};
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -119,7 +121,7 @@ impl DiffMode {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Transport {
-    /// libp2p's in-process memory transport, through `node::links` links
+    /// libp2p's in-process memory transport, through `node::net::links` links
     /// without latency or bandwidth limit, which count the bytes.
     Memory,
     /// TCP on 127.0.0.1.
@@ -360,7 +362,8 @@ impl Peer {
     async fn ingest(&self, origin: Origin, envelopes: Vec<Vec<u8>>) -> Result<(), Error> {
         let store = self.store.clone();
         let outcomes =
-            tokio::task::spawn_blocking(move || store.ingest_from(origin, &envelopes)).await??;
+            tokio::task::spawn_blocking(move || ingest::ingest(&store, origin, &envelopes))
+                .await??;
         match outcomes
             .iter()
             .find(|outcome| !matches!(outcome, Outcome::Applied { .. }))

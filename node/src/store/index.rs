@@ -17,7 +17,7 @@ use crdt_model::schema::{Field, Kind};
 use crdt_model::text::fold;
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
-use crate::store::{ENTITIES, INDEX, META, NAMES, ROWS, Store, StoreError};
+use super::{ENTITIES, INDEX, NAMES, ROWS, Store, StoreError};
 
 /// French words too common to search for.
 const STOP_WORDS: &[&str] = &[
@@ -67,21 +67,12 @@ pub(crate) fn prefixes(entity: &Entity) -> Vec<String> {
     prefixes.into_iter().collect()
 }
 
-fn key(prefix: &str, row: u64, id: &EntityId) -> Vec<u8> {
+fn index_key(prefix: &str, row: u64, id: &EntityId) -> Vec<u8> {
     [prefix.as_bytes(), &row.to_be_bytes(), id.as_bytes()].concat()
 }
 
-/// Gives a document the next row.
-pub(crate) fn assign_row(tx: &WriteTransaction, id: &EntityId) -> Result<u64, StoreError> {
-    let mut meta = tx.open_table(META)?;
-    let row = meta.get("next_row")?.map_or(0, |row| row.value());
-    meta.insert("next_row", row + 1)?;
-    tx.open_table(ROWS)?.insert(&id.as_bytes()[..], row)?;
-    Ok(row)
-}
-
 /// Replaces the `stale` prefixes of an entity by the `fresh` ones.
-pub(crate) fn update(
+pub(super) fn update(
     tx: &WriteTransaction,
     id: &EntityId,
     row: u64,
@@ -93,10 +84,10 @@ pub(crate) fn update(
     }
     let mut index = tx.open_table(INDEX)?;
     for prefix in stale {
-        index.remove(&key(prefix, row, id)[..])?;
+        index.remove(&index_key(prefix, row, id)[..])?;
     }
     for prefix in fresh {
-        index.insert(&key(prefix, row, id)[..], ())?;
+        index.insert(&index_key(prefix, row, id)[..], ())?;
     }
     Ok(())
 }

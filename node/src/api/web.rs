@@ -16,7 +16,7 @@ use include_dir::{Dir, include_dir};
 use libp2p::futures::Stream;
 use libp2p::futures::stream;
 
-use crate::api::ApiState;
+use super::state::ApiState;
 
 static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web");
 
@@ -146,7 +146,7 @@ pub async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     enum Phase {
         Waiting(Arc<ApiState>),
-        Listening(tokio::sync::broadcast::Receiver<crate::ingest::Applied>),
+        Listening(tokio::sync::broadcast::Receiver<crate::store::Applied>),
     }
     let start = match state.joined() {
         Some(local) => Phase::Listening(local.store.subscribe()),

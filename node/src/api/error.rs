@@ -1,0 +1,144 @@
+//! Errors of the local API, `{"error": {"code", "message"}}` with a 4xx
+//! status (5xx only for a failing disk), and the checks every handler
+//! shares: JSON bodies, query strings, ids, the bearer token of writes.
+
+use axum::Json;
+use axum::extract::Query;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crdt_model::document::EditError;
+use crdt_model::ids::EntityId;
+use serde_json::json;
+
+use super::state::ApiState;
+use crate::identity::IdentityError;
+use crate::local::LocalError;
+use crate::store::StoreError;
+
+/// An error answered as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<LocalError> for ApiError {
+    fn from(error: LocalError) -> Self {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            LocalError::UnknownEntity(_) => (StatusCode::NOT_FOUND, "unknown_entity"),
+            LocalError::BadId(_) => (StatusCode::BAD_REQUEST, "bad_id"),
+            LocalError::UnknownPostalCode(_) => (StatusCode::BAD_REQUEST, "unknown_postal_code"),
+            LocalError::AmbiguousPostalCode { .. } | LocalError::WrongInsee { .. } => {
+                (StatusCode::BAD_REQUEST, "choose_commune")
+            }
+            LocalError::PersonByAdd => (StatusCode::BAD_REQUEST, "invalid"),
+            LocalError::Edit(EditError::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            }
+            LocalError::Edit(EditError::NotAllowed(_)) => (StatusCode::FORBIDDEN, "not_allowed"),
+            LocalError::Edit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            LocalError::Identity(IdentityError::AlreadyInitialized(_)) => {
+                (StatusCode::CONFLICT, "already_joined")
+            }
+            LocalError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
+            LocalError::Envelope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            LocalError::TooManyFollows(_) => (StatusCode::CONFLICT, "too_many"),
+            LocalError::Identity(_) | LocalError::Store(_) | LocalError::Profile(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        LocalError::from(error).into()
+    }
+}
+
+pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value).map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(status, code, rejection.body_text())
+    })
+}
+
+pub(super) fn query<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    params.map(|Query(value)| value).map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            rejection.body_text(),
+        )
+    })
+}
+
+pub(super) fn entity_id(text: &str) -> Result<EntityId, ApiError> {
+    text.parse()
+        .map_err(|error: crdt_model::ids::IdError| LocalError::BadId(error).into())
+}
+
+/// Runs blocking store work off the async threads.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ApiError::internal(format!("task failed: {error}")))?
+}
+
+/// Checks the bearer token of a write.
+pub(super) fn authorize_write(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    // Constant-time comparison: the token is a secret.
+    let matches = given.is_some_and(|given| {
+        given.len() == state.token().len()
+            && given
+                .bytes()
+                .zip(state.token().bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "writes need the header `Authorization: Bearer <token>`, with the token from the data directory's api.token file",
+        ))
+    }
+}

@@ -1,0 +1,134 @@
+//! The local HTTP API of a node (axum), described by `openapi.json`.
+//!
+//! JSON everywhere; errors are `{"error": {"code", "message"}}` with a 4xx
+//! status (5xx only for a failing disk). Reads are open to the local machine;
+//! writes need `Authorization: Bearer <token>`, the token the daemon writes
+//! into the data directory (mode 0600) at start-up. Request bodies are
+//! limited to [`MAX_BODY_BYTES`].
+//!
+//! - [`state`]: what the handlers share, and the running network they ask.
+//! - [`handlers`]: one function per route.
+//! - [`error`]: the error answer and the checks every handler shares.
+//! - [`web`]: the web map's files and the server-sent events.
+//!
+//! The API does not run the network: the daemon starts it once the node
+//! has joined and hands its [`Client`](crate::net::Client) to the state.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+
+mod error;
+mod handlers;
+pub mod state;
+pub mod web;
+
+pub use error::ApiError;
+pub use state::ApiState;
+
+use handlers::{
+    Shared, communes_of, create, delete_entity, edit, export, follow, history, import, init, link,
+    list, peers, search, show, status, unlink,
+};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The largest body of `POST /api/import` (a batch of rows).
+pub const MAX_IMPORT_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most rows in one `POST /api/import`.
+pub const MAX_IMPORT_ROWS: usize = 5_000;
+/// Most results of one search.
+pub const MAX_SEARCH_RESULTS: usize = 500;
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The router of the local API.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/status", get(status))
+        .route("/api/init", post(init))
+        .route("/api/communes/{query}", get(communes_of))
+        .route("/api/entities", get(list).post(create))
+        .route(
+            "/api/entities/{id}",
+            get(show).patch(edit).delete(delete_entity),
+        )
+        .route("/api/entities/{id}/history", get(history))
+        .route("/api/entities/{id}/links", post(link))
+        .route("/api/entities/{id}/links/{relation}", delete(unlink))
+        .route("/api/search", get(search))
+        .route("/api/peers", get(peers))
+        .route("/api/follows", post(follow))
+        .route("/api/events", get(web::events))
+        .route("/api/export/{format}", get(export))
+        .route(
+            "/api/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
+        )
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            check_host,
+        ))
+        .with_state(state)
+}
+
+/// Refuses requests naming another host than this node's (a web page of
+/// another site whose name was pointed at 127.0.0.1, "DNS rebinding"),
+/// unless the API was made public on purpose.
+async fn check_host(
+    State(state): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    if let Some(host) = host
+        && state.web().embed_token
+    {
+        let port = state.address().rsplit(':').next().unwrap_or_default();
+        let local = ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .any(|name| host == format!("{name}:{port}"));
+        let own = state.address().strip_prefix("http://") == Some(host);
+        if !local && !own {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this node answers as {}, not as {host}", state.address()),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn fallback(state: Shared, uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") || uri.path() == "/api" {
+        return not_found().await.into_response();
+    }
+    web::asset(state, uri).await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; GET /api/openapi.json lists them",
+    )
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

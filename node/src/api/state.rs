@@ -1,0 +1,168 @@
+//! What the API's handlers share: the data directory, the write token, the
+//! citizen's node once joined, and the running network, which the daemon
+//! starts and hands over; the API only asks it.
+
+use std::sync::{Arc, RwLock};
+
+use axum::http::StatusCode;
+
+use super::error::ApiError;
+use super::web::WebConfig;
+use crate::identity::DataDir;
+use crate::local::Local;
+use crate::net;
+
+/// Told that the node has just joined, with the state (the daemon starts
+/// the network then).
+type JoinedHook = Box<dyn Fn(Arc<ApiState>) + Send + Sync>;
+
+/// The network as the API sees it.
+enum Network {
+    /// Not started: the node has not joined, or runs without network.
+    Off,
+    /// Running.
+    Running(net::Client),
+    /// Its task ended, and why.
+    Stopped(String),
+}
+
+/// What the handlers share.
+pub struct ApiState {
+    dir: DataDir,
+    token: String,
+    local: RwLock<Option<Arc<Local>>>,
+    address: String,
+    net: RwLock<Network>,
+    /// Called once the node has joined through `POST /api/init`.
+    on_joined: Option<JoinedHook>,
+    /// How the web map is served.
+    web: WebConfig,
+}
+
+impl ApiState {
+    /// The state of a node on `dir`, joined (`local`) or not yet, without
+    /// network.
+    pub fn new(dir: DataDir, token: String, local: Option<Local>, address: String) -> Self {
+        Self {
+            dir,
+            token,
+            local: RwLock::new(local.map(Arc::new)),
+            address,
+            net: RwLock::new(Network::Off),
+            on_joined: None,
+            web: WebConfig::default(),
+        }
+    }
+
+    /// Serves the web map with `web`.
+    pub fn with_web(mut self, web: WebConfig) -> Self {
+        self.web = web;
+        self
+    }
+
+    /// Calls `hook` once the node joins through the API.
+    pub fn on_joined(mut self, hook: impl Fn(Arc<ApiState>) + Send + Sync + 'static) -> Self {
+        self.on_joined = Some(Box::new(hook));
+        self
+    }
+
+    pub(crate) fn web(&self) -> &WebConfig {
+        &self.web
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    /// The API's own address (`http://127.0.0.1:7878`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The citizen's node, once joined.
+    pub fn joined(&self) -> Option<Arc<Local>> {
+        self.local.read().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Takes the node that `join` makes, unless one had joined already.
+    pub(super) fn join(
+        &self,
+        join: impl FnOnce() -> Result<Local, ApiError>,
+    ) -> Result<Arc<Local>, ApiError> {
+        let local = {
+            let mut slot = self.local.write().map_err(|_| ApiError::internal("lock"))?;
+            if slot.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_joined",
+                    "this node already has an identity",
+                ));
+            }
+            let local = Arc::new(join()?);
+            *slot = Some(local.clone());
+            local
+        };
+        Ok(local)
+    }
+
+    /// Tells the joined hook, once [`Self::join`] succeeded.
+    pub(super) fn joined_now(self: &Arc<Self>) {
+        if let Some(hook) = &self.on_joined {
+            hook(self.clone());
+        }
+    }
+
+    /// Hands the running network to the API.
+    pub fn set_network(&self, client: net::Client) {
+        if let Ok(mut slot) = self.net.write() {
+            *slot = Network::Running(client);
+        }
+    }
+
+    /// Says that the network's task ended, and why.
+    pub fn network_stopped(&self, why: String) {
+        if let Ok(mut slot) = self.net.write() {
+            *slot = Network::Stopped(why);
+        }
+    }
+
+    /// The running network, if any.
+    pub fn network(&self) -> Option<net::Client> {
+        match &*self.net.read().ok()? {
+            Network::Running(client) => Some(client.clone()),
+            _ => None,
+        }
+    }
+
+    /// Why the network stopped, if it ran and stopped.
+    pub fn network_failure(&self) -> Option<String> {
+        match &*self.net.read().ok()? {
+            Network::Stopped(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
+
+    /// What the network does, if it runs.
+    pub async fn network_status(&self) -> Option<net::NetStatus> {
+        self.network()?.status().await.ok()
+    }
+
+    pub(super) fn local(&self) -> Result<Arc<Local>, ApiError> {
+        self.local
+            .read()
+            .map_err(|_| ApiError::internal("state lock poisoned"))?
+            .clone()
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_joined",
+                    "this node has no identity yet: POST /api/init with your postal code first",
+                )
+            })
+    }
+}

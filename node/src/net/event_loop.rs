@@ -1,0 +1,468 @@
+//! The event loop: one task owns the swarm, and dispatches its events,
+//! the commands of [`Client`](super::Client), the store's committed changes
+//! and its timers to the roles that handle them (gossip, peer set,
+//! discovery, sessions, status).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::MessageId;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::OutboundRequestId;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, dcutr, identify, mdns, relay, rendezvous};
+use tokio::sync::{mpsc, oneshot};
+
+use super::behaviour::topic_score_params;
+use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
+use super::client::{COMMAND_QUEUE, Client, Command, DONE_QUEUE, Done};
+use super::discovery::AtPoint;
+use super::gossip::{VALIDATION_QUEUE, gossip_data, validate};
+use super::peer_set::{Lost, PRUNE_INTERVAL};
+use super::sessions::MAX_ANSWERING;
+use super::sessions::SessionProgress;
+use super::status::{ClosedConnections, HolePunching, RelayStatus, SyncState};
+use super::{NetConfig, NetError, now_secs, topic};
+use crate::random::Xorshift;
+use crate::store::{Applied, Store};
+use crate::sync::{self, Response, SyncError};
+
+/// An open connection.
+pub(super) struct Open {
+    pub(super) id: libp2p::swarm::ConnectionId,
+    /// The peer's address; on the accepting side of a relayed connection,
+    /// only its peer id.
+    pub(super) remote: Multiaddr,
+    /// Whether it goes through a relay circuit.
+    pub(super) relayed: bool,
+}
+
+/// The task that owns the swarm; see the module doc.
+pub(super) struct EventLoop {
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) store: Arc<Store>,
+    pub(super) commands: mpsc::Receiver<Command>,
+    /// For the clients of the network's own tasks.
+    pub(super) commands_tx: mpsc::Sender<Command>,
+    pub(super) done: mpsc::Receiver<Done>,
+    pub(super) done_tx: mpsc::Sender<Done>,
+    pub(super) validate: mpsc::Sender<(MessageId, PeerId, Vec<u8>)>,
+    pub(super) applied: tokio::sync::broadcast::Receiver<Applied>,
+    pub(super) followed: HashSet<String>,
+    pub(super) listening: Vec<Multiaddr>,
+    pub(super) pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, SyncError>>>,
+    pub(super) syncing: HashSet<(PeerId, String)>,
+    /// Peers waiting for their postal key's running session to end: one
+    /// pull per postal key at a time, so that a node coming back does not
+    /// fetch the same changes from every peer it meets.
+    pub(super) queued: HashMap<String, VecDeque<PeerId>>,
+    pub(super) last_sync: HashMap<(PeerId, String), (Instant, SyncState)>,
+    pub(super) rejected: HashMap<String, u64>,
+    /// The open connections, per peer.
+    pub(super) connections: HashMap<PeerId, Vec<Open>>,
+    /// When each connected peer was met (its first open connection).
+    pub(super) met: HashMap<PeerId, Instant>,
+    pub(super) connections_opened: u64,
+    pub(super) connections_closed: ClosedConnections,
+    pub(super) hole_punching: HolePunching,
+    pub(super) sync_requests: u64,
+    pub(super) sync_request_bytes: u64,
+    /// State of the small random generator that spreads dials.
+    pub(super) random: Xorshift,
+    /// Documents done and differing, per sync session running.
+    pub(super) progress: Arc<std::sync::Mutex<SessionProgress>>,
+    /// Peers that run a rendezvous server (community relays).
+    pub(super) rendezvous_points: HashSet<PeerId>,
+    /// What this node did at each rendezvous point, per postal key.
+    pub(super) at_points: HashMap<(PeerId, String), AtPoint>,
+    /// Where connected peers listen, as they said.
+    pub(super) announced: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Peers this node is closing to keep its target: not lost.
+    pub(super) closing: HashSet<PeerId>,
+    /// Peers lost, dialled again with a growing backoff.
+    pub(super) lost: HashMap<PeerId, Lost>,
+    /// Relays this node holds (or asked for) a reservation with.
+    pub(super) reserved: HashSet<PeerId>,
+    /// What the relay server did, on a relay.
+    pub(super) relay: Option<RelayStatus>,
+    pub(super) answering: Arc<tokio::sync::Semaphore>,
+    pub(super) config: NetConfig,
+}
+
+impl EventLoop {
+    /// The event loop of `swarm`, which listens on `listening`, and the
+    /// client to talk to it; starts the validation task.
+    pub(super) fn new(
+        swarm: Swarm<Behaviour>,
+        store: Arc<Store>,
+        listening: Vec<Multiaddr>,
+        network_seed: [u8; 32],
+        config: NetConfig,
+    ) -> (Client, Self) {
+        let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+        let (done_tx, done) = mpsc::channel(DONE_QUEUE);
+        let (validate_tx, validate_rx) = mpsc::channel(VALIDATION_QUEUE);
+        let client = Client {
+            commands: commands_tx.clone(),
+            peer_id: *swarm.local_peer_id(),
+        };
+        tokio::spawn(validate(store.clone(), validate_rx, done_tx.clone()));
+        let event_loop = EventLoop {
+            swarm,
+            applied: store.subscribe(),
+            store,
+            commands,
+            commands_tx,
+            done,
+            done_tx,
+            validate: validate_tx,
+            followed: HashSet::new(),
+            listening,
+            pending: HashMap::new(),
+            syncing: HashSet::new(),
+            queued: HashMap::new(),
+            last_sync: HashMap::new(),
+            rejected: HashMap::new(),
+            connections: HashMap::new(),
+            met: HashMap::new(),
+            connections_opened: 0,
+            connections_closed: ClosedConnections::default(),
+            hole_punching: HolePunching::default(),
+            sync_requests: 0,
+            sync_request_bytes: 0,
+            random: Xorshift::new(u64::from_le_bytes(
+                network_seed[..8].try_into().expect("8 bytes"),
+            )),
+            rendezvous_points: HashSet::new(),
+            at_points: HashMap::new(),
+            announced: HashMap::new(),
+            closing: HashSet::new(),
+            lost: HashMap::new(),
+            reserved: HashSet::new(),
+            progress: Arc::default(),
+            relay: config.relay.as_ref().map(|_| RelayStatus::default()),
+            answering: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERING)),
+            config,
+        };
+        (client, event_loop)
+    }
+
+    /// A client for the network's own tasks.
+    pub(super) fn client(&self) -> Client {
+        Client {
+            commands: self.commands_tx.clone(),
+            peer_id: *self.swarm.local_peer_id(),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut sync_timer = tokio::time::interval(self.config.sync_interval);
+        sync_timer.tick().await;
+        let mut redial_timer = tokio::time::interval(self.config.redial_interval);
+        redial_timer.tick().await;
+        let mut prune_timer = tokio::time::interval(PRUNE_INTERVAL);
+        prune_timer.tick().await;
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                // The event loop holds a sender: never closed.
+                Some(done) = self.done.recv() => self.on_done(done),
+                applied = self.applied.recv() => match applied {
+                    Ok(applied) => self.on_applied(applied),
+                    // Missed some: catch-up sync brings them to peers.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = redial_timer.tick() => {
+                    self.redial();
+                    self.discover_all(false);
+                }
+                _ = prune_timer.tick() => self.prune(),
+                _ = sync_timer.tick() => {
+                    self.sync_all(false);
+                    // Look for more peers in the DHT when short of them;
+                    // fails harmlessly while no peer is known.
+                    if self.short_of_target() > 0 {
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn follow(&mut self, postal_key: &str) {
+        if !self.followed.insert(postal_key.to_owned()) {
+            return;
+        }
+        let topic = topic(postal_key);
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let _ = gossipsub.set_topic_params(topic.clone(), topic_score_params());
+        let _ = gossipsub.subscribe(&topic);
+        let peers: Vec<PeerId> = gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&topic.hash()))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in peers {
+            self.start_sync(peer, postal_key.to_owned(), true);
+        }
+        for point in self.rendezvous_points.clone() {
+            self.register_at(point, postal_key, true);
+        }
+    }
+
+    pub(super) fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Follow(postal_key) => self.follow(&postal_key),
+            Command::Dial(address, reply) => {
+                let result = self
+                    .swarm
+                    .dial(address.clone())
+                    .map_err(|error| NetError::Dial(format!("{address}: {error}")));
+                let _ = reply.send(result);
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Command::Publish { postal_key, data } => self.publish(&postal_key, data),
+            Command::SyncNow(reply) => {
+                let started = self.sync_all(true);
+                let _ = reply.send(started);
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    /// What the network's own tasks report.
+    pub(super) fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Answer { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Done::Validated(verdicts) => {
+                for (id, source, acceptance, fault) in verdicts {
+                    if let Some(fault) = fault {
+                        *self.rejected.entry(format!("{fault:?}")).or_default() += 1;
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &source, acceptance);
+                }
+            }
+            Done::Synced {
+                peer,
+                postal_key,
+                result,
+            } => {
+                self.syncing.remove(&(peer, postal_key.clone()));
+                if let Ok(report) = &result
+                    && report.applied <= sync::PASS_ON_MAX
+                {
+                    // A few changes this node lacked: its other peers may
+                    // lack them too.
+                    for (doc, hash, envelope) in &report.fresh {
+                        self.publish(&postal_key, gossip_data(doc, hash, envelope));
+                    }
+                }
+                let state = SyncState {
+                    postal_key: postal_key.clone(),
+                    at: now_secs(),
+                    error: result.as_ref().err().cloned(),
+                    report: result.ok(),
+                };
+                self.last_sync
+                    .insert((peer, postal_key.clone()), (Instant::now(), state));
+                self.next_sync(&postal_key);
+            }
+        }
+    }
+
+    pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let circuit = address.iter().any(|part| part == Protocol::P2pCircuit);
+                self.listening.push(address.clone());
+                self.add_external(address);
+                if circuit {
+                    // Reachable through a relay now: say so at the
+                    // rendezvous points.
+                    self.discover_all(true);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RendezvousClient(
+                rendezvous::client::Event::Discovered {
+                    rendezvous_node,
+                    registrations,
+                    cookie,
+                },
+            )) => self.on_discovered(rendezvous_node, registrations, cookie),
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listening.retain(|known| *known != address);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(event)) => self.on_relay(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => self.on_hole_punched(remote_peer_id, result),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                self.on_lan_peers(found);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                self.on_identified(peer_id, &info);
+                // The DHT is the relays': only peers that answer it enter
+                // the routing table.
+                let kad = StreamProtocol::new(KAD_PROTOCOL);
+                if info.protocols.contains(&kad) {
+                    for address in &info.listen_addrs {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, address.clone());
+                    }
+                }
+                let addrs: Vec<String> = info
+                    .listen_addrs
+                    .iter()
+                    .map(|address| {
+                        address
+                            .clone()
+                            .with_p2p(peer_id)
+                            .unwrap_or_else(|address| address)
+                            .to_string()
+                    })
+                    .collect();
+                if !addrs.is_empty() {
+                    let store = self.store.clone();
+                    let peer = peer_id.to_string();
+                    tokio::task::spawn_blocking(move || store.remember_peer(&peer, &addrs));
+                    self.announced.insert(peer_id, info.listen_addrs.clone());
+                }
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                self.connections.entry(peer_id).or_default().push(Open {
+                    id: connection_id,
+                    remote: endpoint.get_remote_address().clone(),
+                    relayed: endpoint.is_relayed(),
+                });
+                self.met.entry(peer_id).or_insert_with(Instant::now);
+                self.connections_opened += 1;
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                cause,
+                ..
+            } => {
+                let closed = &mut self.connections_closed;
+                match cause {
+                    _ if self.closing.contains(&peer_id) => closed.trimmed += 1,
+                    Some(libp2p::swarm::ConnectionError::KeepAliveTimeout) => closed.idle += 1,
+                    Some(libp2p::swarm::ConnectionError::IO(_)) => closed.failed += 1,
+                    None => closed.other += 1,
+                }
+                let met = self.met.get(&peer_id).copied();
+                if let Some(open) = self.connections.get_mut(&peer_id) {
+                    open.retain(|connection| connection.id != connection_id);
+                    if open.is_empty() {
+                        self.connections.remove(&peer_id);
+                        self.met.remove(&peer_id);
+                    }
+                }
+                if !self.swarm.is_connected(&peer_id) {
+                    self.on_lost(peer_id, met);
+                    self.syncing.retain(|(peer, _)| *peer != peer_id);
+                    // Met again, it is registered with and reserved again.
+                    self.rendezvous_points.remove(&peer_id);
+                    self.at_points.retain(|(point, _), _| *point != peer_id);
+                    self.reserved.remove(&peer_id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Counts a hole punching attempt; once the direct connection is open,
+    /// the relayed ones to that peer are closed, so that the traffic leaves
+    /// the relay.
+    pub(super) fn on_hole_punched(
+        &mut self,
+        peer: PeerId,
+        result: Result<libp2p::swarm::ConnectionId, dcutr::Error>,
+    ) {
+        match result {
+            Ok(_) => {
+                self.hole_punching.succeeded += 1;
+                let relayed = self.connections.get(&peer).into_iter().flatten();
+                for connection in relayed.filter(|connection| connection.relayed) {
+                    self.swarm.close_connection(connection.id);
+                }
+            }
+            Err(error) => {
+                self.hole_punching.failed += 1;
+                self.hole_punching.last_error = Some(error.to_string());
+            }
+        }
+    }
+
+    pub(super) fn on_relay(&mut self, event: relay::Event) {
+        let Some(stats) = &mut self.relay else {
+            return;
+        };
+        match event {
+            relay::Event::ReservationReqAccepted { renewed: false, .. } => {
+                stats.reservations += 1;
+            }
+            relay::Event::ReservationClosed { .. } | relay::Event::ReservationTimedOut { .. } => {
+                stats.reservations = stats.reservations.saturating_sub(1);
+            }
+            relay::Event::ReservationReqDenied { .. } | relay::Event::CircuitReqDenied { .. } => {
+                stats.refused += 1;
+            }
+            relay::Event::CircuitReqAccepted { .. } => {
+                stats.circuits += 1;
+                stats.circuits_opened += 1;
+            }
+            relay::Event::CircuitClosed { error, .. } => {
+                stats.circuits = stats.circuits.saturating_sub(1);
+                match error {
+                    Some(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                        stats.cut_duration += 1;
+                    }
+                    // The relay's only other error of its own.
+                    Some(error) if error.to_string().contains("bytes") => stats.cut_bytes += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+}

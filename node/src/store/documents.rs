@@ -1,0 +1,163 @@
+//! Documents as stored: each one's signed envelopes (keyed by its row and
+//! the change hash) and, past [`SNAPSHOT_AFTER`](super::SNAPSHOT_AFTER)
+//! changes, a snapshot; loading a document back from them; its history;
+//! and the quarantine's records.
+
+use crdt_model::automerge::{Automerge, ChangeHash};
+use crdt_model::ids::EntityId;
+use crdt_model::signed::SignedChange;
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::{ENVELOPES, QUARANTINE, ROWS, SNAPSHOTS, Store, StoreError};
+
+/// The key of an applied change.
+pub(super) fn envelope_key(row: u64, hash: &[u8; 32]) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..8].copy_from_slice(&row.to_be_bytes());
+    key[8..].copy_from_slice(hash);
+    key
+}
+
+/// The first and last possible keys of a row's envelopes.
+pub(super) fn row_bounds(row: u64) -> ([u8; 40], [u8; 40]) {
+    (envelope_key(row, &[0; 32]), envelope_key(row, &[0xff; 32]))
+}
+
+/// The signed envelopes stored for a row, in key order.
+pub(super) fn row_envelopes(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    row: u64,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let (start, end) = row_bounds(row);
+    table
+        .range(&start[..]..=&end[..])?
+        .map(|entry| Ok(entry?.1.value().to_vec()))
+        .collect()
+}
+
+/// Calls `each` with the hash and envelope of each of a row's changes, in
+/// key order.
+pub(super) fn for_each_change(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    row: u64,
+    mut each: impl FnMut(ChangeHash, &[u8]),
+) -> Result<(), StoreError> {
+    let (start, end) = row_bounds(row);
+    for entry in table.range(&start[..]..=&end[..])? {
+        let (key, value) = entry?;
+        let hash: [u8; 32] = key.value()[8..].try_into().expect("40-byte keys");
+        each(ChangeHash(hash), value.value());
+    }
+    Ok(())
+}
+
+/// A document from its snapshot, or else from its stored envelopes (already
+/// verified when they were ingested).
+pub(crate) fn load_document(
+    id: &EntityId,
+    snapshot: Option<&[u8]>,
+    envelopes: &[Vec<u8>],
+) -> Result<Automerge, StoreError> {
+    let corrupt = |error: String| StoreError::Corrupt(format!("document {id}: {error}"));
+    if let Some(snapshot) = snapshot {
+        return Automerge::load(snapshot).map_err(|error| corrupt(error.to_string()));
+    }
+    let mut chunks = Vec::new();
+    for envelope in envelopes {
+        let envelope =
+            SignedChange::decode(envelope).map_err(|error| corrupt(error.to_string()))?;
+        chunks.extend_from_slice(&envelope.change);
+    }
+    Automerge::load(&chunks).map_err(|error| corrupt(error.to_string()))
+}
+
+/// The document stored in `row`, from its snapshot or its envelopes.
+pub(super) fn load_row(
+    snapshots: &impl ReadableTable<u64, &'static [u8]>,
+    envelopes: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    id: &EntityId,
+    row: u64,
+) -> Result<Automerge, StoreError> {
+    match snapshots.get(row)? {
+        Some(snapshot) => load_document(id, Some(snapshot.value()), &[]),
+        None => load_document(id, None, &row_envelopes(envelopes, row)?),
+    }
+}
+
+/// One change of an entity's history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    /// The change hash (hex).
+    pub hash: String,
+    /// Its author's key (hex).
+    pub author: String,
+    /// The author's device suffix.
+    pub device: u32,
+    /// Seconds since the epoch, by the author's clock.
+    pub time: i64,
+    /// Number of Automerge operations.
+    pub operations: usize,
+}
+
+impl Store {
+    /// The stored Automerge document of an entity.
+    pub fn document(&self, id: &EntityId) -> Result<Option<Automerge>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
+            return Ok(None);
+        };
+        load_row(
+            &tx.open_table(SNAPSHOTS)?,
+            &tx.open_table(ENVELOPES)?,
+            id,
+            row.value(),
+        )
+        .map(Some)
+    }
+
+    /// The signed envelopes of a document, in no particular order.
+    pub fn envelopes(&self, id: &EntityId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        match tx.open_table(ROWS)?.get(&id.as_bytes()[..])? {
+            Some(row) => row_envelopes(&tx.open_table(ENVELOPES)?, row.value()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The reasons of the most recent quarantined changes, newest first.
+    pub fn quarantine(&self, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(QUARANTINE)?;
+        let mut out = Vec::new();
+        for entry in table.iter()?.rev().take(limit) {
+            let (_, value) = entry?;
+            out.push(
+                serde_json::from_slice(value.value())
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The changes of an entity in causal order; `None` if it is unknown.
+    pub fn history(&self, id: &EntityId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        let Some(doc) = self.document(id)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            doc.get_changes(&[])
+                .into_iter()
+                .map(|change| {
+                    let actor = crdt_model::ids::Actor::from_actor_id(change.actor_id()).ok();
+                    HistoryEntry {
+                        hash: change.hash().to_string(),
+                        author: actor.map(|a| a.author.to_string()).unwrap_or_default(),
+                        device: actor.map(|a| a.device).unwrap_or_default(),
+                        time: change.timestamp(),
+                        operations: change.len(),
+                    }
+                })
+                .collect(),
+        ))
+    }
+}

@@ -1,0 +1,331 @@
+//! The store: the ground floor of the node. One redb file holding every
+//! document, every signed change, the pending and quarantine tables, the
+//! indexes, the sync items, the peers met and the local profile. Every
+//! table's code is here; nothing here knows of what sits on it (ingest,
+//! sync, the network, the API).
+//!
+//! - [`documents`]: loading a document from its snapshot or envelopes,
+//!   envelopes, history, quarantine reads.
+//! - [`index`]: index keys of an entity, listing and text search.
+//! - [`sync_items`]: per postal key, each document's heads hash, and the
+//!   reads a sync answer needs.
+//! - [`peers`]: the peers met, dialled again at start.
+//! - [`write`]: the one write path, [`Writer`], used by the ingest pipeline
+//!   only (crate-private), and the notices of committed changes
+//!   ([`Applied`]).
+//!
+//! Each document gets a local row number when its first change is applied;
+//! rows grow in that order. Everything written per document is keyed by its
+//! row, so the rows of new documents go to the end of their tables and a
+//! batch of new documents rewrites few pages; only the small `rows` table is
+//! keyed by the (random) entity id.
+//!
+//! Tables (keys and values are bytes unless said otherwise):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `rows` | entity id (16) | its row (u64) |
+//! | `envelopes` | row (8, big-endian) ‖ change hash (32) | the signed envelope of an applied change |
+//! | `snapshots` | row (u64) | Automerge compact save, for documents of more than [`SNAPSHOT_AFTER`] changes |
+//! | `entity_cache` | row (u64) | the typed entity as JSON (read cache) |
+//! | `name_cache` | row (u64) | its folded name, to sort and rank without reading the entity |
+//! | `search_index` | text prefix (`p/<postal key>/`, `k/<kind>/`, `t/<tag>/`, `w/<word>/`) ‖ row (8, big-endian) ‖ entity id (16) | nothing |
+//! | `pending` | entity id (16) ‖ change hash (32) | envelope whose dependencies are missing |
+//! | `quarantine` | sequence number (u64) | JSON `{reason, doc, hash, envelope}` |
+//! | `profile` | text key | text value (local only: e-mail, settings, identity) |
+//! | `meta` | text key | u64 (`format`, `next_row`) |
+//! | `doc_topics` | row (u64) | the document's postal key, as its last applied envelope gives it |
+//! | `sync_items` | postal key ‖ `/` ‖ entity id (16) | SHA-256 of the document's sorted heads (32), for catch-up sync |
+//! | `peers` | peer id (text) | JSON `{addrs, last_seen}` of a peer met before |
+//!
+//! A document without a snapshot is loaded by applying its envelopes'
+//! changes; most entities have a handful of changes, and saving them again
+//! as a snapshot would only repeat them.
+//!
+//! A store of format 1 (tables `documents`, `changes`, `entities`, `names`,
+//! `index`, keyed by entity id) is refused by [`Store::open`]: its signed
+//! changes must be ingested again, which the ingest pipeline does
+//! (`ingest::open`) in the transaction that drops the old tables.
+//!
+//! A write transaction commits with immediate durability: what [`Store`]
+//! acknowledges survives a crash.
+
+use std::path::Path;
+
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
+
+pub mod documents;
+pub mod index;
+pub mod peers;
+pub mod sync_items;
+pub(crate) mod write;
+
+pub use documents::HistoryEntry;
+pub use index::Filter;
+pub use sync_items::heads_hash;
+pub use write::{Applied, Origin};
+pub(crate) use write::{Derived, DocState, DocWrite, Writer};
+
+const ROWS: TableDefinition<&[u8], u64> = TableDefinition::new("rows");
+const ENVELOPES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("envelopes");
+const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+const ENTITIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entity_cache");
+const NAMES: TableDefinition<u64, &str> = TableDefinition::new("name_cache");
+const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("search_index");
+const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
+const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+const PROFILE: TableDefinition<&str, &str> = TableDefinition::new("profile");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const DOC_TOPICS: TableDefinition<u64, &str> = TableDefinition::new("doc_topics");
+const SYNC_ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sync_items");
+const PEERS: TableDefinition<&str, &str> = TableDefinition::new("peers");
+
+/// The tables of format 1, dropped once their changes are ingested again.
+const FORMAT_1_TABLES: [&str; 5] = ["documents", "changes", "entities", "names", "index"];
+/// The table of format 1 holding the signed changes.
+const FORMAT_1_CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
+
+/// The store format this version writes.
+const FORMAT: u64 = 2;
+
+/// Documents with more changes than this keep a snapshot; smaller ones are
+/// loaded from their changes.
+pub const SNAPSHOT_AFTER: usize = 8;
+
+/// Most changes waiting for their dependencies. Beyond it, new ones are
+/// refused (and counted) until dependencies arrive.
+pub const MAX_PENDING: u64 = 10_000;
+/// Most quarantined changes kept; the oldest are dropped first.
+pub const MAX_QUARANTINE: u64 = 10_000;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (usually a running node) has the store open.
+    #[error(
+        "the store {path} is in use by another process (is `communecter node` running on this data directory?)"
+    )]
+    InUse {
+        /// The store file.
+        path: String,
+    },
+    /// A store of the first format, which only the ingest pipeline can
+    /// convert.
+    #[error(
+        "the store {path} has the first store format; open it through the node (`ingest::open`), which converts it"
+    )]
+    FirstFormat {
+        /// The store file.
+        path: String,
+    },
+    /// redb failed.
+    #[error("store error: {0}")]
+    Database(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt store record: {0}")]
+    Corrupt(String),
+}
+
+macro_rules! store_error_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for StoreError {
+            fn from(error: $error) -> Self {
+                StoreError::Database(error.to_string())
+            }
+        }
+    )*};
+}
+store_error_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Counts of what the store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    /// Documents (entities, deleted ones included).
+    pub documents: u64,
+    /// Signed changes.
+    pub changes: u64,
+    /// Changes waiting for dependencies.
+    pub pending: u64,
+    /// Changes refused and kept for inspection.
+    pub quarantined: u64,
+}
+
+/// Signed envelopes, as stored.
+pub(crate) type Envelopes = Vec<Vec<u8>>;
+
+/// The redb database of a node.
+pub struct Store {
+    db: Database,
+    /// Every applied change, once committed, to whoever listens.
+    applied: tokio::sync::broadcast::Sender<Applied>,
+}
+
+/// Most applied changes queued for a slow listener before it misses some
+/// (catch-up sync then brings them).
+const APPLIED_QUEUE: usize = 4096;
+
+impl Store {
+    /// Opens (or creates) the store at `path`. Fails fast with
+    /// [`StoreError::InUse`] when another process holds it, and with
+    /// [`StoreError::FirstFormat`] on a store of the first format.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        match Self::open_any(path)? {
+            (store, None) => Ok(store),
+            (_, Some(_)) => Err(StoreError::FirstFormat {
+                path: path.display().to_string(),
+            }),
+        }
+    }
+
+    /// Opens (or creates) the store at `path`; on a store of the first
+    /// format, writes nothing and also returns its signed changes, to be
+    /// ingested again in a [`Writer`] that then calls
+    /// [`Writer::finish_upgrade`].
+    pub(crate) fn open_any(path: &Path) -> Result<(Self, Option<Envelopes>), StoreError> {
+        let db = Database::create(path).map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.display().to_string(),
+            },
+            other => StoreError::Database(other.to_string()),
+        })?;
+        if Self::is_current(&db)? {
+            return Ok((Self::with(db), None));
+        }
+        let format_1 = db
+            .begin_read()?
+            .list_tables()?
+            .any(|table| table.name() == FORMAT_1_TABLES[1]);
+        if format_1 {
+            let mut carried = Vec::new();
+            {
+                let tx = db.begin_read()?;
+                for entry in tx.open_table(FORMAT_1_CHANGES)?.iter()? {
+                    carried.push(entry?.1.value().to_vec());
+                }
+            }
+            return Ok((Self::with(db), Some(carried)));
+        }
+        let tx = db.begin_write()?;
+        create_tables(&tx)?;
+        tx.commit()?;
+        Ok((Self::with(db), None))
+    }
+
+    fn with(db: Database) -> Self {
+        Self {
+            db,
+            applied: tokio::sync::broadcast::channel(APPLIED_QUEUE).0,
+        }
+    }
+
+    /// Every change applied from now on, after its commit.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Applied> {
+        self.applied.subscribe()
+    }
+
+    /// Whether the store already has this version's format and tables, so
+    /// that opening it needs no write.
+    fn is_current(db: &Database) -> Result<bool, StoreError> {
+        let tx = db.begin_read()?;
+        let format = match tx.open_table(META) {
+            Ok(meta) => meta.get("format")?.map(|value| value.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(error) => return Err(error.into()),
+        };
+        Ok(format == Some(FORMAT))
+    }
+
+    /// Rewrites the file without its free pages, the space left behind by
+    /// rewritten documents, indexes and caches. Returns the file's size in
+    /// bytes before and after. Needs the store to itself.
+    pub fn compact(&mut self, path: &Path) -> Result<(u64, u64), StoreError> {
+        let size = || {
+            std::fs::metadata(path)
+                .map(|meta| meta.len())
+                .map_err(|error| StoreError::Database(format!("{}: {error}", path.display())))
+        };
+        let before = size()?;
+        self.db
+            .compact()
+            .map_err(|error| StoreError::Database(error.to_string()))?;
+        Ok((before, size()?))
+    }
+
+    /// Reads a profile value.
+    pub fn profile(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PROFILE)?;
+        Ok(table.get(key)?.map(|value| value.value().to_owned()))
+    }
+
+    /// Every profile value, by key.
+    pub fn profile_values(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PROFILE)?;
+        let mut values = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            values.push((key.value().to_owned(), value.value().to_owned()));
+        }
+        Ok(values)
+    }
+
+    /// Writes profile values in one transaction.
+    pub fn set_profile(&self, values: &[(&str, &str)]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(PROFILE)?;
+            for (key, value) in values {
+                table.insert(*key, *value)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many documents, changes, pending and quarantined changes.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let tx = self.db.begin_read()?;
+        Ok(Counts {
+            documents: tx.open_table(ROWS)?.len()?,
+            changes: tx.open_table(ENVELOPES)?.len()?,
+            pending: tx.open_table(PENDING)?.len()?,
+            quarantined: tx.open_table(QUARANTINE)?.len()?,
+        })
+    }
+}
+
+/// Creates every table of this format and marks the format; refuses a
+/// store of a newer format.
+fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(ROWS)?;
+    tx.open_table(ENVELOPES)?;
+    tx.open_table(SNAPSHOTS)?;
+    tx.open_table(ENTITIES)?;
+    tx.open_table(NAMES)?;
+    tx.open_table(INDEX)?;
+    tx.open_table(PENDING)?;
+    tx.open_table(QUARANTINE)?;
+    tx.open_table(PROFILE)?;
+    tx.open_table(DOC_TOPICS)?;
+    tx.open_table(SYNC_ITEMS)?;
+    tx.open_table(PEERS)?;
+    let mut meta = tx.open_table(META)?;
+    let format = meta.get("format")?.map(|value| value.value());
+    match format {
+        Some(newer) if newer > FORMAT => {
+            return Err(StoreError::Corrupt(format!(
+                "the store has format {newer}, newer than this version of Communecter reads ({FORMAT}); upgrade Communecter"
+            )));
+        }
+        _ => meta.insert("format", FORMAT)?,
+    };
+    Ok(())
+}
