@@ -109,7 +109,8 @@ impl EventLoop {
             .all_peers()
             .filter(|(_, topics)| topics.contains(&&topic))
             .count();
-        self.short_of_target()
+        self.peers
+            .short_of_target()
             .max(PEERS_PER_KEY.saturating_sub(on_key))
     }
 
@@ -123,13 +124,10 @@ impl EventLoop {
                 by_peer.entry(peer).or_default().push(address);
             }
         }
-        for (peer, addresses) in by_peer {
-            if self.swarm.is_connected(&peer) {
-                continue;
-            }
-            self.redial_later(peer, addresses.clone(), true);
-            self.dial_peer(peer, addresses);
-        }
+        let dials = self
+            .peers
+            .found_on_lan(by_peer.into_iter().collect(), Instant::now());
+        self.carry_out(dials);
     }
 
     /// Registers again where needed and asks every rendezvous point for
@@ -202,11 +200,12 @@ impl EventLoop {
             .iter()
             .any(|protocol| protocol.as_ref() == RELAY_HOP_PROTOCOL);
         if hop && self.config.relay.is_none() && !self.reserved.contains(&peer) {
-            let dialed = self.connections.get(&peer).and_then(|open| {
-                open.iter()
-                    .find(|connection| !connection.relayed)
-                    .map(|connection| connection.remote.clone())
-            });
+            let dialed = self
+                .peers
+                .connections(&peer)
+                .iter()
+                .find(|connection| !connection.relayed)
+                .map(|connection| connection.remote.clone());
             if let Some(address) = dialed {
                 let mut circuit = address;
                 if !circuit.iter().any(|part| matches!(part, Protocol::P2p(_))) {

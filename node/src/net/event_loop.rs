@@ -3,7 +3,7 @@
 //! and its timers to the roles that handle them (gossip, peer set,
 //! discovery, sessions, status).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use libp2p::futures::StreamExt;
 use libp2p::gossipsub::MessageId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::OutboundRequestId;
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, dcutr, identify, mdns, relay, rendezvous};
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,24 +20,15 @@ use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use super::client::{COMMAND_QUEUE, Client, Command, DONE_QUEUE, Done};
 use super::discovery::AtPoint;
 use super::gossip::{VALIDATION_QUEUE, gossip_data, validate};
-use super::peer_set::{Lost, PRUNE_INTERVAL};
+use super::peer_set::{DIAL_AT_START, Dial, Open, PRUNE_INTERVAL, PeerSet};
+use super::schedule::Schedule;
 use super::sessions::MAX_ANSWERING;
 use super::sessions::SessionProgress;
 use super::status::{ClosedConnections, HolePunching, RelayStatus, SyncState};
-use super::{NetConfig, NetError, now_secs, topic};
+use super::{NetConfig, NetError, now_secs, postal_key_of, remembered, topic};
 use crate::random::Xorshift;
 use crate::store::{Applied, Store};
 use crate::sync::{self, Response, SyncError};
-
-/// An open connection.
-pub(super) struct Open {
-    pub(super) id: libp2p::swarm::ConnectionId,
-    /// The peer's address; on the accepting side of a relayed connection,
-    /// only its peer id.
-    pub(super) remote: Multiaddr,
-    /// Whether it goes through a relay circuit.
-    pub(super) relayed: bool,
-}
 
 /// The task that owns the swarm; see the module doc.
 pub(super) struct EventLoop {
@@ -53,17 +44,13 @@ pub(super) struct EventLoop {
     pub(super) followed: HashSet<String>,
     pub(super) listening: Vec<Multiaddr>,
     pub(super) pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, SyncError>>>,
-    pub(super) syncing: HashSet<(PeerId, String)>,
-    /// Peers waiting for their postal key's running session to end: one
-    /// pull per postal key at a time, so that a node coming back does not
-    /// fetch the same changes from every peer it meets.
-    pub(super) queued: HashMap<String, VecDeque<PeerId>>,
-    pub(super) last_sync: HashMap<(PeerId, String), (Instant, SyncState)>,
+    /// The connected peers, and those to dial again.
+    pub(super) peers: PeerSet,
+    /// Which pulling sessions run and wait.
+    pub(super) schedule: Schedule,
+    /// The last sync with each peer per postal key, for the status.
+    pub(super) last_sync: HashMap<(PeerId, String), SyncState>,
     pub(super) rejected: HashMap<String, u64>,
-    /// The open connections, per peer.
-    pub(super) connections: HashMap<PeerId, Vec<Open>>,
-    /// When each connected peer was met (its first open connection).
-    pub(super) met: HashMap<PeerId, Instant>,
     pub(super) connections_opened: u64,
     pub(super) connections_closed: ClosedConnections,
     pub(super) hole_punching: HolePunching,
@@ -77,12 +64,6 @@ pub(super) struct EventLoop {
     pub(super) rendezvous_points: HashSet<PeerId>,
     /// What this node did at each rendezvous point, per postal key.
     pub(super) at_points: HashMap<(PeerId, String), AtPoint>,
-    /// Where connected peers listen, as they said.
-    pub(super) announced: HashMap<PeerId, Vec<Multiaddr>>,
-    /// Peers this node is closing to keep its target: not lost.
-    pub(super) closing: HashSet<PeerId>,
-    /// Peers lost, dialled again with a growing backoff.
-    pub(super) lost: HashMap<PeerId, Lost>,
     /// Relays this node holds (or asked for) a reservation with.
     pub(super) reserved: HashSet<PeerId>,
     /// What the relay server did, on a relay.
@@ -121,12 +102,10 @@ impl EventLoop {
             followed: HashSet::new(),
             listening,
             pending: HashMap::new(),
-            syncing: HashSet::new(),
-            queued: HashMap::new(),
+            peers: PeerSet::new(&config),
+            schedule: Schedule::default(),
             last_sync: HashMap::new(),
             rejected: HashMap::new(),
-            connections: HashMap::new(),
-            met: HashMap::new(),
             connections_opened: 0,
             connections_closed: ClosedConnections::default(),
             hole_punching: HolePunching::default(),
@@ -137,9 +116,6 @@ impl EventLoop {
             )),
             rendezvous_points: HashSet::new(),
             at_points: HashMap::new(),
-            announced: HashMap::new(),
-            closing: HashSet::new(),
-            lost: HashMap::new(),
             reserved: HashSet::new(),
             progress: Arc::default(),
             relay: config.relay.as_ref().map(|_| RelayStatus::default()),
@@ -188,7 +164,7 @@ impl EventLoop {
                     self.sync_all(false);
                     // Look for more peers in the DHT when short of them;
                     // fails harmlessly while no peer is known.
-                    if self.short_of_target() > 0 {
+                    if self.peers.short_of_target() > 0 {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
                     }
                 }
@@ -272,7 +248,6 @@ impl EventLoop {
                 postal_key,
                 result,
             } => {
-                self.syncing.remove(&(peer, postal_key.clone()));
                 if let Ok(report) = &result
                     && report.applied <= sync::PASS_ON_MAX
                 {
@@ -288,9 +263,8 @@ impl EventLoop {
                     error: result.as_ref().err().cloned(),
                     report: result.ok(),
                 };
-                self.last_sync
-                    .insert((peer, postal_key.clone()), (Instant::now(), state));
-                self.next_sync(&postal_key);
+                self.last_sync.insert((peer, postal_key.clone()), state);
+                self.sync_ended(peer, &postal_key);
             }
         }
     }
@@ -359,7 +333,7 @@ impl EventLoop {
                     let store = self.store.clone();
                     let peer = peer_id.to_string();
                     tokio::task::spawn_blocking(move || store.remember_peer(&peer, &addrs));
-                    self.announced.insert(peer_id, info.listen_addrs.clone());
+                    self.peers.announced(peer_id, info.listen_addrs.clone());
                 }
             }
             SwarmEvent::ConnectionEstablished {
@@ -368,12 +342,12 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                self.connections.entry(peer_id).or_default().push(Open {
+                let open = Open {
                     id: connection_id,
                     remote: endpoint.get_remote_address().clone(),
                     relayed: endpoint.is_relayed(),
-                });
-                self.met.entry(peer_id).or_insert_with(Instant::now);
+                };
+                self.peers.opened(peer_id, open, Instant::now());
                 self.connections_opened += 1;
             }
             SwarmEvent::ConnectionClosed {
@@ -382,24 +356,16 @@ impl EventLoop {
                 cause,
                 ..
             } => {
+                let how = self.peers.closed(peer_id, connection_id, Instant::now());
                 let closed = &mut self.connections_closed;
                 match cause {
-                    _ if self.closing.contains(&peer_id) => closed.trimmed += 1,
+                    _ if how.trimmed => closed.trimmed += 1,
                     Some(libp2p::swarm::ConnectionError::KeepAliveTimeout) => closed.idle += 1,
                     Some(libp2p::swarm::ConnectionError::IO(_)) => closed.failed += 1,
                     None => closed.other += 1,
                 }
-                let met = self.met.get(&peer_id).copied();
-                if let Some(open) = self.connections.get_mut(&peer_id) {
-                    open.retain(|connection| connection.id != connection_id);
-                    if open.is_empty() {
-                        self.connections.remove(&peer_id);
-                        self.met.remove(&peer_id);
-                    }
-                }
-                if !self.swarm.is_connected(&peer_id) {
-                    self.on_lost(peer_id, met);
-                    self.syncing.retain(|(peer, _)| *peer != peer_id);
+                if how.gone {
+                    self.schedule.peer_gone(&peer_id);
                     // Met again, it is registered with and reserved again.
                     self.rendezvous_points.remove(&peer_id);
                     self.at_points.retain(|(point, _), _| *point != peer_id);
@@ -421,9 +387,15 @@ impl EventLoop {
         match result {
             Ok(_) => {
                 self.hole_punching.succeeded += 1;
-                let relayed = self.connections.get(&peer).into_iter().flatten();
-                for connection in relayed.filter(|connection| connection.relayed) {
-                    self.swarm.close_connection(connection.id);
+                let relayed: Vec<ConnectionId> = self
+                    .peers
+                    .connections(&peer)
+                    .iter()
+                    .filter(|connection| connection.relayed)
+                    .map(|connection| connection.id)
+                    .collect();
+                for connection in relayed {
+                    self.swarm.close_connection(connection);
                 }
             }
             Err(error) => {
@@ -463,6 +435,77 @@ impl EventLoop {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Dials what the peer set asks for.
+    pub(super) fn carry_out(&mut self, dials: Vec<Dial>) {
+        for dial in dials {
+            match dial {
+                Dial::Peer(peer, addresses) => self.dial_peer(peer, addresses),
+                Dial::Address(address) => {
+                    self.dial(address);
+                }
+            }
+        }
+    }
+
+    /// Dials `peer` at `addresses` (and those the swarm knows) unless it
+    /// is connected or being dialled, from a new local port (see
+    /// [`Dial::Peer`]).
+    pub(super) fn dial_peer(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) {
+        let _ = self.swarm.dial(
+            libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .allocate_new_port()
+                .build(),
+        );
+    }
+
+    /// Dials an address, unless it is one of this node's.
+    pub(super) fn dial(&mut self, address: Multiaddr) -> bool {
+        if self.listening.contains(&address) {
+            return false;
+        }
+        self.swarm.dial(address).is_ok()
+    }
+
+    /// Dials again what the peer set asks for, and the peers met before
+    /// when none is connected.
+    pub(super) fn redial(&mut self) {
+        let dials = self.peers.redial(Instant::now());
+        self.carry_out(dials);
+        if self.peers.len() == 0
+            && let Ok(addresses) = remembered(&self.store, DIAL_AT_START)
+        {
+            for address in addresses {
+                self.dial(address);
+            }
+        }
+    }
+
+    /// Closes the peers the peer set trims, keeping those the other roles
+    /// need: gossip mesh members, relays holding this node's reservation,
+    /// rendezvous points, peers syncing or waiting to.
+    pub(super) fn prune(&mut self) {
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mut pinned: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
+        pinned.extend(self.reserved.iter().copied());
+        pinned.extend(self.rendezvous_points.iter().copied());
+        pinned.extend(self.schedule.busy());
+        let sharing: HashSet<PeerId> = gossipsub
+            .all_peers()
+            .filter(|(_, topics)| {
+                topics.iter().any(|topic| {
+                    postal_key_of(topic).is_some_and(|key| self.followed.contains(key))
+                })
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in self.peers.trim(Instant::now(), &pinned, &sharing) {
+            if self.swarm.disconnect_peer_id(peer).is_ok() {
+                self.peers.closing(peer);
+            }
         }
     }
 }

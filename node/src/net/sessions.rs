@@ -3,8 +3,8 @@
 //! requests, each on its own task with the store work on tokio's blocking
 //! pool.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::Instant;
 
 use crdt_model::ids::EntityId;
 use libp2p::PeerId;
@@ -13,6 +13,7 @@ use libp2p::request_response::{self, ResponseChannel};
 use super::client::Done;
 use super::event_loop::EventLoop;
 use super::postal_key_of;
+use super::schedule::Decision;
 use crate::store::Origin;
 use crate::sync::{self, Request, Response, SyncError, SyncReport};
 
@@ -21,10 +22,6 @@ pub const SYNC_PROTOCOL: &str = "/communecter/sync/2";
 
 /// Sync requests answered at once at most; beyond, they are refused.
 pub(super) const MAX_ANSWERING: usize = 16;
-
-/// A peer is not synced with again for a postal key sooner than this,
-/// unless asked.
-pub(super) const SYNC_COOLDOWN: Duration = Duration::from_secs(2);
 
 /// Per (peer, postal key), the differing documents pulled and in all.
 pub(super) type SessionProgress = HashMap<(PeerId, String), (usize, usize)>;
@@ -52,63 +49,39 @@ impl EventLoop {
             .count()
     }
 
-    /// Starts a pulling session with `peer` on `postal_key`, unless one
-    /// runs or (when not `forced`) one ended very recently; while another
-    /// peer's session on that key runs, it waits its turn. Returns whether
-    /// a session started or waits.
+    /// Starts a pulling session with `peer` on `postal_key` if the
+    /// schedule allows it now; returns whether it started or waits its
+    /// turn.
     pub(super) fn start_sync(&mut self, peer: PeerId, postal_key: String, forced: bool) -> bool {
-        let pair = (peer, postal_key.clone());
-        if self.syncing.contains(&pair) {
-            return false;
-        }
-        if !forced
-            && self
-                .last_sync
-                .get(&pair)
-                .is_some_and(|(at, _)| at.elapsed() < SYNC_COOLDOWN)
+        match self
+            .schedule
+            .want(peer, &postal_key, forced, Instant::now())
         {
-            return false;
-        }
-        if self.pulling(&postal_key) {
-            let queue = self.queued.entry(postal_key).or_default();
-            if queue.contains(&peer) {
-                return false;
+            Decision::Start => {
+                self.launch_sync(peer, postal_key);
+                true
             }
-            queue.push_back(peer);
-            return true;
-        }
-        self.launch_sync(peer, postal_key);
-        true
-    }
-
-    /// Whether a session pulls `postal_key` now.
-    pub(super) fn pulling(&self, postal_key: &str) -> bool {
-        self.syncing.iter().any(|(_, key)| key == postal_key)
-    }
-
-    /// Starts the next waiting session on `postal_key`, if none runs.
-    pub(super) fn next_sync(&mut self, postal_key: &str) {
-        if self.pulling(postal_key) {
-            return;
-        }
-        while let Some(peer) = self
-            .queued
-            .get_mut(postal_key)
-            .and_then(VecDeque::pop_front)
-        {
-            if self.swarm.is_connected(&peer) {
-                self.launch_sync(peer, postal_key.to_owned());
-                break;
-            }
-        }
-        if self.queued.get(postal_key).is_some_and(VecDeque::is_empty) {
-            self.queued.remove(postal_key);
+            Decision::Queued => true,
+            Decision::No => false,
         }
     }
 
-    pub(super) fn launch_sync(&mut self, peer: PeerId, postal_key: String) {
-        let pair = (peer, postal_key.clone());
-        self.syncing.insert(pair);
+    /// The session with `peer` on `postal_key` ended: the next one waiting
+    /// on that key starts.
+    pub(super) fn sync_ended(&mut self, peer: PeerId, postal_key: &str) {
+        let peers = &self.peers;
+        let next = self
+            .schedule
+            .ended(peer, postal_key, Instant::now(), |peer| {
+                peers.is_connected(peer)
+            });
+        if let Some(next) = next {
+            self.launch_sync(next, postal_key.to_owned());
+        }
+    }
+
+    /// Runs a session the schedule started, on a task of its own.
+    fn launch_sync(&mut self, peer: PeerId, postal_key: String) {
         let client = self.client();
         let done = self.done_tx.clone();
         let store = self.store.clone();

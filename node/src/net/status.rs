@@ -185,7 +185,7 @@ impl EventLoop {
                         .last_sync
                         .iter()
                         .filter(|((p, _), _)| p == peer)
-                        .map(|(_, (_, state))| state.clone())
+                        .map(|(_, state)| state.clone())
                         .collect(),
                 },
             );
@@ -205,7 +205,7 @@ impl EventLoop {
             .into_iter()
             .filter(|(peer, _)| self.swarm.is_connected(peer))
             .map(|(peer, mut status)| {
-                let open = self.connections.get(&peer).map_or(&[][..], Vec::as_slice);
+                let open = self.peers.connections(&peer);
                 status.addrs = open
                     .iter()
                     .map(|connection| connection.remote.to_string())
@@ -230,7 +230,7 @@ impl EventLoop {
                     .last_sync
                     .iter()
                     .filter(|((_, k), _)| k == key)
-                    .map(|(_, (_, state))| state.at)
+                    .map(|(_, state)| state.at)
                     .max(),
             })
             .collect();
