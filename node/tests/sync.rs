@@ -264,3 +264,160 @@ async fn heads_for_a_document_not_asked_by_heads_are_a_protocol_error() {
         "{result:?}"
     );
 }
+
+mod model {
+    //! Whole sessions against a simple model: per document, the set of its
+    //! change hashes. Two stores hold random histories of the same
+    //! documents (shared, only on one side, forked on both); once each has
+    //! pulled from the other, both must hold the union of the two sets,
+    //! with identical heads, for bytes bounded by a multiple of what each
+    //! lacked.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One document's history: edits both sides share, then edits only
+    /// side A has and edits only side B has; which sides hold it at all.
+    #[derive(Debug, Clone)]
+    struct History {
+        shared: usize,
+        on_a: usize,
+        on_b: usize,
+        held: Held,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Held {
+        Both,
+        OnlyA,
+        OnlyB,
+    }
+
+    fn history() -> impl Strategy<Value = History> {
+        let held = prop_oneof![Just(Held::Both), Just(Held::OnlyA), Just(Held::OnlyB)];
+        (0..4usize, 0..3usize, 0..3usize, held).prop_map(|(shared, on_a, on_b, held)| History {
+            shared,
+            on_a,
+            on_b,
+            held,
+        })
+    }
+
+    /// The change hashes of every document a store holds.
+    fn holdings(store: &Store, ids: &[EntityId]) -> BTreeMap<EntityId, BTreeSet<[u8; 32]>> {
+        ids.iter()
+            .map(|id| {
+                let hashes = store.change_hashes(id).unwrap();
+                (*id, hashes.into_iter().map(|hash| hash.0).collect())
+            })
+            .filter(|(_, hashes): &(_, BTreeSet<_>)| !hashes.is_empty())
+            .collect()
+    }
+
+    /// Bytes of the envelopes `from` holds that `to` lacks.
+    fn lacking_bytes(from: &Store, to: &Store, ids: &[EntityId]) -> usize {
+        ids.iter()
+            .flat_map(|id| {
+                let held: BTreeSet<_> = to.change_hashes(id).unwrap().into_iter().collect();
+                from.envelopes(id)
+                    .unwrap()
+                    .into_iter()
+                    .filter(move |envelope| {
+                        let change = SignedChange::decode(envelope).unwrap();
+                        let hash = automerge::Change::from_bytes(change.change.clone())
+                            .unwrap()
+                            .hash();
+                        !held.contains(&hash)
+                    })
+            })
+            .map(|envelope| envelope.len())
+            .sum()
+    }
+
+    fn run(histories: Vec<History>) -> Result<(), TestCaseError> {
+        let temp = tempfile::tempdir().unwrap();
+        let (a, b) = (open(&temp, "a.redb"), open(&temp, "b.redb"));
+        let mut ids = Vec::new();
+        let (mut to_a, mut to_b) = (Vec::new(), Vec::new());
+        for (n, history) in histories.iter().enumerate() {
+            let entity = sample::organization(&key(), "97400", n);
+            let (id, mut doc) = (entity.id, entity.doc);
+            ids.push(id);
+            let mut shared = vec![entity.envelope];
+            for edit in 0..history.shared {
+                shared.push(tag(&mut doc, id, &format!("commun {edit}")));
+            }
+            let mut doc_b = doc.fork();
+            let only_a: Vec<_> = (0..history.on_a)
+                .map(|edit| tag_on(&mut doc, id, &format!("A {edit}"), 1))
+                .collect();
+            let only_b: Vec<_> = (0..history.on_b)
+                .map(|edit| tag_on(&mut doc_b, id, &format!("B {edit}"), 2))
+                .collect();
+            if !matches!(history.held, Held::OnlyB) {
+                to_a.extend(shared.iter().cloned().chain(only_a));
+            }
+            if !matches!(history.held, Held::OnlyA) {
+                to_b.extend(shared.into_iter().chain(only_b));
+            }
+        }
+        ingest_all(&a, &to_a);
+        ingest_all(&b, &to_b);
+        // The model: the union of both sides' change hashes.
+        let mut union = holdings(&a, &ids);
+        for (id, hashes) in holdings(&b, &ids) {
+            union.entry(id).or_default().extend(hashes);
+        }
+        let (a_lacks, b_lacks) = (lacking_bytes(&b, &a, &ids), lacking_bytes(&a, &b, &ids));
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (first, second) = runtime.block_on(async {
+            let first = pull_from(&a, &b).await;
+            let second = pull_from(&b, &a).await;
+            (first, second)
+        });
+
+        prop_assert_eq!(&holdings(&a, &ids), &union);
+        prop_assert_eq!(&holdings(&b, &ids), &union);
+        for id in &ids {
+            prop_assert_eq!(a.heads(id).unwrap(), b.heads(id).unwrap());
+        }
+        prop_assert_eq!(
+            a.sync_items("97400").unwrap(),
+            b.sync_items("97400").unwrap()
+        );
+        // Each session costs a few times what its puller lacked, plus a
+        // small share per differing document (its heads, its change
+        // hashes when both sides changed it, its range in reconciliation).
+        for (report, lacked) in [(&first, a_lacks), (&second, b_lacks)] {
+            let bound = 3 * lacked + 600 * report.differing + 100;
+            prop_assert!(
+                report.bytes <= bound,
+                "{} bytes for {} bytes lacked over {} documents",
+                report.bytes,
+                lacked,
+                report.differing
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Property test: after pulling from each other, two stores hold
+        /// the union of their histories.
+        #[test]
+        fn two_sessions_leave_both_stores_with_the_union(
+            histories in prop::collection::vec(history(), 1..12)
+        ) {
+            run(histories)?;
+        }
+    }
+}

@@ -106,6 +106,31 @@ impl Store {
     }
 }
 
+/// What a pulling session reads of the documents its node holds: the
+/// store, or an in-memory model in tests.
+pub trait Holdings {
+    /// The heads of a document (none if it is not held).
+    fn heads(&self, id: &EntityId) -> Result<Vec<ChangeHash>, StoreError>;
+    /// The hashes of the changes held for a document.
+    fn change_hashes(&self, id: &EntityId) -> Result<Vec<ChangeHash>, StoreError>;
+    /// Whether every change of `hashes` is held for a document.
+    fn has_changes(&self, id: &EntityId, hashes: &[ChangeHash]) -> Result<bool, StoreError>;
+}
+
+impl Holdings for Store {
+    fn heads(&self, id: &EntityId) -> Result<Vec<ChangeHash>, StoreError> {
+        Store::heads(self, id)
+    }
+
+    fn change_hashes(&self, id: &EntityId) -> Result<Vec<ChangeHash>, StoreError> {
+        Store::change_hashes(self, id)
+    }
+
+    fn has_changes(&self, id: &EntityId, hashes: &[ChangeHash]) -> Result<bool, StoreError> {
+        Store::has_changes(self, id, hashes)
+    }
+}
+
 /// What the store has of a document that a peer lacks, given the peer's
 /// heads.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,9 +21,11 @@
 //! - [`wire`]: the messages and their encoding.
 //! - [`reconcile`]: range-based set reconciliation, pure.
 //! - [`serve`]: the answering side, on the store.
-//! - [`pull`]: the pulling side, an async shell that sends requests through
-//!   a function given by the caller (the network, or a test) and ingests
-//!   what comes back.
+//! - [`session`]: the pull phase, sans I/O, over what the node holds
+//!   ([`Holdings`](crate::store::sync_items::Holdings)).
+//! - [`pull`]: the pulling side's shell: it sends requests through a
+//!   function given by the caller (the network, or a test), runs the store
+//!   work on tokio's blocking threads and ingests what comes back.
 
 use crdt_model::automerge::ChangeHash;
 use crdt_model::ids::EntityId;
@@ -34,6 +36,7 @@ use crate::store::StoreError;
 pub mod pull;
 pub mod reconcile;
 pub mod serve;
+pub mod session;
 pub mod wire;
 
 pub use crate::store::sync_items::Item;

@@ -1,16 +1,15 @@
 //! The pulling side of a session: reconciliation, then the pulls of the
 //! differing documents, each answer checked and ingested.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 
-use crdt_model::automerge::ChangeHash;
 use crdt_model::ids::EntityId;
 
 use super::reconcile::Reconciliation;
-use super::wire::{Have, Request, Response, encode, pack, unpack};
-use super::{MAX_PULL_DOCS, PASS_ON_MAX, SyncError, SyncReport};
+use super::session::{Pulls, refusal_or_mismatch};
+use super::wire::{Request, Response, encode, pack, unpack};
+use super::{PASS_ON_MAX, SyncError, SyncReport};
 use crate::ingest::{self, Outcome};
 use crate::store::{Origin, Store, StoreError};
 
@@ -81,7 +80,7 @@ where
 pub async fn pull_documents<S, F>(
     store: Arc<Store>,
     origin: Origin,
-    mut wanted: Vec<EntityId>,
+    wanted: Vec<EntityId>,
     mut send: S,
     report: &mut SyncReport,
     progress: impl Fn(usize, usize),
@@ -90,73 +89,34 @@ where
     S: FnMut(Request) -> F,
     F: Future<Output = Result<Response, SyncError>>,
 {
-    report.differing = wanted.len();
+    let mut pulls = Pulls::new(wanted);
+    report.differing = pulls.differing();
     progress(0, report.differing);
-    // Documents to ask for by change hashes: their heads were not enough.
-    let mut by_changes: HashSet<EntityId> = HashSet::new();
-    while !wanted.is_empty() {
-        let batch: Vec<EntityId> = wanted.iter().take(MAX_PULL_DOCS).copied().collect();
-        let asked = batch.clone();
-        let fallback = by_changes.clone();
-        let docs = blocking(&store, move |store| {
-            let mut docs = Vec::with_capacity(asked.len());
-            for id in asked {
-                let have = if fallback.contains(&id) {
-                    Have::Changes(store.change_hashes(&id)?.into_iter().map(|h| h.0).collect())
-                } else {
-                    Have::Heads(store.heads(&id)?.into_iter().map(|h| h.0).collect())
-                };
-                docs.push((*id.as_bytes(), have));
-            }
-            Ok(docs)
+    loop {
+        let (asking, request) = blocking(&store, move |store| {
+            let request = pulls.request(store)?;
+            Ok((pulls, request))
         })
         .await?;
-        let request = Request::Pull { docs };
+        pulls = asking;
+        let Some(request) = request else {
+            return Ok(());
+        };
         report.bytes += encode(&request).len();
         let response = send(request).await?;
         let answer = encode(&response).len();
         report.bytes += answer;
         report.pull_received += answer;
-        let Response::Changes {
-            envelopes,
-            served,
-            unresolved,
-        } = response
-        else {
-            return Err(refusal_or_mismatch(response));
-        };
-        if served.is_empty() && unresolved.is_empty() {
-            return Err(SyncError::Protocol(
-                "a pull answered with no document".into(),
-            ));
-        }
-        let asked = |id: &[u8; 16]| batch.iter().any(|asked| asked.as_bytes() == id);
-        if !served.iter().all(asked) {
-            return Err(SyncError::Protocol(
-                "a document that was not asked for".into(),
-            ));
-        }
-        let by_heads =
-            |id: &[u8; 16]| asked(id) && !by_changes.contains(&EntityId::from_bytes(*id));
-        if !unresolved.iter().all(|(id, _)| by_heads(id)) {
-            return Err(SyncError::Protocol(
-                "heads for a document not asked for by its heads".into(),
-            ));
-        }
+        let envelopes = pulls.answer(response)?;
         report.received += envelopes.len();
-        let (outcomes, envelopes, ahead) = blocking(&store, move |store| {
+        let (settled, outcomes, envelopes, unresolved) = blocking(&store, move |store| {
             let outcomes = ingest::ingest(store, origin, &envelopes)?;
-            // The documents the peer could not place whose every head this
-            // node has: it is ahead of the peer, and needs nothing.
-            let mut ahead = Vec::new();
-            for (id, heads) in unresolved {
-                let id = EntityId::from_bytes(id);
-                let heads: Vec<ChangeHash> = heads.into_iter().map(ChangeHash).collect();
-                ahead.push((id, store.has_changes(&id, &heads)?));
-            }
-            Ok((outcomes, envelopes, ahead))
+            let unresolved = pulls.settle(store)?;
+            Ok((pulls, outcomes, envelopes, unresolved))
         })
         .await?;
+        pulls = settled;
+        report.unresolved += unresolved;
         for (envelope, outcome) in envelopes.into_iter().zip(&outcomes) {
             if let Outcome::Applied { doc, hash } = outcome {
                 report.applied += 1;
@@ -169,24 +129,6 @@ where
             .iter()
             .filter(|o| matches!(o, Outcome::Rejected { .. }))
             .count();
-        let mut done: HashSet<EntityId> = served.into_iter().map(EntityId::from_bytes).collect();
-        for (id, ahead) in ahead {
-            report.unresolved += 1;
-            if ahead {
-                done.insert(id);
-            } else {
-                by_changes.insert(id);
-            }
-        }
-        wanted.retain(|id| !done.contains(id));
-        progress(report.differing - wanted.len(), report.differing);
-    }
-    Ok(())
-}
-
-fn refusal_or_mismatch(response: Response) -> SyncError {
-    match response {
-        Response::Refused { reason } => SyncError::Protocol(format!("the peer refused: {reason}")),
-        _ => SyncError::Protocol("an answer of the wrong kind".into()),
+        progress(pulls.done(), pulls.differing());
     }
 }

@@ -273,4 +273,40 @@ mod tests {
         };
         assert!(unpack(vec![inverted]).is_err());
     }
+
+    mod model {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Two sides' items: ids from a small space, so that the sides share
+        /// many, with a state from a few, so that shared ids often differ.
+        fn sides() -> impl Strategy<Value = (Vec<Item>, Vec<Item>)> {
+            let side = || {
+                prop::collection::btree_map(0..400u32, 0..3u8, 0..300)
+                    .prop_map(|items| items.into_iter().map(|(n, state)| item(n, state)).collect())
+            };
+            (side(), side())
+        }
+
+        proptest! {
+            /// Property test: reconciliation finds exactly the plain set
+            /// difference, the ids of the other side's items this side does
+            /// not hold as they are, in bytes that grow with it.
+            #[test]
+            fn reconciliation_finds_the_set_difference((mine, theirs) in sides()) {
+                let held: BTreeSet<Item> = mine.iter().copied().collect();
+                let expected: BTreeSet<[u8; 16]> = theirs
+                    .iter()
+                    .filter(|item| !held.contains(item))
+                    .map(|item| item.0)
+                    .collect();
+                let (need, bytes) = reconcile(mine.clone(), &theirs);
+                prop_assert_eq!(&need, &expected);
+                // Each differing item costs at most a few ranges of
+                // fingerprints on the way down, and its item.
+                prop_assert!(bytes <= 100 + 700 * expected.len(), "{} bytes", bytes);
+            }
+        }
+    }
 }
