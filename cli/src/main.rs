@@ -4,6 +4,7 @@
 //! the node library (store, ingest, identity) and crdt-model (entities).
 
 mod backend;
+mod logs;
 mod print;
 mod prompt;
 mod remote;
@@ -406,6 +407,11 @@ struct NetworkArgs {
     /// Do not look for neighbours on the local network (mDNS).
     #[arg(long)]
     no_mdns: bool,
+    /// How log lines are written to stderr: `text`, or `json` (one object
+    /// per line) for a log collector. What is logged follows RUST_LOG
+    /// (default: `warn,node=info,communecter=info`).
+    #[arg(long, value_enum, default_value_t = logs::LogFormat::Text)]
+    log_format: logs::LogFormat,
 }
 
 impl NetworkArgs {
@@ -486,6 +492,10 @@ fn parse_set(assignment: &str) -> Result<Edit> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    logs::install(match &cli.command {
+        Command::Node { network, .. } | Command::Relay { network, .. } => network.log_format,
+        _ => logs::LogFormat::Text,
+    });
     let dir = DataDir::resolve(cli.data_dir.clone())?;
     let json = cli.json;
     match cli.command {

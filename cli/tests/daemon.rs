@@ -48,7 +48,23 @@ fn start_node(home: &Path, addr_file: &PathBuf) -> Node {
 }
 
 fn start_node_with(home: &Path, addr_file: &PathBuf, extra: &[&str]) -> Node {
-    let child = Command::new(env!("CARGO_BIN_EXE_communecter"))
+    start_node_logging(home, addr_file, extra, None)
+}
+
+/// Starts a node whose logs follow `rust_log` (unset: the defaults; its
+/// stderr is read only once it stops, so keep it short).
+fn start_node_logging(
+    home: &Path,
+    addr_file: &PathBuf,
+    extra: &[&str],
+    rust_log: Option<&str>,
+) -> Node {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_communecter"));
+    command.env_remove("RUST_LOG");
+    if let Some(rust_log) = rust_log {
+        command.env("RUST_LOG", rust_log);
+    }
+    let child = command
         .args(["node", "--api", "127.0.0.1:0"])
         .args(LOOPBACK)
         .args(extra)
@@ -379,4 +395,69 @@ fn a_relay_keeps_a_postal_code_while_its_nodes_are_off() {
             .iter()
             .any(|entity| entity["id"] == id.as_str())
     });
+}
+
+/// What a node that joined and answered one `status` wrote to stderr, run
+/// with `rust_log` and `extra` flags.
+fn logs_of_a_short_run(rust_log: Option<&str>, extra: &[&str]) -> String {
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("home");
+    let addr_file = temp.path().join("addr.json");
+    let init = communecter(
+        &home,
+        &["init", "--postal-code", "97400", "--name", "Marie"],
+    );
+    assert!(init.status.success());
+    let mut node = start_node_logging(&home, &addr_file, extra, rust_log);
+    // The network's addresses are in the file once it runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&addr_file).is_ok_and(|text| text.contains("peer_id")) {
+        assert!(Instant::now() < deadline, "the network did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ok_json(&home, &["status"]);
+    assert!(terminate(&mut node).success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(node.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    stderr
+}
+
+#[test]
+fn the_node_logs_to_stderr_as_rust_log_says() {
+    // By default: the node's information, quiet enough for a terminal.
+    let quiet = logs_of_a_short_run(None, &[]);
+    assert!(
+        quiet.contains("INFO") && quiet.contains("node started"),
+        "{quiet}"
+    );
+    assert!(quiet.contains("network started"), "{quiet}");
+    assert!(!quiet.contains("DEBUG"), "{quiet}");
+    assert!(quiet.lines().count() < 10, "{quiet}");
+
+    // RUST_LOG=debug: the requests to the API too.
+    let debug = logs_of_a_short_run(Some("debug"), &[]);
+    assert!(
+        debug.contains("DEBUG") && debug.contains("API request"),
+        "{debug}"
+    );
+    assert!(debug.contains("path=\"/api/status\""), "{debug}");
+
+    // --log-format json: one object per line, for a log collector.
+    let json = logs_of_a_short_run(Some("node=debug"), &["--log-format", "json"]);
+    let lines: Vec<Value> = json
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["fields"]["message"] == "node started"),
+        "{json}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["level"] == "DEBUG" && line["fields"]["path"] == "/api/status"),
+        "{json}"
+    );
 }

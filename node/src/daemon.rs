@@ -185,13 +185,14 @@ impl Daemon {
                 let networking = networking.clone();
                 tokio::spawn(async move {
                     if let Err(error) = networking.start(&state).await {
-                        eprintln!("the network could not start: {error}");
+                        tracing::error!(%error, "the network could not start");
                     }
                 });
             });
         }
         let state = Arc::new(state);
         publish(dir, config.addr_file.as_deref(), &api, None)?;
+        tracing::info!(%api, data_dir = %dir.root().display(), joined = state.joined().is_some(), "node started");
         if let Some(networking) = &networking {
             networking.start(&state).await?;
         }
@@ -231,6 +232,7 @@ impl Daemon {
             .await;
         let _ = std::fs::remove_file(api_file(&self.config.dir));
         let _ = std::fs::remove_file(token_file(&self.config.dir));
+        tracing::info!("node stopped");
         result.map_err(|error| DaemonError::Bind {
             address: self.address,
             error,
@@ -271,13 +273,14 @@ impl Networking {
         .await?;
         let status = client.status().await?;
         state.set_network(client);
+        tracing::info!(peer_id = %status.peer_id, listen = ?status.listen, "network started");
         if let Err(error) = publish(
             &self.dir,
             self.addr_file.as_deref(),
             &self.api,
             Some(&status),
         ) {
-            eprintln!("cannot write the node's addresses: {error}");
+            tracing::warn!(%error, "cannot write the node's addresses");
         }
         let watched = state.clone();
         tokio::spawn(async move {
@@ -285,7 +288,7 @@ impl Networking {
                 Ok(()) => "the network's event loop ended".to_owned(),
                 Err(error) => format!("the network's event loop failed: {error}"),
             };
-            eprintln!("{why}");
+            tracing::error!(why, "the network stopped");
             watched.network_stopped(why);
         });
         Ok(())

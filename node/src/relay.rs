@@ -110,6 +110,7 @@ impl Relay {
         let seed = network_seed(dir)?;
         let store = Arc::new(crate::ingest::open(&dir.store_path())?);
         let (client, task) = net::start(store.clone(), seed, net, postal_keys.clone()).await?;
+        tracing::info!(postal_codes = postal_keys.len(), "relay started");
         if let Some(path) = &config.addr_file {
             let status = client.status().await?;
             write_secret(path, addresses(&status).as_bytes())?;

@@ -40,6 +40,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(
+                code = self.code,
+                message = self.message,
+                "API request failed"
+            );
+        } else {
+            tracing::debug!(
+                status = self.status.as_u16(),
+                code = self.code,
+                message = self.message,
+                "API request refused"
+            );
+        }
         let body = json!({"error": {"code": self.code, "message": self.message}});
         (self.status, Json(body)).into_response()
     }

@@ -79,7 +79,24 @@ pub fn router(state: Arc<ApiState>) -> Router {
             state.clone(),
             check_host,
         ))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Logs each request: method, path (never the query, which may hold what
+/// a citizen searched for), status and time taken.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "API request"
+    );
+    response
 }
 
 /// Refuses requests naming another host than this node's (a web page of

@@ -103,7 +103,34 @@ pub fn ingest(
     let mut writer = store.begin_write()?;
     let outcomes = ingest_in(&mut writer, origin, envelopes)?;
     writer.commit()?;
+    log(origin, &outcomes);
     Ok(outcomes)
+}
+
+/// Says what a committed batch did: its counts, and each refusal.
+fn log(origin: Origin, outcomes: &[Outcome]) {
+    let mut counts = [0usize; 4];
+    for outcome in outcomes {
+        let slot = match outcome {
+            Outcome::Applied { .. } => 0,
+            Outcome::Duplicate { .. } => 1,
+            Outcome::Pending { .. } => 2,
+            Outcome::Rejected { reason, fault } => {
+                tracing::debug!(?origin, ?fault, reason, "change refused");
+                3
+            }
+        };
+        counts[slot] += 1;
+    }
+    let [applied, duplicate, pending, rejected] = counts;
+    tracing::debug!(
+        ?origin,
+        applied,
+        duplicate,
+        pending,
+        rejected,
+        "batch ingested"
+    );
 }
 
 /// Opens the store at `path` like [`Store::open`]; a store of the first
@@ -113,6 +140,7 @@ pub fn ingest(
 pub fn open(path: &Path) -> Result<Store, StoreError> {
     let (store, carried) = Store::open_any(path)?;
     if let Some(carried) = carried {
+        tracing::info!(path = %path.display(), changes = carried.len(), "converting a store of the first format");
         let mut writer = store.begin_write()?;
         writer.create_tables()?;
         ingest_in(&mut writer, Origin::Network, &carried)?;

@@ -118,6 +118,7 @@ impl EventLoop {
     /// like lost peers should that fail: mDNS tells of a peer only once
     /// per record lifetime (minutes).
     pub(super) fn on_lan_peers(&mut self, found: Vec<(PeerId, Multiaddr)>) {
+        tracing::debug!(found = found.len(), "peers found on the local network");
         let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
         for (peer, address) in found {
             if !self.listening.contains(&address) {

@@ -235,6 +235,7 @@ impl EventLoop {
             Done::Validated(verdicts) => {
                 for (id, source, acceptance, fault) in verdicts {
                     if let Some(fault) = fault {
+                        tracing::debug!(peer = %source, ?fault, "gossip message rejected");
                         *self.rejected.entry(format!("{fault:?}")).or_default() += 1;
                     }
                     self.swarm
@@ -248,6 +249,26 @@ impl EventLoop {
                 postal_key,
                 result,
             } => {
+                match &result {
+                    Ok(report) if report.applied > 0 => tracing::info!(
+                        %peer,
+                        postal_code = postal_key,
+                        applied = report.applied,
+                        received = report.received,
+                        bytes = report.bytes,
+                        "synced"
+                    ),
+                    Ok(report) => tracing::debug!(
+                        %peer,
+                        postal_code = postal_key,
+                        differing = report.differing,
+                        bytes = report.bytes,
+                        "synced, nothing new"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%peer, postal_code = postal_key, error, "sync failed")
+                    }
+                }
                 if let Ok(report) = &result
                     && report.applied <= sync::PASS_ON_MAX
                 {
@@ -347,6 +368,7 @@ impl EventLoop {
                     remote: endpoint.get_remote_address().clone(),
                     relayed: endpoint.is_relayed(),
                 };
+                tracing::debug!(peer = %peer_id, address = %open.remote, relayed = open.relayed, "connection opened");
                 self.peers.opened(peer_id, open, Instant::now());
                 self.connections_opened += 1;
             }
@@ -357,6 +379,7 @@ impl EventLoop {
                 ..
             } => {
                 let how = self.peers.closed(peer_id, connection_id, Instant::now());
+                tracing::debug!(peer = %peer_id, trimmed = how.trimmed, gone = how.gone, cause = ?cause, "connection closed");
                 let closed = &mut self.connections_closed;
                 match cause {
                     _ if how.trimmed => closed.trimmed += 1,
@@ -386,6 +409,7 @@ impl EventLoop {
     ) {
         match result {
             Ok(_) => {
+                tracing::info!(%peer, "hole punching opened a direct connection");
                 self.hole_punching.succeeded += 1;
                 let relayed: Vec<ConnectionId> = self
                     .peers
@@ -399,6 +423,7 @@ impl EventLoop {
                 }
             }
             Err(error) => {
+                tracing::debug!(%peer, %error, "hole punching failed");
                 self.hole_punching.failed += 1;
                 self.hole_punching.last_error = Some(error.to_string());
             }

@@ -174,6 +174,7 @@ impl EventLoop {
     }
 
     pub(super) fn reject(&mut self, id: &MessageId, source: &PeerId, fault: Fault) {
+        tracing::debug!(peer = %source, ?fault, "gossip message rejected");
         *self.rejected.entry(format!("{fault:?}")).or_default() += 1;
         self.swarm
             .behaviour_mut()

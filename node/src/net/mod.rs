@@ -222,6 +222,7 @@ pub async fn start(
             _ => {}
         }
     }
+    tracing::debug!(listen = ?listening, "listening");
     let (client, mut event_loop) = EventLoop::new(
         swarm,
         store.clone(),

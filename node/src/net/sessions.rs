@@ -169,6 +169,7 @@ impl EventLoop {
         self.sync_requests += 1;
         self.sync_request_bytes += sync::encode(&request).len() as u64;
         let Ok(permit) = self.answering.clone().try_acquire_owned() else {
+            tracing::debug!("a sync request refused: answering too many");
             let _ = self.swarm.behaviour_mut().sync.send_response(
                 channel,
                 Response::Refused {
