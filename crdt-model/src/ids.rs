@@ -250,33 +250,23 @@ impl Actor {
     }
 }
 
-/// Lowercase hex of some bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xf)] as char);
-    }
-    out
+/// Lowercase hex of some bytes (keys, nonces, the node's secrets).
+pub fn hex(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(bytes)
 }
 
-/// Parses exactly `2 * N` lowercase hex digits.
-pub(crate) fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+/// The `N` bytes written as `2 × N` lowercase hex digits, if `text` is
+/// exactly that.
+pub fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     let digits = text.as_bytes();
     if digits.len() != 2 * N {
         return None;
     }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
     let mut out = [0u8; N];
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(out)
+    data_encoding::HEXLOWER
+        .decode_mut(digits, &mut out)
+        .ok()
+        .map(|_| out)
 }
 
 #[cfg(test)]

@@ -145,10 +145,7 @@ impl Daemon {
         } else {
             None
         };
-        let token: String = random_seed()?
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let token = crdt_model::ids::hex(&random_seed()?);
         write_secret(&token_file(dir), format!("{token}\n").as_bytes())?;
         let listener = tokio::net::TcpListener::bind(config.api)
             .await

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crdt_model::ed25519_dalek::SigningKey;
-use crdt_model::ids::{Actor, AuthorKey};
+use crdt_model::ids::{Actor, AuthorKey, hex, parse_hex};
 
 /// Environment variable naming the data directory.
 pub const HOME_VARIABLE: &str = "COMMUNECTER_HOME";
@@ -212,26 +212,16 @@ pub fn network_seed(dir: &DataDir) -> Result<[u8; 32], IdentityError> {
 }
 
 fn write_key(path: &Path, seed: &[u8; 32]) -> Result<(), IdentityError> {
-    let text: String = seed.iter().map(|byte| format!("{byte:02x}")).collect();
-    write_secret(path, format!("{text}\n").as_bytes())
+    write_secret(path, format!("{}\n", hex(seed)).as_bytes())
 }
 
 fn read_key(path: &Path) -> Result<[u8; 32], IdentityError> {
     let text = fs::read_to_string(path).map_err(io(path))?;
-    let bad = |reason: &str| IdentityError::BadKeyFile {
+    // Written in lowercase; read in either case, as an editor may leave it.
+    parse_hex(&text.trim().to_ascii_lowercase()).ok_or_else(|| IdentityError::BadKeyFile {
         path: path.display().to_string(),
-        reason: reason.to_owned(),
-    };
-    let text = text.trim();
-    if text.len() != 64 {
-        return Err(bad("expected 64 hexadecimal digits"));
-    }
-    let mut seed = [0u8; 32];
-    for (i, byte) in seed.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-            .map_err(|_| bad("expected 64 hexadecimal digits"))?;
-    }
-    Ok(seed)
+        reason: "expected 64 hexadecimal digits".to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -273,10 +263,18 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let dir = DataDir::resolve(Some(temp.path().to_path_buf())).unwrap();
         Identity::create(&dir).unwrap();
-        fs::write(dir.root().join("author.key"), "not hex").unwrap();
-        assert!(matches!(
-            Identity::load(&dir),
-            Err(IdentityError::BadKeyFile { .. })
-        ));
+        let key = dir.root().join("author.key");
+        let written = fs::read_to_string(&key).unwrap();
+        // 64 bytes, but not 64 digits: refused, without slicing a
+        // character in two.
+        for bad in ["not hex", &"é".repeat(32), &written[..40]] {
+            fs::write(&key, bad).unwrap();
+            assert!(matches!(
+                Identity::load(&dir),
+                Err(IdentityError::BadKeyFile { .. })
+            ));
+        }
+        fs::write(&key, written.to_uppercase()).unwrap();
+        assert!(Identity::load(&dir).is_ok(), "either case is read");
     }
 }

@@ -26,10 +26,6 @@ pub mod plot;
 pub mod runs;
 pub mod scenario;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// One node of a simulation.
 pub struct SimNode {
     /// Its number on the modelled links.
@@ -506,7 +502,12 @@ fn states_of(
             let items = store.sync_items(postal_key)?;
             Ok(items
                 .into_iter()
-                .map(|(id, heads)| (EntityId::from_bytes(id).to_string(), hex(&heads)))
+                .map(|(id, heads)| {
+                    (
+                        EntityId::from_bytes(id).to_string(),
+                        node::model::ids::hex(&heads),
+                    )
+                })
                 .collect())
         })
         .collect()

@@ -7,12 +7,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crdt_model::document::{Edit, Entity};
+use crdt_model::document::{Edit, Entity, NewEntity};
 use crdt_model::schema::{Container, Field, Kind, check_postal_code};
+use crdt_model::text::fold;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-
-use crdt_model::document::NewEntity;
 
 /// The largest file imported.
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
@@ -592,19 +591,14 @@ pub struct Duplicates {
     keys: HashSet<String>,
 }
 
-fn fold(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
 fn keys_of(
     name: &str,
     postal_code: &str,
     street: Option<&str>,
     geo: Option<(f64, f64)>,
 ) -> Vec<String> {
+    // Accents, case and punctuation aside: "Crèche Les Camélias" and
+    // "CRECHE LES CAMELIAS" are the same place.
     let name = fold(name);
     let mut keys = Vec::new();
     if let Some((lat, lon)) = geo {
@@ -692,6 +686,27 @@ pub enum RowOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicates_are_found_whatever_the_accents_case_and_punctuation() {
+        let new = |name: &str, street: &str| NewEntity {
+            postal_code: Some("97400".into()),
+            ..NewEntity::new(
+                Kind::Organization,
+                name,
+                vec![Edit::Set(
+                    Field::Street,
+                    crdt_model::schema::Value::Text(street.into()),
+                )],
+            )
+        };
+        let mut known = Duplicates::default();
+        known.insert(&new("Crèche Les Camélias", "12, rue de l'Église"));
+        assert!(known.contains(&new("CRECHE LES CAMELIAS", "12 rue de l Eglise")));
+        assert!(known.contains(&new("  crèche   les camélias ", "12, Rue de l'Église")));
+        assert!(!known.contains(&new("Crèche Les Lilas", "12, rue de l'Église")));
+        assert!(!known.contains(&new("Crèche Les Camélias", "14, rue de l'Église")));
+    }
 
     fn one(bytes: &str) -> ImportRow {
         let file = read(bytes.as_bytes()).unwrap();

@@ -70,30 +70,25 @@ impl std::str::FromStr for Licence {
 pub const ATTRIBUTION: &str = "The citizens of Communecter (communecter contributors)";
 
 /// Milliseconds since the epoch as an ISO 8601 UTC timestamp
-/// (`2026-11-25T16:24:45Z`).
+/// (`2026-11-25T16:24:45Z`). Times are authors' clocks, which may be
+/// anything: those beyond the years −9999 to 9999 are written as the
+/// nearest end of that range.
 pub fn iso8601(ms: i64) -> String {
-    let seconds = ms.div_euclid(1000);
-    let (days, in_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (first, last) = (
+        time::PrimitiveDateTime::MIN.assume_utc().unix_timestamp(),
+        time::PrimitiveDateTime::MAX.assume_utc().unix_timestamp(),
+    );
+    let seconds = ms.div_euclid(1000).clamp(first, last);
+    let at = time::OffsetDateTime::from_unix_timestamp(seconds)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        in_day / 3600,
-        in_day / 60 % 60,
-        in_day % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
     )
 }
 
@@ -107,6 +102,8 @@ mod tests {
         assert_eq!(iso8601(1_764_000_000_000), "2025-11-24T16:00:00Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(iso8601(-1000), "1969-12-31T23:59:59Z");
+        assert_eq!(iso8601(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(iso8601(i64::MIN), "-9999-01-01T00:00:00Z");
     }
 
     #[test]
