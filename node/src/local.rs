@@ -490,24 +490,7 @@ impl Local {
                 .map_err(|error| error.to_string())?;
                 Ok((created.id, envelope.encode()))
             };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = wanted.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = wanted
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || part.iter().map(|(_, new)| sign(new)).collect::<Vec<_>>())
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| {
-                    worker
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
+        ingest::parallel_map(wanted.iter().collect(), 2, |(_, new)| sign(new))
     }
 
     /// Edits an entity; returns it as stored.

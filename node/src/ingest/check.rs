@@ -10,7 +10,7 @@ pub(super) const PARALLEL_CHECK_MIN: usize = 64;
 
 /// Maps `f` over `items`, spread over the machine's cores when there are at
 /// least `min` items; results keep the order of the items.
-pub(super) fn parallel_map<T: Send, R: Send>(
+pub(crate) fn parallel_map<T: Send, R: Send>(
     items: Vec<T>,
     min: usize,
     f: impl Fn(T) -> R + Sync,

@@ -34,7 +34,8 @@ use crate::store::{DocWrite, Origin, Store, StoreError, Writer};
 mod check;
 mod document;
 
-use check::{check, parallel_map};
+pub(crate) use check::parallel_map;
+use check::check;
 use document::{DocResult, DocWork, Source, handle_document};
 
 /// What happened to one envelope.
