@@ -7,8 +7,8 @@
 //! limited to [`MAX_BODY_BYTES`].
 //!
 //! - [`state`]: what the handlers share, and the running network they ask.
-//! - [`handlers`]: one function per route.
-//! - [`error`]: the error answer and the checks every handler shares.
+//! - `handlers`: one function per route.
+//! - `error`: the error answer and the checks every handler shares.
 //! - [`web`]: the web map's files and the server-sent events.
 //!
 //! The API does not run the network: the daemon starts it once the node

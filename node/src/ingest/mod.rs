@@ -11,11 +11,11 @@
 //! table with their reason.
 //!
 //! A batch runs in four stages. Decoding and signature checks are pure and
-//! run on every core ([`check`]). Duplicates are then found and the touched
+//! run on every core (`check`). Duplicates are then found and the touched
 //! documents, their waiting changes and their cached entities are read, in
 //! the write transaction. Each touched document is then loaded, authorized,
 //! applied, saved and read back as a typed entity on its own
-//! ([`document`]), documents spread over the cores. Last, the results are
+//! (`document`), documents spread over the cores. Last, the results are
 //! written and the transaction commits.
 //!
 //! [`open`] opens a store, converting one of the first format by ingesting

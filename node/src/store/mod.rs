@@ -10,7 +10,7 @@
 //! - [`sync_items`]: per postal key, each document's heads hash, and the
 //!   reads a sync answer needs.
 //! - [`peers`]: the peers met, dialled again at start.
-//! - [`write`]: the one write path, [`Writer`], used by the ingest pipeline
+//! - `write`: the one write path, `Writer`, used by the ingest pipeline
 //!   only (crate-private), and the notices of committed changes
 //!   ([`Applied`]).
 //!

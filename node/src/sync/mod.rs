@@ -20,10 +20,10 @@
 //!
 //! - [`wire`]: the messages and their encoding.
 //! - [`reconcile`]: range-based set reconciliation, pure.
-//! - [`serve`]: the answering side, on the store.
+//! - [`serve`](mod@serve): the answering side, on the store.
 //! - [`session`]: the pull phase, sans I/O, over what the node holds
 //!   ([`Holdings`](crate::store::sync_items::Holdings)).
-//! - [`pull`]: the pulling side's shell: it sends requests through a
+//! - [`pull`](mod@pull): the pulling side's shell: it sends requests through a
 //!   function given by the caller (the network, or a test), runs the store
 //!   work on tokio's blocking threads and ingests what comes back.
 

@@ -1,7 +1,7 @@
 //! The pull phase of a session, sans I/O: which documents to ask for and
 //! how, what an answer must look like, and when a document is done. It
 //! reads what the node holds through [`Holdings`] and never sends,
-//! receives or writes anything itself; [`pull`](super::pull) is the shell
+//! receives or writes anything itself; [`pull`](mod@super::pull) is the shell
 //! that does.
 //!
 //! Each document is asked for by its heads; if the peer does not know them
