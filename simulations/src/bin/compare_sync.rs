@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use node::ingest;
 use node::ingest::Outcome;
 use node::model::automerge::{Automerge, ChangeHash};
@@ -49,9 +50,6 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-const USAGE: &str = "usage: compare-sync export DIR
-       compare-sync ours DIR [--diff sync-now|gossip|reconnect] [--transport memory|tcp] [--home DIR]";
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -75,19 +73,53 @@ const QUIET: Duration = Duration::from_secs(1);
 const HOLDER: u32 = 1;
 const NEWCOMER: u32 = 2;
 
+/// One directory of 10,000 entity documents synced between two peers by
+/// Communecter's catch-up sync, for a side-by-side comparison with
+/// automerge-repo (simulations/compare/run.sh runs both).
+#[derive(Parser)]
+#[command(name = "compare-sync")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes what both sides sync: DIR/full/<n>.automerge, the saved
+    /// Automerge document of sample organization n, and
+    /// DIR/diff/<n>.automerge for ten of them with one more change each (a
+    /// new description)
+    Export {
+        /// Where the documents go
+        dir: PathBuf,
+    },
+    /// Measures Communecter's sync of the exported documents
+    ///
+    /// Signs the documents' changes as their author would, gives them to a
+    /// first node, and measures a second node: empty, until it holds all
+    /// 10,000 documents; then, once the first node holds the ten changes,
+    /// until the second holds them too. Times run from the trigger (the
+    /// second node's network starting, the sync request, the first node's
+    /// ingest) to the commit that completes the second node's store. Bytes
+    /// are everything both nodes received on their links (Noise, Yamux,
+    /// identify, gossip and sync) on the memory transport; over TCP only
+    /// the sync session's own messages are counted.
+    Ours {
+        /// The directory `compare-sync export` wrote
+        dir: PathBuf,
+        #[command(flatten)]
+        options: Options,
+    },
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let command = args.next();
-    let dir = args.next().map(PathBuf::from);
-    let result = match (command.as_deref(), dir) {
-        (Some("export"), Some(dir)) if args.next().is_none() => export(&dir),
-        (Some("ours"), Some(dir)) => options(args).and_then(|options| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(ours(&dir, &options))
-        }),
-        _ => Err(USAGE.into()),
+    let result = match Cli::parse().command {
+        Command::Export { dir } => export(&dir),
+        Command::Ours { dir, options } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::from)
+            .and_then(|runtime| runtime.block_on(ours(&dir, &options))),
     };
     if let Err(error) = result {
         eprintln!("compare-sync: {error}");
@@ -96,7 +128,7 @@ fn main() {
 }
 
 /// How the ten changed documents reach the second node.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum DiffMode {
     /// The first node ingests them as received from elsewhere (not
     /// gossiped); the second node asks for a catch-up session on the open
@@ -119,7 +151,8 @@ impl DiffMode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How the two nodes connect.
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
 enum Transport {
     /// libp2p's in-process memory transport, through `node::net::links` links
     /// without latency or bandwidth limit, which count the bytes.
@@ -128,34 +161,18 @@ enum Transport {
     Tcp,
 }
 
+#[derive(Args)]
+#[command(args_override_self = true)]
 struct Options {
+    /// How the ten changed documents reach the second node
+    #[arg(long, value_enum, default_value_t = DiffMode::SyncNow)]
     diff: DiffMode,
+    /// How the two nodes connect
+    #[arg(long, value_enum, default_value_t = Transport::Memory)]
     transport: Transport,
-    /// Where the two stores go.
+    /// Where the two stores go (in a temporary directory made there)
+    #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir())]
     home: PathBuf,
-}
-
-fn options(mut args: impl Iterator<Item = String>) -> Result<Options, Error> {
-    let mut options = Options {
-        diff: DiffMode::SyncNow,
-        transport: Transport::Memory,
-        home: std::env::temp_dir(),
-    };
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        match (flag.as_str(), value.as_str()) {
-            ("--diff", "sync-now") => options.diff = DiffMode::SyncNow,
-            ("--diff", "gossip") => options.diff = DiffMode::Gossip,
-            ("--diff", "reconnect") => options.diff = DiffMode::Reconnect,
-            ("--transport", "memory") => options.transport = Transport::Memory,
-            ("--transport", "tcp") => options.transport = Transport::Tcp,
-            ("--home", _) => options.home = PathBuf::from(value),
-            _ => return Err(format!("unknown option {flag} {value}\n{USAGE}").into()),
-        }
-    }
-    Ok(options)
 }
 
 fn document_path(dir: &Path, set: &str, n: usize) -> PathBuf {
@@ -676,4 +693,25 @@ async fn ours(dir: &Path, options: &Options) -> Result<(), Error> {
         })
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+        let Command::Ours { options, .. } = Cli::try_parse_from(["compare-sync", "ours", "d"])
+            .unwrap()
+            .command
+        else {
+            panic!("not ours");
+        };
+        assert!(matches!(options.diff, DiffMode::SyncNow));
+        assert_eq!(options.transport, Transport::Memory);
+        assert_eq!(options.home, std::env::temp_dir());
+    }
 }
