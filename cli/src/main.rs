@@ -3,18 +3,16 @@
 //! The binary is thin: argument parsing and printing. The work is done by
 //! the node library (store, ingest, identity) and crdt-model (entities).
 
-mod backend;
 mod logs;
 mod print;
 mod prompt;
-mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use backend::Backend;
 use clap::{Args, Parser, Subcommand};
+use node::api::Directory;
 use node::identity::DataDir;
 use node::local::{Join, Local};
 use node::model::communes::{self, Commune};
@@ -511,7 +509,7 @@ fn run(cli: Cli) -> Result<()> {
                 name,
                 email,
             };
-            let person = Backend::init(&dir, &join)?;
+            let person = node::api::client::join(&dir, &join)?;
             if json {
                 print::json(&person)
             } else {
@@ -529,7 +527,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Add { kind, name, fields } => {
             let new = new_entity(kind, name, *fields)?;
-            let entity = Backend::open(&dir)?.add(&new)?;
+            let entity = directory(&dir)?.add(&new)?;
             print::entity_written(&entity, "Added", json)
         }
         Command::Edit {
@@ -563,7 +561,7 @@ fn run(cli: Cli) -> Result<()> {
                      --add-admin, --remove-admin, --confirm-member or --open-edition"
                 );
             }
-            let entity = Backend::open(&dir)?.edit(id, &edits)?;
+            let entity = directory(&dir)?.edit(id, &edits)?;
             print::entity_written(&entity, "Edited", json)
         }
         Command::Link {
@@ -572,20 +570,21 @@ fn run(cli: Cli) -> Result<()> {
             comment,
         } => {
             let id = parse_id(&id)?;
-            let entity = Backend::open(&dir)?.link(id, relation, comment)?;
+            let entity = directory(&dir)?.link(id, relation, comment)?;
             print::entity_written(&entity, "Linked", json)
         }
         Command::Unlink { id, relation } => {
             let id = parse_id(&id)?;
-            let entity = Backend::open(&dir)?.unlink(id, relation)?;
+            let entity = directory(&dir)?.unlink(id, relation)?;
             print::entity_written(&entity, "Unlinked", json)
         }
         Command::List(args) => {
-            let backend = Backend::open(&dir)?;
+            let directory = directory(&dir)?;
+            let listed = directory.list_json(&args.filter())?;
             if json {
-                print::json(&backend.list::<Entity>(&args.filter())?)
+                print::json(&serde_json::from_slice::<Vec<Entity>>(&listed)?)
             } else {
-                print::rows(&backend.list::<print::Row>(&args.filter())?)
+                print::rows(&serde_json::from_slice::<Vec<print::Row>>(&listed)?)
             }
         }
         Command::Search {
@@ -593,15 +592,15 @@ fn run(cli: Cli) -> Result<()> {
             filter,
             limit,
         } => print::entities(
-            &Backend::open(&dir)?.search(&text, &filter.filter(), limit)?,
+            &directory(&dir)?.search(&text, &filter.filter(), limit)?,
             json,
         ),
         Command::Show { id, history } => {
             let id = parse_id(&id)?;
-            let backend = Backend::open(&dir)?;
-            let entity = backend.entity(id)?;
+            let directory = directory(&dir)?;
+            let entity = directory.entity(id)?;
             let history = if history {
-                Some(backend.history(id)?)
+                Some(directory.history(id)?)
             } else {
                 None
             };
@@ -609,11 +608,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Delete { id } => {
             let id = parse_id(&id)?;
-            let entity = Backend::open(&dir)?.delete(id)?;
+            let entity = directory(&dir)?.delete(id)?;
             print::entity_written(&entity, "Deleted", json)
         }
-        Command::Status => print::status(&Backend::open(&dir)?.status(&dir)?, json),
-        Command::Peers => print::peers(&Backend::open(&dir)?.peers()?, json),
+        Command::Status => print::status(&serde_json::to_value(directory(&dir)?.status()?)?, json),
+        Command::Peers => print::peers(&serde_json::to_value(directory(&dir)?.peers()?)?, json),
         Command::Relay {
             serve,
             network,
@@ -645,26 +644,20 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::FollowPostalCode { postal_code } => {
-            let followed = Backend::open(&dir)?.follow(&postal_code)?;
+            let followed = directory(&dir)?.follow(&postal_code)?;
             if json {
                 print::json(&followed)
             } else {
                 println!(
                     "Following {}; postal codes followed: {}.",
-                    followed["following"].as_str().unwrap_or("-"),
-                    followed["postal_codes"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|key| key.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    followed.following,
+                    followed.postal_codes.join(", ")
                 );
                 Ok(())
             }
         }
         Command::Compact => {
-            if node::daemon::is_running(&dir) {
+            if dir.node_running() {
                 bail!(
                     "the node is running on this data directory; stop it, then run `communecter compact`"
                 );
@@ -682,7 +675,7 @@ fn run(cli: Cli) -> Result<()> {
             licence,
             output,
         } => {
-            let bytes = Backend::open(&dir)?.export(format, &filter.filter(), licence)?;
+            let bytes = directory(&dir)?.export(format, &filter.filter(), licence)?;
             match output {
                 Some(path) => {
                     std::fs::write(&path, &bytes)
@@ -751,6 +744,11 @@ fn run(cli: Cli) -> Result<()> {
             )
         }
     }
+}
+
+/// The node of `dir`: its running daemon's API, or else its store.
+fn directory(dir: &DataDir) -> Result<Box<dyn Directory>> {
+    Ok(node::api::client::open(dir)?)
 }
 
 /// Opens `url` in the desktop's browser, if there is one; failing is fine.
@@ -897,12 +895,12 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
             eprintln!("  {warning}");
         }
     }
-    let backend = Backend::open(dir)?;
+    let directory = directory(dir)?;
     let started = std::time::Instant::now();
     let mut progress = print::Progress::new("", "rows", print::Stream::Stderr);
     let mut outcomes = Vec::with_capacity(total);
     for batch in file.rows.chunks(IMPORT_BATCH) {
-        outcomes.extend(backend.import(batch).with_context(|| {
+        outcomes.extend(directory.import(batch).with_context(|| {
             format!(
                 "importing rows {}–{}; the {} rows before were imported",
                 outcomes.len() + 1,

@@ -77,36 +77,6 @@ pub enum DaemonError {
     Net(#[from] NetError),
 }
 
-/// The lock file of a data directory.
-fn lock_path(dir: &DataDir) -> PathBuf {
-    dir.root().join("node.lock")
-}
-
-/// The file where a running daemon publishes its API address.
-pub fn api_file(dir: &DataDir) -> PathBuf {
-    dir.root().join("api.json")
-}
-
-/// The token file of a running daemon.
-pub fn token_file(dir: &DataDir) -> PathBuf {
-    dir.root().join("api.token")
-}
-
-/// Whether a daemon holds this data directory right now.
-pub fn is_running(dir: &DataDir) -> bool {
-    let Ok(file) = File::open(lock_path(dir)) else {
-        return false;
-    };
-    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-}
-
-/// The API address a running daemon published, if any.
-pub fn published_api(dir: &DataDir) -> Option<String> {
-    let text = std::fs::read_to_string(api_file(dir)).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value["api"].as_str().map(str::to_owned)
-}
-
 /// A daemon that has bound its address and is ready to serve.
 pub struct Daemon {
     config: DaemonConfig,
@@ -125,7 +95,7 @@ impl Daemon {
         }
         let dir = &config.dir;
         std::fs::create_dir_all(dir.root()).map_err(io(dir.root()))?;
-        let lock_path = lock_path(dir);
+        let lock_path = dir.node_lock();
         let lock = File::options()
             .create(true)
             .truncate(false)
@@ -135,7 +105,8 @@ impl Daemon {
         if lock.try_lock().is_err() {
             return Err(DaemonError::AlreadyRunning {
                 dir: dir.root().display().to_string(),
-                api: published_api(dir)
+                api: dir
+                    .published_api()
                     .map(|api| format!(" (its API: {api})"))
                     .unwrap_or_default(),
             });
@@ -146,7 +117,7 @@ impl Daemon {
             None
         };
         let token = crdt_model::ids::hex(&random_seed()?);
-        write_secret(&token_file(dir), format!("{token}\n").as_bytes())?;
+        write_secret(&dir.token_file(), format!("{token}\n").as_bytes())?;
         let listener = tokio::net::TcpListener::bind(config.api)
             .await
             .map_err(|error| DaemonError::Bind {
@@ -227,8 +198,8 @@ impl Daemon {
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
-        let _ = std::fs::remove_file(api_file(&self.config.dir));
-        let _ = std::fs::remove_file(token_file(&self.config.dir));
+        let _ = std::fs::remove_file(self.config.dir.api_file());
+        let _ = std::fs::remove_file(self.config.dir.token_file());
         tracing::info!("node stopped");
         result.map_err(|error| DaemonError::Bind {
             address: self.address,
@@ -311,7 +282,7 @@ fn publish(
         published["listen"] = serde_json::json!(net.listen);
     }
     let text = serde_json::to_string_pretty(&published).expect("JSON of strings");
-    write_secret(&api_file(dir), text.as_bytes())?;
+    write_secret(&dir.api_file(), text.as_bytes())?;
     if let Some(path) = addr_file {
         write_secret(path, text.as_bytes())?;
     }

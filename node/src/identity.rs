@@ -102,6 +102,37 @@ impl DataDir {
     pub fn is_initialized(&self) -> bool {
         self.author_key_path().exists()
     }
+
+    /// The lock file a running node holds (an OS file lock).
+    pub fn node_lock(&self) -> PathBuf {
+        self.root.join("node.lock")
+    }
+
+    /// The file where a running node publishes its API address
+    /// (`{"api": "http://127.0.0.1:7878", "pid": …}`).
+    pub fn api_file(&self) -> PathBuf {
+        self.root.join("api.json")
+    }
+
+    /// The bearer token of a running node's API, new at each start.
+    pub fn token_file(&self) -> PathBuf {
+        self.root.join("api.token")
+    }
+
+    /// Whether a node holds this data directory right now.
+    pub fn node_running(&self) -> bool {
+        let Ok(file) = fs::File::open(self.node_lock()) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+    }
+
+    /// The API address a running node published, if any.
+    pub fn published_api(&self) -> Option<String> {
+        let text = fs::read_to_string(self.api_file()).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        value["api"].as_str().map(str::to_owned)
+    }
 }
 
 /// A citizen's keys on one device.

@@ -7,15 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crdt_model::communes;
-use crdt_model::document::{self, Edit, EditError, Entity, Genesis, NewEntity};
+use crdt_model::document::{self, Edit, EditError, Entity, Genesis, NewEntity, Relation};
 use crdt_model::ids::{EntityId, IdError};
 use crdt_model::schema::{Field, Kind, Value, postal_key};
 use crdt_model::signed::SignedChange;
 
 use crate::identity::{DataDir, Identity, IdentityError, random_seed};
 use crate::ingest::{self, Outcome};
+use crate::opendata::Licence;
+use crate::opendata::export::{self, ExportError, ExportOptions, Format};
 use crate::opendata::import::{self, Duplicates, ImportRow, RowOutcome};
-use crate::store::{Origin, Store, StoreError};
+use crate::store::{Filter, HistoryEntry, Origin, Store, StoreError};
 
 /// Profile keys of the local-only profile table.
 mod profile_key {
@@ -87,18 +89,25 @@ pub enum LocalError {
     /// The envelope could not be built.
     #[error("{0}")]
     Envelope(#[from] crdt_model::signed::EnvelopeError),
+    /// An export could not be written.
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
-/// What `init` needs.
-#[derive(Debug, Clone, Default)]
+/// What `init` needs (and `POST /api/init` takes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Join {
     /// Home postal code (French, 5 digits).
     pub postal_code: String,
     /// INSEE code when the postal code has several communes.
+    #[serde(default)]
     pub insee: Option<String>,
     /// Display name; defaults to a neutral one.
+    #[serde(default)]
     pub name: Option<String>,
     /// E-mail, kept in the local profile only.
+    #[serde(default)]
     pub email: Option<String>,
 }
 
@@ -175,6 +184,8 @@ const MAX_FOLLOWS: usize = 64;
 
 /// A citizen's node opened on its data directory.
 pub struct Local {
+    /// Its data directory.
+    pub dir: DataDir,
     /// The store.
     pub store: Arc<Store>,
     /// The keys.
@@ -244,6 +255,7 @@ impl Local {
             device,
         };
         let local = Self {
+            dir: dir.clone(),
             store,
             identity,
             profile,
@@ -286,6 +298,7 @@ impl Local {
                 .map_err(|_| LocalError::Profile(profile_key::DEVICE))?,
         };
         Ok(Self {
+            dir: dir.clone(),
             store,
             identity,
             profile,
@@ -395,7 +408,7 @@ impl Local {
             Some(known) if known.changes == before => known.duplicates,
             _ => {
                 let mut known = Duplicates::default();
-                for entity in self.store.list(&crate::store::Filter::default())? {
+                for entity in self.store.list(&Filter::default())? {
                     known.insert_entity(&entity);
                 }
                 known
@@ -512,30 +525,58 @@ impl Local {
         self.store.entity(&id)?.ok_or(LocalError::UnknownEntity(id))
     }
 
-    /// What this node holds and who the citizen is, as JSON (shared by the
-    /// command line and the local API).
-    pub fn status(&self, dir: &DataDir) -> Result<serde_json::Value, LocalError> {
-        let counts = self.store.counts()?;
-        let store_bytes = std::fs::metadata(dir.store_path())
-            .map(|metadata| metadata.len())
-            .unwrap_or(0);
-        Ok(serde_json::json!({
-            "joined": true,
-            "data_dir": dir.root(),
-            "author": self.identity.author(),
-            "person": self.profile.person,
-            "postal_code": self.profile.postal_key(),
-            "insee_code": self.profile.insee_code,
-            "store": {
-                "bytes": store_bytes,
-                "documents": counts.documents,
-                "changes": counts.changes,
-                "pending": counts.pending,
-                "quarantined": counts.quarantined,
-            },
-            "follows": self.follows()?,
-            "network": "offline",
-        }))
+    /// Links the citizen to an entity, in their own name.
+    pub fn link(
+        &self,
+        id: EntityId,
+        relation: Relation,
+        comment: Option<String>,
+    ) -> Result<Entity, LocalError> {
+        self.edit(
+            id,
+            &[Edit::Link {
+                relation,
+                comment,
+                person: Some(self.profile.person),
+            }],
+        )
+    }
+
+    /// Withdraws the citizen's link of `relation` to an entity.
+    pub fn unlink(&self, id: EntityId, relation: Relation) -> Result<Entity, LocalError> {
+        self.edit(id, &[Edit::Unlink(relation)])
+    }
+
+    /// Marks an entity deleted (hidden from lists and search, kept in
+    /// history).
+    pub fn delete(&self, id: EntityId) -> Result<Entity, LocalError> {
+        self.edit(id, &[Edit::SetDeleted(true)])
+    }
+
+    /// The changes of an entity, in causal order.
+    pub fn history(&self, id: EntityId) -> Result<Vec<HistoryEntry>, LocalError> {
+        self.store
+            .history(&id)?
+            .ok_or(LocalError::UnknownEntity(id))
+    }
+
+    /// The entities `filter` allows, exported in `format` under `licence`.
+    pub fn export(
+        &self,
+        format: Format,
+        filter: &Filter,
+        licence: Licence,
+    ) -> Result<Vec<u8>, LocalError> {
+        let entities = self.store.list(filter)?;
+        let options = ExportOptions {
+            licence,
+            postal_key: filter.postal_key.clone(),
+            kind: filter.kind,
+            now_ms: now_ms(),
+        };
+        let mut out = Vec::new();
+        export::export(&entities, format, &options, &mut out)?;
+        Ok(out)
     }
 
     /// Postal keys followed besides the home one.

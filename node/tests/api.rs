@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use node::api::{ApiState, MAX_BODY_BYTES, router};
-use node::daemon::{Daemon, DaemonConfig, DaemonError, api_file};
+use node::daemon::{Daemon, DaemonConfig, DaemonError};
 use node::identity::DataDir;
 use node::local::{Join, Local};
 use serde_json::{Value, json};
@@ -17,6 +17,7 @@ const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 struct Api {
     _temp: tempfile::TempDir,
+    state: Arc<ApiState>,
     router: Router,
 }
 
@@ -43,7 +44,8 @@ fn api(joined: bool) -> Api {
     ));
     Api {
         _temp: temp,
-        router: router(state),
+        router: router(state.clone()),
+        state,
     }
 }
 
@@ -393,13 +395,13 @@ async fn one_daemon_per_data_directory_on_loopback_only() {
     let first = Daemon::start(config.clone()).await.unwrap();
     let address = first.address();
     let published: Value =
-        serde_json::from_str(&std::fs::read_to_string(api_file(&dir)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.api_file()).unwrap()).unwrap();
     assert_eq!(published["api"], format!("http://{address}"));
     let addr_file: Value =
         serde_json::from_str(&std::fs::read_to_string(temp.path().join("addr.json")).unwrap())
             .unwrap();
     assert_eq!(addr_file["api"], published["api"]);
-    assert!(node::daemon::is_running(&dir));
+    assert!(dir.node_running());
 
     let second = Daemon::start(config).await;
     match second {
@@ -414,8 +416,8 @@ async fn one_daemon_per_data_directory_on_loopback_only() {
     }));
     stop.send(()).unwrap();
     serving.await.unwrap().unwrap();
-    assert!(!api_file(&dir).exists(), "api.json is removed at shutdown");
-    assert!(!node::daemon::is_running(&dir));
+    assert!(!dir.api_file().exists(), "api.json is removed at shutdown");
+    assert!(!dir.node_running());
 }
 
 #[tokio::test]
@@ -485,4 +487,23 @@ async fn open_data_goes_out_and_comes_in_through_the_api() {
         .write("POST", "/api/import", Some(json!({ "rows": too_many })))
         .await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+}
+
+#[tokio::test]
+async fn a_network_that_stopped_is_shown_in_the_status() {
+    let api = api(true);
+    let (status, body) = api.get("/api/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["network"], "offline", "{body}");
+    assert!(body.get("network_error").is_none(), "{body}");
+    // The daemon says so when the network's task ends.
+    api.state
+        .network_stopped("the network's event loop failed: task panicked".into());
+    let (_, body) = api.get("/api/status").await;
+    assert_eq!(body["network"], "stopped", "{body}");
+    assert_eq!(
+        body["network_error"],
+        "the network's event loop failed: task panicked"
+    );
+    assert_eq!(body["joined"], true);
 }

@@ -81,9 +81,10 @@ impl From<LocalError> for ApiError {
             LocalError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
             LocalError::Envelope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             LocalError::TooManyFollows(_) => (StatusCode::CONFLICT, "too_many"),
-            LocalError::Identity(_) | LocalError::Store(_) | LocalError::Profile(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            LocalError::Identity(_)
+            | LocalError::Store(_)
+            | LocalError::Profile(_)
+            | LocalError::Export(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self::new(status, code, message)
     }

@@ -1,4 +1,7 @@
-//! The handlers of the local API's routes.
+//! The handlers of the local API's routes: each reads its typed request
+//! ([`types`](super::types)), carries it out with the same
+//! [`Local`] operation the command line uses on the store, and answers
+//! with a typed response.
 
 use std::sync::Arc;
 
@@ -8,22 +11,25 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crdt_model::communes;
-use crdt_model::document::{Edit, Entity, NewEntity, Relation};
-use crdt_model::schema::Kind;
-use serde::Deserialize;
+use crdt_model::document::{Entity, NewEntity, Relation};
 use serde_json::{Value as JsonValue, json};
 
+use super::client::joined_status;
 use super::error::{ApiError, authorize_write, blocking, entity_id, json_body, query};
 use super::state::ApiState;
+use super::types::{
+    EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, LinkRequest,
+    ListQuery, NetworkState, NetworkStatus, NotJoinedStatus, PostalCodeStatus, Status,
+};
 use super::{MAX_IMPORT_ROWS, MAX_SEARCH_RESULTS};
 use crate::local::{Join, Local, LocalError};
-use crate::net;
-use crate::opendata::{self, Licence, export::ExportOptions, export::Format, import::ImportRow};
-use crate::store::Filter;
+use crate::net::{self, PeerStatus};
+use crate::opendata::{Licence, export::Format};
+use crate::store::HistoryEntry;
 
 pub(super) type Shared = State<Arc<ApiState>>;
 
-pub(super) async fn status(State(state): Shared) -> Result<Json<JsonValue>, ApiError> {
+pub(super) async fn status(State(state): Shared) -> Result<Json<Status>, ApiError> {
     let local = state.joined();
     let shared = state.clone();
     let network = match state.network() {
@@ -36,59 +42,64 @@ pub(super) async fn status(State(state): Shared) -> Result<Json<JsonValue>, ApiE
         None => None,
     };
     blocking(move || {
-        let mut status = match &local {
-            Some(local) => local.status(shared.dir())?,
-            None => json!({"joined": false, "data_dir": shared.dir().root()}),
+        let api = Some(shared.address().to_owned());
+        let Some(local) = local else {
+            return Ok(Json(Status::NotJoined(NotJoinedStatus {
+                joined: false,
+                data_dir: shared.dir().root().to_path_buf(),
+                api,
+            })));
         };
-        status["api"] = json!(shared.address());
-        if let (Some(local), Some(network)) = (&local, network) {
-            status["network"] = network_status(local, &network)?;
+        let mut status = joined_status(&local)?;
+        status.api = api;
+        if let Some(network) = network {
+            status.network = NetworkState::Running(Box::new(network_status(&local, &network)?));
         } else if let Some(why) = shared.network_failure() {
-            status["network"] = json!("stopped");
-            status["network_error"] = json!(why);
+            status.network = NetworkState::Not("stopped".into());
+            status.network_error = Some(why);
         }
-        Ok(Json(status))
+        Ok(Json(Status::Joined(Box::new(status))))
     })
     .await
 }
 
 /// The network part of the status: peer id, addresses, and per followed
 /// postal key its documents, peers and last sync.
-fn network_status(local: &Local, network: &net::NetStatus) -> Result<JsonValue, ApiError> {
-    let mut topics = Vec::new();
+fn network_status(local: &Local, network: &net::NetStatus) -> Result<NetworkStatus, ApiError> {
+    let mut postal_codes = Vec::new();
     for topic in &network.topics {
         let documents = local
             .store
             .sync_items(&topic.postal_key)
             .map_err(LocalError::from)?
             .len();
-        topics.push(json!({
-            "postal_code": topic.postal_key,
-            "documents": documents,
-            "peers": topic.peers,
-            "last_sync": topic.last_sync,
-        }));
+        postal_codes.push(PostalCodeStatus {
+            postal_code: topic.postal_key.clone(),
+            documents,
+            peers: topic.peers,
+            last_sync: topic.last_sync,
+        });
     }
-    Ok(json!({
-        "peer_id": network.peer_id,
-        "listen": network.listen,
-        "peers": network.peers.len(),
-        "postal_codes": topics,
-        "rejected": network.rejected,
-        "relayed_peers": network.peers.iter().filter(|peer| peer.relayed).count(),
-        "hole_punching": network.hole_punching,
-        "syncing": network.syncing,
-    }))
+    Ok(NetworkStatus {
+        peer_id: network.peer_id.clone(),
+        listen: network.listen.clone(),
+        peers: network.peers.len(),
+        postal_codes,
+        rejected: network.rejected.clone(),
+        relayed_peers: network.peers.iter().filter(|peer| peer.relayed).count(),
+        hole_punching: network.hole_punching.clone(),
+        syncing: network.syncing.clone(),
+    })
 }
 
-pub(super) async fn peers(State(state): Shared) -> Result<Json<JsonValue>, ApiError> {
+pub(super) async fn peers(State(state): Shared) -> Result<Json<Vec<PeerStatus>>, ApiError> {
     match state.network() {
         Some(client) => {
             let status = client
                 .status()
                 .await
                 .map_err(|error| ApiError::internal(error.to_string()))?;
-            Ok(Json(json!(status.peers)))
+            Ok(Json(status.peers))
         }
         None => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -98,17 +109,11 @@ pub(super) async fn peers(State(state): Shared) -> Result<Json<JsonValue>, ApiEr
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FollowRequest {
-    postal_code: String,
-}
-
 pub(super) async fn follow(
     State(state): Shared,
     headers: HeaderMap,
     body: Result<Json<FollowRequest>, JsonRejection>,
-) -> Result<Json<JsonValue>, ApiError> {
+) -> Result<Json<Following>, ApiError> {
     authorize_write(&state, &headers)?;
     let request = json_body(body)?;
     let local = state.local()?;
@@ -120,48 +125,29 @@ pub(super) async fn follow(
             .map_err(|error| ApiError::internal(error.to_string()))?;
     }
     let local = state.local()?;
-    let keys = blocking(move || Ok(local.postal_keys()?)).await?;
-    Ok(Json(json!({"following": key, "postal_codes": keys})))
+    let postal_codes = blocking(move || Ok(local.postal_keys()?)).await?;
+    Ok(Json(Following {
+        following: key,
+        postal_codes,
+    }))
 }
 
 pub(super) async fn init(
     State(state): Shared,
     headers: HeaderMap,
-    body: Result<Json<JoinRequest>, JsonRejection>,
+    body: Result<Json<Join>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Entity>), ApiError> {
     authorize_write(&state, &headers)?;
-    let request = json_body(body)?;
+    let join = json_body(body)?;
     let shared = state.clone();
     let person = blocking(move || {
-        let local = shared.join(|| {
-            Ok(Local::init(
-                shared.dir(),
-                &Join {
-                    postal_code: request.postal_code,
-                    insee: request.insee,
-                    name: request.name,
-                    email: request.email,
-                },
-            )?)
-        })?;
+        let local = shared.join(|| Ok(Local::init(shared.dir(), &join)?))?;
         Ok(local.entity(local.profile.person)?)
     })
     .await?;
     // Joined: the daemon starts the network.
     state.joined_now();
     Ok((StatusCode::CREATED, Json(person)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct JoinRequest {
-    postal_code: String,
-    #[serde(default)]
-    insee: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
 }
 
 pub(super) async fn communes_of(Path(query): Path<String>) -> Result<Json<JsonValue>, ApiError> {
@@ -178,31 +164,6 @@ pub(super) async fn communes_of(Path(query): Path<String>) -> Result<Json<JsonVa
         ));
     }
     Ok(Json(json!(found)))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ListQuery {
-    #[serde(default)]
-    kind: Option<Kind>,
-    #[serde(default)]
-    postal_code: Option<String>,
-    #[serde(default)]
-    tag: Option<String>,
-    #[serde(default)]
-    q: Option<String>,
-    #[serde(default)]
-    limit: Option<usize>,
-}
-
-impl ListQuery {
-    fn filter(&self) -> Filter {
-        Filter {
-            kind: self.kind,
-            postal_key: self.postal_code.clone(),
-            tag: self.tag.clone(),
-        }
-    }
 }
 
 pub(super) async fn list(
@@ -234,22 +195,6 @@ pub(super) async fn search(
     blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
 }
 
-/// The list filters and the licence. Written out rather than flattening
-/// [`ListQuery`]: serde cannot refuse unknown parameters of a flattened
-/// struct, and a mistyped filter must not export the whole directory.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ExportQuery {
-    #[serde(default)]
-    kind: Option<Kind>,
-    #[serde(default)]
-    postal_code: Option<String>,
-    #[serde(default)]
-    tag: Option<String>,
-    #[serde(default)]
-    licence: Option<String>,
-}
-
 pub(super) async fn export(
     State(state): Shared,
     Path(format): Path<String>,
@@ -263,39 +208,22 @@ pub(super) async fn export(
         None => Licence::default(),
     };
     let local = state.local()?;
-    let body = blocking(move || {
-        let filter = Filter {
-            kind: params.kind,
-            postal_key: params.postal_code.clone(),
-            tag: params.tag.clone(),
-        };
-        let entities = local.store.list(&filter)?;
-        let options = ExportOptions {
-            licence,
-            postal_key: params.postal_code,
-            kind: params.kind,
-            now_ms: crate::local::now_ms(),
-        };
-        let mut body = Vec::new();
-        opendata::export::export(&entities, format, &options, &mut body)
-            .map_err(|error| ApiError::internal(error.to_string()))?;
-        Ok(body)
-    })
-    .await?;
+    let filter = ListQuery {
+        kind: params.kind,
+        postal_code: params.postal_code,
+        tag: params.tag,
+        ..ListQuery::default()
+    }
+    .filter();
+    let body = blocking(move || Ok(local.export(format, &filter, licence)?)).await?;
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ImportBody {
-    rows: Vec<ImportRow>,
 }
 
 pub(super) async fn import(
     State(state): Shared,
     headers: HeaderMap,
-    body: Result<Json<ImportBody>, JsonRejection>,
-) -> Result<Json<JsonValue>, ApiError> {
+    body: Result<Json<ImportRequest>, JsonRejection>,
+) -> Result<Json<Imported>, ApiError> {
     authorize_write(&state, &headers)?;
     let body = json_body(body)?;
     if body.rows.len() > MAX_IMPORT_ROWS {
@@ -309,7 +237,12 @@ pub(super) async fn import(
         ));
     }
     let local = state.local()?;
-    blocking(move || Ok(Json(json!({"outcomes": local.import(&body.rows)?})))).await
+    blocking(move || {
+        Ok(Json(Imported {
+            outcomes: local.import(&body.rows)?,
+        }))
+    })
+    .await
 }
 
 pub(super) async fn create(
@@ -335,45 +268,21 @@ pub(super) async fn show(
 pub(super) async fn history(
     State(state): Shared,
     Path(id): Path<String>,
-) -> Result<Json<Vec<crate::store::HistoryEntry>>, ApiError> {
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let id = entity_id(&id)?;
     let local = state.local()?;
-    blocking(move || {
-        local
-            .store
-            .history(&id)?
-            .map(Json)
-            .ok_or_else(|| LocalError::UnknownEntity(id).into())
-    })
-    .await
+    blocking(move || Ok(Json(local.history(id)?))).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct EditRequest {
-    edits: Vec<Edit>,
-}
-
-/// Applies edits for a write endpoint whose token was checked.
-pub(super) async fn write(
+/// Carries out a write on an entity whose token was checked.
+async fn write(
     state: Arc<ApiState>,
     id: &str,
-    edits: impl FnOnce(&Local) -> Vec<Edit> + Send + 'static,
+    write: impl FnOnce(&Local, crdt_model::ids::EntityId) -> Result<Entity, LocalError> + Send + 'static,
 ) -> Result<Json<Entity>, ApiError> {
     let id = entity_id(id)?;
     let local = state.local()?;
-    blocking(move || {
-        let edits = edits(&local);
-        if edits.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "no edits given",
-            ));
-        }
-        Ok(Json(local.edit(id, &edits)?))
-    })
-    .await
+    blocking(move || Ok(Json(write(&local, id)?))).await
 }
 
 pub(super) async fn edit(
@@ -384,7 +293,14 @@ pub(super) async fn edit(
 ) -> Result<Json<Entity>, ApiError> {
     authorize_write(&state, &headers)?;
     let request = json_body(body)?;
-    write(state, &id, move |_| request.edits).await
+    if request.edits.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "no edits given",
+        ));
+    }
+    write(state, &id, move |local, id| local.edit(id, &request.edits)).await
 }
 
 pub(super) async fn delete_entity(
@@ -393,15 +309,7 @@ pub(super) async fn delete_entity(
     Path(id): Path<String>,
 ) -> Result<Json<Entity>, ApiError> {
     authorize_write(&state, &headers)?;
-    write(state, &id, |_| vec![Edit::SetDeleted(true)]).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LinkRequest {
-    relation: Relation,
-    #[serde(default)]
-    comment: Option<String>,
+    write(state, &id, |local, id| local.delete(id)).await
 }
 
 pub(super) async fn link(
@@ -412,12 +320,8 @@ pub(super) async fn link(
 ) -> Result<Json<Entity>, ApiError> {
     authorize_write(&state, &headers)?;
     let request = json_body(body)?;
-    write(state, &id, move |local| {
-        vec![Edit::Link {
-            relation: request.relation,
-            comment: request.comment,
-            person: Some(local.profile.person),
-        }]
+    write(state, &id, move |local, id| {
+        local.link(id, request.relation, request.comment)
     })
     .await
 }
@@ -434,5 +338,5 @@ pub(super) async fn unlink(
             .map_err(|error: crdt_model::schema::ValidationError| {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
             })?;
-    write(state, &id, move |_| vec![Edit::Unlink(relation)]).await
+    write(state, &id, move |local, id| local.unlink(id, relation)).await
 }

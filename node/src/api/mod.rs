@@ -6,6 +6,10 @@
 //! into the data directory (mode 0600) at start-up. Request bodies are
 //! limited to [`MAX_BODY_BYTES`].
 //!
+//! - [`types`]: the requests and answers, shared by the handlers and the
+//!   command line.
+//! - [`client`]: [`Directory`], one client of the node, carried out on the
+//!   store or by the running node through [`Remote`].
 //! - [`state`]: what the handlers share, and the running network they ask.
 //! - `handlers`: one function per route.
 //! - `error`: the error answer and the checks every handler shares.
@@ -22,12 +26,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
+pub mod client;
 mod error;
 mod handlers;
+mod remote;
 pub mod state;
+pub mod types;
 pub mod web;
 
+pub use client::{ClientError, Directory};
 pub use error::ApiError;
+pub use remote::Remote;
 pub use state::ApiState;
 
 use handlers::{

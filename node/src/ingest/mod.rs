@@ -34,8 +34,8 @@ use crate::store::{DocWrite, Origin, Store, StoreError, Writer};
 mod check;
 mod document;
 
-pub(crate) use check::parallel_map;
 use check::check;
+pub(crate) use check::parallel_map;
 use document::{DocResult, DocWork, Source, handle_document};
 
 /// What happened to one envelope.

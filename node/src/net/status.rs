@@ -5,14 +5,14 @@ use std::collections::{HashMap, HashSet};
 
 use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::event_loop::EventLoop;
 use super::{postal_key_of, topic};
 use crate::sync::SyncReport;
 
 /// The last sync with a peer on a postal key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncState {
     /// The postal key.
     pub postal_key: String,
@@ -27,7 +27,7 @@ pub struct SyncState {
 }
 
 /// A connected peer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PeerStatus {
     /// Its peer id.
     pub peer_id: String,
@@ -47,7 +47,7 @@ pub struct PeerStatus {
 }
 
 /// A followed postal key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TopicStatus {
     /// The postal key.
     pub postal_key: String,
@@ -60,7 +60,7 @@ pub struct TopicStatus {
 }
 
 /// What the network is doing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NetStatus {
     /// This node's peer id.
     pub peer_id: String,
@@ -91,7 +91,7 @@ pub struct NetStatus {
 
 /// Connections closed since a node started, by why: a settled peer set
 /// closes few, and the reasons tell churn from a failing network.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, Deserialize)]
 pub struct ClosedConnections {
     /// Closed by this node to keep its peer target.
     pub trimmed: u64,
@@ -119,7 +119,7 @@ impl ClosedConnections {
 /// Hole punching (DCUtR) since a node started: over a relayed connection,
 /// both nodes dial each other's observed addresses at once, so that their
 /// NATs let the connections through.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HolePunching {
     /// Direct connections made.
     pub succeeded: u64,
@@ -130,7 +130,7 @@ pub struct HolePunching {
 }
 
 /// What a relay server does for nodes that cannot reach each other.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RelayStatus {
     /// Nodes holding a reservation (reachable through this relay).
     pub reservations: usize,
@@ -147,7 +147,7 @@ pub struct RelayStatus {
 }
 
 /// A sync session pulling documents.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncProgress {
     /// From whom.
     pub peer_id: String,

@@ -29,7 +29,7 @@
 
 use crdt_model::automerge::ChangeHash;
 use crdt_model::ids::EntityId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
 
@@ -82,7 +82,7 @@ pub enum SyncError {
 pub const PASS_ON_MAX: usize = 64;
 
 /// What a pulling session did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReport {
     /// The postal key.
     pub postal_key: String,

@@ -1,0 +1,239 @@
+//! One client of a citizen's node, in-process or remote: [`Directory`] is
+//! what the command line asks, and it is carried out either by the node
+//! itself on its store ([`Local`]) or by the running node through its API
+//! ([`Remote`](super::Remote)), so that each command is written once.
+//! [`open`] picks: the running node's API when a daemon holds the data
+//! directory, else the store.
+
+use crdt_model::document::{Edit, Entity, NewEntity, Relation};
+use crdt_model::ids::EntityId;
+
+use super::Remote;
+use super::types::{Following, JoinedStatus, NetworkState, Status, StoreStatus};
+use crate::identity::DataDir;
+use crate::local::{Join, Local, LocalError};
+use crate::net::PeerStatus;
+use crate::opendata::Licence;
+use crate::opendata::export::Format;
+use crate::opendata::import::{ImportRow, RowOutcome};
+use crate::store::{Filter, HistoryEntry};
+
+/// Why a request to the node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Carried out on the store, it failed.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The running node refused it; the message says why.
+    #[error("{message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The error's code (`unknown_entity`, `invalid`…).
+        code: String,
+        /// What was wrong, and what to do.
+        message: String,
+    },
+    /// The running node's API did not answer.
+    #[error(
+        "the node's API at {api} is not reachable; is `communecter node` still running? ({error})"
+    )]
+    Unreachable {
+        /// Its address.
+        api: String,
+        /// What the connection said.
+        error: String,
+    },
+    /// A node holds the data directory but has not said where its API is.
+    #[error(
+        "a node is running on {dir} but has not published its API address yet; try again in a moment"
+    )]
+    NotPublished {
+        /// The data directory.
+        dir: String,
+    },
+    /// The node answered something this version does not read.
+    #[error("the node's API answered {request} with {error}")]
+    Unexpected {
+        /// The request.
+        request: String,
+        /// What was wrong with the answer.
+        error: String,
+    },
+    /// Asked of the network while no node runs.
+    #[error(
+        "the node is not running on this data directory: start it with `communecter node` to connect to peers"
+    )]
+    NotRunning,
+}
+
+/// What a citizen asks of their node; see the module doc.
+pub trait Directory {
+    /// Adds an entity in the citizen's name; returns it as stored.
+    fn add(&self, new: &NewEntity) -> Result<Entity, ClientError>;
+    /// Edits an entity; returns it as stored.
+    fn edit(&self, id: EntityId, edits: &[Edit]) -> Result<Entity, ClientError>;
+    /// Links the citizen to an entity.
+    fn link(
+        &self,
+        id: EntityId,
+        relation: Relation,
+        comment: Option<String>,
+    ) -> Result<Entity, ClientError>;
+    /// Withdraws the citizen's link.
+    fn unlink(&self, id: EntityId, relation: Relation) -> Result<Entity, ClientError>;
+    /// Marks an entity deleted.
+    fn delete(&self, id: EntityId) -> Result<Entity, ClientError>;
+    /// The entities `filter` allows, as the JSON array of them (read into
+    /// whole entities or the few fields a table shows).
+    fn list_json(&self, filter: &Filter) -> Result<Vec<u8>, ClientError>;
+    /// The best `limit` entities matching `text`.
+    fn search(&self, text: &str, filter: &Filter, limit: usize)
+    -> Result<Vec<Entity>, ClientError>;
+    /// One entity.
+    fn entity(&self, id: EntityId) -> Result<Entity, ClientError>;
+    /// Its changes, in causal order.
+    fn history(&self, id: EntityId) -> Result<Vec<HistoryEntry>, ClientError>;
+    /// The running node's peers.
+    fn peers(&self) -> Result<Vec<PeerStatus>, ClientError>;
+    /// Follows another postal code.
+    fn follow(&self, postal_code: &str) -> Result<Following, ClientError>;
+    /// The directory exported in `format`.
+    fn export(
+        &self,
+        format: Format,
+        filter: &Filter,
+        licence: Licence,
+    ) -> Result<Vec<u8>, ClientError>;
+    /// Imports a batch of rows.
+    fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, ClientError>;
+    /// Who the citizen is and what the node holds and does.
+    fn status(&self) -> Result<Status, ClientError>;
+}
+
+/// The client of the node on `dir`: its running daemon's API, or else its
+/// store, opened here.
+pub fn open(dir: &DataDir) -> Result<Box<dyn Directory>, ClientError> {
+    if dir.node_running() {
+        return Ok(Box::new(Remote::of(dir)?));
+    }
+    Ok(Box::new(Local::open(dir)?))
+}
+
+/// Joins on `dir`: through its running daemon, or on the store; returns the
+/// citizen's person entity.
+pub fn join(dir: &DataDir, join: &Join) -> Result<Entity, ClientError> {
+    if dir.node_running() {
+        return Remote::of(dir)?.join(join);
+    }
+    let local = Local::init(dir, join)?;
+    Ok(local.entity(local.profile.person)?)
+}
+
+/// Who the citizen is and what the store holds, with the network
+/// `offline`: the status a node gives of itself before asking its network.
+pub fn joined_status(local: &Local) -> Result<JoinedStatus, LocalError> {
+    let counts = local.store.counts()?;
+    let bytes = std::fs::metadata(local.dir.store_path())
+        .map(|metadata| metadata.len())
+        .unwrap_or(0);
+    Ok(JoinedStatus {
+        joined: true,
+        data_dir: local.dir.root().to_path_buf(),
+        api: None,
+        author: local.identity.author(),
+        person: local.profile.person,
+        postal_code: local.profile.postal_key(),
+        insee_code: local.profile.insee_code.clone(),
+        store: StoreStatus {
+            bytes,
+            documents: counts.documents,
+            changes: counts.changes,
+            pending: counts.pending,
+            quarantined: counts.quarantined,
+        },
+        follows: local.follows()?,
+        network: NetworkState::Not("offline".into()),
+        network_error: None,
+    })
+}
+
+impl Directory for Local {
+    fn add(&self, new: &NewEntity) -> Result<Entity, ClientError> {
+        Ok(Local::add(self, new)?)
+    }
+
+    fn edit(&self, id: EntityId, edits: &[Edit]) -> Result<Entity, ClientError> {
+        Ok(Local::edit(self, id, edits)?)
+    }
+
+    fn link(
+        &self,
+        id: EntityId,
+        relation: Relation,
+        comment: Option<String>,
+    ) -> Result<Entity, ClientError> {
+        Ok(Local::link(self, id, relation, comment)?)
+    }
+
+    fn unlink(&self, id: EntityId, relation: Relation) -> Result<Entity, ClientError> {
+        Ok(Local::unlink(self, id, relation)?)
+    }
+
+    fn delete(&self, id: EntityId) -> Result<Entity, ClientError> {
+        Ok(Local::delete(self, id)?)
+    }
+
+    fn list_json(&self, filter: &Filter) -> Result<Vec<u8>, ClientError> {
+        Ok(self.store.list_json(filter).map_err(LocalError::from)?)
+    }
+
+    fn search(
+        &self,
+        text: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<Entity>, ClientError> {
+        Ok(self
+            .store
+            .search(text, filter, limit)
+            .map_err(LocalError::from)?)
+    }
+
+    fn entity(&self, id: EntityId) -> Result<Entity, ClientError> {
+        Ok(Local::entity(self, id)?)
+    }
+
+    fn history(&self, id: EntityId) -> Result<Vec<HistoryEntry>, ClientError> {
+        Ok(Local::history(self, id)?)
+    }
+
+    fn peers(&self) -> Result<Vec<PeerStatus>, ClientError> {
+        Err(ClientError::NotRunning)
+    }
+
+    fn follow(&self, postal_code: &str) -> Result<Following, ClientError> {
+        let following = Local::follow(self, postal_code)?;
+        Ok(Following {
+            following,
+            postal_codes: self.postal_keys()?,
+        })
+    }
+
+    fn export(
+        &self,
+        format: Format,
+        filter: &Filter,
+        licence: Licence,
+    ) -> Result<Vec<u8>, ClientError> {
+        Ok(Local::export(self, format, filter, licence)?)
+    }
+
+    fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, ClientError> {
+        Ok(Local::import(self, rows)?)
+    }
+
+    fn status(&self) -> Result<Status, ClientError> {
+        Ok(Status::Joined(Box::new(joined_status(self)?)))
+    }
+}
