@@ -855,9 +855,9 @@ fn run_relay(config: node::relay::RelayConfig) -> Result<()> {
         println!("Press Ctrl-C to stop.");
         let client = relay.client.clone();
         let report = tokio::spawn(report_relay(client));
-        node::daemon::stop_signal().await;
+        let served = relay.serve(node::daemon::stop_signal()).await;
         report.abort();
-        relay.stop();
+        served?;
         println!("Stopped.");
         Ok(())
     })

@@ -44,6 +44,9 @@ pub enum RelayError {
     /// The network.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// The network's task ended while the relay served.
+    #[error("the relay's network stopped: {0}")]
+    Stopped(String),
 }
 
 /// The postal keys `specs` stand for: a 5-digit postal code of the
@@ -126,6 +129,28 @@ impl Relay {
     /// What the network does.
     pub async fn status(&self) -> Result<NetStatus, NetError> {
         self.client.status().await
+    }
+
+    /// Serves until `stop` completes, then stops the network; should the
+    /// network's task end first, that is logged and returned as an error.
+    pub async fn serve(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), RelayError> {
+        tokio::select! {
+            () = stop => {
+                self.task.abort();
+                Ok(())
+            }
+            ended = &mut self.task => {
+                let why = match ended {
+                    Ok(()) => "its event loop ended".to_owned(),
+                    Err(error) => format!("its event loop failed: {error}"),
+                };
+                tracing::error!(why, "the relay's network stopped");
+                Err(RelayError::Stopped(why))
+            }
+        }
     }
 
     /// Stops the network.
