@@ -1,7 +1,7 @@
 //! One client of a citizen's node, in-process or remote: [`Directory`] is
 //! what the command line asks, and it is carried out either by the node
 //! itself on its store ([`Local`]) or by the running node through its API
-//! ([`Remote`](super::Remote)), so that each command is written once.
+//! ([`Remote`]), so that each command is written once.
 //! [`open`] picks: the running node's API when a daemon holds the data
 //! directory, else the store.
 
