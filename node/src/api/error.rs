@@ -1,17 +1,16 @@
 //! Errors of the local API, `{"error": {"code", "message"}}` with a 4xx
 //! status (5xx only for a failing disk), and the checks every handler
-//! shares: JSON bodies, query strings, ids, the bearer token of writes.
+//! shares: JSON bodies, query strings, ids.
 
 use axum::Json;
 use axum::extract::Query;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crdt_model::document::EditError;
 use crdt_model::ids::EntityId;
 use serde_json::json;
 
-use super::state::ApiState;
 use crate::identity::IdentityError;
 use crate::local::LocalError;
 use crate::store::StoreError;
@@ -130,30 +129,4 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|error| ApiError::internal(format!("task failed: {error}")))?
-}
-
-/// Checks the bearer token of a write.
-pub(super) fn authorize_write(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    // Constant-time comparison: the token is a secret.
-    let matches = given.is_some_and(|given| {
-        given.len() == state.token().len()
-            && given
-                .bytes()
-                .zip(state.token().bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "writes need the header `Authorization: Bearer <token>`, with the token from the data directory's api.token file",
-        ))
-    }
 }

@@ -15,7 +15,7 @@ use crdt_model::document::{Entity, NewEntity, Relation};
 use serde_json::{Value as JsonValue, json};
 
 use super::client::joined_status;
-use super::error::{ApiError, authorize_write, blocking, entity_id, json_body, query};
+use super::error::{ApiError, blocking, entity_id, json_body, query};
 use super::state::ApiState;
 use super::types::{
     EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, LinkRequest,
@@ -114,7 +114,7 @@ pub(super) async fn follow(
     headers: HeaderMap,
     body: Result<Json<FollowRequest>, JsonRejection>,
 ) -> Result<Json<Following>, ApiError> {
-    authorize_write(&state, &headers)?;
+    state.authorize_write(&headers)?;
     let request = json_body(body)?;
     let local = state.local()?;
     let key = blocking(move || Ok(local.follow(&request.postal_code)?)).await?;
@@ -137,7 +137,7 @@ pub(super) async fn init(
     headers: HeaderMap,
     body: Result<Json<Join>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Entity>), ApiError> {
-    authorize_write(&state, &headers)?;
+    state.authorize_write(&headers)?;
     let join = json_body(body)?;
     let shared = state.clone();
     let person = blocking(move || {
@@ -224,7 +224,7 @@ pub(super) async fn import(
     headers: HeaderMap,
     body: Result<Json<ImportRequest>, JsonRejection>,
 ) -> Result<Json<Imported>, ApiError> {
-    authorize_write(&state, &headers)?;
+    state.authorize_write(&headers)?;
     let body = json_body(body)?;
     if body.rows.len() > MAX_IMPORT_ROWS {
         return Err(ApiError::new(
@@ -250,7 +250,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Result<Json<NewEntity>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Entity>), ApiError> {
-    authorize_write(&state, &headers)?;
+    state.authorize_write(&headers)?;
     let new = json_body(body)?;
     let local = state.local()?;
     blocking(move || Ok((StatusCode::CREATED, Json(local.add(&new)?)))).await
@@ -291,7 +291,7 @@ pub(super) async fn edit(
     Path(id): Path<String>,
     body: Result<Json<EditRequest>, JsonRejection>,
 ) -> Result<Json<Entity>, ApiError> {
-    authorize_write(&state, &headers)?;
+    state.authorize_write(&headers)?;
     let request = json_body(body)?;
     if request.edits.is_empty() {
         return Err(ApiError::new(
@@ -308,7 +308,7 @@ pub(super) async fn delete_entity(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Entity>, ApiError> {
-    authorize_write(&state, &headers)?;
+    state.authorize_write(&headers)?;
     write(state, &id, |local, id| local.delete(id)).await
 }
 
@@ -318,7 +318,7 @@ pub(super) async fn link(
     Path(id): Path<String>,
     body: Result<Json<LinkRequest>, JsonRejection>,
 ) -> Result<Json<Entity>, ApiError> {
-    authorize_write(&state, &headers)?;
+    state.authorize_write(&headers)?;
     let request = json_body(body)?;
     write(state, &id, move |local, id| {
         local.link(id, request.relation, request.comment)
@@ -331,7 +331,7 @@ pub(super) async fn unlink(
     headers: HeaderMap,
     Path((id, relation)): Path<(String, String)>,
 ) -> Result<Json<Entity>, ApiError> {
-    authorize_write(&state, &headers)?;
+    state.authorize_write(&headers)?;
     let relation: Relation =
         relation
             .parse()

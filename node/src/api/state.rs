@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 
 use super::error::ApiError;
 use super::web::WebConfig;
@@ -164,5 +164,31 @@ impl ApiState {
                     "this node has no identity yet: POST /api/init with your postal code first",
                 )
             })
+    }
+
+    /// Checks the bearer token of a write.
+    pub(super) fn authorize_write(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        // Constant-time comparison: the token is a secret.
+        let matches = given.is_some_and(|given| {
+            given.len() == self.token().len()
+                && given
+                    .bytes()
+                    .zip(self.token().bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "writes need the header `Authorization: Bearer <token>`, with the token from the data directory's api.token file",
+            ))
+        }
     }
 }
