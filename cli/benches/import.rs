@@ -5,25 +5,12 @@
 //! Run with `cargo bench -p communecter --bench import`.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
+use support::{Communecter, Process};
 
 const BIN: &str = env!("CARGO_BIN_EXE_communecter");
 const ROWS: usize = 10_000;
-
-fn communecter(home: &Path, args: &[&str]) -> Value {
-    let output = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(home)
-        .args(args)
-        .arg("--json")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("communecter");
-    assert!(output.status.success(), "{args:?} failed");
-    serde_json::from_slice(&output.stdout).expect("JSON report")
-}
 
 fn csv_file(path: &Path) {
     let mut csv =
@@ -77,12 +64,9 @@ fn main() {
         ("CSV, offline", &csv),
         ("Communecter API JSON, offline", &api),
     ] {
-        let home = temp.path().join(label.replace([' ', ','], "-"));
-        communecter(
-            &home,
-            &["init", "--postal-code", "97400", "--name", "Bench"],
-        );
-        let report = communecter(&home, &["import", file.to_str().unwrap()]);
+        let bench = Communecter::new(BIN, temp.path().join(label.replace([' ', ','], "-")));
+        bench.json(&["init", "--postal-code", "97400", "--name", "Bench"]);
+        let report = bench.json(&["import", file.to_str().unwrap()]);
         assert_eq!(report["imported"], ROWS, "{report}");
         println!(
             "{label:<40} {:>8} {:>9.2} {:>10.0}",
@@ -92,32 +76,17 @@ fn main() {
         );
     }
     // Through a running node.
-    let home = temp.path().join("node");
+    let bench = Communecter::new(BIN, temp.path().join("node"));
     let addr = temp.path().join("node.json");
-    let mut node = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&home)
-        .args([
-            "node",
-            "--offline",
-            "--api",
-            "127.0.0.1:0",
-            "--postal-code",
-            "97400",
-            "--name",
-            "Bench",
-            "--addr-file",
-        ])
-        .arg(&addr)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("communecter node");
-    while !addr.exists() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let report = communecter(&home, &["import", csv.to_str().unwrap()]);
-    let _ = node.kill();
-    let _ = node.wait();
+    let mut node = Process::spawn(
+        bench
+            .command(&["node", "--offline", "--api", "127.0.0.1:0"])
+            .args(["--postal-code", "97400", "--name", "Bench", "--addr-file"])
+            .arg(&addr),
+    );
+    node.published(&addr, |_| true);
+    let report = bench.json(&["import", csv.to_str().unwrap()]);
+    drop(node);
     assert_eq!(report["imported"], ROWS, "{report}");
     println!(
         "{:<40} {:>8} {:>9.2} {:>10.0}",

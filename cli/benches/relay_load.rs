@@ -6,9 +6,8 @@
 //! Run with `cargo bench -p communecter --bench relay_load`
 //! (`CLIENTS=20 DOCUMENTS=1000 EDIT_SECONDS=10` for a smaller run).
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use node::identity::DataDir;
@@ -16,7 +15,7 @@ use node::ingest;
 use node::model::sample;
 use node::store::Origin;
 use node::store::Store;
-use serde_json::Value;
+use support::{Communecter, Process, http};
 
 const BIN: &str = env!("CARGO_BIN_EXE_communecter");
 const POSTAL_CODE: &str = "97400";
@@ -28,18 +27,6 @@ fn setting(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
-}
-
-/// Child processes, killed when dropped (also when the benchmark fails).
-struct Processes(Vec<Child>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// A process's resident memory now and at its peak, in KiB, and its CPU
@@ -86,64 +73,23 @@ fn usage(pid: u32, ticks: f64) -> Usage {
     }
 }
 
-/// Waits for a JSON file a process writes once it listens.
-fn wait_for_json(path: &Path, child: &mut Child) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Ok(value) = serde_json::from_str(&text)
-        {
-            return value;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{} exited: {status}", path.display());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// GET `path` of a node's local API, as JSON.
-fn get(api: &str, path: &str) -> Option<Value> {
-    let authority = api.strip_prefix("http://")?;
-    let mut stream = std::net::TcpStream::connect(authority).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8_lossy(&response);
-    let body = text.split_once("\r\n\r\n")?.1;
-    serde_json::from_str(body).ok()
-}
-
 /// The documents a client holds for the postal code, from its status.
-fn documents(api: &str) -> Option<u64> {
-    get(api, "/api/status")?["network"]["postal_codes"]
+fn documents(client: &http::Client, api: &str) -> Option<u64> {
+    client.get(&format!("{api}/api/status")).ok()?.json().ok()?["network"]["postal_codes"]
         .as_array()?
         .iter()
         .find(|topic| topic["postal_code"] == POSTAL_CODE)?["documents"]
         .as_u64()
 }
 
-fn spawn(args: &[&str], log: &Path) -> Child {
+/// Starts `command` with its stdout and stderr to the file `log`.
+fn spawn_logging(command: &mut Command, log: &Path) -> Process {
     let log = std::fs::File::create(log).expect("log file");
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .spawn()
-        .expect("communecter")
+    Process::spawn(
+        command
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log),
+    )
 }
 
 fn main() {
@@ -171,28 +117,16 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let mut processes = Processes(Vec::new());
+    let mut processes = Vec::new();
     let relay_addr_file = root.join("relay.json");
-    let relay_dir_arg = relay_dir.display().to_string();
-    let addr_file_arg = relay_addr_file.display().to_string();
-    let mut relay = spawn(
-        &[
-            "--data-dir",
-            &relay_dir_arg,
-            "relay",
-            "--serve",
-            POSTAL_CODE,
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns",
-            "--addr-file",
-            &addr_file_arg,
-        ],
+    let relay_home = Communecter::new(BIN, &relay_dir);
+    let mut relay = spawn_logging(
+        &mut relay_home.relay(&relay_addr_file, POSTAL_CODE),
         &root.join("relay.log"),
     );
-    let published = wait_for_json(&relay_addr_file, &mut relay);
+    let published = relay.published(&relay_addr_file, |_| true);
     let relay_pid = relay.id();
-    processes.0.push(relay);
+    processes.push(relay);
     let relay_address = published["listen"][0]
         .as_str()
         .expect("relay address")
@@ -203,44 +137,40 @@ fn main() {
     // Every client joins at once.
     let joining = Instant::now();
     let mut apis = Vec::new();
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut homes = Vec::new();
     for n in 0..clients {
-        let dir = root.join(format!("client{n}"));
+        let client = Communecter::new(BIN, root.join(format!("client{n}")));
         let addr_file = root.join(format!("client{n}.json"));
         let name = format!("Client {n}");
-        let child = spawn(
-            &[
-                "--data-dir",
-                &dir.display().to_string(),
-                "node",
-                "--postal-code",
-                POSTAL_CODE,
-                "--name",
-                &name,
-                "--api",
-                "127.0.0.1:0",
-                "--addr-file",
-                &addr_file.display().to_string(),
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--bootstrap",
-                &relay_address,
-                "--no-mdns",
-            ],
+        let mut node = spawn_logging(
+            &mut client.node(
+                &addr_file,
+                &[
+                    "--postal-code",
+                    POSTAL_CODE,
+                    "--name",
+                    &name,
+                    "--bootstrap",
+                    &relay_address,
+                ],
+            ),
             &root.join(format!("client{n}.log")),
         );
-        processes.0.push(child);
-        let last = processes.0.len() - 1;
-        let published = wait_for_json(&addr_file, &mut processes.0[last]);
+        let published = node.published(&addr_file, |_| true);
+        processes.push(node);
         apis.push(published["api"].as_str().expect("api address").to_owned());
-        dirs.push(dir);
+        homes.push(client);
     }
+    let http = http::Client::new();
     let mut peak_rss = idle.rss_kib;
     let wait_for = |wanted: &dyn Fn(&[u64]) -> bool, what: &str, peak_rss: &mut u64| {
         let deadline = Instant::now() + Duration::from_secs(1200);
         loop {
             *peak_rss = (*peak_rss).max(usage(relay_pid, ticks).rss_kib);
-            let counts: Vec<u64> = apis.iter().map(|api| documents(api).unwrap_or(0)).collect();
+            let counts: Vec<u64> = apis
+                .iter()
+                .map(|api| documents(&http, api).unwrap_or(0))
+                .collect();
             if wanted(&counts) {
                 return counts;
             }
@@ -264,20 +194,12 @@ fn main() {
     let editing = Instant::now();
     let mut edits = 0usize;
     while editing.elapsed() < editing_for {
-        let dir = &dirs[edits % clients];
-        let status = Command::new(BIN)
-            .args([
-                "--data-dir",
-                &dir.display().to_string(),
-                "add",
-                "organization",
-                "--name",
-            ])
-            .arg(format!("Commerce {edits}"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("communecter add");
-        assert!(status.success(), "communecter add failed");
+        homes[edits % clients].ok(&[
+            "add",
+            "organization",
+            "--name",
+            &format!("Commerce {edits}"),
+        ]);
         edits += 1;
         peak_rss = peak_rss.max(usage(relay_pid, ticks).rss_kib);
         std::thread::sleep(EDIT_EVERY);

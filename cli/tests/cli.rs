@@ -3,51 +3,31 @@
 
 use node::ingest;
 use node::store::Origin;
-use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::Communecter;
 
+/// A citizen of their own data directory, in a temporary directory that
+/// also holds the files they import and export.
 struct Citizen {
-    _temp: tempfile::TempDir,
-    home: std::path::PathBuf,
+    temp: tempfile::TempDir,
+    communecter: Communecter,
+}
+
+impl std::ops::Deref for Citizen {
+    type Target = Communecter;
+
+    fn deref(&self) -> &Communecter {
+        &self.communecter
+    }
 }
 
 impl Citizen {
     fn new() -> Self {
         let temp = tempfile::tempdir().unwrap();
-        let home = temp.path().join("home");
-        Self { _temp: temp, home }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        run_in(&self.home, args)
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    /// Runs a command with --json that must succeed.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        serde_json::from_str(&self.ok(&args)).unwrap()
-    }
-
-    /// Runs a command that must fail; returns its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(!output.status.success(), "{args:?} should have failed");
-        assert_eq!(output.status.code(), Some(1));
-        String::from_utf8(output.stderr).unwrap()
+        let communecter =
+            Communecter::new(env!("CARGO_BIN_EXE_communecter"), temp.path().join("home"));
+        Self { temp, communecter }
     }
 
     fn joined(self) -> Self {
@@ -62,14 +42,6 @@ impl Citizen {
         ]);
         self
     }
-}
-
-fn run_in(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_communecter"))
-        .args(args)
-        .env("COMMUNECTER_HOME", home)
-        .output()
-        .expect("the communecter binary runs")
 }
 
 #[test]
@@ -237,7 +209,7 @@ fn a_citizen_joins_adds_edits_links_finds_and_deletes() {
     {
         use std::os::unix::fs::PermissionsExt;
         for file in ["author.key", "network.key", "store.redb"] {
-            let mode = std::fs::metadata(me.home.join(file))
+            let mode = std::fs::metadata(me.home().join(file))
                 .unwrap()
                 .permissions()
                 .mode();
@@ -361,7 +333,7 @@ fn editing_what_is_not_yours_is_refused_with_a_reason() {
         .unwrap()
         .encode();
     {
-        let store = node::store::Store::open(&me.home.join("store.redb")).unwrap();
+        let store = node::store::Store::open(&me.home().join("store.redb")).unwrap();
         assert!(ingest::ingest(&store, Origin::Local, &[envelope]).unwrap()[0].is_stored());
     }
     let id = created.id.to_string();
@@ -384,13 +356,13 @@ fn editing_what_is_not_yours_is_refused_with_a_reason() {
 fn an_unreachable_node_is_reported() {
     let me = Citizen::new().joined();
     // A node holds the data directory but its API does not answer.
-    let lock = std::fs::File::create(me.home.join("node.lock")).unwrap();
+    let lock = std::fs::File::create(me.home().join("node.lock")).unwrap();
     lock.try_lock().unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = closed.local_addr().unwrap();
     drop(closed);
     std::fs::write(
-        me.home.join("api.json"),
+        me.home().join("api.json"),
         serde_json::json!({"api": format!("http://{address}")}).to_string(),
     )
     .unwrap();
@@ -442,7 +414,7 @@ fn admins_hand_over_an_entity() {
 #[test]
 fn a_file_of_rows_is_imported_with_progress_and_exported_back() {
     let me = Citizen::new().joined();
-    let dir = me._temp.path();
+    let dir = me.temp.path();
     let mut csv = String::from("name;postal_code;kind;type;tags;lat;lon;colour\n");
     for n in 0..2_500 {
         csv.push_str(&format!(
@@ -504,4 +476,27 @@ fn a_file_of_rows_is_imported_with_progress_and_exported_back() {
     let wrong = me.run(&["export", "--format", "pdf"]);
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("json, jsonld, geojson or csv"));
+}
+
+#[test]
+fn the_data_directory_is_the_flag_else_communecter_home() {
+    // The citizen's COMMUNECTER_HOME is set; --data-dir wins over it.
+    let me = Citizen::new().joined();
+    let elsewhere = me.temp.path().join("elsewhere");
+    let flag = elsewhere.to_str().unwrap();
+    let empty = me.fails(&["--data-dir", flag, "list"]);
+    assert!(empty.contains("communecter init"), "{empty}");
+    me.ok(&[
+        "--data-dir",
+        flag,
+        "init",
+        "--postal-code",
+        "97400",
+        "--name",
+        "Paul",
+    ]);
+    assert!(me.ok(&["--data-dir", flag, "list"]).contains("Paul"));
+    let paul = Communecter::new(env!("CARGO_BIN_EXE_communecter"), &elsewhere);
+    assert!(paul.ok(&["list"]).contains("Paul"));
+    assert!(!me.ok(&["list"]).contains("Paul"));
 }

@@ -2,173 +2,71 @@
 //! API while it runs, a second one fails fast, SIGTERM stops it cleanly, and
 //! everything written through it is there afterwards.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::Value;
+use support::{Communecter, Process, eventually};
 
-fn communecter(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_communecter"))
-        .args(args)
-        .env("COMMUNECTER_HOME", home)
-        .output()
-        .expect("the communecter binary runs")
-}
+const BIN: &str = env!("CARGO_BIN_EXE_communecter");
 
-fn ok_json(home: &Path, args: &[&str]) -> Value {
-    let mut args = args.to_vec();
-    args.push("--json");
-    let output = communecter(home, &args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-struct Node {
-    child: Child,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Network flags that keep a test node on loopback, off the LAN.
-const LOOPBACK: [&str; 3] = ["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"];
-
-/// Starts `communecter node` on a free port and waits for its address file.
-fn start_node(home: &Path, addr_file: &PathBuf) -> Node {
-    start_node_with(home, addr_file, &[])
-}
-
-fn start_node_with(home: &Path, addr_file: &PathBuf, extra: &[&str]) -> Node {
-    start_node_logging(home, addr_file, extra, None)
-}
-
-/// Starts a node whose logs follow `rust_log` (unset: the defaults; its
-/// stderr is read only once it stops, so keep it short).
-fn start_node_logging(
-    home: &Path,
-    addr_file: &PathBuf,
-    extra: &[&str],
-    rust_log: Option<&str>,
-) -> Node {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_communecter"));
-    command.env_remove("RUST_LOG");
-    if let Some(rust_log) = rust_log {
-        command.env("RUST_LOG", rust_log);
-    }
-    let child = command
-        .args(["node", "--api", "127.0.0.1:0"])
-        .args(LOOPBACK)
-        .args(extra)
-        .arg("--addr-file")
-        .arg(addr_file)
-        .env("COMMUNECTER_HOME", home)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !addr_file.exists() {
-        assert!(Instant::now() < deadline, "the node did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Node { child }
-}
-
-fn terminate(node: &mut Node) -> std::process::ExitStatus {
-    let pid = node.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = node.child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the node did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// How long a test waits for the nodes to do what it expects.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 #[test]
 fn commands_go_through_a_running_node() {
     let temp = tempfile::tempdir().unwrap();
-    let home = temp.path().join("home");
+    let me = Communecter::new(BIN, temp.path().join("home"));
     let addr_file = temp.path().join("addr.json");
-    let mut node = start_node(&home, &addr_file);
-    let api = serde_json::from_str::<Value>(&std::fs::read_to_string(&addr_file).unwrap()).unwrap()
-        ["api"]
+    let mut node = me.start_node(&addr_file, &[]);
+    let api = node.published(&addr_file, |_| true)["api"]
         .as_str()
         .unwrap()
         .to_owned();
 
     // Not joined yet: the node says so; joining goes through it.
-    let status = ok_json(&home, &["status"]);
+    let status = me.json(&["status"]);
     assert_eq!(status["joined"], false);
     assert_eq!(status["api"], api.as_str());
-    let person = ok_json(
-        &home,
-        &["init", "--postal-code", "97400", "--name", "Marie"],
-    );
+    let person = me.json(&["init", "--postal-code", "97400", "--name", "Marie"]);
     assert_eq!(person["kind"], "person");
 
-    let status = ok_json(&home, &["status"]);
+    let status = me.json(&["status"]);
     assert_eq!(
         status["api"],
         api.as_str(),
         "status comes from the running node"
     );
-    let garage = ok_json(
-        &home,
-        &[
-            "add",
-            "organization",
-            "--name",
-            "Garage Payet",
-            "--tag",
-            "mécanique",
-        ],
-    );
+    let garage = me.json(&[
+        "add",
+        "organization",
+        "--name",
+        "Garage Payet",
+        "--tag",
+        "mécanique",
+    ]);
     let id = garage["id"].as_str().unwrap().to_owned();
-    ok_json(&home, &["edit", &id, "--set", "category=garage"]);
-    ok_json(&home, &["link", &id, "recommends", "--comment", "Top"]);
+    me.json(&["edit", &id, "--set", "category=garage"]);
+    me.json(&["link", &id, "recommends", "--comment", "Top"]);
+    assert_eq!(me.json(&["search", "mecanique"])[0]["id"], id.as_str());
     assert_eq!(
-        ok_json(&home, &["search", "mecanique"])[0]["id"],
-        id.as_str()
-    );
-    assert_eq!(
-        ok_json(&home, &["list", "--kind", "organization"])
+        me.json(&["list", "--kind", "organization"])
             .as_array()
             .unwrap()
             .len(),
         1
     );
-    let table = communecter(&home, &["list", "--tag", "Mécanique"]);
+    let table = me.run(&["list", "--tag", "Mécanique"]);
     assert!(table.status.success());
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(
         table.contains("Garage Payet") && table.contains("garage"),
         "{table}"
     );
-    let shown = ok_json(&home, &["show", &id, "--history"]);
+    let shown = me.json(&["show", &id, "--history"]);
     assert_eq!(shown["history"].as_array().unwrap().len(), 3);
     // Open data out and in, through the node.
-    let export = communecter(&home, &["export", "--format", "jsonld"]);
+    let export = me.run(&["export", "--format", "jsonld"]);
     assert!(export.status.success());
     let export: Value = serde_json::from_slice(&export.stdout).unwrap();
     let garage_node = export["@graph"]
@@ -184,137 +82,86 @@ fn commands_go_through_a_running_node() {
         "name,postal_code\nGarage Payet,97400\nÉpicerie,97400\n",
     )
     .unwrap();
-    let report = ok_json(&home, &["import", rows.to_str().unwrap()]);
+    let report = me.json(&["import", rows.to_str().unwrap()]);
     assert_eq!(
         (report["imported"].as_u64(), report["duplicates"].as_u64()),
         (Some(1), Some(1))
     );
-    let epicerie = ok_json(&home, &["search", "epicerie"]);
-    ok_json(&home, &["delete", epicerie[0]["id"].as_str().unwrap()]);
+    let epicerie = me.json(&["search", "epicerie"]);
+    me.json(&["delete", epicerie[0]["id"].as_str().unwrap()]);
     // Compacting needs the store to itself.
-    let compact = communecter(&home, &["compact"]);
+    let compact = me.run(&["compact"]);
     assert!(!compact.status.success());
     assert!(String::from_utf8_lossy(&compact.stderr).contains("stop it"));
-    ok_json(&home, &["unlink", &id, "recommends"]);
-    assert_eq!(ok_json(&home, &["delete", &id])["deleted"], true);
+    me.json(&["unlink", &id, "recommends"]);
+    assert_eq!(me.json(&["delete", &id])["deleted"], true);
 
     // Errors from the API read as well as local ones.
-    let output = communecter(&home, &["edit", &id, "--set", "start=2026-01-01"]);
+    let output = me.run(&["edit", &id, "--set", "start=2026-01-01"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("organizations have no field start"));
 
     // A second node on the same data directory fails fast.
-    let second = communecter(&home, &["node", "--api", "127.0.0.1:0"]);
+    let second = me.run(&["node", "--api", "127.0.0.1:0"]);
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
 
     // SIGTERM: a clean stop, then the commands use the store directly.
-    let status = terminate(&mut node);
+    let status = node.terminate();
     assert!(status.success(), "{status:?}");
-    assert!(!home.join("api.json").exists());
-    let status = ok_json(&home, &["status"]);
+    assert!(!me.home().join("api.json").exists());
+    let status = me.json(&["status"]);
     assert!(status.get("api").is_none());
     assert_eq!(status["store"]["documents"], 3);
-    let shown = ok_json(&home, &["show", &id]);
+    let shown = me.json(&["show", &id]);
     assert_eq!(shown["fields"]["category"], "garage");
     assert_eq!(shown["deleted"], true);
-    let compacted = ok_json(&home, &["compact"]);
+    let compacted = me.json(&["compact"]);
     assert!(
         compacted["bytes_after"].as_u64().unwrap() <= compacted["bytes_before"].as_u64().unwrap()
     );
-    assert_eq!(
-        ok_json(&home, &["show", &id])["fields"]["category"],
-        "garage"
-    );
+    assert_eq!(me.json(&["show", &id])["fields"]["category"], "garage");
 }
 
 #[test]
 fn the_node_joins_from_flags_and_refuses_public_addresses() {
     let temp = tempfile::tempdir().unwrap();
-    let home = temp.path().join("home");
-    let output = communecter(&home, &["node", "--api", "0.0.0.0:7878"]);
+    let me = Communecter::new(BIN, temp.path().join("home"));
+    let output = me.run(&["node", "--api", "0.0.0.0:7878"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--api-public"));
 
     let addr_file = temp.path().join("addr.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_communecter"))
-        .args([
-            "node",
-            "--api",
-            "127.0.0.1:0",
-            "--postal-code",
-            "97400",
-            "--name",
-            "Paul",
-        ])
-        .args(LOOPBACK)
-        .arg("--addr-file")
-        .arg(&addr_file)
-        .env("COMMUNECTER_HOME", &home)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut node = Node { child };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !addr_file.exists() {
-        assert!(Instant::now() < deadline, "the node did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = ok_json(&home, &["status"]);
+    let mut node = me.start_node(&addr_file, &["--postal-code", "97400", "--name", "Paul"]);
+    let status = me.json(&["status"]);
     assert_eq!(status["joined"], true);
     assert_eq!(status["postal_code"], "97400");
-    assert!(terminate(&mut node).success());
-}
-
-/// Waits until `condition` holds, for at most 30 seconds.
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The address file once the network runs.
-fn network_addresses(addr_file: &Path) -> Value {
-    let mut published = Value::Null;
-    eventually("the node publishes its peer id", || {
-        published = std::fs::read_to_string(addr_file)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null);
-        published["peer_id"].is_string()
-    });
-    published
+    assert!(node.terminate().success());
 }
 
 #[test]
 fn two_nodes_on_loopback_share_their_postal_code() {
     let temp = tempfile::tempdir().unwrap();
-    let (home_a, home_b) = (temp.path().join("a"), temp.path().join("b"));
+    let anne = Communecter::new(BIN, temp.path().join("a"));
+    let bruno = Communecter::new(BIN, temp.path().join("b"));
     let (file_a, file_b) = (temp.path().join("a.json"), temp.path().join("b.json"));
     let join = |name: &'static str| ["--postal-code", "97400", "--name", name];
-    let _a = start_node_with(&home_a, &file_a, &join("Anne"));
-    let a = network_addresses(&file_a);
+    let mut a_node = anne.start_node(&file_a, &join("Anne"));
+    let a = a_node.network_addresses(&file_a);
     let a_listen = a["listen"][0].as_str().unwrap().to_owned();
     assert!(a_listen.starts_with("/ip4/127.0.0.1/tcp/") && a_listen.contains("/p2p/"));
     let mut args = join("Bruno").to_vec();
     args.extend(["--bootstrap", &a_listen]);
-    let _b = start_node_with(&home_b, &file_b, &args);
-    let b = network_addresses(&file_b);
+    let mut b_node = bruno.start_node(&file_b, &args);
+    let b = b_node.network_addresses(&file_b);
 
-    let garage = ok_json(&home_a, &["add", "organization", "--name", "Garage Payet"]);
+    let garage = anne.json(&["add", "organization", "--name", "Garage Payet"]);
     let id = garage["id"].as_str().unwrap().to_owned();
-    eventually("B lists A's garage", || {
-        ok_json(&home_b, &["list", "--kind", "organization"])
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|entity| entity["id"] == id.as_str())
+    eventually("B lists A's garage", PATIENCE, || {
+        bruno.lists(&id, &["--kind", "organization"])
     });
 
-    let peers = ok_json(&home_b, &["peers"]);
+    let peers = bruno.json(&["peers"]);
     let peer = peers
         .as_array()
         .unwrap()
@@ -322,19 +169,19 @@ fn two_nodes_on_loopback_share_their_postal_code() {
         .find(|peer| peer["peer_id"] == a["peer_id"])
         .expect("A among B's peers");
     assert_eq!(peer["postal_keys"][0], "97400");
-    let status = ok_json(&home_b, &["status"]);
+    let status = bruno.json(&["status"]);
     assert_eq!(status["network"]["peer_id"], b["peer_id"]);
     assert_eq!(status["network"]["listen"], b["listen"]);
     let topic = &status["network"]["postal_codes"][0];
     assert_eq!(topic["postal_code"], "97400");
     // Anne's and Bruno's profiles, and the garage.
-    eventually("B holds the three documents", || {
-        ok_json(&home_b, &["status"])["network"]["postal_codes"][0]["documents"] == 3
+    eventually("B holds the three documents", PATIENCE, || {
+        bruno.json(&["status"])["network"]["postal_codes"][0]["documents"] == 3
     });
 
-    let followed = ok_json(&home_b, &["follow-postal-code", "97410"]);
+    let followed = bruno.json(&["follow-postal-code", "97410"]);
     assert_eq!(followed["following"], "97410");
-    let status = ok_json(&home_b, &["status"]);
+    let status = bruno.json(&["status"]);
     assert_eq!(status["follows"][0], "97410");
     let keys: Vec<&str> = status["network"]["postal_codes"]
         .as_array()
@@ -349,51 +196,38 @@ fn two_nodes_on_loopback_share_their_postal_code() {
 fn a_relay_keeps_a_postal_code_while_its_nodes_are_off() {
     let temp = tempfile::tempdir().unwrap();
     let relay_file = temp.path().join("relay.json");
-    let relay = Command::new(env!("CARGO_BIN_EXE_communecter"))
-        .args(["relay", "--serve", "97400", "--no-mdns"])
-        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--addr-file"])
-        .arg(&relay_file)
-        .env("COMMUNECTER_HOME", temp.path().join("relay"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _relay = Node { child: relay };
-    let relay_address = network_addresses(&relay_file)["listen"][0]
+    let relay_home = Communecter::new(BIN, temp.path().join("relay"));
+    let mut relay = Process::spawn(&mut relay_home.relay(&relay_file, "97400"));
+    let relay_address = relay.network_addresses(&relay_file)["listen"][0]
         .as_str()
         .unwrap()
         .to_owned();
 
-    let (home_a, file_a) = (temp.path().join("a"), temp.path().join("a.json"));
-    let mut a = start_node_with(
-        &home_a,
+    let anne = Communecter::new(BIN, temp.path().join("a"));
+    let file_a = temp.path().join("a.json");
+    let mut a = anne.start_node(
         &file_a,
         &["--postal-code", "97400", "--bootstrap", &relay_address],
     );
-    network_addresses(&file_a);
-    let garage = ok_json(&home_a, &["add", "organization", "--name", "Garage Payet"]);
+    a.network_addresses(&file_a);
+    let garage = anne.json(&["add", "organization", "--name", "Garage Payet"]);
     let id = garage["id"].as_str().unwrap().to_owned();
-    eventually("A reaches the relay", || {
-        ok_json(&home_a, &["peers"])
+    eventually("A reaches the relay", PATIENCE, || {
+        anne.json(&["peers"])
             .as_array()
             .is_some_and(|peers| !peers.is_empty())
     });
     // Give gossip and sync a moment to reach the relay, then stop A.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(terminate(&mut a).success());
+    assert!(a.terminate().success());
 
-    let (home_b, file_b) = (temp.path().join("b"), temp.path().join("b.json"));
-    let _b = start_node_with(
-        &home_b,
-        &file_b,
+    let bruno = Communecter::new(BIN, temp.path().join("b"));
+    let _b = bruno.start_node(
+        &temp.path().join("b.json"),
         &["--postal-code", "97400", "--bootstrap", &relay_address],
     );
-    eventually("B gets A's garage from the relay", || {
-        ok_json(&home_b, &["list", "--kind", "organization"])
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|entity| entity["id"] == id.as_str())
+    eventually("B gets A's garage from the relay", PATIENCE, || {
+        bruno.lists(&id, &["--kind", "organization"])
     });
 }
 
@@ -401,25 +235,19 @@ fn a_relay_keeps_a_postal_code_while_its_nodes_are_off() {
 /// with `rust_log` and `extra` flags.
 fn logs_of_a_short_run(rust_log: Option<&str>, extra: &[&str]) -> String {
     let temp = tempfile::tempdir().unwrap();
-    let home = temp.path().join("home");
+    let me = Communecter::new(BIN, temp.path().join("home"));
     let addr_file = temp.path().join("addr.json");
-    let init = communecter(
-        &home,
-        &["init", "--postal-code", "97400", "--name", "Marie"],
-    );
-    assert!(init.status.success());
-    let mut node = start_node_logging(&home, &addr_file, extra, rust_log);
-    // The network's addresses are in the file once it runs.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&addr_file).is_ok_and(|text| text.contains("peer_id")) {
-        assert!(Instant::now() < deadline, "the network did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    me.ok(&["init", "--postal-code", "97400", "--name", "Marie"]);
+    let mut command = me.node(&addr_file, extra);
+    command.env_remove("RUST_LOG").stderr(Stdio::piped());
+    if let Some(rust_log) = rust_log {
+        command.env("RUST_LOG", rust_log);
     }
-    ok_json(&home, &["status"]);
-    assert!(terminate(&mut node).success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(node.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    stderr
+    let mut node = Process::spawn(&mut command);
+    node.network_addresses(&addr_file);
+    me.json(&["status"]);
+    assert!(node.terminate().success());
+    node.stderr()
 }
 
 #[test]

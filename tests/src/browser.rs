@@ -1,0 +1,203 @@
+//! The web map in a real browser: Debian's headless Chromium driven by
+//! chromedriver through [`fantoccini`], behind blocking calls so that a
+//! test reads as the steps of a citizen.
+
+use std::future::Future;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::Locator;
+use fantoccini::elements::Element;
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+use crate::poll::{poll, within};
+use crate::process::Process;
+
+/// How long the page may take to show what a test waits for.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long chromedriver may take to listen.
+const DRIVER_STARTING: Duration = Duration::from_secs(30);
+
+/// A headless Chromium session, its chromedriver and its own fresh
+/// profile, all gone when dropped. Every call panics on a WebDriver error:
+/// it is a failed test.
+#[derive(Debug)]
+pub struct Browser {
+    client: fantoccini::Client,
+    // The WebDriver client is async; the tests are not.
+    runtime: tokio::runtime::Runtime,
+    screenshots: PathBuf,
+    _driver: Process,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver and a browser in it; screenshots go to the
+    /// directory `screenshots` (created if needed).
+    pub fn start(screenshots: impl Into<PathBuf>) -> Self {
+        let driver = ["chromedriver", "/usr/bin/chromedriver"]
+            .into_iter()
+            .find(|path| Command::new(path).arg("--version").output().is_ok())
+            .expect("chromedriver is missing: apt-get install chromium chromium-driver");
+        let port = free_port();
+        let driver = Process::spawn(
+            Command::new(driver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let listening = poll(DRIVER_STARTING, Duration::from_millis(50), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(listening, "chromedriver did not start");
+        let profile = tempfile::tempdir().expect("a temporary directory");
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .unwrap_or("/usr/bin/chromium");
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--window-size=1280,800",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let client = runtime
+            .block_on(
+                fantoccini::ClientBuilder::new(HttpConnector::new())
+                    .capabilities(capabilities)
+                    .connect(&format!("http://127.0.0.1:{port}")),
+            )
+            .unwrap_or_else(|error| panic!("no browser session: {error}"));
+        let screenshots = screenshots.into();
+        std::fs::create_dir_all(&screenshots).expect("the screenshots directory");
+        Self {
+            client,
+            runtime,
+            screenshots,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Runs one WebDriver command to its end.
+    fn run<T>(
+        &self,
+        what: &str,
+        command: impl Future<Output = Result<T, fantoccini::error::CmdError>>,
+    ) -> T {
+        self.runtime
+            .block_on(command)
+            .unwrap_or_else(|error| panic!("{what}: {error}"))
+    }
+
+    /// Opens `url`.
+    pub fn go(&self, url: &str) {
+        self.run(url, self.client.goto(url));
+    }
+
+    /// Runs `script` in the page (with `arguments` = `args`) and returns
+    /// what it returns.
+    pub fn eval(&self, script: &str, args: &[Value]) -> Value {
+        self.run(script, self.client.execute(script, args.to_vec()))
+    }
+
+    /// Waits until `script` returns something truthy (not null, false, 0
+    /// or ""); returns it. On timing out, takes the screenshot
+    /// `timed-out` and panics with `what`.
+    pub fn wait(&self, what: &str, script: &str) -> Value {
+        let mut value = Value::Null;
+        let truthy = within(PATIENCE, || {
+            value = self.eval(script, &[]);
+            !matches!(value, Value::Null | Value::Bool(false))
+                && value != json!(0)
+                && value != json!("")
+        });
+        if !truthy {
+            self.screenshot("timed-out");
+            panic!("timed out waiting for {what}");
+        }
+        value
+    }
+
+    /// The element `css` selects, once it is in the page.
+    fn element(&self, css: &str) -> Element {
+        self.wait(
+            css,
+            &format!("return document.querySelector({css:?}) !== null"),
+        );
+        self.run(css, self.client.find(Locator::Css(css)))
+    }
+
+    /// Clicks the element `css` selects.
+    pub fn click(&self, css: &str) {
+        let element = self.element(css);
+        self.run(css, element.click());
+    }
+
+    /// Replaces the text of the field `css` selects with `text`, typed.
+    pub fn type_in(&self, css: &str, text: &str) {
+        let element = self.element(css);
+        self.run(css, element.clear());
+        self.run(css, element.send_keys(text));
+    }
+
+    /// Chooses `value` in the `<select>` that `css` selects, as a change
+    /// event tells the page.
+    pub fn select(&self, css: &str, value: &str) {
+        self.eval(
+            "const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change'));",
+            &[json!(css), json!(value)],
+        );
+    }
+
+    /// The text content of the element `css` selects, once it is there.
+    pub fn text(&self, css: &str) -> String {
+        self.element(css);
+        self.eval(
+            "return document.querySelector(arguments[0]).textContent",
+            &[json!(css)],
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Saves a screenshot of the page as `name.png`; a screenshot that
+    /// fails is not a failed test.
+    pub fn screenshot(&self, name: &str) {
+        if let Ok(png) = self.runtime.block_on(self.client.screenshot()) {
+            let _ = std::fs::write(self.screenshots.join(format!("{name}.png")), png);
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.runtime.block_on(self.client.clone().close());
+    }
+}
+
+/// A port that was free a moment ago, for chromedriver to listen on.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on loopback")
+        .port()
+}
