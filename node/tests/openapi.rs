@@ -1,7 +1,8 @@
-//! The OpenAPI document of the local API (`node/src/openapi.json`, served as
+//! The OpenAPI document of the local API (`node/src/api/openapi.json`, served as
 //! [`node::api::OPENAPI`]) describes exactly the routes of
 //! [`node::api::router`]: the document, the list [`ROUTES`] below and the
-//! router itself are checked against one another, so none can drift. The
+//! router's own paths ([`node::api::PATHS`], declared with its routes) are
+//! checked against one another, so none can drift. The
 //! document must also be OpenAPI 3.1, every `$ref` in it must resolve, and
 //! every operation must be complete (id, summary, path parameters, bearer
 //! token on writes).
@@ -11,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
-use node::api::{ApiState, OPENAPI, router};
+use node::api::{ApiState, OPENAPI, PATHS, router};
 use node::identity::DataDir;
 use serde_json::Value;
 
@@ -239,35 +240,11 @@ fn operations_are_complete() {
     }
 }
 
-/// The paths of the `.route("…", …)` calls of `fn router` in `api/mod.rs`.
-fn router_source_paths() -> BTreeSet<String> {
-    let source = include_str!("../src/api/mod.rs");
-    let start = source
-        .find("pub fn router(")
-        .expect("api/mod.rs defines `pub fn router`");
-    let body = &source[start..];
-    let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
-    body.split(".route(")
-        .skip(1)
-        .map(|call| {
-            let literal = call
-                .trim_start()
-                .strip_prefix('"')
-                .expect("a route's path is a string literal");
-            let end = literal.find('"').expect("the path literal ends");
-            literal[..end].to_owned()
-        })
-        .collect()
-}
-
 #[test]
 fn routes_are_the_router_paths() {
     let listed: BTreeSet<String> = ROUTES.iter().map(|(_, path)| (*path).to_owned()).collect();
-    assert_eq!(
-        router_source_paths(),
-        listed,
-        "the paths of `router` in api.rs and ROUTES differ"
-    );
+    let routed: BTreeSet<String> = PATHS.iter().map(|path| (*path).to_owned()).collect();
+    assert_eq!(routed, listed, "the paths of `router` and ROUTES differ");
 }
 
 /// Sends a request with a `{}` JSON body; returns the status and the body.

@@ -58,30 +58,41 @@ pub const MAX_SEARCH_RESULTS: usize = 500;
 /// The OpenAPI description of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
+/// Declares the routes once: `fn routes` adds them to a router, and
+/// [`PATHS`] lists their paths, so that the OpenAPI document is checked
+/// against the paths the router really has.
+macro_rules! routes {
+    ($($path:literal => $methods:expr,)*) => {
+        /// Every path the router serves, in the order declared.
+        pub const PATHS: &[&str] = &[$($path),*];
+
+        fn routes(router: Router<Arc<ApiState>>) -> Router<Arc<ApiState>> {
+            router$(.route($path, $methods))*
+        }
+    };
+}
+
+routes! {
+    "/api/openapi.json" => get(openapi),
+    "/api/status" => get(status),
+    "/api/init" => post(init),
+    "/api/communes/{query}" => get(communes_of),
+    "/api/entities" => get(list).post(create),
+    "/api/entities/{id}" => get(show).patch(edit).delete(delete_entity),
+    "/api/entities/{id}/history" => get(history),
+    "/api/entities/{id}/links" => post(link),
+    "/api/entities/{id}/links/{relation}" => delete(unlink),
+    "/api/search" => get(search),
+    "/api/peers" => get(peers),
+    "/api/follows" => post(follow),
+    "/api/events" => get(web::events),
+    "/api/export/{format}" => get(export),
+    "/api/import" => post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
+}
+
 /// The router of the local API.
 pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new()
-        .route("/api/openapi.json", get(openapi))
-        .route("/api/status", get(status))
-        .route("/api/init", post(init))
-        .route("/api/communes/{query}", get(communes_of))
-        .route("/api/entities", get(list).post(create))
-        .route(
-            "/api/entities/{id}",
-            get(show).patch(edit).delete(delete_entity),
-        )
-        .route("/api/entities/{id}/history", get(history))
-        .route("/api/entities/{id}/links", post(link))
-        .route("/api/entities/{id}/links/{relation}", delete(unlink))
-        .route("/api/search", get(search))
-        .route("/api/peers", get(peers))
-        .route("/api/follows", post(follow))
-        .route("/api/events", get(web::events))
-        .route("/api/export/{format}", get(export))
-        .route(
-            "/api/import",
-            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
-        )
+    routes(Router::new())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
