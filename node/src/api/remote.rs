@@ -38,7 +38,7 @@ pub struct Remote {
 }
 
 /// A request's query string, as pairs.
-type Query = Vec<(&'static str, String)>;
+type Query = Vec<(String, String)>;
 
 impl Remote {
     /// The API at `api` (`http://127.0.0.1:7878`), writing with `token`.
@@ -83,7 +83,7 @@ impl Remote {
         &self,
         method: &str,
         path: &str,
-        query: &[(&str, String)],
+        query: &[(String, String)],
         body: Option<&impl Serialize>,
     ) -> Result<Vec<u8>, ClientError> {
         let request = format!("{method} {path}");
@@ -95,7 +95,7 @@ impl Remote {
                     "GET" => self.agent.get(&url),
                     _ => self.agent.delete(&url),
                 };
-                call = call.query_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+                call = call.query_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 if let Some(authorization) = &authorization {
                     call = call.header("Authorization", authorization);
                 }
@@ -159,7 +159,7 @@ impl Remote {
         &self,
         method: &str,
         path: &str,
-        query: &[(&str, String)],
+        query: &[(String, String)],
         body: Option<&impl Serialize>,
     ) -> Result<T, ClientError> {
         let bytes = self.send(method, path, query, body)?;
@@ -173,27 +173,21 @@ impl Remote {
 /// No body.
 const NONE: Option<&()> = None;
 
-/// The query string of a [`ListQuery`] or an [`ExportQuery`].
+/// The query string of a [`ListQuery`] or an [`ExportQuery`]: each field
+/// given, by its name.
 fn query_of(query: &impl Serialize) -> Query {
     let value = serde_json::to_value(query).unwrap_or_default();
-    let mut pairs = Query::new();
-    if let Some(fields) = value.as_object() {
-        for (key, value) in fields {
-            let Some(key) = QUERY_KEYS.iter().find(|known| *known == key) else {
-                continue;
-            };
+    let fields = value.as_object().into_iter().flatten();
+    fields
+        .map(|(key, value)| {
             let text = match value {
                 serde_json::Value::String(text) => text.clone(),
                 other => other.to_string(),
             };
-            pairs.push((key, text));
-        }
-    }
-    pairs
+            (key.clone(), text)
+        })
+        .collect()
 }
-
-/// Every query parameter of [`ListQuery`] and [`ExportQuery`].
-const QUERY_KEYS: [&str; 6] = ["kind", "postal_code", "tag", "q", "limit", "licence"];
 
 impl Directory for Remote {
     fn add(&self, new: &NewEntity) -> Result<Entity, ClientError> {
