@@ -1,9 +1,12 @@
-//! Discovery: peers on the LAN (mDNS), rendezvous points (community
-//! relays) where a node registers its postal keys and finds other nodes,
-//! and relay reservations, so that nodes behind NATs reach this one.
+//! Discovery: peers on the LAN (mDNS, handed to the peer set), rendezvous
+//! points (community relays) where a node registers its postal keys and
+//! finds other nodes (what to ask them is [`Rendezvous`]'s), and relay
+//! reservations, so that nodes behind NATs reach this one.
+//!
+//! [`Rendezvous`]: super::rendezvous::Rendezvous
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, identify, rendezvous};
@@ -18,30 +21,9 @@ pub(super) const RELAY_HOP_PROTOCOL: &str = "/libp2p/circuit/relay/0.2.0/hop";
 /// points, whatever its other peers: a gossip mesh's worth.
 pub(super) const PEERS_PER_KEY: usize = 6;
 
-/// Registrations at a rendezvous point live two hours
-/// (`rendezvous::DEFAULT_TTL`): a node registers again after one.
-pub(super) const REGISTER_AGAIN: Duration = Duration::from_secs(3600);
-
 /// Nodes a rendezvous point lists in one answer; the next discovery goes
 /// on from there.
 pub(super) const DISCOVER_LIMIT: u64 = 32;
-
-/// A node still short of peers at the end of a rendezvous point's list
-/// asks for the whole list again this much later (meanwhile, only nodes
-/// registered since).
-pub(super) const LIST_AGAIN: Duration = Duration::from_secs(600);
-
-/// What a node did at one rendezvous point for one postal key.
-#[derive(Default)]
-pub(super) struct AtPoint {
-    /// When it last registered there.
-    pub(super) registered: Option<Instant>,
-    /// Where its last discovery there ended: the next one lists only the
-    /// nodes not listed yet.
-    pub(super) cookie: Option<rendezvous::Cookie>,
-    /// When a discovery there last came back empty.
-    pub(super) listed_all: Option<Instant>,
-}
 
 impl EventLoop {
     /// Addresses others may reach this node at: its listen addresses
@@ -57,44 +39,24 @@ impl EventLoop {
         }
     }
 
-    /// Registers at `point` under `postal_key` (again when `fresh`, or
-    /// when the registration nears its end), and asks it for the nodes of
-    /// that key while this node lacks peers.
+    /// Carries out what the rendezvous state asks of `point` about
+    /// `postal_key`: register (again when `fresh`), and ask for nodes of
+    /// that key while this node lacks peers there.
     pub(super) fn register_at(&mut self, point: PeerId, postal_key: &str, fresh: bool) {
         let Ok(namespace) = rendezvous::Namespace::new(postal_key.to_owned()) else {
             return;
         };
-        let lacking = self.lacking(postal_key) > 0;
-        let at = self
-            .at_points
-            .entry((point, postal_key.to_owned()))
-            .or_default();
+        let lacks = self.lacking(postal_key) > 0;
+        let now = Instant::now();
+        let ask = self.rendezvous.ask(point, postal_key, fresh, lacks, now);
         let client = &mut self.swarm.behaviour_mut().rendezvous_client;
-        if fresh
-            || at
-                .registered
-                .is_none_or(|when| when.elapsed() >= REGISTER_AGAIN)
-        {
-            // Without a known external address there is nothing to
-            // register; discovering still works.
-            if client.register(namespace.clone(), point, None).is_ok() {
-                at.registered = Some(Instant::now());
-            }
+        // Without a known external address there is nothing to register;
+        // discovering still works.
+        if ask.register && client.register(namespace.clone(), point, None).is_ok() {
+            self.rendezvous.registered(point, postal_key, now);
         }
-        if lacking {
-            if at
-                .listed_all
-                .is_some_and(|when| when.elapsed() >= LIST_AGAIN)
-            {
-                at.cookie = None;
-                at.listed_all = None;
-            }
-            client.discover(
-                Some(namespace),
-                at.cookie.clone(),
-                Some(DISCOVER_LIMIT),
-                point,
-            );
+        if let Some(cookie) = ask.discover {
+            client.discover(Some(namespace), cookie, Some(DISCOVER_LIMIT), point);
         }
     }
 
@@ -135,7 +97,8 @@ impl EventLoop {
     /// more nodes of the followed postal keys that lack peers.
     pub(super) fn discover_all(&mut self, fresh: bool) {
         let keys: Vec<String> = self.followed.iter().cloned().collect();
-        for point in self.rendezvous_points.clone() {
+        let points: Vec<PeerId> = self.rendezvous.points().collect();
+        for point in points {
             for key in &keys {
                 self.register_at(point, key, fresh);
             }
@@ -155,15 +118,13 @@ impl EventLoop {
             return;
         };
         let wanted = self.lacking(&postal_key);
-        if let Some(at) = self.at_points.get_mut(&(point, postal_key)) {
-            // Listed to the end: later discoveries bring the nodes
-            // registered since, and the whole list again after a while, to
-            // meet again nodes lost since.
-            if registrations.is_empty() {
-                at.listed_all.get_or_insert_with(Instant::now);
-            }
-            at.cookie = Some(cookie);
-        }
+        self.rendezvous.listed(
+            point,
+            &postal_key,
+            registrations.is_empty(),
+            cookie,
+            Instant::now(),
+        );
         let local = *self.swarm.local_peer_id();
         let mut registrations: Vec<_> = registrations
             .into_iter()
@@ -189,9 +150,7 @@ impl EventLoop {
     /// registrations; a relay gets a reservation, so that nodes behind NATs
     /// reach this one through it.
     pub(super) fn on_identified(&mut self, peer: PeerId, info: &identify::Info) {
-        if info.protocols.contains(&rendezvous::PROTOCOL_NAME)
-            && self.rendezvous_points.insert(peer)
-        {
+        if info.protocols.contains(&rendezvous::PROTOCOL_NAME) && self.rendezvous.met(peer) {
             for key in self.followed.clone() {
                 self.register_at(peer, &key, true);
             }

@@ -18,9 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::topic_score_params;
 use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use super::client::{COMMAND_QUEUE, Client, Command, DONE_QUEUE, Done};
-use super::discovery::AtPoint;
 use super::gossip::{VALIDATION_QUEUE, gossip_data, validate};
 use super::peer_set::{DIAL_AT_START, Dial, Open, PRUNE_INTERVAL, PeerSet};
+use super::rendezvous::Rendezvous;
 use super::schedule::Schedule;
 use super::sessions::MAX_ANSWERING;
 use super::sessions::SessionProgress;
@@ -60,10 +60,9 @@ pub(super) struct EventLoop {
     pub(super) random: Xorshift,
     /// Documents done and differing, per sync session running.
     pub(super) progress: Arc<std::sync::Mutex<SessionProgress>>,
-    /// Peers that run a rendezvous server (community relays).
-    pub(super) rendezvous_points: HashSet<PeerId>,
-    /// What this node did at each rendezvous point, per postal key.
-    pub(super) at_points: HashMap<(PeerId, String), AtPoint>,
+    /// The rendezvous points met (community relays), and what this node
+    /// did at each.
+    pub(super) rendezvous: Rendezvous,
     /// Relays this node holds (or asked for) a reservation with.
     pub(super) reserved: HashSet<PeerId>,
     /// What the relay server did, on a relay.
@@ -114,8 +113,7 @@ impl EventLoop {
             random: Xorshift::new(u64::from_le_bytes(
                 network_seed[..8].try_into().expect("8 bytes"),
             )),
-            rendezvous_points: HashSet::new(),
-            at_points: HashMap::new(),
+            rendezvous: Rendezvous::default(),
             reserved: HashSet::new(),
             progress: Arc::default(),
             relay: config.relay.as_ref().map(|_| RelayStatus::default()),
@@ -188,7 +186,8 @@ impl EventLoop {
         for peer in peers {
             self.start_sync(peer, postal_key.to_owned(), true);
         }
-        for point in self.rendezvous_points.clone() {
+        let points: Vec<PeerId> = self.rendezvous.points().collect();
+        for point in points {
             self.register_at(point, postal_key, true);
         }
     }
@@ -390,8 +389,7 @@ impl EventLoop {
                 if how.gone {
                     self.schedule.peer_gone(&peer_id);
                     // Met again, it is registered with and reserved again.
-                    self.rendezvous_points.remove(&peer_id);
-                    self.at_points.retain(|(point, _), _| *point != peer_id);
+                    self.rendezvous.gone(&peer_id);
                     self.reserved.remove(&peer_id);
                 }
             }
@@ -516,7 +514,7 @@ impl EventLoop {
         let gossipsub = &self.swarm.behaviour().gossipsub;
         let mut pinned: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
         pinned.extend(self.reserved.iter().copied());
-        pinned.extend(self.rendezvous_points.iter().copied());
+        pinned.extend(self.rendezvous.points());
         pinned.extend(self.schedule.busy());
         let sharing: HashSet<PeerId> = gossipsub
             .all_peers()

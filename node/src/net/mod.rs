@@ -35,6 +35,7 @@ mod event_loop;
 mod gossip;
 pub mod links;
 mod peer_set;
+mod rendezvous;
 mod schedule;
 mod sessions;
 mod status;
