@@ -1,0 +1,443 @@
+//! The command line's arguments: every command, its flags and their help
+//! (clap), the contract scripts rely on.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use node::model::document::Relation;
+use node::model::ids::AuthorKey;
+use node::model::schema::Kind;
+use node::store::Filter;
+
+use crate::logs;
+
+/// Communecter: the peer-to-peer directory of your commune.
+#[derive(Parser)]
+#[command(name = "communecter", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Data directory (default: $COMMUNECTER_HOME, else the platform's data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Join: create your keys and your public profile in your commune.
+    ///
+    /// Example:
+    ///   communecter init --postal-code 97400 --name "Marie" --email marie@example.org
+    #[command(verbatim_doc_comment)]
+    Init {
+        /// Your postal code (5 digits).
+        #[arg(long)]
+        postal_code: String,
+        /// Your commune's INSEE code, when several communes share the postal code.
+        #[arg(long)]
+        insee: Option<String>,
+        /// Your display name (public).
+        #[arg(long)]
+        name: Option<String>,
+        /// Your e-mail: kept on this computer only, never published.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Add an organization, project, event or place.
+    ///
+    /// Examples:
+    ///   communecter add organization --name "Garage Payet" --type local_business --category garage --tag mécanique
+    ///   communecter add event --name "Concert au kiosque" --start 2026-12-20T19:00 --lat -20.88 --lon 55.45
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// organization, project, event or place.
+        kind: Kind,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        fields: Box<EntityFields>,
+    },
+    /// Change fields of an entity; admins also manage admins and members.
+    ///
+    /// Examples:
+    ///   communecter edit <ID> --set description="Ouvert le dimanche" --add-tag bio
+    ///   communecter edit <ID> --confirm-member <AUTHOR KEY> --open-edition false
+    #[command(verbatim_doc_comment)]
+    Edit {
+        /// The entity id.
+        id: String,
+        /// FIELD=VALUE (repeatable); `communecter edit --help` lists fields.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// Remove an optional field.
+        #[arg(long = "clear", value_name = "FIELD")]
+        clear: Vec<String>,
+        /// Add a tag.
+        #[arg(long)]
+        add_tag: Vec<String>,
+        /// Remove a tag.
+        #[arg(long)]
+        remove_tag: Vec<String>,
+        /// Make someone an admin, by author key (admins only).
+        #[arg(long, value_name = "KEY")]
+        add_admin: Vec<AuthorKey>,
+        /// Remove an admin, by author key (admins only; never the last one).
+        #[arg(long, value_name = "KEY")]
+        remove_admin: Vec<AuthorKey>,
+        /// Confirm a member's request, by author key (admins only).
+        #[arg(long, value_name = "KEY")]
+        confirm_member: Vec<AuthorKey>,
+        /// Open (true) or close (false) the description to everyone's edits (admins only).
+        #[arg(long, value_name = "BOOL")]
+        open_edition: Option<bool>,
+    },
+    /// Say you are a member, contributor or attendee, that you follow or recommend it.
+    ///
+    /// Examples:
+    ///   communecter link <ID> recommends --comment "Travail soigné"
+    ///   communecter link <ID> member
+    #[command(verbatim_doc_comment)]
+    Link {
+        /// The entity id.
+        id: String,
+        /// member, contributor, attendee, follows or recommends.
+        relation: Relation,
+        /// A short comment (shown with recommendations).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Withdraw one of your links.
+    ///
+    /// Example:
+    ///   communecter unlink <ID> recommends
+    #[command(verbatim_doc_comment)]
+    Unlink {
+        /// The entity id.
+        id: String,
+        /// The relation to withdraw.
+        relation: Relation,
+    },
+    /// List entities.
+    ///
+    /// Example:
+    ///   communecter list --kind organization --postal-code 97400
+    #[command(verbatim_doc_comment)]
+    List(ListArgs),
+    /// Search names, categories, tags and descriptions (accents and case ignored).
+    ///
+    /// Example:
+    ///   communecter search boulangerie
+    #[command(verbatim_doc_comment)]
+    Search {
+        /// Words to look for.
+        text: String,
+        #[command(flatten)]
+        filter: ListArgs,
+        /// Most results.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one entity.
+    ///
+    /// Example:
+    ///   communecter show <ID> --history
+    #[command(verbatim_doc_comment)]
+    Show {
+        /// The entity id.
+        id: String,
+        /// Also list its changes: who, when.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Mark an entity deleted (admins only; its history is kept).
+    ///
+    /// Example:
+    ///   communecter delete <ID>
+    #[command(verbatim_doc_comment)]
+    Delete {
+        /// The entity id.
+        id: String,
+    },
+    /// What this node holds and who you are.
+    ///
+    /// Example:
+    ///   communecter status --json
+    #[command(verbatim_doc_comment)]
+    Status,
+    /// Run a community relay: an always-on copy of the postal codes it
+    /// serves, a meeting point for their nodes, and a relay for nodes
+    /// behind NATs. It owns nothing and checks everything it stores.
+    ///
+    /// It needs its own data directory (no identity, no profile: only a
+    /// network key and a store). Give its printed addresses to citizens for
+    /// `communecter node --bootstrap`.
+    ///
+    /// Example:
+    ///   communecter --data-dir /var/lib/communecter-relay relay --serve 974
+    #[command(verbatim_doc_comment)]
+    Relay {
+        /// A postal code (97400) or a department (974, 2A) to serve
+        /// (repeatable).
+        #[arg(long, required = true, value_name = "CODE")]
+        serve: Vec<String>,
+        #[command(flatten)]
+        network: NetworkArgs,
+        /// Write the peer id and listen addresses to this file.
+        #[arg(long, value_name = "FILE")]
+        addr_file: Option<PathBuf>,
+        /// Nodes reachable through the relay at once.
+        #[arg(long, default_value_t = 512)]
+        max_reservations: usize,
+        /// Relayed connections at once.
+        #[arg(long, default_value_t = 64)]
+        max_circuits: usize,
+        /// Longest life of a relayed connection, in seconds.
+        #[arg(long, default_value_t = 600)]
+        max_circuit_seconds: u64,
+        /// Most data a relayed connection carries, in MiB.
+        #[arg(long, default_value_t = 64)]
+        max_circuit_mib: u64,
+    },
+    /// The peers the running node is connected to, with their postal codes
+    /// and their last sync.
+    ///
+    /// Example:
+    ///   communecter peers --json
+    #[command(verbatim_doc_comment)]
+    Peers,
+    /// Also follow another postal code: its directory is kept on this node
+    /// and synced with its neighbours.
+    ///
+    /// Example:
+    ///   communecter follow-postal-code 97410
+    #[command(verbatim_doc_comment)]
+    FollowPostalCode {
+        /// A French postal code.
+        postal_code: String,
+    },
+    /// Give back the free space of the store file (stop the node first).
+    ///
+    /// Rewritten documents, caches and indexes leave free pages behind;
+    /// compacting rewrites the file without them.
+    ///
+    /// Example:
+    ///   communecter compact
+    #[command(verbatim_doc_comment)]
+    Compact,
+    /// Export the directory as open data, under an open licence, to a file
+    /// or standard output. E-mails are never part of it. The CSV columns
+    /// are listed in docs/USER-GUIDE.md.
+    ///
+    /// Examples:
+    ///   communecter export --format geojson --output carte.geojson
+    ///   communecter export --format csv --kind organization --postal-code 97400
+    ///   communecter export --format jsonld --licence odbl-1.0
+    #[command(verbatim_doc_comment)]
+    Export {
+        /// json ({meta, entities}), jsonld (schema.org), geojson or csv.
+        #[arg(long, default_value = "json")]
+        format: node::opendata::export::Format,
+        #[command(flatten)]
+        filter: ListArgs,
+        /// The open licence: etalab-2.0 (Licence Ouverte) or odbl-1.0.
+        #[arg(long, default_value = "etalab-2.0")]
+        licence: node::opendata::Licence,
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Import entities from an open data file, in your name: the JSON,
+    /// JSON-LD, GeoJSON and CSV of `communecter export`, or Communecter's
+    /// public API JSON. Each row is checked: bad rows are reported with
+    /// their reason and skipped, rows naming something already there (same
+    /// name, same address or position) are skipped.
+    ///
+    /// Example:
+    ///   communecter import associations.csv
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Look up French communes by postal code, INSEE code or name.
+    ///
+    /// Examples:
+    ///   communecter communes 97400
+    ///   communecter communes "saint denis" --json
+    #[command(verbatim_doc_comment)]
+    Communes {
+        /// A postal code (97400), an INSEE code (97411) or part of a name.
+        query: String,
+        /// Most communes to show for a name search.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Run the node: it owns the data directory and serves the local API.
+    ///
+    /// While it runs, the other commands go through its API. Stop it with
+    /// Ctrl-C. On the first run it asks for your postal code when run in a
+    /// terminal, or joins at once with --postal-code.
+    ///
+    /// Examples:
+    ///   communecter node
+    ///   communecter node --postal-code 97400 --name Marie
+    ///   communecter node --api 127.0.0.1:0 --addr-file /tmp/node.json
+    #[command(verbatim_doc_comment)]
+    Node {
+        /// Address of the local API.
+        #[arg(long, default_value = node::daemon::DEFAULT_API)]
+        api: std::net::SocketAddr,
+        /// Allow an API address reachable from other machines.
+        #[arg(long)]
+        api_public: bool,
+        /// Write the API address, peer id and listen addresses to this file
+        /// once listening.
+        #[arg(long, value_name = "FILE")]
+        addr_file: Option<PathBuf>,
+        #[command(flatten)]
+        network: NetworkArgs,
+        /// Run without any network (the local API only).
+        #[arg(long)]
+        offline: bool,
+        /// Map tiles of the web map: a URL template with {z}, {x} and {y}
+        /// (default: OpenStreetMap's), or `none` for a blank background.
+        #[arg(long, value_name = "URL")]
+        tiles: Option<String>,
+        /// With --tiles: the credit the tile provider asks for (HTML).
+        #[arg(long, value_name = "TEXT", requires = "tiles")]
+        tiles_attribution: Option<String>,
+        /// Do not open the web map in a browser at start.
+        #[arg(long)]
+        no_browser: bool,
+        /// Join first, with this postal code, if this data directory has no identity yet.
+        #[arg(long)]
+        postal_code: Option<String>,
+        /// With --postal-code: the commune's INSEE code when several share it.
+        #[arg(long, requires = "postal_code")]
+        insee: Option<String>,
+        /// With --postal-code: your display name.
+        #[arg(long, requires = "postal_code")]
+        name: Option<String>,
+        /// With --postal-code: your e-mail (kept on this computer only).
+        #[arg(long, requires = "postal_code")]
+        email: Option<String>,
+    },
+}
+
+/// Fields accepted when adding an entity.
+#[derive(Args)]
+pub(crate) struct EntityFields {
+    /// Postal code (default: yours).
+    #[arg(long)]
+    pub(crate) postal_code: Option<String>,
+    /// Country code (default: FR).
+    #[arg(long, default_value = "FR")]
+    pub(crate) country: String,
+    /// Type: for an organization ngo, local_business, group or government;
+    /// for an event or a place, free text.
+    #[arg(long = "type")]
+    pub(crate) kind_type: Option<String>,
+    /// Category of an organization (garage, crèche, bakery…).
+    #[arg(long)]
+    pub(crate) category: Option<String>,
+    /// Street line of the address.
+    #[arg(long)]
+    pub(crate) street: Option<String>,
+    /// Latitude in degrees.
+    #[arg(long, requires = "lon", allow_hyphen_values = true)]
+    pub(crate) lat: Option<f64>,
+    /// Longitude in degrees.
+    #[arg(long, requires = "lat", allow_hyphen_values = true)]
+    pub(crate) lon: Option<f64>,
+    /// A tag (repeatable).
+    #[arg(long)]
+    pub(crate) tag: Vec<String>,
+    /// One or two sentences.
+    #[arg(long)]
+    pub(crate) short_description: Option<String>,
+    /// Longer description.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// Web site.
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// Start date (YYYY-MM-DD or YYYY-MM-DDTHH:MM).
+    #[arg(long)]
+    pub(crate) start: Option<String>,
+    /// End date.
+    #[arg(long)]
+    pub(crate) end: Option<String>,
+    /// Any other field, FIELD=VALUE (repeatable).
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// Admins only may edit it (default: anyone may edit its description).
+    #[arg(long)]
+    pub(crate) closed: bool,
+}
+
+/// Network flags of `node` and `relay`.
+#[derive(Args)]
+pub(crate) struct NetworkArgs {
+    /// A network address to listen on (repeatable; default: for a node, a
+    /// free TCP port and a free QUIC port on every interface; for a relay,
+    /// TCP and QUIC port 4001 on every interface).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) listen: Vec<node::net::Multiaddr>,
+    /// A peer to connect to at start, such as a community relay
+    /// (repeatable), e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) bootstrap: Vec<node::net::Multiaddr>,
+    /// Do not look for neighbours on the local network (mDNS).
+    #[arg(long)]
+    pub(crate) no_mdns: bool,
+    /// How log lines are written to stderr: `text`, or `json` (one object
+    /// per line) for a log collector. What is logged follows RUST_LOG
+    /// (default: `warn,node=info,communecter=info`).
+    #[arg(long, value_enum, default_value_t = logs::LogFormat::Text)]
+    pub(crate) log_format: logs::LogFormat,
+}
+
+impl NetworkArgs {
+    /// The network: these flags over the defaults, listening on
+    /// `default_listen` when no --listen is given.
+    pub(crate) fn config(self, default_listen: Vec<node::net::Multiaddr>) -> node::net::NetConfig {
+        node::net::NetConfig {
+            listen: if self.listen.is_empty() {
+                default_listen
+            } else {
+                self.listen
+            },
+            bootstrap: self.bootstrap,
+            mdns: !self.no_mdns,
+            ..node::net::NetConfig::default()
+        }
+    }
+}
+
+/// Filters of `list` and `search`.
+#[derive(Args)]
+pub(crate) struct ListArgs {
+    /// Only this kind.
+    #[arg(long)]
+    pub(crate) kind: Option<Kind>,
+    /// Only this postal code.
+    #[arg(long)]
+    pub(crate) postal_code: Option<String>,
+    /// Only with this tag.
+    #[arg(long)]
+    pub(crate) tag: Option<String>,
+}
+
+impl ListArgs {
+    pub(crate) fn filter(&self) -> Filter {
+        Filter {
+            kind: self.kind,
+            postal_key: self.postal_code.clone(),
+            tag: self.tag.clone(),
+        }
+    }
+}
