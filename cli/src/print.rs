@@ -279,6 +279,13 @@ pub(crate) fn status(status: &serde_json::Value, as_json: bool) -> Result<()> {
         None => println!("Node:           not running (commands use the store directly)"),
     }
     let network = &status["network"];
+    if network == "stopped" {
+        let why = status["network_error"]
+            .as_str()
+            .unwrap_or("no reason given");
+        println!("Network:        stopped ({why}); restart the node");
+        return Ok(());
+    }
     if !network.is_object() {
         println!("Network:        offline");
         return Ok(());

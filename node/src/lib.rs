@@ -5,10 +5,11 @@
 //!
 //! A citizen runs `communecter add organization --name "Garage Payet"`.
 //!
-//! 1. The command line (the `communecter` binary) asks [`local::Local`] to
-//!    add the entity, directly on the store or, while a node runs on the
-//!    data directory, through the local API ([`api`]: `POST /api/entities`,
-//!    whose handler calls the same [`local::Local::add`]).
+//! 1. The command line (the `communecter` binary) asks its
+//!    [`api::Directory`] to add the entity: [`local::Local`] itself, on the
+//!    store, or, while a node runs on the data directory, [`api::Remote`],
+//!    which sends `POST /api/entities` to that node, whose handler calls
+//!    the same [`local::Local::add`].
 //! 2. [`local`] fills in the commune from the communes table, builds the
 //!    entity's first Automerge change with `crdt_model::document::create`,
 //!    and signs it in a `crdt_model::signed::SignedChange` envelope with the

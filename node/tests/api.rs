@@ -277,6 +277,16 @@ async fn bad_requests_get_a_json_4xx() {
         )
         .await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    // No edits: refused, once the id is known good.
+    let empty = Some(json!({"edits": []}));
+    let (status, body) = api
+        .write("PATCH", "/api/entities/nonsense", empty.clone())
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_id");
+    let (_, created) = api.write("POST", "/api/entities", Some(garage())).await;
+    let path = format!("/api/entities/{}", created["id"].as_str().unwrap());
+    let (status, body) = api.write("PATCH", &path, empty).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     // Bodies that are JSON but not a valid new entity.
     for (entity, expected) in [
         (json!({"kind": "place", "name": "x", "colour": "red"}), None),

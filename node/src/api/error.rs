@@ -49,7 +49,6 @@ impl IntoResponse for ApiError {
             tracing::debug!(
                 status = self.status.as_u16(),
                 code = self.code,
-                message = self.message,
                 "API request refused"
             );
         }

@@ -30,7 +30,7 @@ use crate::store::HistoryEntry;
 pub(super) type Shared = State<Arc<ApiState>>;
 
 pub(super) async fn status(State(state): Shared) -> Result<Json<Status>, ApiError> {
-    let local = state.joined();
+    let local = state.try_joined()?;
     let shared = state.clone();
     let network = match state.network() {
         Some(client) => Some(
@@ -208,13 +208,7 @@ pub(super) async fn export(
         None => Licence::default(),
     };
     let local = state.local()?;
-    let filter = ListQuery {
-        kind: params.kind,
-        postal_code: params.postal_code,
-        tag: params.tag,
-        ..ListQuery::default()
-    }
-    .filter();
+    let filter = params.filter();
     let body = blocking(move || Ok(local.export(format, &filter, licence)?)).await?;
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
@@ -278,7 +272,7 @@ pub(super) async fn history(
 async fn write(
     state: Arc<ApiState>,
     id: &str,
-    write: impl FnOnce(&Local, crdt_model::ids::EntityId) -> Result<Entity, LocalError> + Send + 'static,
+    write: impl FnOnce(&Local, crdt_model::ids::EntityId) -> Result<Entity, ApiError> + Send + 'static,
 ) -> Result<Json<Entity>, ApiError> {
     let id = entity_id(id)?;
     let local = state.local()?;
@@ -293,14 +287,17 @@ pub(super) async fn edit(
 ) -> Result<Json<Entity>, ApiError> {
     state.authorize_write(&headers)?;
     let request = json_body(body)?;
-    if request.edits.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "no edits given",
-        ));
-    }
-    write(state, &id, move |local, id| local.edit(id, &request.edits)).await
+    write(state, &id, move |local, id| {
+        if request.edits.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "no edits given",
+            ));
+        }
+        Ok(local.edit(id, &request.edits)?)
+    })
+    .await
 }
 
 pub(super) async fn delete_entity(
@@ -309,7 +306,7 @@ pub(super) async fn delete_entity(
     Path(id): Path<String>,
 ) -> Result<Json<Entity>, ApiError> {
     state.authorize_write(&headers)?;
-    write(state, &id, |local, id| local.delete(id)).await
+    write(state, &id, |local, id| Ok(local.delete(id)?)).await
 }
 
 pub(super) async fn link(
@@ -321,7 +318,7 @@ pub(super) async fn link(
     state.authorize_write(&headers)?;
     let request = json_body(body)?;
     write(state, &id, move |local, id| {
-        local.link(id, request.relation, request.comment)
+        Ok(local.link(id, request.relation, request.comment)?)
     })
     .await
 }
@@ -338,5 +335,5 @@ pub(super) async fn unlink(
             .map_err(|error: crdt_model::schema::ValidationError| {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
             })?;
-    write(state, &id, move |local, id| local.unlink(id, relation)).await
+    write(state, &id, move |local, id| Ok(local.unlink(id, relation)?)).await
 }

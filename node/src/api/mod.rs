@@ -103,11 +103,17 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-/// Logs each request: method, path (never the query, which may hold what
-/// a citizen searched for), status and time taken.
+/// Logs each request: method, route (its template, `/api/entities/{id}`,
+/// never the values in the path or the query, which may hold what a
+/// citizen typed), status and time taken.
 async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let started = std::time::Instant::now();
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let method = request.method().clone();
+    let path = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(no route)", |route| route.as_str())
+        .to_owned();
     let response = next.run(request).await;
     tracing::debug!(
         %method,

@@ -26,8 +26,10 @@ use crate::store::{Filter, HistoryEntry};
 const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest wait for the node to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest wait for an answer (an import batch, a large export).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest silence while waiting for or reading an answer (an import
+/// batch being stored, a large export being written); an answer that keeps
+/// coming may take longer in all.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running node's API.
 pub struct Remote {
@@ -49,8 +51,7 @@ impl Remote {
             // Loopback: never through a proxy from the environment.
             .proxy(None)
             .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_recv_response(Some(ANSWER_TIMEOUT))
-            .timeout_recv_body(Some(ANSWER_TIMEOUT))
+            .timeout_per_read(Some(READ_TIMEOUT))
             .build()
             .into();
         Self {
@@ -67,6 +68,12 @@ impl Remote {
             .ok_or_else(|| ClientError::NotPublished {
                 dir: dir.root().display().to_string(),
             })?;
+        if !api.starts_with("http://") {
+            return Err(ClientError::Unexpected {
+                request: "the address file".into(),
+                error: format!("the node's API address {api:?} is not an http:// URL"),
+            });
+        }
         let token = std::fs::read_to_string(dir.token_file())
             .ok()
             .map(|token| token.trim().to_owned());

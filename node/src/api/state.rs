@@ -89,6 +89,16 @@ impl ApiState {
         self.local.read().ok().and_then(|slot| slot.clone())
     }
 
+    /// [`Self::joined`], failing on a poisoned lock rather than taking it
+    /// for "not joined".
+    pub(super) fn try_joined(&self) -> Result<Option<Arc<Local>>, ApiError> {
+        Ok(self
+            .local
+            .read()
+            .map_err(|_| ApiError::internal("state lock poisoned"))?
+            .clone())
+    }
+
     /// Takes the node that `join` makes, unless one had joined already.
     pub(super) fn join(
         &self,

@@ -132,6 +132,17 @@ pub struct ExportQuery {
     pub licence: Option<String>,
 }
 
+impl ExportQuery {
+    /// The store filter of this query.
+    pub fn filter(&self) -> Filter {
+        Filter {
+            kind: self.kind,
+            postal_key: self.postal_code.clone(),
+            tag: self.tag.clone(),
+        }
+    }
+}
+
 /// `GET /api/status`: whether the citizen has joined and, once joined, who
 /// they are, what the store holds and what the network does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -25,8 +25,9 @@ use super::schedule::Schedule;
 use super::sessions::MAX_ANSWERING;
 use super::sessions::SessionProgress;
 use super::status::{ClosedConnections, HolePunching, RelayStatus, SyncState};
-use super::{NetConfig, NetError, now_secs, postal_key_of, remembered, topic};
+use super::{NetConfig, NetError, postal_key_of, remembered, topic};
 use crate::random::Xorshift;
+use crate::store::peers::now_secs;
 use crate::store::{Applied, Store};
 use crate::sync::{self, Response, SyncError};
 

@@ -17,7 +17,7 @@
 //! - Peers met are remembered in the store and dialled again at start.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{IdentTopic, TopicHash};
@@ -178,12 +178,6 @@ pub enum NetError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Starts the network of a node whose store is `store`, following

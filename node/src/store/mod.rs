@@ -10,9 +10,10 @@
 //! - [`sync_items`]: per postal key, each document's heads hash, and the
 //!   reads a sync answer needs.
 //! - [`peers`]: the peers met, dialled again at start.
-//! - `write`: the one write path, `Writer`, used by the ingest pipeline
-//!   only (crate-private), and the notices of committed changes
-//!   ([`Applied`]).
+//! - `write`: `Writer`, the one way a change enters (used by the ingest
+//!   pipeline only, crate-private), and the notices of committed changes
+//!   ([`Applied`]). The local profile, the peers met and upkeep (creating
+//!   tables, compacting) write directly.
 //!
 //! Each document gets a local row number when its first change is applied;
 //! rows grow in that order. Everything written per document is keyed by its
@@ -187,7 +188,7 @@ impl Store {
     /// Opens (or creates) the store at `path`; on a store of the first
     /// format, writes nothing and also returns its signed changes, to be
     /// ingested again in a [`Writer`] that then calls
-    /// [`Writer::finish_upgrade`].
+    /// `Writer::drop_first_format`.
     pub(crate) fn open_any(path: &Path) -> Result<(Self, Option<Envelopes>), StoreError> {
         let db = Database::create(path).map_err(|error| match error {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {

@@ -11,7 +11,7 @@ use super::{PEERS, Store, StoreError};
 pub const MAX_REMEMBERED: usize = 256;
 
 /// The wall clock in seconds since the epoch.
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())

@@ -1,4 +1,4 @@
-//! The one write path of the store, [`Writer`]: a redb write transaction
+//! The one way a change enters the store, [`Writer`]: a redb write transaction
 //! with the reads and writes the ingest pipeline needs, and the notices of
 //! the changes it applied, sent to [`Store::subscribe`]'s listeners once
 //! the transaction has committed. Crate-private: every change enters the
@@ -172,9 +172,12 @@ impl Writer<'_> {
             let mut waiting = Vec::new();
             for entry in pending.range(&start[..]..=&end[..])? {
                 let (key, value) = entry?;
-                let hash: [u8; 32] = key.value()[16..].try_into().map_err(|_| {
-                    StoreError::Corrupt(format!("document {id}: a malformed pending key"))
-                })?;
+                // A damaged key names no change: it is left out, not let
+                // stop every batch that touches the document.
+                let Ok(hash) = <[u8; 32]>::try_from(&key.value()[16..]) else {
+                    tracing::warn!(%id, "a malformed key in the pending table, left out");
+                    continue;
+                };
                 waiting.push((ChangeHash(hash), value.value().to_vec()));
             }
             let (snapshot, stored, cached_entity) = match *row {
