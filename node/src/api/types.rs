@@ -103,11 +103,16 @@ impl ListQuery {
 
     /// The store filter of this query.
     pub fn filter(&self) -> Filter {
-        Filter {
-            kind: self.kind,
-            postal_key: self.postal_code.clone(),
-            tag: self.tag.clone(),
-        }
+        filter(self.kind, &self.postal_code, &self.tag)
+    }
+}
+
+/// The store filter of a query's kind, postal code and tag.
+fn filter(kind: Option<Kind>, postal_code: &Option<String>, tag: &Option<String>) -> Filter {
+    Filter {
+        kind,
+        postal_key: postal_code.clone(),
+        tag: tag.clone(),
     }
 }
 
@@ -135,11 +140,7 @@ pub struct ExportQuery {
 impl ExportQuery {
     /// The store filter of this query.
     pub fn filter(&self) -> Filter {
-        Filter {
-            kind: self.kind,
-            postal_key: self.postal_code.clone(),
-            tag: self.tag.clone(),
-        }
+        filter(self.kind, &self.postal_code, &self.tag)
     }
 }
 

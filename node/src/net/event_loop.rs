@@ -234,14 +234,7 @@ impl EventLoop {
             }
             Done::Validated(verdicts) => {
                 for (id, source, acceptance, fault) in verdicts {
-                    if let Some(fault) = fault {
-                        tracing::debug!(peer = %source, ?fault, "gossip message rejected");
-                        *self.rejected.entry(format!("{fault:?}")).or_default() += 1;
-                    }
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(&id, &source, acceptance);
+                    self.report(&id, &source, acceptance, fault);
                 }
             }
             Done::Synced {

@@ -127,14 +127,12 @@ impl EventLoop {
                 if let Some(doc) = parse_announcement(&message.data) {
                     // Too large for gossip: fetch it by sync from whoever
                     // forwarded the announcement.
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            MessageAcceptance::Accept,
-                        );
+                    self.report(
+                        &message_id,
+                        &propagation_source,
+                        MessageAcceptance::Accept,
+                        None,
+                    );
                     self.pull_one(propagation_source, doc);
                     return;
                 }
@@ -153,14 +151,12 @@ impl EventLoop {
                 {
                     // Too busy to validate: neither forwarded nor held
                     // against the sender.
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            MessageAcceptance::Ignore,
-                        );
+                    self.report(
+                        &message_id,
+                        &propagation_source,
+                        MessageAcceptance::Ignore,
+                        None,
+                    );
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
@@ -173,13 +169,28 @@ impl EventLoop {
         }
     }
 
+    /// Refuses a message for `fault`: counted, held against `source`.
     pub(super) fn reject(&mut self, id: &MessageId, source: &PeerId, fault: Fault) {
-        tracing::debug!(peer = %source, ?fault, "gossip message rejected");
-        *self.rejected.entry(format!("{fault:?}")).or_default() += 1;
+        self.report(id, source, MessageAcceptance::Reject, Some(fault));
+    }
+
+    /// Tells gossipsub what becomes of a message (forwarded, dropped, or
+    /// held against its source), counting the fault it had, if any.
+    pub(super) fn report(
+        &mut self,
+        id: &MessageId,
+        source: &PeerId,
+        acceptance: MessageAcceptance,
+        fault: Option<Fault>,
+    ) {
+        if let Some(fault) = fault {
+            tracing::debug!(peer = %source, ?fault, "gossip message rejected");
+            *self.rejected.entry(format!("{fault:?}")).or_default() += 1;
+        }
         self.swarm
             .behaviour_mut()
             .gossipsub
-            .report_message_validation_result(id, source, MessageAcceptance::Reject);
+            .report_message_validation_result(id, source, acceptance);
     }
 
     pub(super) fn on_applied(&mut self, applied: Applied) {
