@@ -90,7 +90,10 @@ pub fn table() -> &'static Communes {
 }
 
 /// A French commune, or a municipal arrondissement of Paris, Lyon or Marseille.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[schema(examples(json!({"insee": "97411", "name": "Saint-Denis",
+    "postal_codes": ["97400", "97417", "97490"], "department": "974", "region": "04",
+    "population": 155634, "parent": null})))]
 pub struct Commune {
     /// INSEE code (code officiel géographique), 5 characters: `"75056"`,
     /// `"2A004"`, `"97411"`.
@@ -111,7 +114,7 @@ pub struct Commune {
     /// Legal population (0 where the source gives none).
     pub population: u32,
     /// For a municipal arrondissement, the INSEE code of its commune
-    /// (`"75056"` for `"75101"`); `None` for a commune.
+    /// (`"75056"` for `"75101"`); none (`null`) for a commune.
     pub parent: Option<&'static str>,
 }
 

@@ -16,6 +16,8 @@
 //!   a change may be applied, the same way on every node.
 //! - [`communes`]: the table of French communes and postal codes, embedded.
 //! - [`text`]: case- and accent-insensitive text folding for search.
+//! - [`openapi`]: the OpenAPI schemas of the types whose JSON form is
+//!   written by hand; the node's local API assembles them into its document.
 //!
 //! A typical flow on a node:
 //!
@@ -53,6 +55,7 @@ pub mod authz;
 pub mod communes;
 pub mod document;
 pub mod ids;
+pub mod openapi;
 pub mod sample;
 pub mod schema;
 pub mod signed;

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use automerge::ScalarValue;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ids::EntityId;
 
@@ -42,7 +43,10 @@ pub const MAX_OPENING_HOURS_CHARS: usize = 200;
 pub const MAX_TELEPHONE_CHARS: usize = 30;
 
 /// What an entity is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[schema(examples("organization"))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A citizen's public profile.

@@ -94,19 +94,29 @@ pub enum LocalError {
     Export(#[from] ExportError),
 }
 
-/// What `init` needs (and `POST /api/init` takes).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What joining needs (`init`, and `POST /api/init`): the citizen's home
+/// postal code (French), and the INSEE code when several communes share
+/// it.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
+#[schema(as = JoinRequest)]
 pub struct Join {
     /// Home postal code (French, 5 digits).
+    #[schema(examples("97400"))]
     pub postal_code: String,
-    /// INSEE code when the postal code has several communes.
+    /// INSEE code of the commune, when several communes share the postal
+    /// code (see `GET /api/communes/{query}`).
     #[serde(default)]
+    #[schema(examples("97411"))]
     pub insee: Option<String>,
-    /// Display name; defaults to a neutral one.
+    /// Display name (at most 120 characters); `Habitant·e de <commune>`
+    /// when absent.
     #[serde(default)]
+    #[schema(examples("Marie Hoarau"))]
     pub name: Option<String>,
-    /// E-mail, kept in the local profile only.
+    /// E-mail, kept in the local profile only (never shared).
     #[serde(default)]
     pub email: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! The local HTTP API: tokens, bad requests, the whole flow, and the daemon
 //! around it (one per data directory, loopback only, clean shutdown).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -11,9 +11,18 @@ use node::daemon::{Daemon, DaemonConfig, DaemonError};
 use node::identity::DataDir;
 use node::local::{Join, Local};
 use serde_json::{Value, json};
+use support::openapi::Document;
 use tower::ServiceExt;
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// The API's OpenAPI document, every answer is checked against.
+fn document() -> &'static Document {
+    static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
+        Document::new(serde_json::to_value(node::api::openapi()).expect("the document"))
+    });
+    &DOCUMENT
+}
 
 struct Api {
     _temp: tempfile::TempDir,
@@ -50,12 +59,19 @@ fn api(joined: bool) -> Api {
 }
 
 impl Api {
+    /// Sends `request`; the answer must be what the OpenAPI document says
+    /// of its route and status.
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let method = request.method().as_str().to_lowercase();
+        let path = request.uri().to_string();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+        if let Err(why) = document().check_answer(&method, &path, status.as_u16(), &body) {
+            panic!("the answer is not as documented: {why}");
+        }
         (status, body)
     }
 

@@ -1,23 +1,26 @@
-//! The OpenAPI document of the local API (`node/src/api/openapi.json`, served as
-//! [`node::api::OPENAPI`]) describes exactly the routes of
-//! [`node::api::router`]: the document, the list [`ROUTES`] below and the
-//! router's own paths ([`node::api::PATHS`], declared with its routes) are
-//! checked against one another, so none can drift. The
-//! document must also be OpenAPI 3.1, every `$ref` in it must resolve, and
-//! every operation must be complete (id, summary, path parameters, bearer
-//! token on writes).
+//! The OpenAPI document of the local API ([`node::api::openapi`], served
+//! at `/api/openapi.json`) is generated from the same route declarations
+//! the router is built from. These tests hold it to the contract: OpenAPI
+//! 3.1, exactly the routes listed in [`ROUTES`] (which the router is
+//! checked to serve, method by method), every `$ref` resolving, every
+//! operation complete (id, summary, path parameters, bearer token on
+//! writes), every example valid against its schema, and the document
+//! served equal to the one generated.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
-use node::api::{ApiState, OPENAPI, PATHS, router};
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, header};
+use node::api::{ApiState, router};
 use node::identity::DataDir;
 use serde_json::Value;
+use support::openapi::Document;
+use tower::ServiceExt;
 
-/// Every route of `node::api::router`, as (method, path). When a route is
-/// added, changed or removed there, change it here and in `openapi.json`.
+/// Every route of `node::api::router`, as (method, path): the routes
+/// scripts rely on. When a route is added, changed or removed, change it
+/// here too.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/openapi.json"),
     ("get", "/api/status"),
@@ -48,7 +51,7 @@ const OPERATION_KEYS: [&str; 8] = [
 const WRITE_METHODS: [&str; 3] = ["post", "patch", "delete"];
 
 fn document() -> Value {
-    serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON")
+    serde_json::to_value(node::api::openapi()).expect("the document serializes")
 }
 
 fn routes() -> BTreeSet<(String, String)> {
@@ -240,77 +243,50 @@ fn operations_are_complete() {
     }
 }
 
-#[test]
-fn routes_are_the_router_paths() {
-    let listed: BTreeSet<String> = ROUTES.iter().map(|(_, path)| (*path).to_owned()).collect();
-    let routed: BTreeSet<String> = PATHS.iter().map(|path| (*path).to_owned()).collect();
-    assert_eq!(routed, listed, "the paths of `router` and ROUTES differ");
+/// A router on a fresh, not joined data directory.
+fn fresh_router() -> (tempfile::TempDir, axum::Router) {
+    let temp = tempfile::tempdir().expect("temporary directory");
+    let dir = DataDir::resolve(Some(temp.path().join("home"))).expect("data directory");
+    let state = Arc::new(ApiState::new(
+        dir,
+        "0".repeat(64),
+        None,
+        "http://127.0.0.1:7878".into(),
+    ));
+    (temp, router(state))
 }
 
-/// Sends a request with a `{}` JSON body; returns the status and the body.
-fn request(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).expect("connect to the API");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
-    )
-    .expect("send the request");
-    // An event stream stays open: what came within a second is enough.
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
-        .expect("read timeout");
-    let mut bytes = Vec::new();
-    let mut buffer = [0; 4096];
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                break;
-            }
-            Err(error) => panic!("read the response: {error}"),
-        }
+/// Sends a request with a `{}` JSON body; returns the status and, unless
+/// it is an event stream (which stays open), the body.
+async fn request(router: &axum::Router, method: &str, path: &str) -> (u16, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .expect("a request");
+    let response = router.clone().oneshot(request).await.expect("an answer");
+    let status = response.status().as_u16();
+    let stream = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|kind| kind.as_bytes().starts_with(b"text/event-stream"));
+    if stream {
+        return (status, String::new());
     }
-    let response = String::from_utf8_lossy(&bytes).into_owned();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|status| status.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let bytes = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("the body");
+    (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The router answers every listed (method, path) and no other method on
 /// those paths: an unrouted path gets the `not_found` fallback, an unrouted
 /// method on a routed path gets 405.
-#[test]
-fn the_router_serves_exactly_these_methods() {
-    let temp = tempfile::tempdir().expect("temporary directory");
-    let dir = DataDir::resolve(Some(temp.path().join("home"))).expect("data directory");
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind a free port");
-    let address = listener.local_addr().expect("bound address");
-    let state = Arc::new(ApiState::new(
-        dir,
-        "0".repeat(64),
-        None,
-        format!("http://{address}"),
-    ));
-    runtime.spawn(async move { axum::serve(listener, router(state)).await });
-
-    let unrouted = request(address, "GET", "/api/no-such-endpoint");
+#[tokio::test]
+async fn the_router_serves_exactly_these_methods() {
+    let (_temp, router) = fresh_router();
+    let unrouted = request(&router, "GET", "/api/no-such-endpoint").await;
     assert_eq!(unrouted.0, 404);
     assert!(unrouted.1.contains("\"not_found\""), "{}", unrouted.1);
 
@@ -320,9 +296,10 @@ fn the_router_serves_exactly_these_methods() {
         let path = template
             .replace("{id}", "aigfjguydgfehzvq4y5dq366ze")
             .replace("{relation}", "member")
-            .replace("{query}", "97400");
+            .replace("{query}", "97400")
+            .replace("{format}", "json");
         for method in ["get", "post", "put", "patch", "delete"] {
-            let (status, body) = request(address, &method.to_uppercase(), &path);
+            let (status, body) = request(&router, &method.to_uppercase(), &path).await;
             let routed = status != 405 && !(status == 404 && body.contains("\"not_found\""));
             let listed = routes.contains(&(method.to_owned(), template.to_owned()));
             assert_eq!(
@@ -332,5 +309,56 @@ fn the_router_serves_exactly_these_methods() {
                 method.to_uppercase()
             );
         }
+    }
+}
+
+/// `/api/openapi.json` serves the generated document.
+#[tokio::test]
+async fn the_served_document_is_the_generated_one() {
+    let (_temp, router) = fresh_router();
+    let (status, body) = request(&router, "GET", "/api/openapi.json").await;
+    assert_eq!(status, 200);
+    let served: Value = serde_json::from_str(&body).expect("the served document is JSON");
+    assert_eq!(served, document());
+}
+
+/// Every example in the document is valid against the schema it
+/// illustrates: the schemas, descriptions and examples cannot drift apart.
+#[test]
+fn every_example_matches_its_schema() {
+    let doc = Document::new(document());
+    match doc.check_examples() {
+        // Entities, edits, requests, errors, parameters: dozens of them.
+        Ok(checked) => assert!(checked >= 40, "only {checked} examples checked"),
+        Err(failures) => panic!("examples that do not match: {failures:#?}"),
+    }
+}
+
+/// The schemas hold what the types write and read: a value the types
+/// refuse fails the schema too (the checker is not lenient).
+#[test]
+fn the_schemas_refuse_what_the_types_refuse() {
+    let doc = Document::new(document());
+    let schema = |name: &str| serde_json::json!({"$ref": format!("#/components/schemas/{name}")});
+    for (name, bad) in [
+        ("Edit", serde_json::json!({"set": ["no_such_field", "x"]})),
+        ("Edit", serde_json::json!({"add_tag": ""})),
+        ("Edit", serde_json::json!("set")),
+        ("EntityId", serde_json::json!("AIGFJGUYDGFEHZVQ4Y5DQ366ZE")),
+        (
+            "NewEntity",
+            serde_json::json!({"kind": "shop", "name": "Garage"}),
+        ),
+        ("NewEntity", serde_json::json!({"kind": "organization"})),
+        ("EditRequest", serde_json::json!({"edits": []})),
+        (
+            "JoinRequest",
+            serde_json::json!({"postal_code": "97400", "town": "x"}),
+        ),
+    ] {
+        assert!(
+            doc.check(&schema(name), &bad).is_err(),
+            "{name} accepts {bad}"
+        );
     }
 }

@@ -20,6 +20,8 @@
 //! - [`browser`]: a headless Chromium driven through chromedriver, behind
 //!   blocking calls (go, wait, click, type) that read like the steps of a
 //!   citizen.
+//! - [`openapi`]: JSON checked against an OpenAPI document (a value against
+//!   a schema, an answer against its route, every example).
 //! - [`eventually`] and [`within`]: waiting, bounded, for what other
 //!   processes do.
 //!
@@ -50,6 +52,7 @@
 pub mod browser;
 pub mod http;
 pub mod netns;
+pub mod openapi;
 mod poll;
 pub mod process;
 

@@ -9,7 +9,7 @@ use crdt_model::document::{Edit, Entity, NewEntity, Relation};
 use crdt_model::ids::EntityId;
 
 use super::Remote;
-use super::types::{Following, JoinedStatus, NetworkState, Status, StoreStatus};
+use super::types::{Following, JoinedStatus, NetworkDown, NetworkState, Status, StoreStatus};
 use crate::identity::DataDir;
 use crate::local::{Join, Local, LocalError};
 use crate::net::PeerStatus;
@@ -153,7 +153,7 @@ pub fn joined_status(local: &Local) -> Result<JoinedStatus, LocalError> {
             quarantined: counts.quarantined,
         },
         follows: local.follows()?,
-        network: NetworkState::Not("offline".into()),
+        network: NetworkState::Not(NetworkDown::Offline),
         network_error: None,
     })
 }

@@ -9,13 +9,37 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crdt_model::document::EditError;
 use crdt_model::ids::EntityId;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::identity::IdentityError;
 use crate::local::LocalError;
 use crate::store::StoreError;
 
-/// An error answered as `{"error": {"code", "message"}}`.
+/// Every error answer: `{"error": {"code", "message"}}`. The message says
+/// what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, in an error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `bad_id`,
+    /// `unknown_postal_code`, `choose_commune`, `invalid`, `unauthorized`,
+    /// `forbidden`, `not_allowed`, `refused`, `unknown_entity`, `not_found`,
+    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large` or
+    /// `internal`.
+    #[schema(examples("unknown_entity"))]
+    pub code: String,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
+
+/// An error answered as an [`ErrorBody`].
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -52,7 +76,12 @@ impl IntoResponse for ApiError {
                 "API request refused"
             );
         }
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

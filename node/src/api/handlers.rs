@@ -10,18 +10,22 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crdt_model::communes;
+use crdt_model::communes::{self, Commune};
 use crdt_model::document::{Entity, NewEntity, Relation};
-use serde_json::{Value as JsonValue, json};
 
 use super::client::joined_status;
-use super::error::{ApiError, blocking, entity_id, json_body, query};
+use super::error::{ApiError, ErrorBody, blocking, entity_id, json_body, query};
+use super::openapi::{
+    self, Forbidden, Internal, NotJoined, TooLarge, Unauthorized, UnknownEntity, Unprocessable,
+    UnsupportedMediaType,
+};
 use super::state::ApiState;
 use super::types::{
     EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, LinkRequest,
-    ListQuery, NetworkState, NetworkStatus, NotJoinedStatus, PostalCodeStatus, Status,
+    ListQuery, NetworkDown, NetworkState, NetworkStatus, NotJoinedStatus, PostalCodeStatus, Status,
 };
 use super::{MAX_IMPORT_ROWS, MAX_SEARCH_RESULTS};
+use crate::api::types::{EntityPath, LinkPath};
 use crate::local::{Join, Local, LocalError};
 use crate::net::{self, PeerStatus};
 use crate::opendata::{Licence, export::Format};
@@ -29,6 +33,14 @@ use crate::store::HistoryEntry;
 
 pub(super) type Shared = State<Arc<ApiState>>;
 
+/// Who this node is and what it holds
+///
+/// Works before joining: `joined` says whether `POST /api/init` was done.
+#[utoipa::path(get, path = "/api/status", operation_id = "getStatus", tag = "node",
+    responses(
+        (status = 200, description = "The node's status.", body = Status),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn status(State(state): Shared) -> Result<Json<Status>, ApiError> {
     let local = state.try_joined()?;
     let shared = state.clone();
@@ -55,7 +67,7 @@ pub(super) async fn status(State(state): Shared) -> Result<Json<Status>, ApiErro
         if let Some(network) = network {
             status.network = NetworkState::Running(Box::new(network_status(&local, &network)?));
         } else if let Some(why) = shared.network_failure() {
-            status.network = NetworkState::Not("stopped".into());
+            status.network = NetworkState::Not(NetworkDown::Stopped);
             status.network_error = Some(why);
         }
         Ok(Json(Status::Joined(Box::new(status))))
@@ -92,6 +104,17 @@ fn network_status(local: &Local, network: &net::NetStatus) -> Result<NetworkStat
     })
 }
 
+/// Connected peers
+///
+/// The peers the node is connected to, the postal codes it shares with
+/// each, their gossip score and their last catch-up sync.
+#[utoipa::path(get, path = "/api/peers", operation_id = "listPeers", tag = "network",
+    responses(
+        (status = 200, description = "The connected peers.", body = [PeerStatus]),
+        (status = 409, description = "Code `offline`: the network is not running (it starts \
+            once the node has joined).", body = ErrorBody),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn peers(State(state): Shared) -> Result<Json<Vec<PeerStatus>>, ApiError> {
     match state.network() {
         Some(client) => {
@@ -109,6 +132,25 @@ pub(super) async fn peers(State(state): Shared) -> Result<Json<Vec<PeerStatus>>,
     }
 }
 
+/// Follow another postal code
+///
+/// Keeps that postal code's directory on this node too: subscribes to its
+/// topic and syncs it with peers. Following twice is harmless.
+#[utoipa::path(post, path = "/api/follows", operation_id = "followPostalCode", tag = "network",
+    security(("bearer" = [])),
+    request_body = FollowRequest,
+    responses(
+        (status = 200, description = "Followed.", body = Following),
+        (status = 400, description = "Code `unknown_postal_code`: not a French postal code of \
+            the communes table; code `bad_request`: the body is not JSON.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "Code `not_joined`: this node has no identity yet; code \
+            `too_many`: the node follows as many postal codes as it may.", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn follow(
     State(state): Shared,
     headers: HeaderMap,
@@ -132,6 +174,34 @@ pub(super) async fn follow(
     }))
 }
 
+/// Join: create this node's identity and the citizen's person profile
+///
+/// Creates the keys in the data directory, the store, and the citizen's
+/// person entity in their commune. Once only: a node that has joined
+/// answers 409 `already_joined`.
+#[utoipa::path(post, path = "/api/init", operation_id = "init", tag = "node",
+    security(("bearer" = [])),
+    request_body(content = Join, examples(
+        ("one commune" = (summary = "A postal code with one commune",
+            value = json!({"postal_code": "97400", "name": "Marie Hoarau"}))),
+        ("several communes" = (summary = "A postal code shared by several communes",
+            value = json!({"postal_code": "01400", "insee": "01093"}))),
+    )),
+    responses(
+        (status = 201, description = "Joined; the citizen's person entity.", body = Entity,
+            example = openapi::person),
+        (status = 400, description = "Code `unknown_postal_code`: not a French postal code of \
+            the communes table; code `choose_commune`: several communes share it and `insee` \
+            is missing or not one of them; code `bad_request`: the body is not JSON.",
+            body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "Code `already_joined`: this node already has an identity.",
+            body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn init(
     State(state): Shared,
     headers: HeaderMap,
@@ -150,9 +220,24 @@ pub(super) async fn init(
     Ok((StatusCode::CREATED, Json(person)))
 }
 
-pub(super) async fn communes_of(Path(query): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+/// The communes of a postal code or an INSEE code
+///
+/// Works before joining. A postal code gives all its communes (one, or
+/// several to choose from with `insee` when joining); an INSEE code that
+/// is not also a postal code gives its commune.
+#[utoipa::path(get, path = "/api/communes/{query}", operation_id = "getCommunes", tag = "communes",
+    params(("query" = String, Path, description = "A French postal code or INSEE code.",
+        example = "97400")),
+    responses(
+        (status = 200, description = "The communes found, at least one.", body = [Commune]),
+        (status = 404, description = "Code `unknown_postal_code`: neither a postal code nor an \
+            INSEE code of the communes table.", body = ErrorBody),
+    ))]
+pub(super) async fn communes_of(
+    Path(query): Path<String>,
+) -> Result<Json<Vec<&'static Commune>>, ApiError> {
     let table = communes::table();
-    let found: Vec<_> = match table.by_insee(&query) {
+    let found: Vec<&Commune> = match table.by_insee(&query) {
         Some(commune) if table.by_postal_code(&query).is_empty() => vec![commune],
         _ => table.by_postal_code(&query).to_vec(),
     };
@@ -163,9 +248,24 @@ pub(super) async fn communes_of(Path(query): Path<String>) -> Result<Json<JsonVa
             format!("{query} is neither a French postal code nor an INSEE code we know"),
         ));
     }
-    Ok(Json(json!(found)))
+    Ok(Json(found))
 }
 
+/// List entities
+///
+/// Entities matching every filter given, sorted by name (accents and case
+/// ignored); entities marked deleted are left out. The query parameters
+/// `q` and `limit` of `/api/search` are accepted and ignored here; any
+/// other parameter answers 400.
+#[utoipa::path(get, path = "/api/entities", operation_id = "listEntities", tag = "entities",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The entities.", body = [Entity]),
+        (status = 400, description = "Code `bad_request`: an unknown query parameter or an \
+            unknown kind.", body = ErrorBody),
+        (status = 409, response = NotJoined),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn list(
     State(state): Shared,
     params: Result<Query<ListQuery>, QueryRejection>,
@@ -177,6 +277,22 @@ pub(super) async fn list(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// Search entities
+///
+/// Entities whose name, category, tags, types, locality or descriptions
+/// have words starting with every word of `q` (accents and case ignored),
+/// optionally filtered; names containing `q` first, then by name. Entities
+/// marked deleted are left out.
+#[utoipa::path(get, path = "/api/search", operation_id = "searchEntities", tag = "entities",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The entities found, best first.", body = [Entity]),
+        (status = 400, description = "Code `bad_request`: `q` missing or blank, an unknown \
+            query parameter, an unknown kind or a limit that is not a number.",
+            body = ErrorBody),
+        (status = 409, response = NotJoined),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn search(
     State(state): Shared,
     params: Result<Query<ListQuery>, QueryRejection>,
@@ -195,6 +311,28 @@ pub(super) async fn search(
     blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
 }
 
+/// Export the directory as open data
+///
+/// The entities (deleted ones left out; people with their public fields
+/// only) in the project's JSON ({meta, entities}), schema.org JSON-LD,
+/// GeoJSON (entities placed on the map) or CSV (columns in
+/// docs/USER-GUIDE.md), carrying the licence and the attribution. E-mails
+/// never appear.
+#[utoipa::path(get, path = "/api/export/{format}", operation_id = "exportDirectory",
+    tag = "open data",
+    params(("format" = Format, Path, description = "json, jsonld, geojson or csv."), ExportQuery),
+    responses(
+        (status = 200, description = "The export.", content(
+            (Object = "application/json"),
+            (Object = "application/ld+json"),
+            (Object = "application/geo+json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "Code `bad_request`: unknown format, licence or query \
+            parameter.", body = ErrorBody),
+        (status = 409, response = NotJoined),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn export(
     State(state): Shared,
     Path(format): Path<String>,
@@ -213,6 +351,28 @@ pub(super) async fn export(
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 
+/// Import a batch of rows of an open data file
+///
+/// Rows as read from a file by `communecter import` (at most 5,000 per
+/// request, 16 MiB of JSON). Each row is checked on its own; rows naming
+/// something already there (same name, same address or position) are
+/// skipped; people are never imported. The new entities are signed by
+/// this node's citizen and stored in one transaction.
+#[utoipa::path(post, path = "/api/import", operation_id = "importRows", tag = "open data",
+    security(("bearer" = [])),
+    request_body = ImportRequest,
+    responses(
+        (status = 200, description = "What became of each row, in order.", body = Imported),
+        (status = 400, description = "Code `bad_request`: the body is not a JSON object with \
+            `rows`.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = NotJoined),
+        (status = 413, description = "Code `too_large`: more than 5,000 rows, or a body larger \
+            than 16 MiB.", body = ErrorBody),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn import(
     State(state): Shared,
     headers: HeaderMap,
@@ -239,6 +399,35 @@ pub(super) async fn import(
     .await
 }
 
+/// Add an organization, project, event or place
+#[utoipa::path(post, path = "/api/entities", operation_id = "createEntity", tag = "entities",
+    security(("bearer" = [])),
+    request_body(content = NewEntity, examples(
+        ("organization" = (summary = "A garage in the citizen's commune", value = json!({
+            "kind": "organization", "name": "Garage Payet", "edits": [
+                {"set": ["organization_type", "local_business"]},
+                {"set": ["category", "garage"]},
+                {"set": ["address.street", "12 rue de Paris"]},
+                {"add_tag": "mécanique"},
+                {"set_geo": {"lat": -20.8789, "lon": 55.4481}}]}))),
+        ("event" = (summary = "An event in another postal code", value = json!({
+            "kind": "event", "name": "Concert au kiosque", "postal_code": "97410",
+            "edits": [{"set": ["start", "2026-12-20T19:00"]}]}))),
+    )),
+    responses(
+        (status = 201, description = "Created; the new entity.", body = Entity,
+            example = openapi::entity),
+        (status = 400, description = "Code `invalid`: `kind` is `person`; code \
+            `unknown_postal_code`: a French postal code that is not in the communes table; \
+            code `bad_request`: the body is not JSON.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = NotJoined),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn create(
     State(state): Shared,
     headers: HeaderMap,
@@ -250,18 +439,43 @@ pub(super) async fn create(
     blocking(move || Ok((StatusCode::CREATED, Json(local.add(&new)?)))).await
 }
 
+/// One entity
+///
+/// Entities marked deleted are shown too (with `deleted: true`).
+#[utoipa::path(get, path = "/api/entities/{id}", operation_id = "getEntity", tag = "entities",
+    params(EntityPath),
+    responses(
+        (status = 200, description = "The entity.", body = Entity, example = openapi::entity),
+        (status = 400, description = "Code `bad_id`: not an entity id.", body = ErrorBody),
+        (status = 404, response = UnknownEntity),
+        (status = 409, response = NotJoined),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn show(
     State(state): Shared,
-    Path(id): Path<String>,
+    Path(EntityPath { id }): Path<EntityPath>,
 ) -> Result<Json<Entity>, ApiError> {
     let id = entity_id(&id)?;
     let local = state.local()?;
     blocking(move || Ok(Json(local.entity(id)?))).await
 }
 
+/// The changes of an entity
+///
+/// Every change of the entity's document, in causal order.
+#[utoipa::path(get, path = "/api/entities/{id}/history", operation_id = "getEntityHistory",
+    tag = "entities",
+    params(EntityPath),
+    responses(
+        (status = 200, description = "The changes, oldest first.", body = [HistoryEntry]),
+        (status = 400, description = "Code `bad_id`: not an entity id.", body = ErrorBody),
+        (status = 404, response = UnknownEntity),
+        (status = 409, response = NotJoined),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn history(
     State(state): Shared,
-    Path(id): Path<String>,
+    Path(EntityPath { id }): Path<EntityPath>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let id = entity_id(&id)?;
     let local = state.local()?;
@@ -279,10 +493,37 @@ async fn write(
     blocking(move || Ok(Json(write(&local, id)?))).await
 }
 
+/// Edit an entity
+///
+/// Applies the edits together as one change signed by the citizen, checked
+/// like a change from a peer.
+#[utoipa::path(patch, path = "/api/entities/{id}", operation_id = "editEntity", tag = "entities",
+    security(("bearer" = [])),
+    params(EntityPath),
+    request_body(content = EditRequest, examples(
+        ("fields" = (summary = "Set a field, add a tag, place on the map", value = json!({
+            "edits": [{"set": ["telephone", "0262 00 00 00"]}, {"add_tag": "pneus"},
+                {"set_geo": {"lat": -20.8789, "lon": 55.4481}}]}))),
+        ("restore" = (summary = "Restore a deleted entity (admins)",
+            value = json!({"edits": [{"set_deleted": false}]}))),
+    )),
+    responses(
+        (status = 200, description = "Edited; the entity as stored.", body = Entity),
+        (status = 400, description = "Code `bad_id`: not an entity id; code `bad_request`: the \
+            body is not JSON.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = UnknownEntity),
+        (status = 409, response = NotJoined),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn edit(
     State(state): Shared,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(EntityPath { id }): Path<EntityPath>,
     body: Result<Json<EditRequest>, JsonRejection>,
 ) -> Result<Json<Entity>, ApiError> {
     state.authorize_write(&headers)?;
@@ -300,19 +541,68 @@ pub(super) async fn edit(
     .await
 }
 
+/// Mark an entity deleted
+///
+/// Admins only. The entity is hidden from lists and search but kept with
+/// its history; `PATCH` with `{"set_deleted": false}` restores it.
+#[utoipa::path(delete, path = "/api/entities/{id}", operation_id = "deleteEntity",
+    tag = "entities",
+    security(("bearer" = [])),
+    params(EntityPath),
+    responses(
+        (status = 200, description = "Marked deleted; the entity as stored (`deleted: true`).",
+            body = Entity),
+        (status = 400, description = "Code `bad_id`: not an entity id.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Code `not_allowed`: the citizen is not an admin of the \
+            entity; code `refused`: the store refused the change.", body = ErrorBody),
+        (status = 404, response = UnknownEntity),
+        (status = 409, response = NotJoined),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn delete_entity(
     State(state): Shared,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(EntityPath { id }): Path<EntityPath>,
 ) -> Result<Json<Entity>, ApiError> {
     state.authorize_write(&headers)?;
     write(state, &id, |local, id| Ok(local.delete(id)?)).await
 }
 
+/// Link the citizen to an entity
+///
+/// Writes the citizen's own link (member, contributor, attendee, follows)
+/// or recommendation into the entity, with their person entity. Writing it
+/// again replaces it. A `member` link waits for an admin's confirmation.
+/// Others' person profiles only accept `follows`.
+#[utoipa::path(post, path = "/api/entities/{id}/links", operation_id = "addLink", tag = "links",
+    security(("bearer" = [])),
+    params(EntityPath),
+    request_body(content = LinkRequest, examples(
+        ("recommend" = (value = json!({"relation": "recommends", "comment": "Travail sérieux"}))),
+        ("member" = (value = json!({"relation": "member"}))),
+    )),
+    responses(
+        (status = 200, description = "Linked; the entity as stored.", body = Entity,
+            example = openapi::entity),
+        (status = 400, description = "Code `bad_id`: not an entity id; code `bad_request`: the \
+            body is not JSON.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Code `not_allowed`: this link may not be written (a \
+            person profile only accepts `follows` from others); code `refused`: the store \
+            refused the change.", body = ErrorBody),
+        (status = 404, response = UnknownEntity),
+        (status = 409, response = NotJoined),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Code `invalid`: the comment is too long; code \
+            `bad_request`: missing or unknown member, unknown relation.", body = ErrorBody),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn link(
     State(state): Shared,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(EntityPath { id }): Path<EntityPath>,
     body: Result<Json<LinkRequest>, JsonRejection>,
 ) -> Result<Json<Entity>, ApiError> {
     state.authorize_write(&headers)?;
@@ -323,10 +613,27 @@ pub(super) async fn link(
     .await
 }
 
+/// Withdraw one of the citizen's links
+#[utoipa::path(delete, path = "/api/entities/{id}/links/{relation}", operation_id = "removeLink",
+    tag = "links",
+    security(("bearer" = [])),
+    params(LinkPath),
+    responses(
+        (status = 200, description = "Unlinked; the entity as stored.", body = Entity),
+        (status = 400, description = "Code `bad_request`: not a relation; code `bad_id`: not an \
+            entity id.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = UnknownEntity),
+        (status = 409, response = NotJoined),
+        (status = 422, description = "Code `invalid`: the edit would change nothing.",
+            body = ErrorBody),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn unlink(
     State(state): Shared,
     headers: HeaderMap,
-    Path((id, relation)): Path<(String, String)>,
+    Path(LinkPath { id, relation }): Path<LinkPath>,
 ) -> Result<Json<Entity>, ApiError> {
     state.authorize_write(&headers)?;
     let relation: Relation =

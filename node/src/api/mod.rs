@@ -1,4 +1,6 @@
-//! The local HTTP API of a node (axum), described by `openapi.json`.
+//! The local HTTP API of a node (axum), described by the OpenAPI document
+//! generated from its routes and types ([`openapi()`], served at
+//! `/api/openapi.json`).
 //!
 //! JSON everywhere; errors are `{"error": {"code", "message"}}` with a 4xx
 //! status (5xx only for a failing disk). Reads are open to the local machine;
@@ -13,36 +15,37 @@
 //! - [`state`]: what the handlers share, and the running network they ask.
 //! - `handlers`: one function per route.
 //! - `error`: the error answer and the checks every handler shares.
+//! - `openapi`: the document's header and the components routes share.
 //! - [`web`]: the web map's files and the server-sent events.
 //!
 //! The API does not run the network: the daemon starts it once the node
 //! has joined and hands its [`Client`](crate::net::Client) to the state.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub mod client;
 mod error;
 mod handlers;
+mod openapi;
 mod remote;
 pub mod state;
 pub mod types;
 pub mod web;
 
 pub use client::{ClientError, Directory};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use remote::Remote;
 pub use state::ApiState;
 
-use handlers::{
-    Shared, communes_of, create, delete_entity, edit, export, follow, history, import, init, link,
-    list, peers, search, show, status, unlink,
-};
+use handlers::Shared;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -55,44 +58,52 @@ pub const MAX_IMPORT_ROWS: usize = 5_000;
 /// Most results of one search.
 pub const MAX_SEARCH_RESULTS: usize = 500;
 
-/// The OpenAPI description of this API.
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// Declares the routes once: `fn routes` adds them to a router, and
-/// [`PATHS`] lists their paths, so that the OpenAPI document is checked
-/// against the paths the router really has.
-macro_rules! routes {
-    ($($path:literal => $methods:expr,)*) => {
-        /// Every path the router serves, in the order declared.
-        pub const PATHS: &[&str] = &[$($path),*];
-
-        fn routes(router: Router<Arc<ApiState>>) -> Router<Arc<ApiState>> {
-            router$(.route($path, $methods))*
-        }
-    };
+/// The routes, each declared once with its handler: the router serves
+/// them and the OpenAPI document describes them, from the same list.
+fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    let (schemas, paths, import) = routes!(handlers::import);
+    let import = import.layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(openapi_document))
+        .routes(routes!(handlers::status))
+        .routes(routes!(handlers::init))
+        .routes(routes!(handlers::communes_of))
+        .routes(routes!(handlers::list, handlers::create))
+        .routes(routes!(
+            handlers::show,
+            handlers::edit,
+            handlers::delete_entity
+        ))
+        .routes(routes!(handlers::history))
+        .routes(routes!(handlers::link))
+        .routes(routes!(handlers::unlink))
+        .routes(routes!(handlers::search))
+        .routes(routes!(handlers::peers))
+        .routes(routes!(handlers::follow))
+        .routes(routes!(web::events))
+        .routes(routes!(handlers::export))
+        .routes((schemas, paths, import))
 }
 
-routes! {
-    "/api/openapi.json" => get(openapi),
-    "/api/status" => get(status),
-    "/api/init" => post(init),
-    "/api/communes/{query}" => get(communes_of),
-    "/api/entities" => get(list).post(create),
-    "/api/entities/{id}" => get(show).patch(edit).delete(delete_entity),
-    "/api/entities/{id}/history" => get(history),
-    "/api/entities/{id}/links" => post(link),
-    "/api/entities/{id}/links/{relation}" => delete(unlink),
-    "/api/search" => get(search),
-    "/api/peers" => get(peers),
-    "/api/follows" => post(follow),
-    "/api/events" => get(web::events),
-    "/api/export/{format}" => get(export),
-    "/api/import" => post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
+/// The OpenAPI document of this API, generated from its routes and types.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// [`openapi`] as the JSON served at `/api/openapi.json`, made once.
+fn openapi_json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+    });
+    &JSON
 }
 
 /// The router of the local API.
 pub fn router(state: Arc<ApiState>) -> Router {
-    routes(Router::new())
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
@@ -172,6 +183,10 @@ async fn not_found() -> ApiError {
     )
 }
 
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+/// This OpenAPI document
+#[utoipa::path(get, path = "/api/openapi.json", operation_id = "getOpenApi", tag = "node",
+    responses((status = 200, description = "The OpenAPI 3.1 description of this API.",
+        body = Object)))]
+async fn openapi_document() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json())
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::client::{ClientError, Directory};
+use super::error::ErrorBody;
 use super::types::{
     EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, LinkRequest,
     ListQuery, Status,
@@ -133,13 +134,17 @@ impl Remote {
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
-        let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let text = |key: &str| error["error"][key].as_str().map(str::to_owned);
-        Err(ClientError::Api {
-            status,
-            code: text("code").unwrap_or_default(),
-            message: text("message")
-                .unwrap_or_else(|| format!("the node's API answered {status} to {request}")),
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(ErrorBody { error }) => ClientError::Api {
+                status,
+                code: error.code,
+                message: error.message,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                code: String::new(),
+                message: format!("the node's API answered {status} to {request}"),
+            },
         })
     }
 

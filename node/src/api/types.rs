@@ -13,40 +13,71 @@ use crdt_model::document::{Edit, Relation};
 use crdt_model::ids::{AuthorKey, EntityId};
 use crdt_model::schema::Kind;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::net::{HolePunching, SyncProgress};
+use crate::opendata::Licence;
 use crate::opendata::import::{ImportRow, RowOutcome};
 use crate::store::Filter;
 
-/// `PATCH /api/entities/{id}`: edits to make in one change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The entity named in a route's path, `/api/entities/{id}…`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EntityPath {
+    /// The entity id (400 `bad_id` when it is not one).
+    #[param(value_type = EntityId, example = "aigfjguydgfehzvq4y5dq366ze")]
+    pub id: String,
+}
+
+/// The link named in a route's path, `/api/entities/{id}/links/{relation}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct LinkPath {
+    /// The entity id (400 `bad_id` when it is not one).
+    #[param(value_type = EntityId, example = "aigfjguydgfehzvq4y5dq366ze")]
+    pub id: String,
+    /// The relation of the citizen's link to remove (400 `bad_request`
+    /// when it is not one).
+    #[param(value_type = Relation, example = "recommends")]
+    pub relation: String,
+}
+
+/// `PATCH /api/entities/{id}`: edits applied together, as one signed
+/// change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditRequest {
-    /// The edits.
+    /// At least one edit (an empty list answers 422 `invalid`).
+    #[schema(min_items = 1)]
     pub edits: Vec<Edit>,
 }
 
-/// `POST /api/entities/{id}/links`: a link in the citizen's own name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /api/entities/{id}/links`: a link in the citizen's own name. The
+/// citizen's person entity is recorded with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// member, contributor, attendee, follows or recommends.
     pub relation: Relation,
-    /// A short comment (recommendations).
+    /// Optional short comment (at most 280 characters), shown with
+    /// recommendations.
     #[serde(default)]
+    #[schema(max_length = 280)]
     pub comment: Option<String>,
 }
 
 /// `POST /api/follows`: follow another postal code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FollowRequest {
-    /// The postal code.
+    /// A French postal code.
+    #[schema(examples("97410"))]
     pub postal_code: String,
 }
 
-/// The answer to [`FollowRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to `POST /api/follows`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = FollowResult)]
 pub struct Following {
     /// The postal key now followed.
     pub following: String,
@@ -55,38 +86,51 @@ pub struct Following {
 }
 
 /// `POST /api/import`: a batch of rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     /// The rows, in the file's order.
+    #[schema(max_items = 5000)]
     pub rows: Vec<ImportRow>,
 }
 
-/// The answer to [`ImportRequest`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The answer to `POST /api/import`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ImportResult)]
 pub struct Imported {
     /// What became of each row, in order.
     pub outcomes: Vec<RowOutcome>,
 }
 
-/// The query of `GET /api/entities` and `GET /api/search`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The query of `GET /api/entities` and `GET /api/search`. Any other
+/// parameter answers 400.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only this kind.
+    /// Only entities of this kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(example = "organization")]
     pub kind: Option<Kind>,
-    /// Only this postal code.
+    /// Only entities of this postal key: the postal code in France
+    /// (`97400`), `CC-code` elsewhere (`BE-1000`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(example = "97400")]
     pub postal_code: Option<String>,
-    /// Only with this tag.
+    /// Only entities with this tag (accents and case ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(example = "mécanique")]
     pub tag: Option<String>,
-    /// The words searched for (search only).
+    /// Search only (required there, ignored by the list): the words
+    /// searched for in names, descriptions, tags, street and locality
+    /// (accents and case ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(example = "garage")]
     pub q: Option<String>,
-    /// Most results (search only).
+    /// Search only (ignored by the list): most results, 50 when absent, at
+    /// most 500.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, example = 20)]
     pub limit: Option<usize>,
 }
 
@@ -120,20 +164,27 @@ fn filter(kind: Option<Kind>, postal_code: &Option<String>, tag: &Option<String>
 /// licence. Written out rather than flattening [`ListQuery`]: serde
 /// cannot refuse unknown parameters of a flattened struct, and a
 /// mistyped filter must not export the whole directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// Only this kind.
+    /// Only entities of this kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(example = "organization")]
     pub kind: Option<Kind>,
-    /// Only this postal code.
+    /// Only entities of this postal key: the postal code in France
+    /// (`97400`), `CC-code` elsewhere (`BE-1000`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(example = "97400")]
     pub postal_code: Option<String>,
-    /// Only with this tag.
+    /// Only entities with this tag (accents and case ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(example = "mécanique")]
     pub tag: Option<String>,
-    /// The licence stated in the export (`etalab-2.0`, `odbl-1.0`).
+    /// The licence stated in the export: `etalab-2.0` (the default, the
+    /// French Licence Ouverte) or `odbl-1.0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<Licence>, example = "odbl-1.0")]
     pub licence: Option<String>,
 }
 
@@ -146,7 +197,7 @@ impl ExportQuery {
 
 /// `GET /api/status`: whether the citizen has joined and, once joined, who
 /// they are, what the store holds and what the network does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Status {
     /// After joining.
@@ -155,35 +206,55 @@ pub enum Status {
     NotJoined(NotJoinedStatus),
 }
 
-/// [`Status`] before joining.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The schema of a boolean that is always `VALUE`: what tells the two
+/// shapes of [`Status`] apart.
+fn always<const VALUE: bool>() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([VALUE]))
+        .description(Some(format!("Always `{VALUE}`.")))
+        .build()
+}
+
+/// The status before joining (`POST /api/init`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = StatusNotJoined)]
 pub struct NotJoinedStatus {
     /// Always `false`.
+    #[schema(schema_with = always::<false>)]
     pub joined: bool,
     /// The data directory.
+    #[schema(value_type = String)]
     pub data_dir: PathBuf,
     /// The address of the API that answered, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(examples("http://127.0.0.1:7878"))]
     pub api: Option<String>,
 }
 
-/// [`Status`] after joining.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The status after joining (`POST /api/init`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = StatusJoined)]
 pub struct JoinedStatus {
     /// Always `true`.
+    #[schema(schema_with = always::<true>)]
     pub joined: bool,
     /// The data directory.
+    #[schema(value_type = String)]
     pub data_dir: PathBuf,
     /// The address of the API that answered, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(examples("http://127.0.0.1:7878"))]
     pub api: Option<String>,
     /// The citizen's author key.
     pub author: AuthorKey,
     /// The citizen's person entity.
     pub person: EntityId,
-    /// The home postal key.
+    /// The home postal key: the postal code in France, `CC-code` elsewhere.
+    #[schema(examples("97400"))]
     pub postal_code: String,
     /// The INSEE code of the home commune.
+    #[schema(examples("97411"))]
     pub insee_code: Option<String>,
     /// What the store holds.
     pub store: StoreStatus,
@@ -191,13 +262,14 @@ pub struct JoinedStatus {
     pub follows: Vec<String>,
     /// What the network does.
     pub network: NetworkState,
-    /// Why the network stopped, once it did.
+    /// Why the network stopped, when `network` is `stopped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_error: Option<String>,
 }
 
 /// What a store holds, and its size on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = StoreCounts)]
 pub struct StoreStatus {
     /// Bytes of the store file.
     pub bytes: u64,
@@ -211,44 +283,61 @@ pub struct StoreStatus {
     pub quarantined: u64,
 }
 
-/// The network as [`Status`] tells it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The network as the status tells it: `offline` when the node runs
+/// without network (or the command line reads the store directly),
+/// `stopped` once the network's task ended (see `network_error`);
+/// otherwise what the network does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum NetworkState {
     /// Running.
     Running(Box<NetworkStatus>),
-    /// `offline` (not started: no network, or the store read directly) or
-    /// `stopped` (its task ended; see `network_error`).
-    Not(String),
+    /// Not running.
+    Not(NetworkDown),
 }
 
-/// A running network, as [`Status`] tells it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Why the network is not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkDown {
+    /// Not started: no network, or the store read directly.
+    Offline,
+    /// Its task ended; see `network_error`.
+    Stopped,
+}
+
+/// A running network, as the status tells it: the node's libp2p identity,
+/// addresses and followed postal codes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NetworkStatus {
-    /// This node's peer id.
+    /// This node's libp2p peer id.
+    #[schema(examples("12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"))]
     pub peer_id: String,
-    /// Its listen addresses, with its peer id.
+    /// Multiaddrs it listens on, ending with its peer id: give one to
+    /// `communecter node --bootstrap`.
     pub listen: Vec<String>,
     /// Connected peers.
     pub peers: usize,
     /// Per followed postal key: documents, peers, last sync.
     pub postal_codes: Vec<PostalCodeStatus>,
-    /// Gossip messages refused, by fault.
+    /// Gossip messages refused since start, by fault (Malformed,
+    /// BadSignature, Unauthorized, Oversized, PendingFull).
     pub rejected: HashMap<String, u64>,
-    /// Peers reached only through a relay.
+    /// Connected peers reached only through a relay circuit.
     pub relayed_peers: usize,
-    /// Hole punching attempts.
+    /// Attempts since start to turn relayed connections into direct ones
+    /// (DCUtR).
     pub hole_punching: HolePunching,
-    /// Sync sessions pulling documents right now.
+    /// Catch-up syncs pulling documents right now.
     pub syncing: Vec<SyncProgress>,
 }
 
-/// A followed postal key in [`NetworkStatus`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A followed postal key in the network's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PostalCodeStatus {
     /// The postal key.
     pub postal_code: String,
-    /// Documents of it held here.
+    /// Documents of that postal code in the store.
     pub documents: usize,
     /// Connected peers following it.
     pub peers: usize,

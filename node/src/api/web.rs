@@ -138,9 +138,20 @@ pub async fn asset(State(state): State<Arc<ApiState>>, uri: Uri) -> Response {
     }
 }
 
-/// Server-sent events: one `change` event per change committed to the
-/// store (its entity id and where it came from), a `joined` event when
-/// the node joins, comments to keep the connection open.
+/// Hear of changes as they happen
+///
+/// Server-sent events (text/event-stream). `change`: a change was
+/// committed to the store, data `{"id": entity id, "origin": "local" |
+/// "network" | "import" | "waiting"}`; `reload`: too many changes at once
+/// to tell each (an import), read the list again; `joined`: the node has
+/// just joined. Comments every 15 s keep the connection open. The web map
+/// listens here.
+#[utoipa::path(get, path = "/api/events", operation_id = "events", tag = "web",
+    responses(
+        (status = 200, description = "The event stream, until the client leaves.",
+            content_type = "text/event-stream", body = String),
+        (status = 500, response = super::openapi::Internal),
+    ))]
 pub async fn events(
     State(state): State<Arc<ApiState>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

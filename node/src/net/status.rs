@@ -11,8 +11,8 @@ use super::event_loop::EventLoop;
 use super::{postal_key_of, topic};
 use crate::sync::SyncReport;
 
-/// The last sync with a peer on a postal key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The last catch-up sync with a peer on a postal key.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncState {
     /// The postal key.
     pub postal_key: String,
@@ -27,7 +27,8 @@ pub struct SyncState {
 }
 
 /// A connected peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Peer)]
 pub struct PeerStatus {
     /// Its peer id.
     pub peer_id: String,
@@ -35,9 +36,10 @@ pub struct PeerStatus {
     pub addrs: Vec<String>,
     /// Whether every connection to it goes through a relay.
     pub relayed: bool,
-    /// Postal keys it follows that this node follows too.
+    /// Postal keys both nodes follow.
     pub postal_keys: Vec<String>,
-    /// Its gossipsub score, as this node sees it.
+    /// Its gossipsub score as this node sees it; negative after invalid
+    /// messages.
     pub score: Option<f64>,
     /// Whether it is in this node's gossip mesh of a followed postal key
     /// (messages go to it at once, not on request).
@@ -119,13 +121,13 @@ impl ClosedConnections {
 /// Hole punching (DCUtR) since a node started: over a relayed connection,
 /// both nodes dial each other's observed addresses at once, so that their
 /// NATs let the connections through.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HolePunching {
     /// Direct connections made.
     pub succeeded: u64,
     /// Attempts that failed; the relayed connection stays.
     pub failed: u64,
-    /// Why the last one failed.
+    /// Why the last failed attempt failed.
     pub last_error: Option<String>,
 }
 
@@ -147,7 +149,7 @@ pub struct RelayStatus {
 }
 
 /// A sync session pulling documents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncProgress {
     /// From whom.
     pub peer_id: String,

@@ -50,6 +50,22 @@ impl Format {
     }
 }
 
+impl utoipa::PartialSchema for Format {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An export format."))
+            .enum_values(Some(Format::ALL.map(Format::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Format {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ExportFormat")
+    }
+}
+
 impl std::str::FromStr for Format {
     type Err = String;
 

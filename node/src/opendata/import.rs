@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
 /// One row of an import file, as read, before it is checked.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportRow {
     /// Where it is in the file (`line 12`, `entity 7`), for reports.
     pub at: String,
@@ -661,7 +661,7 @@ impl Duplicates {
 }
 
 /// What became of a row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RowOutcome {
     /// A new entity.

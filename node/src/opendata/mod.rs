@@ -9,7 +9,7 @@ pub mod import;
 use serde::Serialize;
 
 /// The open licence an export is published under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Licence {
     /// Etalab's Licence Ouverte / Open Licence 2.0 (French public data).

@@ -85,15 +85,23 @@ pub(super) fn load_row(
 }
 
 /// One change of an entity's history.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "hash": "08f4743001bb03a8d680ffdf473f37a47aee850ea38ae26e314adcb76974a1bf",
+    "author": "1a5304b1686108db918704c3c9948b6a33e0e15e2159f827cf3e9ad956c53bf4",
+    "device": 3399940441u32, "time": 1795608969, "operations": 4
+})))]
 pub struct HistoryEntry {
     /// The change hash (hex).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
-    /// Its author's key (hex).
+    /// Its author's key (hex); empty if the change's actor is not an author
+    /// key.
+    #[schema(pattern = "^([0-9a-f]{64})?$")]
     pub author: String,
     /// The author's device suffix.
     pub device: u32,
-    /// Seconds since the epoch, by the author's clock.
+    /// Seconds (not milliseconds) since the epoch, by the author's clock.
     pub time: i64,
     /// Number of Automerge operations.
     pub operations: usize,

@@ -82,7 +82,7 @@ pub enum SyncError {
 pub const PASS_ON_MAX: usize = 64;
 
 /// What a pulling session did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncReport {
     /// The postal key.
     pub postal_key: String,

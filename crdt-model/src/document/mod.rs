@@ -1,5 +1,5 @@
 //! One Automerge document per entity: its layout, the typed edits that write
-//! it and the typed [`Entity`] read back from it.
+//! it and the typed [`Entity`] read back from it (in `read`).
 //!
 //! Layout of the root map (keys in `code font` are written exactly so):
 //!
@@ -23,7 +23,7 @@
 //! Keys the schema does not know are preserved and shown in
 //! [`Entity::extra`]; only admins may write them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
@@ -31,6 +31,7 @@ use automerge::{
     hydrate,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::authz::{self, Reject};
 use crate::ids::{Actor, AuthorKey, EntityId, hex};
@@ -38,6 +39,11 @@ use crate::schema::{
     Container, Field, Kind, MAX_COMMENT_CHARS, MAX_REPORT_CHARS, ValidationError, Value,
     check_length, check_postal_code, check_tag,
 };
+
+mod read;
+
+pub(crate) use read::is_known_root_key;
+pub use read::{Address, Entity, Geo, Link, ReadError, Report, identity, read};
 
 /// Version of the document layout, written at genesis under `schema`.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -67,8 +73,12 @@ pub(crate) mod key {
     pub(crate) const REASON: &str = "reason";
 }
 
-/// A link written by an author into an entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a link says: `member` of an organization, `contributor` to a
+/// project, `attendee` of an event, `follows` (news), `recommends` (a
+/// business or service).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     /// The author is (or asks to be) a member of an organization.
@@ -205,21 +215,27 @@ pub struct Genesis {
 /// A new entity as a citizen asks for it (command line, local API, an
 /// import row): the node fills in the postal code, the citizen's when
 /// absent, and the commune, from the communes table, before it becomes a
-/// [`Genesis`] and its first edits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// genesis and its first edits. The citizen becomes its creator and
+/// first admin. In France the INSEE code and locality are filled in from
+/// the communes table (unless the postal code has several communes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEntity {
-    /// organization, project, event or place.
+    /// organization, project, event or place; `person` is refused (a person
+    /// profile is made by joining).
     pub kind: Kind,
-    /// Its name.
+    /// Its name (at most 120 characters).
+    #[schema(max_length = 120)]
     pub name: String,
     /// Its postal code; the citizen's when absent.
     #[serde(default)]
+    #[schema(examples("97400"))]
     pub postal_code: Option<String>,
-    /// Its country; `FR` when absent.
+    /// Its country (ISO 3166 alpha-2); `FR` when absent.
     #[serde(default)]
+    #[schema(examples("FR"))]
     pub country: Option<String>,
-    /// Whether anyone may edit its descriptive fields (default: yes).
+    /// Whether anyone may edit its descriptive fields; yes when absent.
     #[serde(default)]
     pub open_edition: Option<bool>,
     /// Fields, tags, position… written by the same first change.
@@ -567,412 +583,4 @@ fn write_edit<T: Transactable>(
         }
     }
     Ok(())
-}
-
-/// A postal address.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Address {
-    /// Street line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub street: Option<String>,
-    /// Postal code.
-    pub postal_code: String,
-    /// INSEE code of the commune (France).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insee_code: Option<String>,
-    /// Locality (commune name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locality: Option<String>,
-    /// ISO 3166 alpha-2 country code.
-    pub country: String,
-}
-
-/// A position on the map.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Geo {
-    /// Latitude in degrees.
-    pub lat: f64,
-    /// Longitude in degrees.
-    pub lon: f64,
-}
-
-/// A link as read from a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    /// Who wrote it.
-    pub author: AuthorKey,
-    /// What it says.
-    pub relation: Relation,
-    /// When (ms since the epoch, author's clock).
-    pub at: i64,
-    /// Optional comment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    /// The author's Person entity, if given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person: Option<EntityId>,
-    /// For `member`: whether an admin confirmed it (admins are confirmed).
-    pub confirmed: bool,
-}
-
-/// A report as read from a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    /// Who reported.
-    pub author: AuthorKey,
-    /// When (ms since the epoch).
-    pub at: i64,
-    /// Why.
-    pub reason: String,
-}
-
-/// An entity read from its document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entity {
-    /// Its id.
-    pub id: EntityId,
-    /// Its kind.
-    pub kind: Kind,
-    /// Its descriptive fields other than the address and position, by name.
-    pub fields: BTreeMap<String, Value>,
-    /// Its address.
-    pub address: Address,
-    /// Its position, if placed on the map.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub geo: Option<Geo>,
-    /// Its tags.
-    pub tags: BTreeSet<String>,
-    /// Who may change anything.
-    pub admins: BTreeSet<AuthorKey>,
-    /// Who created it.
-    pub creator: AuthorKey,
-    /// Whether anyone may edit its descriptive fields.
-    pub open_edition: bool,
-    /// Marked deleted by an admin (history kept).
-    pub deleted: bool,
-    /// Creation time (ms since the epoch).
-    pub created_at: i64,
-    /// Last descriptive edit (ms since the epoch).
-    pub updated_at: i64,
-    /// Links and recommendations written by others.
-    pub links: Vec<Link>,
-    /// Reports written by others.
-    pub reports: Vec<Report>,
-    /// Root keys this version does not know, preserved as JSON.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
-
-impl Entity {
-    /// The entity's name.
-    pub fn name(&self) -> &str {
-        self.text(Field::Name).unwrap_or_default()
-    }
-
-    /// A text field, if set.
-    pub fn text(&self, field: Field) -> Option<&str> {
-        match self.fields.get(field.key()) {
-            Some(Value::Text(text)) => Some(text),
-            _ => None,
-        }
-    }
-
-    /// The gossip key of the entity's postal code (see [`crate::schema::postal_key`]).
-    pub fn postal_key(&self) -> String {
-        crate::schema::postal_key(&self.address.postal_code, &self.address.country)
-    }
-}
-
-/// Why a document could not be read as an entity.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReadError {
-    /// A required key is missing or malformed.
-    #[error("the document is not an entity: {0} is missing or malformed")]
-    Missing(&'static str),
-}
-
-fn get_scalar<R: ReadDoc>(doc: &R, obj: &ObjId, name: &str) -> Option<ScalarValue> {
-    match doc.get(obj, name) {
-        Ok(Some((AmValue::Scalar(value), _))) => Some(value.into_owned()),
-        _ => None,
-    }
-}
-
-fn get_text<R: ReadDoc>(doc: &R, obj: &ObjId, name: &str) -> Option<String> {
-    match get_scalar(doc, obj, name)? {
-        ScalarValue::Str(text) => Some(text.to_string()),
-        _ => None,
-    }
-}
-
-/// Typed access to a hydrated map: the whole document is hydrated once per
-/// read, because Automerge 0.12 seeks from the start of an object on every
-/// `get`, which made reading an entity with thousands of links quadratic.
-trait Tree {
-    fn scalar(&self, name: &str) -> Option<&ScalarValue>;
-    fn text(&self, name: &str) -> Option<String>;
-    fn time(&self, name: &str) -> Option<i64>;
-    fn map(&self, name: &str) -> Option<&hydrate::Map>;
-    fn flag(&self, name: &str) -> bool;
-}
-
-impl Tree for hydrate::Map {
-    fn scalar(&self, name: &str) -> Option<&ScalarValue> {
-        match self.get(name)? {
-            hydrate::Value::Scalar(value) => Some(value),
-            _ => None,
-        }
-    }
-
-    fn text(&self, name: &str) -> Option<String> {
-        match self.scalar(name)? {
-            ScalarValue::Str(text) => Some(text.to_string()),
-            _ => None,
-        }
-    }
-
-    fn time(&self, name: &str) -> Option<i64> {
-        match self.scalar(name)? {
-            ScalarValue::Timestamp(ms) | ScalarValue::Int(ms) => Some(*ms),
-            ScalarValue::Uint(ms) => i64::try_from(*ms).ok(),
-            _ => None,
-        }
-    }
-
-    fn map(&self, name: &str) -> Option<&hydrate::Map> {
-        match self.get(name)? {
-            hydrate::Value::Map(map) => Some(map),
-            _ => None,
-        }
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.scalar(name) == Some(&ScalarValue::Boolean(true))
-    }
-}
-
-/// Keys of a map whose names are author keys and whose value is `true`.
-fn key_set(map: Option<&hydrate::Map>) -> BTreeSet<AuthorKey> {
-    map.into_iter()
-        .flat_map(|map| map.iter())
-        .filter(|(_, entry)| entry.value == hydrate::Value::Scalar(ScalarValue::Boolean(true)))
-        .filter_map(|(name, _)| name.parse().ok())
-        .collect()
-}
-
-/// The `(author, entry)` pairs of a slot map whose keys are author keys.
-fn slots<'a>(
-    map: Option<&'a hydrate::Map>,
-) -> impl Iterator<Item = (AuthorKey, &'a hydrate::Map)> + 'a {
-    map.into_iter()
-        .flat_map(|map| map.iter())
-        .filter_map(|(name, entry)| match (name.parse(), &entry.value) {
-            (Ok(author), hydrate::Value::Map(slot)) => Some((author, slot)),
-            _ => None,
-        })
-}
-
-/// The id and kind of the entity a document holds, without reading the rest.
-pub fn identity<R: ReadDoc>(doc: &R) -> Result<(EntityId, Kind), ReadError> {
-    let id = get_text(doc, &ROOT, key::ID)
-        .and_then(|text| text.parse().ok())
-        .ok_or(ReadError::Missing(key::ID))?;
-    let kind = get_text(doc, &ROOT, key::KIND)
-        .and_then(|text| text.parse().ok())
-        .ok_or(ReadError::Missing(key::KIND))?;
-    Ok((id, kind))
-}
-
-/// Reads the typed entity from its document. Lenient: a malformed optional
-/// value is skipped rather than failing the whole read, so that one bad
-/// write never hides an entity.
-pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
-    let hydrate::Value::Map(root) = doc
-        .hydrate(ROOT, None)
-        .map_err(|_| ReadError::Missing(key::ID))?
-    else {
-        return Err(ReadError::Missing(key::ID));
-    };
-    let id = root
-        .text(key::ID)
-        .and_then(|text| text.parse().ok())
-        .ok_or(ReadError::Missing(key::ID))?;
-    let kind = root
-        .text(key::KIND)
-        .and_then(|text| text.parse().ok())
-        .ok_or(ReadError::Missing(key::KIND))?;
-    let creator = root
-        .text(key::CREATOR)
-        .and_then(|text| text.parse().ok())
-        .ok_or(ReadError::Missing(key::CREATOR))?;
-
-    let mut fields = BTreeMap::new();
-    for field in Field::ALL {
-        if field.container() != Container::Root {
-            continue;
-        }
-        if let Some(value) = root.scalar(field.key())
-            && field.check(value).is_ok()
-        {
-            let value = match value {
-                ScalarValue::Boolean(flag) => Value::Bool(*flag),
-                ScalarValue::F64(number) => Value::Number(*number),
-                ScalarValue::Str(text) => Value::Text(text.to_string()),
-                _ => continue,
-            };
-            fields.insert(field.key().to_owned(), value);
-        }
-    }
-
-    let address_map = root
-        .map(key::ADDRESS)
-        .ok_or(ReadError::Missing(key::ADDRESS))?;
-    let address_text = |field: Field| address_map.text(field.key());
-    let address = Address {
-        street: address_text(Field::Street),
-        postal_code: address_text(Field::PostalCode).ok_or(ReadError::Missing("postal_code"))?,
-        insee_code: address_text(Field::InseeCode),
-        locality: address_text(Field::Locality),
-        country: address_text(Field::Country).ok_or(ReadError::Missing("country"))?,
-    };
-    let geo = root.map(key::GEO).and_then(|geo| {
-        let degrees = |field: Field| match geo.scalar(field.key()) {
-            Some(ScalarValue::F64(value)) => Some(*value),
-            _ => None,
-        };
-        Some(Geo {
-            lat: degrees(Field::Lat)?,
-            lon: degrees(Field::Lon)?,
-        })
-    });
-    let tags = root
-        .map(key::TAGS)
-        .map(|tags| tags.iter().map(|(tag, _)| tag.clone()).collect())
-        .unwrap_or_default();
-
-    let mut admins = key_set(root.map(key::ADMINS));
-    if admins.is_empty() {
-        // Only concurrent removals can empty the set; the creator then
-        // stands in (see authz), and readers show the same.
-        admins.insert(creator);
-    }
-    let confirmed = key_set(root.map(key::CONFIRMED));
-
-    let mut links = Vec::new();
-    for (author, slot) in slots(root.map(key::LINKS)) {
-        for (relation_name, entry) in slot.iter() {
-            if let (Some(relation), hydrate::Value::Map(entry)) =
-                (Relation::in_links(relation_name), &entry.value)
-            {
-                let confirmed = relation != Relation::Member
-                    || confirmed.contains(&author)
-                    || admins.contains(&author);
-                links.push(read_link(entry, author, relation, confirmed));
-            }
-        }
-    }
-    for (author, entry) in slots(root.map(key::RECOMMENDS)) {
-        links.push(read_link(entry, author, Relation::Recommends, true));
-    }
-    links.sort_by_key(|link| (link.at, link.author, link.relation));
-    let mut reports: Vec<Report> = slots(root.map(key::REPORTS))
-        .map(|(author, entry)| Report {
-            author,
-            at: entry.time(key::AT).unwrap_or_default(),
-            reason: entry.text(key::REASON).unwrap_or_default(),
-        })
-        .collect();
-    reports.sort_by_key(|report| (report.at, report.author));
-
-    let extra = root
-        .iter()
-        .filter(|(name, _)| !is_known_root_key(name))
-        .map(|(name, entry)| (name.clone(), to_json(&entry.value, 0)))
-        .collect();
-
-    Ok(Entity {
-        id,
-        kind,
-        fields,
-        address,
-        geo,
-        tags,
-        admins,
-        creator,
-        open_edition: root.flag(key::OPEN_EDITION) && kind != Kind::Person,
-        deleted: root.flag(key::DELETED),
-        created_at: root.time(key::CREATED_AT).unwrap_or_default(),
-        updated_at: root.time(key::UPDATED_AT).unwrap_or_default(),
-        links,
-        reports,
-        extra,
-    })
-}
-
-fn read_link(entry: &hydrate::Map, author: AuthorKey, relation: Relation, confirmed: bool) -> Link {
-    Link {
-        author,
-        relation,
-        at: entry.time(key::AT).unwrap_or_default(),
-        comment: entry.text(key::COMMENT),
-        person: entry.text(key::PERSON).and_then(|text| text.parse().ok()),
-        confirmed,
-    }
-}
-
-/// Whether the schema gives a meaning to this root key.
-pub(crate) fn is_known_root_key(name: &str) -> bool {
-    use key::*;
-    const STRUCTURE: [&str; 17] = [
-        SCHEMA,
-        KIND,
-        ID,
-        NONCE,
-        CREATOR,
-        CREATED_AT,
-        UPDATED_AT,
-        ADDRESS,
-        GEO,
-        TAGS,
-        ADMINS,
-        OPEN_EDITION,
-        DELETED,
-        CONFIRMED,
-        LINKS,
-        RECOMMENDS,
-        REPORTS,
-    ];
-    STRUCTURE.contains(&name) || Field::at(Container::Root, name).is_some()
-}
-
-/// Deepest nesting converted by [`to_json`]; deeper values become null.
-const MAX_JSON_DEPTH: usize = 16;
-
-fn to_json(value: &hydrate::Value, depth: usize) -> serde_json::Value {
-    use serde_json::Value as Json;
-    if depth >= MAX_JSON_DEPTH {
-        return Json::Null;
-    }
-    match value {
-        hydrate::Value::Map(map) => Json::Object(
-            map.iter()
-                .map(|(name, entry)| (name.clone(), to_json(&entry.value, depth + 1)))
-                .collect(),
-        ),
-        hydrate::Value::List(list) => Json::Array(
-            list.iter()
-                .map(|item| to_json(&item.value, depth + 1))
-                .collect(),
-        ),
-        hydrate::Value::Text(text) => Json::String(text.to_string()),
-        hydrate::Value::Scalar(scalar) => match scalar {
-            ScalarValue::Str(text) => Json::String(text.to_string()),
-            ScalarValue::Int(n) | ScalarValue::Timestamp(n) => Json::from(*n),
-            ScalarValue::Uint(n) => Json::from(*n),
-            ScalarValue::F64(n) => Json::from(*n),
-            ScalarValue::Boolean(flag) => Json::Bool(*flag),
-            ScalarValue::Bytes(bytes) => Json::String(hex(bytes)),
-            _ => Json::Null,
-        },
-    }
 }
