@@ -49,8 +49,12 @@ pub(super) struct EventLoop {
     pub(super) peers: PeerSet,
     /// Which pulling sessions run and wait.
     pub(super) schedule: Schedule,
-    /// The last sync with each peer per postal key, for the status.
+    /// The last sync with each connected peer per postal key, for the
+    /// status.
     pub(super) last_sync: HashMap<(PeerId, String), SyncState>,
+    /// When a sync on each postal key last ended, with any peer (seconds
+    /// since the epoch).
+    pub(super) topic_synced: HashMap<String, u64>,
     pub(super) rejected: HashMap<String, u64>,
     pub(super) connections_opened: u64,
     pub(super) connections_closed: ClosedConnections,
@@ -105,6 +109,7 @@ impl EventLoop {
             peers: PeerSet::new(&config),
             schedule: Schedule::default(),
             last_sync: HashMap::new(),
+            topic_synced: HashMap::new(),
             rejected: HashMap::new(),
             connections_opened: 0,
             connections_closed: ClosedConnections::default(),
@@ -271,9 +276,11 @@ impl EventLoop {
                         self.publish(&postal_key, gossip_data(doc, hash, envelope));
                     }
                 }
+                let at = now_secs();
+                self.topic_synced.insert(postal_key.clone(), at);
                 let state = SyncState {
                     postal_key: postal_key.clone(),
-                    at: now_secs(),
+                    at,
                     error: result.as_ref().err().cloned(),
                     report: result.ok(),
                 };
@@ -382,6 +389,8 @@ impl EventLoop {
                 }
                 if how.gone {
                     self.schedule.peer_gone(&peer_id);
+                    // Its syncs are shown with the connected peers only.
+                    self.last_sync.retain(|(peer, _), _| *peer != peer_id);
                     // Met again, it is registered with and reserved again.
                     self.rendezvous.gone(&peer_id);
                     self.reserved.remove(&peer_id);

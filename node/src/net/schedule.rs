@@ -31,7 +31,8 @@ pub(super) struct Schedule {
     running: HashSet<(PeerId, String)>,
     /// Peers waiting for their postal key's running session to end.
     queued: HashMap<String, VecDeque<PeerId>>,
-    /// When each (peer, postal key) session last ended.
+    /// When each (peer, postal key) session last ended, for the cooldown:
+    /// only those that ended less than [`SYNC_COOLDOWN`] ago are kept.
     ended: HashMap<(PeerId, String), Instant>,
 }
 
@@ -87,6 +88,10 @@ impl Schedule {
     ) -> Option<PeerId> {
         let pair = (peer, postal_key.to_owned());
         self.running.remove(&pair);
+        // What ended before the cooldown no longer matters: the map holds
+        // the last few seconds, not every peer ever met.
+        self.ended
+            .retain(|_, at| now.saturating_duration_since(*at) < SYNC_COOLDOWN);
         self.ended.insert(pair, now);
         if self.pulling(postal_key) {
             return None;
@@ -170,6 +175,20 @@ mod tests {
         assert_eq!(schedule.want(peer, "97400", false, later), Decision::Start);
         schedule.ended(peer, "97400", later, |_| true);
         assert_eq!(schedule.want(peer, "97400", true, later), Decision::Start);
+    }
+
+    #[test]
+    fn sessions_are_forgotten_once_their_cooldown_is_over() {
+        let start = Instant::now();
+        let mut schedule = Schedule::default();
+        for second in 0..100 {
+            let now = start + Duration::from_secs(second);
+            let peer = PeerId::random();
+            assert_eq!(schedule.want(peer, "97400", false, now), Decision::Start);
+            schedule.ended(peer, "97400", now, |_| true);
+        }
+        // A session a second: those of the last two seconds remain.
+        assert_eq!(schedule.ended.len(), 2);
     }
 
     #[test]

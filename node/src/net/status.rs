@@ -228,12 +228,7 @@ impl EventLoop {
                     .filter(|peer| peer.postal_keys.contains(key))
                     .count(),
                 mesh: gossipsub.mesh_peers(&topic(key).hash()).count(),
-                last_sync: self
-                    .last_sync
-                    .iter()
-                    .filter(|((_, k), _)| k == key)
-                    .map(|(_, state)| state.at)
-                    .max(),
+                last_sync: self.topic_synced.get(key).copied(),
             })
             .collect();
         topics.sort_by(|a, b| a.postal_key.cmp(&b.postal_key));
