@@ -16,8 +16,8 @@ use crdt_model::document::{Entity, NewEntity, Relation};
 use super::client::joined_status;
 use super::error::{ApiError, ErrorBody, blocking, entity_id, json_body, query};
 use super::openapi::{
-    self, Forbidden, Internal, NotJoined, TooLarge, Unauthorized, UnknownEntity, Unprocessable,
-    UnsupportedMediaType,
+    self, Forbidden, Internal, NotJoined, Unauthorized, UnknownEntity, Unprocessable,
+    UnsupportedMediaType, WriteErrors,
 };
 use super::state::ApiState;
 use super::types::{
@@ -140,16 +140,13 @@ pub(super) async fn peers(State(state): Shared) -> Result<Json<Vec<PeerStatus>>,
     security(("bearer" = [])),
     request_body = FollowRequest,
     responses(
+        WriteErrors,
         (status = 200, description = "Followed.", body = Following),
         (status = 400, description = "Code `unknown_postal_code`: not a French postal code of \
             the communes table; code `bad_request`: the body is not JSON.", body = ErrorBody),
-        (status = 401, response = Unauthorized),
         (status = 409, description = "Code `not_joined`: this node has no identity yet; code \
             `too_many`: the node follows as many postal codes as it may.", body = ErrorBody),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
-        (status = 500, response = Internal),
     ))]
 pub(super) async fn follow(
     State(state): Shared,
@@ -188,19 +185,16 @@ pub(super) async fn follow(
             value = json!({"postal_code": "01400", "insee": "01093"}))),
     )),
     responses(
+        WriteErrors,
         (status = 201, description = "Joined; the citizen's person entity.", body = Entity,
             example = openapi::person),
         (status = 400, description = "Code `unknown_postal_code`: not a French postal code of \
             the communes table; code `choose_commune`: several communes share it and `insee` \
             is missing or not one of them; code `bad_request`: the body is not JSON.",
             body = ErrorBody),
-        (status = 401, response = Unauthorized),
         (status = 409, description = "Code `already_joined`: this node already has an identity.",
             body = ErrorBody),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
-        (status = 500, response = Internal),
     ))]
 pub(super) async fn init(
     State(state): Shared,
@@ -415,18 +409,15 @@ pub(super) async fn import(
             "edits": [{"set": ["start", "2026-12-20T19:00"]}]}))),
     )),
     responses(
+        WriteErrors,
         (status = 201, description = "Created; the new entity.", body = Entity,
             example = openapi::entity),
         (status = 400, description = "Code `invalid`: `kind` is `person`; code \
             `unknown_postal_code`: a French postal code that is not in the communes table; \
             code `bad_request`: the body is not JSON.", body = ErrorBody),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = NotJoined),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
-        (status = 500, response = Internal),
     ))]
 pub(super) async fn create(
     State(state): Shared,
@@ -508,17 +499,14 @@ async fn write(
             value = json!({"edits": [{"set_deleted": false}]}))),
     )),
     responses(
+        WriteErrors,
         (status = 200, description = "Edited; the entity as stored.", body = Entity),
         (status = 400, description = "Code `bad_id`: not an entity id; code `bad_request`: the \
             body is not JSON.", body = ErrorBody),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = UnknownEntity),
         (status = 409, response = NotJoined),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
-        (status = 500, response = Internal),
     ))]
 pub(super) async fn edit(
     State(state): Shared,
@@ -583,21 +571,18 @@ pub(super) async fn delete_entity(
         ("member" = (value = json!({"relation": "member"}))),
     )),
     responses(
+        WriteErrors,
         (status = 200, description = "Linked; the entity as stored.", body = Entity,
             example = openapi::entity),
         (status = 400, description = "Code `bad_id`: not an entity id; code `bad_request`: the \
             body is not JSON.", body = ErrorBody),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "Code `not_allowed`: this link may not be written (a \
             person profile only accepts `follows` from others); code `refused`: the store \
             refused the change.", body = ErrorBody),
         (status = 404, response = UnknownEntity),
         (status = 409, response = NotJoined),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Code `invalid`: the comment is too long; code \
             `bad_request`: missing or unknown member, unknown relation.", body = ErrorBody),
-        (status = 500, response = Internal),
     ))]
 pub(super) async fn link(
     State(state): Shared,

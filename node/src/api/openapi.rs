@@ -8,9 +8,11 @@
 //! share, and the example entities.
 
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder, example::ExampleBuilder, response};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+
+use utoipa::{IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
 
 use super::error::ErrorBody;
 use crate::opendata::Licence;
@@ -169,6 +171,28 @@ error_responses! {
     /// 500: the store or the disk failed.
     Internal: "Code `internal`: the store or the disk failed.",
         [("internal", "internal", "store error: …")];
+}
+
+/// The answers every write with a JSON body may give besides its own: no
+/// token (401), a body too large (413) or not declared as JSON (415), a
+/// failing disk (500).
+pub(super) struct WriteErrors;
+
+impl IntoResponses for WriteErrors {
+    fn responses() -> BTreeMap<String, RefOr<response::Response>> {
+        [
+            ("401", Unauthorized::response().0),
+            ("413", TooLarge::response().0),
+            ("415", UnsupportedMediaType::response().0),
+            ("500", Internal::response().0),
+        ]
+        .into_iter()
+        .map(|(status, name)| {
+            let reference = utoipa::openapi::Ref::from_response_name(name);
+            (status.to_owned(), RefOr::Ref(reference))
+        })
+        .collect()
+    }
 }
 
 /// The author key of the examples.
