@@ -329,7 +329,10 @@ fn every_example_matches_its_schema() {
     let doc = Document::new(document());
     match doc.check_examples() {
         // Entities, edits, requests, errors, parameters: dozens of them.
-        Ok(checked) => assert!(checked >= 40, "only {checked} examples checked"),
+        Ok(checked) => {
+            println!("{checked} examples checked");
+            assert!(checked >= 40, "only {checked} examples checked");
+        }
         Err(failures) => panic!("examples that do not match: {failures:#?}"),
     }
 }
