@@ -216,10 +216,7 @@ pub(crate) fn entity(
             .as_deref()
             .map(|comment| format!(": {comment}"))
             .unwrap_or_default();
-        let who = link
-            .person
-            .map(|person| person.to_string())
-            .unwrap_or_else(|| link.author.to_string()[..12].to_owned());
+        let who = link.person;
         println!(
             "  {:<18} {who}{pending}{comment}",
             format!("{}:", link.relation.as_str())

@@ -54,7 +54,6 @@ fn link_chain(
             &[Edit::Link {
                 relation: Relation::Recommends,
                 comment: Some(format!("Recommandé par le voisin {n}")),
-                person: None,
             }],
         )
         .expect("a recommendation is allowed");
@@ -206,7 +205,6 @@ fn main() {
                 &[Edit::Link {
                     relation: Relation::Recommends,
                     comment: Some("Toujours aussi bon".into()),
-                    person: None,
                 }],
             )
             .expect("edit");

@@ -114,6 +114,13 @@ pub enum Reject {
         /// Where.
         path: Path,
     },
+    /// A slot naming a person other than its owner's: a claim in another
+    /// citizen's name.
+    #[error("{path} names a person other than its author's own profile")]
+    ForeignPerson {
+        /// Where.
+        path: Path,
+    },
     /// A descriptive field of an entity that is not open to edition.
     #[error("{path} may only be edited by admins: this entity is not open to edition")]
     ClosedEdition {
@@ -705,8 +712,20 @@ fn check_slot(
             _ => Err(wrong_type(path, key::AT, "a timestamp")),
         },
         (key::LINKS | key::RECOMMENDS, key::COMMENT) => text(key::COMMENT, MAX_COMMENT_CHARS),
+        // Who wrote a slot is its owner, the signer; a `person` can only
+        // repeat it: the owner's own profile, derived from their key.
         (key::LINKS | key::RECOMMENDS, key::PERSON) => match (put, delete) {
-            (Some(ScalarValue::Str(text)), _) if text.parse::<EntityId>().is_ok() => Ok(()),
+            (Some(ScalarValue::Str(text)), _) => match text.parse::<EntityId>() {
+                Ok(person)
+                    if owner
+                        .parse()
+                        .is_ok_and(|owner: AuthorKey| person == EntityId::person_of(&owner)) =>
+                {
+                    Ok(())
+                }
+                Ok(_) => Err(Reject::ForeignPerson { path: path.clone() }),
+                Err(_) => Err(wrong_type(path, key::PERSON, "an entity id")),
+            },
             (None, true) => Ok(()),
             _ => Err(wrong_type(path, key::PERSON, "an entity id")),
         },
@@ -864,6 +883,12 @@ fn check_genesis(doc_id: &EntityId, signer: &AuthorKey, writes: &Writes) -> Resu
     }
     if text(key::ID)? != doc_id.to_string() {
         return Err(Reject::Genesis(format!("id must be {doc_id}")));
+    }
+    // One profile per author, found from the key alone.
+    if kind == Kind::Person && *doc_id != EntityId::person_of(signer) {
+        return Err(Reject::Genesis(
+            "a person's id must be the one derived from its author key".into(),
+        ));
     }
     if !matches!(
         writes.genesis.get(key::CREATED_AT),

@@ -22,6 +22,9 @@ use sha2::{Digest, Sha512};
 /// Domain-separation tag hashed before the creator key and nonce of an id.
 const ENTITY_ID_DOMAIN: &[u8] = b"communecter/entity-id/v1\0";
 
+/// Domain-separation tag hashed before the author key of a person's nonce.
+const PERSON_NONCE_DOMAIN: &[u8] = b"communecter/person-nonce/v1\0";
+
 /// Number of characters of a printed [`EntityId`].
 pub const ENTITY_ID_LEN: usize = 26;
 
@@ -80,6 +83,29 @@ impl EntityId {
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
         Self(id)
+    }
+
+    /// The nonce of an author's person entity: fixed by the author key, so
+    /// that its id ([`EntityId::person_of`]) is too.
+    ///
+    /// `nonce = SHA-512("communecter/person-nonce/v1\0" ‖ author key)[..16]`.
+    pub fn person_nonce(author: &AuthorKey) -> [u8; 16] {
+        let mut hasher = Sha512::new();
+        hasher.update(PERSON_NONCE_DOMAIN);
+        hasher.update(author.as_bytes());
+        let digest = hasher.finalize();
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&digest[..16]);
+        nonce
+    }
+
+    /// The id of `author`'s person entity (their public profile): derived
+    /// from the author key alone, so that anyone reading a link, a
+    /// recommendation or a vote in `author`'s slot finds who wrote it, and
+    /// nobody can point a slot at another citizen's profile. Authorization
+    /// refuses a person whose id is not this one.
+    pub fn person_of(author: &AuthorKey) -> Self {
+        Self::derive(author, &Self::person_nonce(author))
     }
 
     /// The id made of these 16 bytes.

@@ -210,15 +210,6 @@ impl PartialSchema for Edit {
                     .description(Some("Optional short comment (shown with recommendations)."))
                     .max_length(Some(crate::schema::MAX_COMMENT_CHARS)),
             )
-            .property(
-                "person",
-                OneOfBuilder::new()
-                    .description(Some(
-                        "The author's own person entity, so readers can show a name.",
-                    ))
-                    .item(reference::<EntityId>())
-                    .item(ObjectBuilder::new().schema_type(Type::Null)),
-            )
             .additional_properties(Some(AdditionalProperties::FreeForm(false)));
         let alternatives = [
             tagged("set", "Set", "Sets a field.", set),
@@ -427,7 +418,6 @@ mod tests {
             Edit::Link {
                 relation: Relation::Recommends,
                 comment: Some("Travail sérieux".into()),
-                person: Some(EntityId::from_bytes([1; 16])),
             },
             Edit::Unlink(Relation::Member),
             Edit::Report("Fermé".into()),

@@ -130,7 +130,6 @@ fn authors_write_only_their_own_slots() {
             Edit::Link {
                 relation: Relation::Recommends,
                 comment: Some("Travail soigné, prix honnêtes".into()),
-                person: Some(EntityId::from_bytes([9; 16])),
             },
         ],
     )
@@ -527,4 +526,69 @@ fn any_actor_device_of_the_author_is_accepted() {
     let change = document::edit(&doc, &phone, NOW, &[Edit::AddTag("bio".into())]).unwrap();
     ingest(&mut doc, &id, &author(1), change).unwrap();
     assert!(document::read(&doc).unwrap().tags.contains("bio"));
+}
+
+/// Nobody speaks for another: a slot's author is its owner, the signer, and
+/// the person it names can only be the owner's own profile, derived from
+/// their key; a person whose id is not derived from its author's key is
+/// refused, so "the profile of author K" is one entity.
+#[test]
+fn a_slot_names_its_owner_and_no_other_person() {
+    let (id, mut doc) = new_entity(Kind::Organization, 1, &[]);
+    edit_as(&mut doc, &id, 2, &[link(Relation::Recommends)]).unwrap();
+    let entity = document::read(&doc).unwrap();
+    let recommendation = &entity.links[0];
+    assert_eq!(recommendation.author, author(2));
+    assert_eq!(recommendation.person, EntityId::person_of(&author(2)));
+
+    // Author 2 naming author 3's profile in their own slot: refused.
+    let recommends = map_id(&doc, "recommends");
+    let (_, slot) = doc
+        .get(&recommends, author(2).to_string())
+        .unwrap()
+        .unwrap();
+    let others = EntityId::person_of(&author(3)).to_string();
+    let forged = raw_change(&doc, &actor(2), |tx| {
+        tx.put(&slot, "person", others.as_str())
+    });
+    assert!(
+        matches!(
+            authorize(&doc, &id, &author(2), &forged),
+            Err(Reject::ForeignPerson { .. })
+        ),
+        "a recommendation in another's name"
+    );
+    // So is a link that names them.
+    let links = map_id(&doc, "links");
+    let links = raw_change(&doc, &actor(2), |tx| {
+        let mine = tx.put_object(&links, author(2).to_string(), ObjType::Map)?;
+        let entry = tx.put_object(&mine, "member", ObjType::Map)?;
+        tx.put(&entry, "at", ScalarValue::Timestamp(NOW))?;
+        tx.put(&entry, "person", others.as_str())
+    });
+    let verdict = authorize(&doc, &id, &author(2), &links);
+    assert!(
+        matches!(verdict, Err(Reject::ForeignPerson { .. })),
+        "{verdict:?}"
+    );
+    // Naming their own profile repeats what readers derive anyway.
+    let own = EntityId::person_of(&author(2)).to_string();
+    let honest = raw_change(&doc, &actor(2), |tx| tx.put(&slot, "person", own.as_str()));
+    assert_eq!(authorize(&doc, &id, &author(2), &honest), Ok(()));
+
+    // A person whose id is not derived from its author's key.
+    let stray = document::create(&genesis(Kind::Person), &actor(1), NOW, [3; 16], &[]);
+    assert!(
+        matches!(stray, Err(EditError::NotAllowed(Reject::Genesis(_)))),
+        "{stray:?}"
+    );
+    let profile = document::create(
+        &genesis(Kind::Person),
+        &actor(1),
+        NOW,
+        EntityId::person_nonce(&author(1)),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(profile.id, EntityId::person_of(&author(1)));
 }

@@ -31,7 +31,6 @@ fn any_edit() -> impl Strategy<Value = Edit> {
         prop::option::of("[a-z ]{0,12}").prop_map(|comment| Edit::Link {
             relation: Relation::Recommends,
             comment,
-            person: None,
         }),
         Just(link(Relation::Member)),
         Just(Edit::Unlink(Relation::Member)),

@@ -250,7 +250,9 @@ impl Local {
                 .map_err(crate::identity::io(&path))?;
         }
         let device = u32::from_le_bytes(random_seed()?[..4].try_into().expect("4 bytes"));
-        let nonce: [u8; 16] = random_seed()?[..16].try_into().expect("16 bytes");
+        // The person's id follows from the key: every slot this citizen
+        // writes names this profile, and no other can.
+        let nonce = EntityId::person_nonce(&identity.author());
         let edits = [
             Edit::Set(Field::InseeCode, Value::Text(commune.insee.to_owned())),
             Edit::Set(Field::Locality, Value::Text(commune.name.to_owned())),
@@ -542,14 +544,7 @@ impl Local {
         relation: Relation,
         comment: Option<String>,
     ) -> Result<Entity, LocalError> {
-        self.edit(
-            id,
-            &[Edit::Link {
-                relation,
-                comment,
-                person: Some(self.profile.person),
-            }],
-        )
+        self.edit(id, &[Edit::Link { relation, comment }])
     }
 
     /// Withdraws the citizen's link of `relation` to an entity.

@@ -221,6 +221,54 @@ async fn the_whole_flow_through_the_api() {
     assert_eq!(status["store"]["documents"], 2);
 }
 
+/// The forged recommendation found by trying the API as an attacker: a
+/// `person` naming another citizen in a link edit is refused, and every
+/// link names its real author's profile.
+#[tokio::test]
+async fn a_citizen_cannot_recommend_in_another_citizens_name() {
+    let api = api(true);
+    let (_, entity) = api.write("POST", "/api/entities", Some(garage())).await;
+    let id = entity["id"].as_str().unwrap().to_owned();
+    let (_, status) = api.get("/api/status").await;
+    let me = status["person"].clone();
+    // Another citizen of the commune, on their own node.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = DataDir::resolve(Some(elsewhere.path().join("home"))).unwrap();
+    let join = Join {
+        postal_code: "97400".into(),
+        ..Join::default()
+    };
+    let neighbour = Local::init(&dir, &join).unwrap().profile.person.to_string();
+    let forged = json!({"edits": [{"link": {
+        "relation": "recommends", "comment": "Arnaque", "person": neighbour
+    }}]});
+    let (status, body) = api
+        .write("PATCH", &format!("/api/entities/{id}"), Some(forged))
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "bad_request",
+    );
+    let (_, entity) = api.get(&format!("/api/entities/{id}")).await;
+    assert!(entity["links"].as_array().unwrap().is_empty(), "{entity}");
+
+    // Without the field, the recommendation is the citizen's own.
+    let honest = json!({"edits": [{"link": {"relation": "recommends", "comment": "Top"}}]});
+    let (status, entity) = api
+        .write("PATCH", &format!("/api/entities/{id}"), Some(honest))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{entity}");
+    assert_eq!(entity["links"][0]["person"], me);
+    assert_eq!(entity["links"][0]["author"], status_author(&api).await);
+    assert!(!entity.to_string().contains(&neighbour));
+}
+
+async fn status_author(api: &Api) -> Value {
+    api.get("/api/status").await.1["author"].clone()
+}
+
 #[tokio::test]
 async fn writes_without_the_right_token_are_refused_and_change_nothing() {
     let api = api(true);

@@ -232,7 +232,6 @@ async fn edits_reach_the_postal_code_converge_and_late_nodes_catch_up() {
             vec![Edit::Link {
                 relation: crdt_model::document::Relation::Recommends,
                 comment: Some("Très honnête".into()),
-                person: None,
             }]
         ),
         edit(
@@ -241,7 +240,6 @@ async fn edits_reach_the_postal_code_converge_and_late_nodes_catch_up() {
             vec![Edit::Link {
                 relation: crdt_model::document::Relation::Follows,
                 comment: None,
-                person: None,
             }]
         ),
     );
@@ -336,7 +334,6 @@ async fn hostile_messages_are_rejected_and_scored_down() {
         vec![Edit::Link {
             relation: crdt_model::document::Relation::Recommends,
             comment: None,
-            person: None,
         }],
     )
     .await;

@@ -70,7 +70,6 @@ fn directory(anne: &Local) -> Vec<Entity> {
         &[Edit::Link {
             relation: Relation::Recommends,
             comment: Some("Honnête et rapide".into()),
-            person: Some(anne.profile.person),
         }],
     )
     .unwrap();
@@ -90,7 +89,6 @@ fn directory(anne: &Local) -> Vec<Entity> {
         &[Edit::Link {
             relation: Relation::Member,
             comment: None,
-            person: Some(anne.profile.person),
         }],
     )
     .unwrap();

@@ -108,7 +108,6 @@ fn changes_wait_for_their_dependencies_in_any_order() {
         &[Edit::Link {
             relation: Relation::Follows,
             comment: None,
-            person: None,
         }],
     );
     // Newest first: both wait, then the genesis releases them.

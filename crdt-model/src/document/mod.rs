@@ -184,9 +184,6 @@ pub enum Edit {
         /// Optional short comment (shown with recommendations).
         #[serde(default)]
         comment: Option<String>,
-        /// The author's own Person entity, so readers can show a name.
-        #[serde(default)]
-        person: Option<EntityId>,
     },
     /// Removes the author's own link of that relation.
     Unlink(Relation),
@@ -535,11 +532,7 @@ fn write_edit<T: Transactable>(
             let confirmed = map_at(tx, &ROOT, key::CONFIRMED)?;
             tx.put(&confirmed, member.to_string(), true)?;
         }
-        Edit::Link {
-            relation,
-            comment,
-            person,
-        } => {
+        Edit::Link { relation, comment } => {
             let entry = if *relation == Relation::Recommends {
                 let slots = map_at(tx, &ROOT, key::RECOMMENDS)?;
                 tx.put_object(&slots, me.as_str(), ObjType::Map)?
@@ -552,9 +545,6 @@ fn write_edit<T: Transactable>(
             if let Some(comment) = comment {
                 check_length(key::COMMENT, comment, MAX_COMMENT_CHARS)?;
                 tx.put(&entry, key::COMMENT, comment.as_str())?;
-            }
-            if let Some(person) = person {
-                tx.put(&entry, key::PERSON, person.to_string())?;
             }
         }
         Edit::Unlink(relation) => {

@@ -58,9 +58,9 @@ pub struct Link {
     /// Optional comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    /// The author's person entity, if given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person: Option<EntityId>,
+    /// The author's person entity (their public profile), derived from the
+    /// author key: a link always names its real author.
+    pub person: EntityId,
     /// For `member`: whether an admin confirmed it (admins are confirmed).
     /// Always true for other relations.
     pub confirmed: bool,
@@ -371,7 +371,8 @@ fn read_link(entry: &hydrate::Map, author: AuthorKey, relation: Relation, confir
         relation,
         at: entry.time(key::AT).unwrap_or_default(),
         comment: entry.text(key::COMMENT),
-        person: entry.text(key::PERSON).and_then(|text| text.parse().ok()),
+        // Derived from the slot's owner, never read from what they wrote.
+        person: EntityId::person_of(&author),
         confirmed,
     }
 }

@@ -38,7 +38,12 @@ pub fn genesis(kind: Kind) -> Genesis {
 
 /// An entity created by author `n`; returns its id and the document.
 pub fn new_entity(kind: Kind, n: u8, edits: &[Edit]) -> (EntityId, Automerge) {
-    let created = document::create(&genesis(kind), &actor(n), NOW, [n; 16], edits)
+    // A person's id follows from its author's key.
+    let nonce = match kind {
+        Kind::Person => EntityId::person_nonce(&actor(n).author),
+        _ => [n; 16],
+    };
+    let created = document::create(&genesis(kind), &actor(n), NOW, nonce, edits)
         .expect("a valid genesis is accepted");
     (created.id, created.doc)
 }
@@ -87,6 +92,5 @@ pub fn link(relation: Relation) -> Edit {
     Edit::Link {
         relation,
         comment: None,
-        person: None,
     }
 }

@@ -225,9 +225,7 @@ fn link_json(link: &Link) -> Json {
     let mut object = Map::new();
     object.insert("relation".into(), json!(link.relation.as_str()));
     object.insert("author".into(), json!(link.author.to_string()));
-    if let Some(person) = link.person {
-        object.insert("person".into(), json!(person.to_string()));
-    }
+    object.insert("person".into(), json!(link.person.to_string()));
     if let Some(comment) = &link.comment {
         object.insert("comment".into(), json!(comment));
     }
@@ -345,8 +343,7 @@ fn people(entity: &Entity, relations: &[Relation], confirmed_only: bool) -> Vec<
         .iter()
         .filter(|link| relations.contains(&link.relation))
         .filter(|link| !confirmed_only || link.confirmed)
-        .filter_map(|link| link.person)
-        .map(|person| json!({"@id": node_id(person)}))
+        .map(|link| json!({"@id": node_id(link.person)}))
         .collect()
 }
 
@@ -469,10 +466,7 @@ pub fn schema_org(entity: &Entity) -> Json {
             .iter()
             .filter(|link| link.relation == Relation::Recommends)
             .map(|link| {
-                let author = match link.person {
-                    Some(person) => json!({"@id": node_id(person)}),
-                    None => json!({"@type": "Person", "identifier": link.author.to_string()}),
-                };
+                let author = json!({"@id": node_id(link.person)});
                 let mut review = Map::new();
                 review.insert("@type".into(), json!("Review"));
                 review.insert("author".into(), author);
