@@ -44,6 +44,38 @@ impl Citizen {
     }
 }
 
+/// Commands run at once on one data directory (no node running) take
+/// turns at the store instead of failing with "store in use", and none is
+/// told a node runs.
+#[test]
+fn concurrent_commands_take_turns_at_the_store() {
+    let me = Citizen::new().joined();
+    let me = &me;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..6)
+            .map(|worker| {
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for n in 0..4 {
+                        let name = format!("Boîte à livres {worker}-{n}");
+                        let output = me.run(&["add", "place", "--name", &name]);
+                        if !output.status.success() {
+                            failures.push(String::from_utf8_lossy(&output.stderr).into_owned());
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        for worker in workers {
+            let failures = worker.join().unwrap();
+            assert!(failures.is_empty(), "{failures:#?}");
+        }
+    });
+    let places = me.json(&["list", "--kind", "place"]);
+    assert_eq!(places.as_array().unwrap().len(), 6 * 4);
+}
+
 #[test]
 fn communes_by_postal_code() {
     let stdout = Citizen::new().ok(&["communes", "97400"]);

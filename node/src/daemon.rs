@@ -102,7 +102,7 @@ impl Daemon {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        if lock.try_lock().is_err() {
+        if !lock_soon(&lock) {
             return Err(DaemonError::AlreadyRunning {
                 dir: dir.root().display().to_string(),
                 api: dir
@@ -309,4 +309,20 @@ pub async fn stop_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
+}
+
+/// Takes `lock` exclusively, waiting a moment for commands that are only
+/// asking whether a node runs (they hold it shared for an instant); false
+/// when a node holds it.
+fn lock_soon(lock: &File) -> bool {
+    for _ in 0..20 {
+        match lock.try_lock() {
+            Ok(()) => return true,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(std::fs::TryLockError::Error(_)) => return false,
+        }
+    }
+    false
 }

@@ -119,12 +119,14 @@ impl DataDir {
         self.root.join("api.token")
     }
 
-    /// Whether a node holds this data directory right now.
+    /// Whether a node holds this data directory right now: the node holds
+    /// `node.lock` exclusively; this asks for a shared lock, which other
+    /// commands asking the same at the same moment do not prevent.
     pub fn node_running(&self) -> bool {
         let Ok(file) = fs::File::open(self.node_lock()) else {
             return false;
         };
-        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+        matches!(file.try_lock_shared(), Err(fs::TryLockError::WouldBlock))
     }
 
     /// The API address a running node published, if any.
@@ -258,6 +260,26 @@ fn read_key(path: &Path) -> Result<[u8; 32], IdentityError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A command asking whether a node runs does not make another command,
+    /// asking at the same moment, believe one does.
+    #[test]
+    fn asking_whether_a_node_runs_does_not_make_it_seem_to() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = DataDir::resolve(Some(temp.path().join("home"))).unwrap();
+        fs::create_dir_all(dir.root()).unwrap();
+        assert!(!dir.node_running(), "no lock file");
+        let lock = fs::File::create(dir.node_lock()).unwrap();
+        assert!(!dir.node_running(), "nobody holds it");
+        // Another command, asking: a shared lock.
+        let asking = fs::File::open(dir.node_lock()).unwrap();
+        asking.lock_shared().unwrap();
+        assert!(!dir.node_running(), "another command asking is not a node");
+        drop(asking);
+        // A node: the exclusive lock.
+        lock.lock().unwrap();
+        assert!(dir.node_running());
+    }
 
     #[test]
     fn keys_are_created_once_private_and_reloaded() {

@@ -4,7 +4,7 @@
 //! [`ingest::ingest`] as a change from a peer.
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crdt_model::communes;
 use crdt_model::document::{self, Edit, EditError, Entity, Genesis, NewEntity, Relation};
@@ -38,6 +38,16 @@ pub enum LocalError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another process kept the store for longer than the wait.
+    #[error(
+        "the store {path} stayed in use by another process for {waited} s (another communecter command on this data directory?); try again once it has finished"
+    )]
+    Busy {
+        /// The store file.
+        path: String,
+        /// Seconds waited.
+        waited: u64,
+    },
     /// The postal code is not in the communes table.
     #[error(
         "{0} is not a French postal code we know; check it, or run `communecter communes <name of your commune>` to find it"
@@ -192,6 +202,33 @@ const FOLLOWS: &str = "follows";
 /// Most postal codes followed besides the home one.
 const MAX_FOLLOWS: usize = 64;
 
+/// How long opening waits for a store another process holds (another
+/// command on the same data directory) before giving up.
+pub const STORE_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the store at `path`, waiting up to [`STORE_WAIT`] while another
+/// process holds it: commands run at once take turns instead of failing.
+fn open_store(path: &std::path::Path) -> Result<Store, LocalError> {
+    let started = Instant::now();
+    // Spread the retries of processes that found it busy together.
+    let mut pause = Duration::from_millis(5 + u64::from(std::process::id() % 16));
+    loop {
+        match ingest::open(path) {
+            Err(StoreError::InUse { .. }) if started.elapsed() < STORE_WAIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(StoreError::InUse { path }) => {
+                return Err(LocalError::Busy {
+                    path,
+                    waited: STORE_WAIT.as_secs(),
+                });
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// A citizen's node opened on its data directory.
 pub struct Local {
     /// Its data directory.
@@ -205,6 +242,10 @@ pub struct Local {
     /// What the last import knew of the directory, to look for duplicates
     /// in the next batch without listing it all again.
     known: Mutex<Option<Known>>,
+    /// Held from reading a document to committing its edit: one writer
+    /// per actor, so two edits made at once never take the same sequence
+    /// number of this citizen's actor (the second would be refused).
+    editing: Mutex<()>,
 }
 
 /// The duplicate keys of the directory, as of a number of stored changes.
@@ -240,7 +281,7 @@ impl Local {
             ))
             .map_err(EditError::from)?;
         let identity = Identity::create(dir)?;
-        let store = Arc::new(ingest::open(&dir.store_path())?);
+        let store = Arc::new(open_store(&dir.store_path())?);
         // The store holds the local profile (e-mail): owner-only, like the keys.
         #[cfg(unix)]
         {
@@ -272,6 +313,7 @@ impl Local {
             identity,
             profile,
             known: Mutex::new(None),
+            editing: Mutex::new(()),
         };
         local.commit(created.id, &genesis.postal_code, &created.change)?;
         let device_text = device.to_string();
@@ -293,7 +335,7 @@ impl Local {
     /// Opens an initialized data directory.
     pub fn open(dir: &DataDir) -> Result<Self, LocalError> {
         let identity = Identity::load(dir)?;
-        let store = Arc::new(ingest::open(&dir.store_path())?);
+        let store = Arc::new(open_store(&dir.store_path())?);
         let get = |key: &'static str| -> Result<String, LocalError> {
             store.profile(key)?.ok_or(LocalError::Profile(key))
         };
@@ -315,6 +357,7 @@ impl Local {
             identity,
             profile,
             known: Mutex::new(None),
+            editing: Mutex::new(()),
         })
     }
 
@@ -520,6 +563,12 @@ impl Local {
 
     /// Edits an entity; returns it as stored.
     pub fn edit(&self, id: EntityId, edits: &[Edit]) -> Result<Entity, LocalError> {
+        // A panic elsewhere while holding it left nothing half-written (the
+        // store's transactions are whole), so a poisoned lock is still good.
+        let _editing = self
+            .editing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let doc = self
             .store
             .document(&id)?

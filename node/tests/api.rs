@@ -265,6 +265,43 @@ async fn a_citizen_cannot_recommend_in_another_citizens_name() {
     assert!(!entity.to_string().contains(&neighbour));
 }
 
+/// Edits made at once on one entity all succeed: the citizen's actor has
+/// one writer, so no two changes take the same sequence number, and no own
+/// change lands in the quarantine kept for peers' faults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_edits_of_one_entity_all_succeed() {
+    let api = Arc::new(api(true));
+    let (_, entity) = api.write("POST", "/api/entities", Some(garage())).await;
+    let id = entity["id"].as_str().unwrap().to_owned();
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let (api, id) = (api.clone(), id.clone());
+            tokio::spawn(async move {
+                let mut refused = Vec::new();
+                for edit in 0..25 {
+                    let body =
+                        json!({"edits": [{"set": ["description", format!("{writer}-{edit}")]}]});
+                    let (status, body) = api
+                        .write("PATCH", &format!("/api/entities/{id}"), Some(body))
+                        .await;
+                    if status != StatusCode::OK {
+                        refused.push(body);
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    for writer in writers {
+        let refused = writer.await.unwrap();
+        assert!(refused.is_empty(), "refused: {refused:?}");
+    }
+    let (_, history) = api.get(&format!("/api/entities/{id}/history")).await;
+    assert_eq!(history.as_array().unwrap().len(), 1 + 8 * 25);
+    let (_, status) = api.get("/api/status").await;
+    assert_eq!(status["store"]["quarantined"], 0, "{status}");
+}
+
 async fn status_author(api: &Api) -> Value {
     api.get("/api/status").await.1["author"].clone()
 }

@@ -250,7 +250,19 @@ fn bad_input_is_refused_counted_and_quarantined() {
     let unauthorized = SignedChange::sign(&key(2), id, "97400", change.raw_bytes())
         .unwrap()
         .encode();
-    let outcome = ingest::ingest(&store, Origin::Local, &[unauthorized]).unwrap();
+    // Written here, it is refused as an error to the citizen, not kept as
+    // a peer's fault.
+    let outcome =
+        ingest::ingest(&store, Origin::Local, std::slice::from_ref(&unauthorized)).unwrap();
+    assert!(matches!(
+        outcome[0],
+        Outcome::Rejected {
+            fault: Fault::Unauthorized,
+            ..
+        }
+    ));
+    assert_eq!(store.counts().unwrap().quarantined, 0);
+    let outcome = ingest::ingest(&store, Origin::Network, &[unauthorized]).unwrap();
     assert!(matches!(
         outcome[0],
         Outcome::Rejected {
@@ -572,7 +584,7 @@ fn a_change_automerge_cannot_apply_is_refused_without_harming_the_batch() {
         .unwrap()
         .encode();
     let (other, _, honest) = create(2, 10, &genesis(Kind::Organization, "Chorale", "97400"), &[]);
-    let outcomes = ingest::ingest(&store, Origin::Local, &[poisoned, honest]).unwrap();
+    let outcomes = ingest::ingest(&store, Origin::Network, &[poisoned, honest]).unwrap();
     assert!(
         matches!(
             &outcomes[0],

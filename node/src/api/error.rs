@@ -31,8 +31,8 @@ pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `bad_id`,
     /// `unknown_postal_code`, `choose_commune`, `invalid`, `unauthorized`,
     /// `forbidden`, `not_allowed`, `refused`, `unknown_entity`, `not_found`,
-    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large` or
-    /// `internal`.
+    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large`, `busy`
+    /// or `internal`.
     #[schema(examples("unknown_entity"))]
     pub code: String,
     /// For people: what went wrong and what to do.
@@ -108,6 +108,7 @@ impl From<LocalError> for ApiError {
             LocalError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
             LocalError::Envelope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             LocalError::TooManyFollows(_) => (StatusCode::CONFLICT, "too_many"),
+            LocalError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             LocalError::Identity(_)
             | LocalError::Store(_)
             | LocalError::Profile(_)

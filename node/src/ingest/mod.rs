@@ -269,9 +269,12 @@ fn write(
         .iter()
         .map(|(position, hash)| (*hash, &envelopes[*position][..]))
         .collect();
+    // The quarantine keeps what peers sent for inspection; the citizen's own
+    // refused change is answered to them as an error instead.
     let refused = result
         .refused
         .iter()
+        .filter(|(_, source, _)| origin != Origin::Local || matches!(source, Source::Waiting(_)))
         .map(|(hash, source, reason)| (*hash, bytes_of(envelopes, source).len(), reason.clone()))
         .collect();
     let parked = writer.write_document(DocWrite {
