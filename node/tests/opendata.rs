@@ -638,3 +638,80 @@ fn duplicates_are_found_across_import_batches_and_after_other_writes() {
         "{third:?}"
     );
 }
+
+/// What anyone may publish as a name, a tag or a description does not run
+/// as a formula in the spreadsheet of whoever opens the CSV export: cells
+/// that start like one get a leading `'` (OWASP), and importing the file
+/// gives every value back exactly.
+#[test]
+fn csv_cells_never_start_a_formula_and_come_back_exactly() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let names = [
+        "=HYPERLINK(\"http://example.org\",\"Cliquez\")",
+        "+SUM(1;2)",
+        "@commande",
+        "-2+3",
+        "'=déjà cité",
+    ];
+    for name in names {
+        add(
+            &anne,
+            Kind::Organization,
+            name,
+            vec![
+                Edit::AddTag("=cmd".into()),
+                text(Field::Description, "-1 point"),
+                text(Field::Telephone, "+262 262 00 00 00"),
+            ],
+        );
+    }
+    let entities = anne.store.list(&Filter::default()).unwrap();
+    let bytes = exported(&entities, Format::Csv);
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let column = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+    let mut rows = 0;
+    for row in reader.records().map(Result::unwrap) {
+        rows += 1;
+        for (index, cell) in row.iter().enumerate() {
+            if index == column("lat") || index == column("lon") {
+                continue;
+            }
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{} starts a formula: {cell:?}",
+                CSV_COLUMNS[index]
+            );
+        }
+    }
+    assert_eq!(rows, entities.len());
+
+    let bruno = citizen(&temp, "bruno");
+    let (_, outcomes) = import_all(&bruno, &bytes);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| !matches!(o, RowOutcome::Rejected { .. })),
+        "{outcomes:?}"
+    );
+    let theirs = bruno.store.list(&Filter::default()).unwrap();
+    for name in names {
+        let copy = theirs
+            .iter()
+            .find(|entity| entity.name() == name)
+            .unwrap_or_else(|| panic!("{name} did not come back"));
+        assert!(copy.tags.contains("=cmd"), "{:?}", copy.tags);
+        assert_eq!(copy.text(Field::Description), Some("-1 point"));
+        assert_eq!(copy.text(Field::Telephone), Some("+262 262 00 00 00"));
+    }
+}
+
+#[test]
+fn the_csv_escape_is_undone_exactly() {
+    for text in [
+        "", "a", "=", "'", "''", "'=", "''=", "'a", "=1+1", "\tx", "\rx", "-3", "@a", "'@a", "é=",
+        "Garage",
+    ] {
+        assert_eq!(export::csv_text(&export::csv_cell(text)), text, "{text:?}");
+    }
+}

@@ -180,7 +180,17 @@ pub fn export(
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(CSV_COLUMNS)?;
             for entity in &shown {
-                writer.write_record(csv_row(entity, options.licence))?;
+                // Every text a citizen or a peer wrote is escaped; the
+                // coordinates are numbers this node formats (a negative one
+                // stays a number).
+                let row = csv_row(entity, options.licence)
+                    .into_iter()
+                    .zip(CSV_COLUMNS)
+                    .map(|(cell, column)| match column {
+                        "lat" | "lon" => cell,
+                        _ => csv_cell(&cell),
+                    });
+                writer.write_record(row)?;
             }
             writer.flush()?;
             Ok(shown.len())
@@ -527,6 +537,46 @@ pub fn tags_cell(tags: &std::collections::BTreeSet<String>) -> String {
         serde_json::to_string(tags).expect("JSON of strings")
     } else {
         tags.iter().cloned().collect::<Vec<_>>().join(";")
+    }
+}
+
+/// The characters that make a spreadsheet read a cell as a formula when
+/// they start it (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell a spreadsheet will show as text: one that starts like a
+/// formula gets a leading `'` (as OWASP's CSV-injection guidance says), and
+/// so does one that starts with `'` before such a character, so that
+/// [`csv_text`] gives every value back exactly.
+pub fn csv_cell(text: &str) -> String {
+    let mut chars = text.chars();
+    let escape = match chars.next() {
+        Some(first) if FORMULA_STARTS.contains(&first) => true,
+        Some('\'') => chars
+            .next()
+            .is_some_and(|second| second == '\'' || FORMULA_STARTS.contains(&second)),
+        _ => false,
+    };
+    if escape {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The value of a cell [`csv_cell`] wrote: the leading `'` it added taken
+/// off; any other cell as it is.
+pub fn csv_text(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest)
+            if rest
+                .chars()
+                .next()
+                .is_some_and(|first| first == '\'' || FORMULA_STARTS.contains(&first)) =>
+        {
+            rest
+        }
+        _ => cell,
     }
 }
 

@@ -449,6 +449,8 @@ fn read_csv(text: &str) -> Result<ImportFile, ImportError> {
             );
         }
         for (header, cell) in headers.iter().zip(record.iter()) {
+            // A cell our export escaped against spreadsheet formulas.
+            let cell = super::export::csv_text(cell);
             if cell.trim().is_empty() || CSV_IGNORED.contains(&header.as_str()) {
                 continue;
             }
