@@ -34,7 +34,7 @@ use crate::document::{Relation, SCHEMA_VERSION, is_known_root_key, key};
 use crate::ids::{Actor, AuthorKey, EntityId, parse_hex};
 use crate::schema::{
     Container, Field, Kind, MAX_COMMENT_CHARS, MAX_REPORT_CHARS, MAX_TAGS, ValidationError,
-    check_dates, check_length, check_postal_code, check_tag,
+    check_dates, check_length, check_postal_code, check_tag, check_visible,
 };
 
 /// A path in a document: map keys, with `*` standing for a list position.
@@ -695,6 +695,7 @@ fn check_slot(
     let delete = matches!(action, OpType::Delete);
     let text = |field: &'static str, max: usize| match (put, delete) {
         (Some(ScalarValue::Str(text)), _) => check_length(field, text, max)
+            .and_then(|()| check_visible(field, text, false))
             .and_then(|()| {
                 if text.chars().any(char::is_control) {
                     Err(ValidationError::ControlCharacters { field })

@@ -302,6 +302,49 @@ async fn concurrent_edits_of_one_entity_all_succeed() {
     assert_eq!(status["store"]["quarantined"], 0, "{status}");
 }
 
+/// Values the rules refuse are validation errors (422 `invalid`): a name
+/// that shows nothing, a text that turns its direction around, the tag
+/// beyond the limit.
+#[tokio::test]
+async fn refused_values_are_validation_errors() {
+    let api = api(true);
+    for name in ["\u{200B}\u{200C}", "Garage \u{202E}tenaP"] {
+        let (status, body) = api
+            .write(
+                "POST",
+                "/api/entities",
+                Some(json!({"kind": "organization", "name": name})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    }
+    let (_, entity) = api.write("POST", "/api/entities", Some(garage())).await;
+    let id = entity["id"].as_str().unwrap().to_owned();
+    let (status, body) = api
+        .write(
+            "POST",
+            &format!("/api/entities/{id}/links"),
+            Some(json!({"relation": "recommends", "comment": "Super \u{202E}nocra"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let tags: Vec<Value> = (0..20)
+        .map(|n| json!({"add_tag": format!("étiquette {n}")}))
+        .collect();
+    let (status, body) = api
+        .write(
+            "PATCH",
+            &format!("/api/entities/{id}"),
+            Some(json!({"edits": tags})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("20"),
+        "{body}"
+    );
+}
+
 async fn status_author(api: &Api) -> Value {
     api.get("/api/status").await.1["author"].clone()
 }

@@ -4,6 +4,58 @@
 use super::{Field, MAX_TAG_CHARS, MAX_URL_BYTES, Shape, ValidationError};
 use crate::ids::EntityId;
 
+/// Whether a character shows nothing by itself: white space, and the
+/// default-ignorable code points of Unicode (zero-width spaces and joiners,
+/// the soft hyphen, bidirectional marks, variation selectors, tags…).
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// Whether a character overrides, embeds or isolates the direction of the
+/// text around it: such a character can make a name read as another (an
+/// invoice name that shows reversed), so none is accepted. The marks
+/// U+200E and U+200F, which only hint at a direction, are.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks what every free text shares: no direction override, and, when
+/// it must have a value, something visible in it.
+pub fn check_visible(
+    field: &'static str,
+    text: &str,
+    required: bool,
+) -> Result<(), ValidationError> {
+    if text.chars().any(is_bidi_control) {
+        return Err(ValidationError::BidiControl { field });
+    }
+    if required && text.chars().all(is_invisible) {
+        return Err(ValidationError::Empty { field });
+    }
+    Ok(())
+}
+
 pub(super) fn check_text(field: Field, shape: Shape, text: &str) -> Result<(), ValidationError> {
     let name = field.key();
     match shape {
@@ -11,9 +63,7 @@ pub(super) fn check_text(field: Field, shape: Shape, text: &str) -> Result<(), V
             max_chars,
             required,
         } => {
-            if required && text.trim().is_empty() {
-                return Err(ValidationError::Empty { field: name });
-            }
+            check_visible(name, text, required)?;
             check_length(name, text, max_chars)?;
             // Newlines belong in descriptions only.
             let multiline = matches!(field, Field::Description | Field::OpeningHours);
@@ -203,14 +253,16 @@ pub fn postal_key(code: &str, country: &str) -> String {
 /// Checks a tag: trimmed, 1 to [`MAX_TAG_CHARS`] characters, no control
 /// characters, no `/` (tags appear in URLs).
 pub fn check_tag(tag: &str) -> Result<(), ValidationError> {
-    let reason = if tag.trim().is_empty() {
-        Some("it is empty")
+    let reason = if tag.chars().all(is_invisible) {
+        Some("it is empty or shows nothing")
     } else if tag.trim() != tag {
         Some("it starts or ends with a space")
     } else if tag.chars().count() > MAX_TAG_CHARS {
         Some("it is longer than 40 characters")
     } else if tag.chars().any(|c| c.is_control() || c == '/') {
         Some("it contains a control character or '/'")
+    } else if tag.chars().any(is_bidi_control) {
+        Some("it contains a character that overrides the text's direction")
     } else {
         None
     };

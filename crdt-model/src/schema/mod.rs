@@ -17,7 +17,7 @@ mod check;
 
 pub use check::{
     DateKey, MAX_POSTAL_CODE_BYTES, check_country, check_dates, check_length, check_postal_code,
-    check_tag, postal_key,
+    check_tag, check_visible, is_bidi_control, is_invisible, postal_key,
 };
 use check::{check_coordinate, check_text};
 
@@ -500,8 +500,9 @@ impl Value {
 /// Why a value, a field or an entity is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ValidationError {
-    /// A required field is empty.
-    #[error("{field} must not be empty")]
+    /// A required field is empty, or shows nothing (only spaces and
+    /// invisible characters).
+    #[error("{field} must not be empty, nor made only of spaces and invisible characters")]
     Empty {
         /// The field.
         field: &'static str,
@@ -519,6 +520,15 @@ pub enum ValidationError {
     /// A text contains control characters.
     #[error("{field} contains control characters")]
     ControlCharacters {
+        /// The field.
+        field: &'static str,
+    },
+    /// A text contains a character that overrides, embeds or isolates the
+    /// direction of the text (it can make a name read as another).
+    #[error(
+        "{field} contains a character that changes the direction of the text (U+202A–U+202E, U+2066–U+2069)"
+    )]
+    BidiControl {
         /// The field.
         field: &'static str,
     },
@@ -631,6 +641,45 @@ mod tests {
 
     fn text(value: &str) -> ScalarValue {
         ScalarValue::Str(value.into())
+    }
+
+    /// A name must show something, and no text may turn its own direction
+    /// around (a name that reads as another).
+    #[test]
+    fn invisible_names_and_direction_overrides_are_refused() {
+        for name in [
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{FEFF}",
+            " \u{00AD} ",
+            "\u{2060}\u{180E}",
+        ] {
+            assert!(
+                matches!(
+                    Field::Name.check(&text(name)),
+                    Err(ValidationError::Empty { .. })
+                ),
+                "{name:?}"
+            );
+        }
+        for field in [Field::Name, Field::ShortDescription, Field::Description] {
+            for spoof in ["Garage \u{202E}tenaP", "\u{2067}Payet", "a\u{202A}b"] {
+                assert!(
+                    matches!(
+                        field.check(&text(spoof)),
+                        Err(ValidationError::BidiControl { .. })
+                    ),
+                    "{field:?} {spoof:?}"
+                );
+            }
+        }
+        // Right-to-left text, with or without a direction mark, is fine.
+        for name in ["مخبز الحي", "Boulangerie \u{200F}مخبز", "שוק"] {
+            assert_eq!(Field::Name.check(&text(name)), Ok(()), "{name:?}");
+        }
+        for tag in ["\u{200B}", "a\u{202E}b"] {
+            assert!(check_tag(tag).is_err(), "{tag:?}");
+        }
+        assert_eq!(check_tag("vélo"), Ok(()));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::extract::Query;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use crdt_model::authz::Reject;
 use crdt_model::document::EditError;
 use crdt_model::ids::EntityId;
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,11 @@ impl From<LocalError> for ApiError {
             }
             LocalError::PersonByAdd => (StatusCode::BAD_REQUEST, "invalid"),
             LocalError::Edit(EditError::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            }
+            // A value the rules refuse (too many tags…) is a validation
+            // error, not a question of who may write.
+            LocalError::Edit(EditError::NotAllowed(Reject::Invalid { .. })) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             }
             LocalError::Edit(EditError::NotAllowed(_)) => (StatusCode::FORBIDDEN, "not_allowed"),
