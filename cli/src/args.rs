@@ -276,6 +276,22 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Open the web map, able to write, in this computer's browser.
+    ///
+    /// Asks the running node for a one-time link (usable once, within ten
+    /// minutes) that pairs the browser opening it; the page itself carries
+    /// no secret, so other users of this computer and other sites cannot
+    /// write. Prints the link, and opens it unless --no-browser.
+    ///
+    /// Examples:
+    ///   communecter web
+    ///   communecter web --no-browser
+    #[command(verbatim_doc_comment)]
+    Web {
+        /// Print the link without opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Run the node: it owns the data directory and serves the local API.
     ///
     /// While it runs, the other commands go through its API. Stop it with

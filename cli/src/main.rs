@@ -225,6 +225,27 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
+        Command::Web { no_browser } => {
+            if !dir.node_running() {
+                bail!(
+                    "the web map is served by the node: start it with `communecter node` (it opens the map itself)"
+                );
+            }
+            let pairing = node::api::Remote::of(&dir)?.pairing()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pairing)?);
+            } else {
+                println!(
+                    "Open this link once, within {} minutes, in the browser that should write:",
+                    pairing.expires_in / 60
+                );
+                println!("  {}", pairing.url);
+            }
+            if !no_browser {
+                open_browser(&pairing.url);
+            }
+            Ok(())
+        }
         Command::Compact => {
             if dir.node_running() {
                 bail!(
@@ -348,6 +369,12 @@ fn run_node(config: node::daemon::DaemonConfig, browser: bool) -> Result<()> {
         println!("  data directory: {dir}");
         let web = format!("http://{}/", daemon.address());
         println!("  web map:        {web}");
+        // The page carries no secret: the browser that should write is
+        // paired by a one-time link (another one: `communecter web`).
+        let pairing = daemon.state().pairing_link().ok();
+        if let Some(link) = &pairing {
+            println!("  to write there: {link} (once, within 10 minutes)");
+        }
         println!("  local API:      http://{}", daemon.address());
         if let Some(network) = daemon.network().await {
             println!("  peer id:        {}", network.peer_id);
@@ -366,7 +393,7 @@ fn run_node(config: node::daemon::DaemonConfig, browser: bool) -> Result<()> {
         println!("Press Ctrl-C to stop.");
         use std::io::IsTerminal;
         if browser && std::io::stdout().is_terminal() {
-            open_browser(&web);
+            open_browser(pairing.as_deref().unwrap_or(&web));
         }
         tokio::spawn(show_sync_progress(daemon.state()));
         daemon.serve(node::daemon::stop_signal()).await?;

@@ -42,7 +42,11 @@ fn a_citizen_uses_the_web_map() {
     let published = anne_node.published(&addr_file(&anne), |_| true);
     let url = format!("{}/", published["api"].as_str().unwrap());
     let browser = browser();
-    browser.go(&url);
+    // The page carries no secret: the citizen's command line pairs this
+    // browser, whose one-time link sets the session cookie.
+    let pairing = anne.json(&["web", "--no-browser"]);
+    browser.go(pairing["url"].as_str().unwrap());
+    browser.wait("sent to the map", "return location.pathname === '/'");
     // French first, whatever the browser's language.
     browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
     browser.go(&url);

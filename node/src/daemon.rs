@@ -132,7 +132,7 @@ impl Daemon {
         let mut web = crate::api::web::WebConfig {
             // A page served beyond this computer must not hand out the
             // right to write.
-            embed_token: address.ip().is_loopback(),
+            loopback: address.ip().is_loopback(),
             ..crate::api::web::WebConfig::default()
         };
         if let Some((tiles, attribution)) = config.tiles.clone() {

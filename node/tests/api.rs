@@ -345,6 +345,171 @@ async fn refused_values_are_validation_errors() {
     );
 }
 
+/// A request and its whole answer, whatever its body: for the page and
+/// the pairing link's redirect.
+async fn exchange(
+    api: &Api,
+    request: axum::http::request::Builder,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = api
+        .router
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// The page carries no secret that another user of the computer could read
+/// from it; the citizen's own command line pairs their browser with a
+/// one-time link, whose session cookie no script reads and no other site
+/// sends; requests another site's page makes are refused on every route.
+#[tokio::test]
+async fn the_web_map_writes_only_from_a_paired_browser_of_its_own_site() {
+    let api = api(true);
+    let (status, _, page) = exchange(&api, Request::get("/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains(TOKEN), "the page carries the write token");
+
+    // Pairing needs the token, which only the owner can read.
+    let (status, body) = api.call("POST", "/api/pairings", None, None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (status, pairing) = api.write("POST", "/api/pairings", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{pairing}");
+    let url = pairing["url"].as_str().unwrap();
+    let path = &url[url.find("/api/pair?code=").unwrap()..];
+
+    let (status, headers, _) = exchange(&api, Request::get(path)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/");
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    // Once only.
+    let (status, headers, _) = exchange(&api, Request::get(path)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/?pairing=expired");
+    assert!(headers.get(header::SET_COOKIE).is_none());
+
+    let with_cookie = |method: &str, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::COOKIE, &session)
+    };
+    let (_, body) = api
+        .send(
+            with_cookie("GET", "/api/session")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(body["paired"], true);
+    let (_, body) = api.get("/api/session").await;
+    assert_eq!(body["paired"], false);
+    let (status, body) = api
+        .send(
+            with_cookie("POST", "/api/entities")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(garage().to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "a paired browser writes: {body}"
+    );
+    let (status, body) = api
+        .send(
+            with_cookie("POST", "/api/entities")
+                .header(header::COOKIE, "communecter_session=forged")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(garage().to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "one good cookie among others: {body}"
+    );
+    let (status, body) = api
+        .send(
+            Request::post("/api/entities")
+                .header(header::COOKIE, "communecter_session=forged")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(garage().to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // Another site's page, even with the cookie, on every route.
+    let foreign = [
+        ("POST", "/api/entities", "origin", "http://evil.example"),
+        ("GET", "/api/export/json", "sec-fetch-site", "cross-site"),
+        ("GET", "/api/search?q=garage", "sec-fetch-site", "same-site"),
+        ("GET", "/api/status", "origin", "null"),
+        ("GET", "/app.js", "sec-fetch-site", "cross-site"),
+    ];
+    for (method, path, name, value) in foreign {
+        let request = with_cookie(method, path)
+            .header(name, value)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(garage().to_string()))
+            .unwrap();
+        let (status, body) = api.send(request).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "cross_site");
+    }
+    // A preflight, as Private Network Access sends it, gets no CORS grant.
+    let (status, headers, _) = exchange(
+        &api,
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/api/entities")
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-private-network", "true"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        !headers
+            .keys()
+            .any(|name| name.as_str().starts_with("access-control-")),
+        "{headers:?}"
+    );
+    // Its own pages pass, and a link to the map from elsewhere opens it.
+    let (status, _) = api
+        .send(
+            with_cookie("GET", "/api/export/json")
+                .header("sec-fetch-site", "same-origin")
+                .header(header::HOST, "127.0.0.1:7878")
+                .header(header::ORIGIN, "http://127.0.0.1:7878")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = exchange(
+        &api,
+        Request::get("/")
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", "navigate"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 async fn status_author(api: &Api) -> Value {
     api.get("/api/status").await.1["author"].clone()
 }

@@ -26,7 +26,8 @@ const TEXT = {
     attendees: "Participants", recommended_by: "Recommandé par", address: "Adresse",
     nothing: "Rien ici pour l'instant.", count: (n) => `${n} résultat${n > 1 ? "s" : ""}`,
     saved: "Enregistré.", updated: "Mis à jour par un voisin.", joined_as: (name) => `Bienvenue, ${name} !`,
-    read_only: "Lecture seule : cette page n'a pas le droit d'écrire sur ce nœud.",
+    read_only: "Lecture seule : pour écrire depuis ce navigateur, lancez « communecter web » et ouvrez le lien qu'il donne.",
+    pairing_expired: "Ce lien a déjà servi ou a expiré : lancez « communecter web » pour en avoir un autre.",
     change_by: "modification par", unknown_commune: "Code postal inconnu.",
     send: "Envoyer", back: "Retour à la liste",
   },
@@ -52,7 +53,8 @@ const TEXT = {
     attendees: "Attendees", recommended_by: "Recommended by", address: "Address",
     nothing: "Nothing here yet.", count: (n) => `${n} result${n > 1 ? "s" : ""}`,
     saved: "Saved.", updated: "Updated by a neighbour.", joined_as: (name) => `Welcome, ${name}!`,
-    read_only: "Read only: this page may not write to this node.",
+    read_only: "Read only: to write from this browser, run `communecter web` and open the link it gives.",
+    pairing_expired: "This link was used already or has expired: run `communecter web` for another one.",
     change_by: "change by", unknown_commune: "Unknown postal code.",
     send: "Send", back: "Back to the list",
   },
@@ -65,7 +67,8 @@ const OVERSEAS = {
 };
 
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? "";
-const token = meta("communecter-token");
+/** Whether this browser is paired to write (its session cookie, which no script reads). */
+let canWrite = false;
 const $ = (id) => document.getElementById(id);
 
 let lang = localStorage.getItem("communecter-lang")
@@ -84,9 +87,9 @@ const state = {
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => null);
   if (!response.ok) {
@@ -307,7 +310,7 @@ async function showDetail(entity, history) {
     detail.append(section);
   }
   const actions = el("div", null, { class: "actions" });
-  if (token && entity.kind !== "person") {
+  if (canWrite && entity.kind !== "person") {
     const editButton = el("button", t("edit"), { type: "button" });
     editButton.addEventListener("click", () => openEntityForm(entity));
     actions.append(editButton);
@@ -560,7 +563,7 @@ function listen() {
 async function start() {
   state.status = await api("GET", "/api/status");
   if (!state.status.joined) {
-    if (token) $("join-dialog").showModal();
+    if (canWrite) $("join-dialog").showModal();
     return;
   }
   try {
@@ -575,10 +578,19 @@ async function start() {
   await loadEntities();
 }
 
-translatePage();
-if (!token) {
-  $("add-button").hidden = true;
-  toast(t("read_only"));
+async function boot() {
+  translatePage();
+  if (new URLSearchParams(location.search).get("pairing") === "expired") {
+    toast(t("pairing_expired"));
+    history.replaceState(null, "", "/");
+  }
+  canWrite = (await api("GET", "/api/session")).paired;
+  if (!canWrite) {
+    $("add-button").hidden = true;
+    toast(t("read_only"));
+  }
+  listen();
+  await start();
 }
-listen();
-start().catch((error) => toast(error.message));
+
+boot().catch((error) => toast(error.message));

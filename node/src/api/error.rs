@@ -31,7 +31,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `bad_id`,
     /// `unknown_postal_code`, `choose_commune`, `invalid`, `unauthorized`,
-    /// `forbidden`, `not_allowed`, `refused`, `unknown_entity`, `not_found`,
+    /// `forbidden`, `cross_site`, `not_allowed`, `refused`, `unknown_entity`, `not_found`,
     /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large`, `busy`
     /// or `internal`.
     #[schema(examples("unknown_entity"))]

@@ -19,10 +19,12 @@ use super::openapi::{
     self, Forbidden, Internal, NotJoined, Unauthorized, UnknownEntity, Unprocessable,
     UnsupportedMediaType, WriteErrors,
 };
+use super::session::{COOKIE, PAIRING_LIFETIME};
 use super::state::ApiState;
 use super::types::{
     EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, LinkRequest,
-    ListQuery, NetworkDown, NetworkState, NetworkStatus, NotJoinedStatus, PostalCodeStatus, Status,
+    ListQuery, NetworkDown, NetworkState, NetworkStatus, NotJoinedStatus, PairQuery, Pairing,
+    PostalCodeStatus, Session, Status,
 };
 use super::{MAX_IMPORT_ROWS, MAX_SEARCH_RESULTS};
 use crate::api::types::{EntityPath, LinkPath};
@@ -73,6 +75,92 @@ pub(super) async fn status(State(state): Shared) -> Result<Json<Status>, ApiErro
         Ok(Json(Status::Joined(Box::new(status))))
     })
     .await
+}
+
+/// A pairing link for the web map
+///
+/// A one-time link (usable for ten minutes) that lets the browser opening
+/// it write through the web map: `communecter web` asks for one and opens
+/// it. Only with the bearer token, and only on a node serving on loopback.
+#[utoipa::path(post, path = "/api/pairings", operation_id = "createPairing", tag = "web",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The link.", body = Pairing),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Code `not_allowed`: the API is served beyond this \
+            computer, where the web map only reads.", body = ErrorBody),
+        (status = 500, response = Internal),
+    ))]
+pub(super) async fn create_pairing(
+    State(state): Shared,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Pairing>), ApiError> {
+    state.authorize_token(&headers)?;
+    let url = state.pairing_link()?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Pairing {
+            url,
+            expires_in: PAIRING_LIFETIME.as_secs(),
+        }),
+    ))
+}
+
+/// Pair this browser
+///
+/// Opened from a pairing link: uses its code once and sets the session
+/// cookie (`HttpOnly`, `SameSite=Strict`), then sends the browser to the
+/// map. A code used already, expired or not this node's sends it to the
+/// map unpaired, with `?pairing=expired`.
+#[utoipa::path(get, path = "/api/pair", operation_id = "pair", tag = "web",
+    params(PairQuery),
+    responses(
+        (status = 303, description = "To the map, paired (the `Set-Cookie` header carries the \
+            session) or not (`Location: /?pairing=expired`).",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "Code `bad_request`: no `code`.", body = ErrorBody),
+        (status = 500, response = Internal),
+    ))]
+pub(super) async fn pair(
+    State(state): Shared,
+    params: Result<Query<PairQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(params)?;
+    let response = match state.pair(&params.code)? {
+        Some(secret) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/".to_owned()),
+                (
+                    header::SET_COOKIE,
+                    format!("{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/"),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+        )
+            .into_response(),
+        None => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/?pairing=expired".to_owned()),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+        )
+            .into_response(),
+    };
+    Ok(response)
+}
+
+/// Whether this browser may write
+///
+/// `paired` when the request carries the session cookie of a pairing.
+#[utoipa::path(get, path = "/api/session", operation_id = "getSession", tag = "web",
+    responses((status = 200, description = "The browser's session.", body = Session)))]
+pub(super) async fn session(State(state): Shared, headers: HeaderMap) -> Json<Session> {
+    Json(Session {
+        paired: state.paired(&headers),
+        can_pair: state.web().loopback,
+    })
 }
 
 /// The network part of the status: peer id, addresses, and per followed

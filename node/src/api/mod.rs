@@ -36,6 +36,7 @@ mod error;
 mod handlers;
 mod openapi;
 mod remote;
+pub mod session;
 pub mod state;
 pub mod types;
 pub mod web;
@@ -81,13 +82,18 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(handlers::peers))
         .routes(routes!(handlers::follow))
         .routes(routes!(web::events))
+        .routes(routes!(handlers::create_pairing))
+        .routes(routes!(handlers::pair))
+        .routes(routes!(handlers::session))
         .routes(routes!(handlers::export))
         .routes((schemas, paths, import))
 }
 
 /// The OpenAPI document of this API, generated from its routes and types.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
+    let mut doc = routes().into_openapi();
+    openapi::refuse_cross_site_everywhere(&mut doc);
+    doc
 }
 
 /// [`openapi`] as the JSON served at `/api/openapi.json`, made once.
@@ -110,6 +116,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             state.clone(),
             check_host,
         ))
+        .layer(axum::middleware::from_fn(check_site))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -136,6 +143,40 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
     response
 }
 
+/// Refuses what a page of another site makes the browser send, on every
+/// route, reads included: no other site may write in the citizen's name
+/// (even with the session cookie, which SameSite=Strict already keeps
+/// from it), nor make the node spend its memory on exports. A browser
+/// says where a request comes from in `Sec-Fetch-Site` (anything but
+/// `same-origin` or `none`, a typed address, is refused; `same-site`
+/// too: another port of 127.0.0.1 is the same site) and in `Origin`
+/// (refused unless this node's own). Preflights (`OPTIONS`, which Private
+/// Network Access sends before a public page reaches a local address)
+/// are refused, and no CORS header is ever sent. Programs send neither
+/// header and pass. A top-level navigation to the map itself (a link
+/// from elsewhere) passes: it carries no secret and reads nothing.
+async fn check_site(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let navigation = request.method() == axum::http::Method::GET
+        && !request.uri().path().starts_with("/api/")
+        && text("sec-fetch-mode") == Some("navigate");
+    let cross_site = text("sec-fetch-site")
+        .is_some_and(|site| site != "same-origin" && site != "none")
+        && !navigation;
+    let own_origin = text("host").map(|host| format!("http://{host}"));
+    let foreign_origin = text("origin").is_some_and(|origin| Some(origin) != own_origin.as_deref());
+    if request.method() == axum::http::Method::OPTIONS || cross_site || foreign_origin {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "this node answers only its own pages and programs on this computer, not a page of another site",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Refuses requests naming another host than this node's (a web page of
 /// another site whose name was pointed at 127.0.0.1, "DNS rebinding"),
 /// unless the API was made public on purpose.
@@ -149,7 +190,7 @@ async fn check_host(
         .get(header::HOST)
         .and_then(|host| host.to_str().ok());
     if let Some(host) = host
-        && state.web().embed_token
+        && state.web().loopback
     {
         let port = state.address().rsplit(':').next().unwrap_or_default();
         let local = ["127.0.0.1", "localhost", "[::1]"]

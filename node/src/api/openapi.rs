@@ -58,6 +58,7 @@ and `POST /api/init` itself work; the other endpoints answer 409 `not_joined`."
         Unauthorized,
         Forbidden,
         UnknownEntity,
+        CrossSite,
         NotJoined,
         TooLarge,
         UnsupportedMediaType,
@@ -143,11 +144,15 @@ error_responses! {
     /// 403: not the citizen's to change.
     Forbidden: "Code `not_allowed`: the citizen may not make this change (admins only, entity \
         closed to edition, someone else's person profile, last admin…); code `refused`: the \
-        store refused the signed change.",
+        store refused the signed change; code `cross_site`: a page of another site made the \
+        browser send the request.",
         [
             ("not_allowed", "not_allowed", "name may only be edited by admins: this entity is not open to edition"),
             ("refused", "refused", "the change was refused: …"),
         ];
+    /// 403: a request a page of another site made the browser send.
+    CrossSite: CROSS_SITE,
+        [("cross_site", "cross_site", "this node answers only its own pages and programs on this computer, not a page of another site")];
     /// 404: no such entity.
     UnknownEntity: "Code `unknown_entity`: no entity with this id in this node's store.",
         [("unknown_entity", "unknown_entity", "no entity aigfjguydgfehzvq4y5dq366ze in this directory; `communecter list` shows what there is")];
@@ -192,6 +197,40 @@ impl IntoResponses for WriteErrors {
             (status.to_owned(), RefOr::Ref(reference))
         })
         .collect()
+    }
+}
+
+/// What every route may answer to a request another site's page made.
+const CROSS_SITE: &str = "Code `cross_site`: a page of another site made the browser send the \
+    request (its `Sec-Fetch-Site` or `Origin` say so), or it is a preflight (`OPTIONS`): \
+    refused on every route, reads included.";
+
+/// Documents on every operation the refusal of cross-site requests, which
+/// a layer around the whole router makes (no route declares it).
+pub(super) fn refuse_cross_site_everywhere(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            match responses.get_mut("403") {
+                None => {
+                    let reference =
+                        utoipa::openapi::Ref::from_response_name(CrossSite::response().0);
+                    responses.insert("403".into(), RefOr::Ref(reference));
+                }
+                // The shared `Forbidden` says it already.
+                Some(RefOr::Ref(_)) => {}
+                Some(RefOr::T(response)) => {
+                    response.description = format!("{} {CROSS_SITE}", response.description);
+                }
+            }
+        }
     }
 }
 

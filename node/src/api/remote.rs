@@ -167,6 +167,12 @@ impl Remote {
     }
 
     /// [`Self::send`], and the answer read as `T`.
+    /// A one-time link that lets the browser opening it write through the
+    /// running node's web map (`POST /api/pairings`).
+    pub fn pairing(&self) -> Result<super::types::Pairing, ClientError> {
+        self.json("POST", "/api/pairings", &[], NONE)
+    }
+
     fn json<T: DeserializeOwned>(
         &self,
         method: &str,

@@ -2,11 +2,13 @@
 //! citizen's node once joined, and the running network, which the daemon
 //! starts and hands over; the API only asks it.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::error::ApiError;
+use super::session::{self, Sessions};
 use super::web::WebConfig;
 use crate::identity::DataDir;
 use crate::local::Local;
@@ -37,6 +39,8 @@ pub struct ApiState {
     on_joined: Option<JoinedHook>,
     /// How the web map is served.
     web: WebConfig,
+    /// The browsers paired to write, and the links waiting to pair one.
+    sessions: Mutex<Sessions>,
 }
 
 impl ApiState {
@@ -51,6 +55,7 @@ impl ApiState {
             net: RwLock::new(Network::Off),
             on_joined: None,
             web: WebConfig::default(),
+            sessions: Mutex::new(Sessions::default()),
         }
     }
 
@@ -177,7 +182,66 @@ impl ApiState {
     }
 
     /// Checks the bearer token of a write.
+    /// A new one-time link that lets the browser opening it write through
+    /// the web map (see [`session`]); only for a node serving on loopback.
+    pub fn pairing_link(&self) -> Result<String, ApiError> {
+        if !self.web.loopback {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_allowed",
+                "this node serves its API beyond this computer: the web map there only reads",
+            ));
+        }
+        let code = crdt_model::ids::hex(
+            &crate::identity::random_seed()
+                .map_err(|error| ApiError::internal(error.to_string()))?,
+        );
+        self.sessions().add_code(&code, Instant::now());
+        Ok(format!("{}/api/pair?code={code}", self.address))
+    }
+
+    /// Uses a pairing code: the new session's secret, for the cookie, or
+    /// `None` when the code was used, expired or never given.
+    pub(super) fn pair(&self, code: &str) -> Result<Option<String>, ApiError> {
+        let secret = crdt_model::ids::hex(
+            &crate::identity::random_seed()
+                .map_err(|error| ApiError::internal(error.to_string()))?,
+        );
+        Ok(self
+            .sessions()
+            .pair(code, &secret, Instant::now())
+            .then_some(secret))
+    }
+
+    /// Whether the request comes from a paired browser (its session
+    /// cookie).
+    pub(super) fn paired(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .filter_map(session::cookie_value)
+            .any(|value| self.sessions().is_session(value))
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        // The bookkeeping is whole after every call: a poisoned lock is fine.
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Lets a write through: the bearer token (the command line, scripts)
+    /// or a paired browser's session cookie.
     pub(super) fn authorize_write(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.paired(headers) {
+            return Ok(());
+        }
+        self.authorize_token(headers)
+    }
+
+    /// Lets a request through with the bearer token only.
+    pub(super) fn authorize_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -197,7 +261,7 @@ impl ApiState {
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "writes need the header `Authorization: Bearer <token>`, with the token from the data directory's api.token file",
+                "writes need the header `Authorization: Bearer <token>`, with the token from the data directory's api.token file (or, in the web map, a browser paired with `communecter web`)",
             ))
         }
     }

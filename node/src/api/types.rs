@@ -20,6 +20,34 @@ use crate::opendata::Licence;
 use crate::opendata::import::{ImportRow, RowOutcome};
 use crate::store::Filter;
 
+/// `POST /api/pairings`: a one-time link that lets the browser opening it
+/// write through the web map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Pairing {
+    /// The link, to open in the browser (once, within `expires_in` seconds).
+    #[schema(examples("http://127.0.0.1:7878/api/pair?code=5c1e…"))]
+    pub url: String,
+    /// Seconds it stays usable.
+    pub expires_in: u64,
+}
+
+/// `GET /api/session`: whether the browser asking may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    /// The request carries a paired browser's session cookie.
+    pub paired: bool,
+    /// Browsers may be paired here (the API listens on loopback only).
+    pub can_pair: bool,
+}
+
+/// The query of `GET /api/pair`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PairQuery {
+    /// The one-time code of a pairing link.
+    pub code: String,
+}
+
 /// The entity named in a route's path, `/api/entities/{id}…`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

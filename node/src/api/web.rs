@@ -35,9 +35,9 @@ pub struct WebConfig {
     pub tiles: String,
     /// The credit shown for the tiles (HTML, from the node's operator).
     pub tiles_attribution: String,
-    /// Whether the page carries the API token, so that it can write: only
-    /// when the API listens on loopback.
-    pub embed_token: bool,
+    /// Whether the API listens on loopback only: then browsers may be
+    /// paired to write, and requests naming another host are refused.
+    pub loopback: bool,
 }
 
 impl Default for WebConfig {
@@ -45,7 +45,7 @@ impl Default for WebConfig {
         Self {
             tiles: DEFAULT_TILES.into(),
             tiles_attribution: DEFAULT_TILES_ATTRIBUTION.into(),
-            embed_token: true,
+            loopback: true,
         }
     }
 }
@@ -78,9 +78,7 @@ fn index(state: &ApiState) -> String {
         .and_then(|file| file.contents_utf8())
         .unwrap_or_default();
     let web = state.web();
-    let token = if web.embed_token { state.token() } else { "" };
     template
-        .replace("{{TOKEN}}", &attribute(token))
         .replace("{{TILES}}", &attribute(&web.tiles))
         .replace("{{TILES_ATTRIBUTION}}", &attribute(&web.tiles_attribution))
 }
