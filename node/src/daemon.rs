@@ -195,9 +195,8 @@ impl Daemon {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), DaemonError> {
         let app = router(self.state.clone());
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = crate::api::serve::Limits::default();
+        let result = crate::api::serve::serve(self.listener, app, limits, shutdown).await;
         let _ = std::fs::remove_file(self.config.dir.api_file());
         let _ = std::fs::remove_file(self.config.dir.token_file());
         tracing::info!("node stopped");

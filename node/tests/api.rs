@@ -510,6 +510,31 @@ async fn the_web_map_writes_only_from_a_paired_browser_of_its_own_site() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// A search is bounded (a 60 KB one cost 20 s of CPU), and several exports
+/// asked at once all come, taking turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn searches_are_bounded_and_exports_take_turns() {
+    let api = Arc::new(api(true));
+    let long = "garage ".repeat(40);
+    let (status, body) = api
+        .get(&format!("/api/search?q={}", long.replace(' ', "%20")))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, _) = api.get("/api/search?q=garage").await;
+    assert_eq!(status, StatusCode::OK);
+    let exports: Vec<_> = (0..6)
+        .map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move { api.get("/api/export/json").await })
+        })
+        .collect();
+    for export in exports {
+        let (status, body) = export.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["entities"].is_array());
+    }
+}
+
 async fn status_author(api: &Api) -> Value {
     api.get("/api/status").await.1["author"].clone()
 }

@@ -32,7 +32,7 @@ pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `bad_id`,
     /// `unknown_postal_code`, `choose_commune`, `invalid`, `unauthorized`,
     /// `forbidden`, `cross_site`, `not_allowed`, `refused`, `unknown_entity`, `not_found`,
-    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large`, `busy`
+    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large`, `busy`, `timeout`
     /// or `internal`.
     #[schema(examples("unknown_entity"))]
     pub code: String,

@@ -26,7 +26,7 @@ use super::types::{
     ListQuery, NetworkDown, NetworkState, NetworkStatus, NotJoinedStatus, PairQuery, Pairing,
     PostalCodeStatus, Session, Status,
 };
-use super::{MAX_IMPORT_ROWS, MAX_SEARCH_RESULTS};
+use super::{MAX_IMPORT_ROWS, MAX_SEARCH_CHARS, MAX_SEARCH_RESULTS};
 use crate::api::types::{EntityPath, LinkPath};
 use crate::local::{Join, Local, LocalError};
 use crate::net::{self, PeerStatus};
@@ -388,6 +388,13 @@ pub(super) async fn search(
             "give the words to search for in ?q=",
         ));
     }
+    if text.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("search for at most {MAX_SEARCH_CHARS} characters at a time"),
+        ));
+    }
     let limit = params.limit.unwrap_or(50).min(MAX_SEARCH_RESULTS);
     let local = state.local()?;
     blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
@@ -429,6 +436,8 @@ pub(super) async fn export(
     };
     let local = state.local()?;
     let filter = params.filter();
+    // Each export holds the directory in memory while it is written.
+    let _turn = state.export_turn().await;
     let body = blocking(move || Ok(local.export(format, &filter, licence)?)).await?;
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }

@@ -36,6 +36,7 @@ mod error;
 mod handlers;
 mod openapi;
 mod remote;
+pub mod serve;
 pub mod session;
 pub mod state;
 pub mod types;
@@ -58,6 +59,13 @@ pub const MAX_IMPORT_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_IMPORT_ROWS: usize = 5_000;
 /// Most results of one search.
 pub const MAX_SEARCH_RESULTS: usize = 500;
+
+/// The longest search, in characters (a 60 KB query cost 20 s of CPU).
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Most exports made at once: each holds the whole directory in memory
+/// while it is written; the next wait their turn.
+pub const MAX_EXPORTS: usize = 2;
 
 /// The routes, each declared once with its handler: the router serves
 /// them and the OpenAPI document describes them, from the same list.
@@ -92,7 +100,7 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
 /// The OpenAPI document of this API, generated from its routes and types.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = routes().into_openapi();
-    openapi::refuse_cross_site_everywhere(&mut doc);
+    openapi::layers_everywhere(&mut doc);
     doc
 }
 

@@ -59,6 +59,7 @@ and `POST /api/init` itself work; the other endpoints answer 409 `not_joined`."
         Forbidden,
         UnknownEntity,
         CrossSite,
+        Timeout,
         NotJoined,
         TooLarge,
         UnsupportedMediaType,
@@ -153,6 +154,10 @@ error_responses! {
     /// 403: a request a page of another site made the browser send.
     CrossSite: CROSS_SITE,
         [("cross_site", "cross_site", "this node answers only its own pages and programs on this computer, not a page of another site")];
+    /// 503: not answered in time.
+    Timeout: "Code `timeout`: the request was not answered within 60 s (a body sent very \
+        slowly, a disk that hangs); try again.",
+        [("timeout", "timeout", "the request was not answered within 60 s; try again")];
     /// 404: no such entity.
     UnknownEntity: "Code `unknown_entity`: no entity with this id in this node's store.",
         [("unknown_entity", "unknown_entity", "no entity aigfjguydgfehzvq4y5dq366ze in this directory; `communecter list` shows what there is")];
@@ -205,9 +210,10 @@ const CROSS_SITE: &str = "Code `cross_site`: a page of another site made the bro
     request (its `Sec-Fetch-Site` or `Origin` say so), or it is a preflight (`OPTIONS`): \
     refused on every route, reads included.";
 
-/// Documents on every operation the refusal of cross-site requests, which
-/// a layer around the whole router makes (no route declares it).
-pub(super) fn refuse_cross_site_everywhere(doc: &mut utoipa::openapi::OpenApi) {
+/// Documents on every operation what the layers around the whole router
+/// answer (no route declares it): the refusal of cross-site requests, and
+/// the time limit.
+pub(super) fn layers_everywhere(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -218,6 +224,8 @@ pub(super) fn refuse_cross_site_everywhere(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let responses = &mut operation.responses.responses;
+            let timeout = utoipa::openapi::Ref::from_response_name(Timeout::response().0);
+            responses.insert("503".into(), RefOr::Ref(timeout));
             match responses.get_mut("403") {
                 None => {
                     let reference =

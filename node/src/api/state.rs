@@ -41,6 +41,8 @@ pub struct ApiState {
     web: WebConfig,
     /// The browsers paired to write, and the links waiting to pair one.
     sessions: Mutex<Sessions>,
+    /// Turns to export, [`super::MAX_EXPORTS`] at a time.
+    exports: tokio::sync::Semaphore,
 }
 
 impl ApiState {
@@ -56,6 +58,7 @@ impl ApiState {
             on_joined: None,
             web: WebConfig::default(),
             sessions: Mutex::new(Sessions::default()),
+            exports: tokio::sync::Semaphore::new(super::MAX_EXPORTS),
         }
     }
 
@@ -77,6 +80,12 @@ impl ApiState {
 
     pub(crate) fn token(&self) -> &str {
         &self.token
+    }
+
+    /// Waits for a turn to export; the turn ends when the permit drops.
+    pub(super) async fn export_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed: `None` cannot happen.
+        self.exports.acquire().await.ok()
     }
 
     /// The data directory.

@@ -98,6 +98,10 @@ pub const SNAPSHOT_AFTER: usize = 8;
 /// Most changes waiting for their dependencies. Beyond it, new ones are
 /// refused (and counted) until dependencies arrive.
 pub const MAX_PENDING: u64 = 10_000;
+/// The memory redb may use to cache the store's pages (its default is
+/// 1 GiB, which a node under load filled: its memory grew with no plateau).
+pub const CACHE_BYTES: usize = 128 * 1024 * 1024;
+
 /// Most quarantined changes kept; the oldest are dropped first.
 pub const MAX_QUARANTINE: u64 = 10_000;
 
@@ -190,12 +194,15 @@ impl Store {
     /// ingested again in a [`Writer`] that then calls
     /// `Writer::drop_first_format`.
     pub(crate) fn open_any(path: &Path) -> Result<(Self, Option<Envelopes>), StoreError> {
-        let db = Database::create(path).map_err(|error| match error {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                path: path.display().to_string(),
-            },
-            other => StoreError::Database(other.to_string()),
-        })?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|error| match error {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                    path: path.display().to_string(),
+                },
+                other => StoreError::Database(other.to_string()),
+            })?;
         if Self::is_current(&db)? {
             return Ok((Self::with(db), None));
         }
