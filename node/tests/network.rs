@@ -344,6 +344,76 @@ async fn hostile_messages_are_rejected_and_scored_down() {
     );
 }
 
+/// The floods found by trying a node as an attacker: made-up announcements
+/// of large changes (which the node used to accept and forward at once,
+/// each starting a pull) and garbage. Nothing of it travels on, the
+/// flooding peer is disconnected and refused, and honest edits still
+/// arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_peer_is_disconnected_and_nothing_it_sent_travels() {
+    let a = node("97400", "Anne", &[]).await;
+    let b = node("97400", "Bruno", &[&a]).await;
+    let mallory = node("97400", "Mallory", &[&a]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let garage = add(&a, "Garage Payet").await;
+    eventually("everyone has the garage", || {
+        has(&b, &garage) && has(&mallory, &garage)
+    })
+    .await;
+
+    let mut random = Xorshift::new(7);
+    for n in 0..300u32 {
+        let mut announcement = net::ANNOUNCE_MAGIC.to_vec();
+        announcement.extend((0..48).map(|_| random.below(256) as u8));
+        mallory
+            .client
+            .publish_raw("97400", announcement)
+            .await
+            .unwrap();
+        if n % 3 == 0 {
+            let garbage = format!("not an envelope {n}").into_bytes();
+            mallory.client.publish_raw("97400", garbage).await.unwrap();
+        }
+    }
+
+    let mallory_id = mallory.client.peer_id().to_string();
+    eventually_async("A disconnects and refuses Mallory", || async {
+        let status = a.client.status().await.unwrap();
+        status.connections_closed.banned >= 1
+            && !status.peers.iter().any(|peer| peer.peer_id == mallory_id)
+    })
+    .await;
+    let status = a.client.status().await.unwrap();
+    assert!(
+        status
+            .rejected
+            .get("FalseAnnouncement")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        status.rejected
+    );
+    // A forwarded none of it: B would have pulled and refused it.
+    let at_b = b.client.status().await.unwrap().rejected;
+    assert!(at_b.is_empty(), "B heard some of it: {at_b:?}");
+
+    // Mallory stays out for a while, the honest nodes keep converging.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = a.client.status().await.unwrap();
+    assert!(!status.peers.iter().any(|peer| peer.peer_id == mallory_id));
+    edit(
+        &b,
+        garage,
+        vec![Edit::Link {
+            relation: crdt_model::document::Relation::Recommends,
+            comment: None,
+        }],
+    )
+    .await;
+    converged(&[&a, &b], garage).await;
+}
+
 /// Text that compresses badly: varied characters of four UTF-8 bytes.
 fn incompressible(seed: u32, chars: usize) -> String {
     let mut random = Xorshift::new(u64::from(seed).wrapping_mul(2_654_435_761));

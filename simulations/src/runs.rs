@@ -140,7 +140,7 @@ async fn peer_graph(sim: &Simulation) -> Result<(Vec<Vec<usize>>, Vec<Vec<usize>
 
 /// Connections the nodes opened and closed (by why, as
 /// [`ClosedConnections::by_why`]) since they started, all together.
-async fn connections(sim: &Simulation) -> Result<(u64, [(&'static str, u64); 4]), SimError> {
+async fn connections(sim: &Simulation) -> Result<(u64, [(&'static str, u64); 5]), SimError> {
     let mut opened = 0;
     let mut closed = ClosedConnections::default().by_why();
     for client in sim.nodes.iter().filter_map(|node| node.client.as_ref()) {

@@ -80,6 +80,9 @@ pub enum Fault {
     Unauthorized,
     /// The pending table is full.
     PendingFull,
+    /// An announcement (gossip) of a change its sender did not serve when
+    /// asked: never produced by ingest itself.
+    FalseAnnouncement,
 }
 
 impl Outcome {

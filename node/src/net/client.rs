@@ -44,6 +44,12 @@ pub(super) enum Done {
     },
     /// Verdicts on gossip messages.
     Validated(Vec<(MessageId, PeerId, MessageAcceptance, Option<Fault>)>),
+    /// The pull of an announced document ended: the change hashes the
+    /// store then holds for it, or why the pull failed.
+    Announced {
+        doc: crdt_model::ids::EntityId,
+        held: Result<std::collections::HashSet<[u8; 32]>, String>,
+    },
     /// A pulling session ended.
     Synced {
         peer: PeerId,

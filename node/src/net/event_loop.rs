@@ -15,11 +15,12 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, dcutr, identify, mdns, relay, rendezvous};
 use tokio::sync::{mpsc, oneshot};
 
+use super::announce::Announcements;
 use super::behaviour::topic_score_params;
 use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use super::client::{COMMAND_QUEUE, Client, Command, DONE_QUEUE, Done};
 use super::gossip::{VALIDATION_QUEUE, gossip_data, validate};
-use super::peer_set::{DIAL_AT_START, Dial, Open, PRUNE_INTERVAL, PeerSet};
+use super::peer_set::{BAN_SCORE, DIAL_AT_START, Dial, Open, PRUNE_INTERVAL, PeerSet};
 use super::rendezvous::Rendezvous;
 use super::schedule::Schedule;
 use super::sessions::MAX_ANSWERING;
@@ -49,6 +50,8 @@ pub(super) struct EventLoop {
     pub(super) peers: PeerSet,
     /// Which pulling sessions run and wait.
     pub(super) schedule: Schedule,
+    /// The pulls of announced documents, and the announcements waiting.
+    pub(super) announcements: Announcements,
     /// The last sync with each connected peer per postal key, for the
     /// status.
     pub(super) last_sync: HashMap<(PeerId, String), SyncState>,
@@ -109,6 +112,7 @@ impl EventLoop {
             peers: PeerSet::new(&config),
             schedule: Schedule::default(),
             last_sync: HashMap::new(),
+            announcements: Announcements::default(),
             topic_synced: HashMap::new(),
             rejected: HashMap::new(),
             connections_opened: 0,
@@ -242,6 +246,7 @@ impl EventLoop {
                     self.report(&id, &source, acceptance, fault);
                 }
             }
+            Done::Announced { doc, held } => self.on_announced(doc, held),
             Done::Synced {
                 peer,
                 postal_key,
@@ -371,6 +376,9 @@ impl EventLoop {
                 tracing::debug!(peer = %peer_id, address = %open.remote, relayed = open.relayed, "connection opened");
                 self.peers.opened(peer_id, open, Instant::now());
                 self.connections_opened += 1;
+                if self.peers.is_banned(&peer_id, Instant::now()) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -379,9 +387,10 @@ impl EventLoop {
                 ..
             } => {
                 let how = self.peers.closed(peer_id, connection_id, Instant::now());
-                tracing::debug!(peer = %peer_id, trimmed = how.trimmed, gone = how.gone, cause = ?cause, "connection closed");
+                tracing::debug!(peer = %peer_id, trimmed = how.trimmed, banned = how.banned, gone = how.gone, cause = ?cause, "connection closed");
                 let closed = &mut self.connections_closed;
                 match cause {
+                    _ if how.banned => closed.banned += 1,
                     _ if how.trimmed => closed.trimmed += 1,
                     Some(libp2p::swarm::ConnectionError::KeepAliveTimeout) => closed.idle += 1,
                     Some(libp2p::swarm::ConnectionError::IO(_)) => closed.failed += 1,
@@ -498,6 +507,26 @@ impl EventLoop {
 
     /// Dials again what the peer set asks for, and the peers met before
     /// when none is connected.
+    /// Disconnects and refuses for a while the connected peers whose
+    /// gossip score fell below [`BAN_SCORE`] (invalid messages, false
+    /// announcements): gossipsub only ignores them, which leaves them a
+    /// connection and a sync partner.
+    fn ban_low_scores(&mut self) {
+        let now = Instant::now();
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let low: Vec<(PeerId, f64)> = self
+            .peers
+            .connected()
+            .filter_map(|peer| Some((peer, gossipsub.peer_score(&peer)?)))
+            .filter(|(_, score)| *score < BAN_SCORE)
+            .collect();
+        for (peer, score) in low {
+            tracing::warn!(%peer, score, "peer refused for a while: its gossip score fell too low");
+            self.peers.ban(peer, now);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
     pub(super) fn redial(&mut self) {
         let dials = self.peers.redial(Instant::now());
         self.carry_out(dials);
@@ -514,6 +543,7 @@ impl EventLoop {
     /// need: gossip mesh members, relays holding this node's reservation,
     /// rendezvous points, peers syncing or waiting to.
     pub(super) fn prune(&mut self) {
+        self.ban_low_scores();
         let gossipsub = &self.swarm.behaviour().gossipsub;
         let mut pinned: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
         pinned.extend(self.reserved.iter().copied());

@@ -11,6 +11,7 @@ use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use tokio::sync::mpsc;
 
+use super::announce::{Decision, Heard};
 use super::client::Done;
 use super::event_loop::EventLoop;
 use super::{postal_key_of, topic};
@@ -106,9 +107,12 @@ pub(super) fn gossip_data(
     }
 }
 
-pub(super) fn parse_announcement(data: &[u8]) -> Option<EntityId> {
+/// The document and change hash an announcement names.
+pub(super) fn parse_announcement(data: &[u8]) -> Option<(EntityId, [u8; 32])> {
     let rest = data.strip_prefix(&ANNOUNCE_MAGIC[..])?;
-    (rest.len() == 48).then(|| EntityId::from_bytes(rest[..16].try_into().expect("16 bytes")))
+    let doc: [u8; 16] = rest.get(..16)?.try_into().ok()?;
+    let hash: [u8; 32] = rest.get(16..)?.try_into().ok()?;
+    Some((EntityId::from_bytes(doc), hash))
 }
 
 impl EventLoop {
@@ -124,16 +128,29 @@ impl EventLoop {
                     self.reject(&message_id, &propagation_source, Fault::Malformed);
                     return;
                 };
-                if let Some(doc) = parse_announcement(&message.data) {
-                    // Too large for gossip: fetch it by sync from whoever
-                    // forwarded the announcement.
-                    self.report(
-                        &message_id,
-                        &propagation_source,
-                        MessageAcceptance::Accept,
-                        None,
-                    );
-                    self.pull_one(propagation_source, doc);
+                if message.data.starts_with(&ANNOUNCE_MAGIC[..]) {
+                    let Some((doc, hash)) = parse_announcement(&message.data) else {
+                        self.reject(&message_id, &propagation_source, Fault::Malformed);
+                        return;
+                    };
+                    // Too large for gossip: pulled from whoever sent the
+                    // announcement, and forwarded only once the change is
+                    // in the store.
+                    let heard = Heard {
+                        id: message_id.clone(),
+                        source: propagation_source,
+                        hash,
+                    };
+                    match self.announcements.heard(doc, heard) {
+                        Decision::Pull => self.pull_announced(propagation_source, doc),
+                        Decision::Wait => {}
+                        Decision::Ignore => self.report(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                            None,
+                        ),
+                    }
                     return;
                 }
                 // The envelope must name the topic it travels on.
@@ -166,6 +183,25 @@ impl EventLoop {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The pull of an announced document ended: each announcement waiting
+    /// for it is forwarded if the change it named is now in the store,
+    /// held against its source if the source served the document without
+    /// it, and dropped if the pull failed.
+    pub(super) fn on_announced(
+        &mut self,
+        doc: EntityId,
+        held: Result<std::collections::HashSet<[u8; 32]>, String>,
+    ) {
+        for heard in self.announcements.pulled(&doc) {
+            let (acceptance, fault) = match &held {
+                Ok(held) if held.contains(&heard.hash) => (MessageAcceptance::Accept, None),
+                Ok(_) => (MessageAcceptance::Reject, Some(Fault::FalseAnnouncement)),
+                Err(_) => (MessageAcceptance::Ignore, None),
+            };
+            self.report(&heard.id, &heard.source, acceptance, fault);
         }
     }
 

@@ -27,6 +27,7 @@ use libp2p::swarm::SwarmEvent;
 
 use crate::store::{Store, StoreError};
 
+mod announce;
 mod behaviour;
 mod client;
 mod codec;

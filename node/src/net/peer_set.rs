@@ -66,11 +66,21 @@ pub(super) enum Dial {
     Address(Multiaddr),
 }
 
+/// A peer whose gossip score falls below this (gossipsub's default
+/// graylist threshold: it already ignores the peer) is disconnected and
+/// refused for [`BAN_DURATION`].
+pub(super) const BAN_SCORE: f64 = -80.0;
+
+/// How long a peer scored down is refused.
+pub(super) const BAN_DURATION: Duration = Duration::from_secs(600);
+
 /// How a connection ended, as the peer set saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Closed {
     /// This node closed it to keep its target.
     pub(super) trimmed: bool,
+    /// This node closed it: the peer is refused for a while.
+    pub(super) banned: bool,
     /// It was the last connection to the peer.
     pub(super) gone: bool,
 }
@@ -94,6 +104,8 @@ pub(super) struct PeerSet {
     lost: HashMap<PeerId, Lost>,
     /// Where connected peers listen, as they said.
     announced: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Peers refused until an instant (their gossip score fell too low).
+    banned: HashMap<PeerId, Instant>,
 }
 
 impl PeerSet {
@@ -110,7 +122,36 @@ impl PeerSet {
             closing: HashSet::new(),
             lost: HashMap::new(),
             announced: HashMap::new(),
+            banned: HashMap::new(),
         }
+    }
+
+    /// Refuses `peer` from `now` for [`BAN_DURATION`]: its connections are
+    /// to be closed, it is not dialled again, and one it opens is closed.
+    pub(super) fn ban(&mut self, peer: PeerId, now: Instant) {
+        self.banned.retain(|_, until| *until > now);
+        if self.banned.len() >= MAX_REMEMBERED
+            && let Some(first) = self
+                .banned
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(peer, _)| *peer)
+        {
+            self.banned.remove(&first);
+        }
+        self.banned.insert(peer, now + BAN_DURATION);
+        self.lost.remove(&peer);
+        self.closing.insert(peer);
+    }
+
+    /// Whether `peer` is refused at `now`.
+    pub(super) fn is_banned(&self, peer: &PeerId, now: Instant) -> bool {
+        self.banned.get(peer).is_some_and(|until| *until > now)
+    }
+
+    /// The connected peers.
+    pub(super) fn connected(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.connections.keys().copied()
     }
 
     /// Connected peers.
@@ -143,7 +184,8 @@ impl PeerSet {
     /// closed, the peer is dialled again later, unless this node closed
     /// it or does not know where it listens.
     pub(super) fn closed(&mut self, peer: PeerId, id: ConnectionId, now: Instant) -> Closed {
-        let trimmed = self.closing.contains(&peer);
+        let banned = self.is_banned(&peer, now);
+        let trimmed = self.closing.contains(&peer) && !banned;
         let met = self.met.get(&peer).copied();
         if let Some(open) = self.connections.get_mut(&peer) {
             open.retain(|connection| connection.id != id);
@@ -156,7 +198,11 @@ impl PeerSet {
         if gone {
             self.lost_at(peer, met, now);
         }
-        Closed { trimmed, gone }
+        Closed {
+            trimmed,
+            banned,
+            gone,
+        }
     }
 
     /// The last connection to `peer` ended (`met`: when it was met):
@@ -189,7 +235,7 @@ impl PeerSet {
     ) -> Vec<Dial> {
         let mut dials = Vec::new();
         for (peer, addresses) in found {
-            if self.is_connected(&peer) {
+            if self.is_connected(&peer) || self.is_banned(&peer, now) {
                 continue;
             }
             self.redial_later(peer, addresses.clone(), true, now);
@@ -447,6 +493,7 @@ mod tests {
             gone,
             Closed {
                 trimmed: false,
+                banned: false,
                 gone: true
             }
         );
@@ -470,6 +517,32 @@ mod tests {
     }
 
     #[test]
+    fn a_banned_peer_is_closed_refused_and_not_dialled_until_the_ban_ends() {
+        let start = Instant::now();
+        let mut peers = PeerSet::new(&config(4));
+        let peer = PeerId::random();
+        open(&mut peers, peer, 1, start);
+        peers.announced(peer, vec![address(1)]);
+        peers.ban(peer, start);
+        assert!(peers.is_banned(&peer, start));
+        let closed = peers.closed(peer, ConnectionId::new_unchecked(1), start);
+        assert_eq!(
+            closed,
+            Closed {
+                trimmed: false,
+                banned: true,
+                gone: true
+            }
+        );
+        assert!(peers.redial(start + Duration::from_secs(60)).is_empty());
+        let found = vec![(peer, vec![address(1)])];
+        assert!(peers.found_on_lan(found.clone(), start).is_empty());
+        let later = start + BAN_DURATION;
+        assert!(!peers.is_banned(&peer, later));
+        assert_eq!(peers.found_on_lan(found, later).len(), 1);
+    }
+
+    #[test]
     fn a_peer_this_node_closed_is_not_dialled_again() {
         let start = Instant::now();
         let mut peers = PeerSet::new(&config(4));
@@ -482,6 +555,7 @@ mod tests {
             closed,
             Closed {
                 trimmed: true,
+                banned: false,
                 gone: true
             }
         );

@@ -116,14 +116,16 @@ impl EventLoop {
         });
     }
 
-    /// Pulls one document from a peer (an announced change).
-    pub(super) fn pull_one(&mut self, peer: PeerId, doc: EntityId) {
+    /// Pulls an announced document from the peer that announced it, then
+    /// tells the event loop which changes the store holds for it.
+    pub(super) fn pull_announced(&mut self, peer: PeerId, doc: EntityId) {
         let client = self.client();
         let store = self.store.clone();
+        let done = self.done_tx.clone();
         tokio::spawn(async move {
             let mut report = SyncReport::default();
-            let _ = sync::pull_documents(
-                store,
+            let pulled = sync::pull_documents(
+                store.clone(),
                 Origin::Network,
                 vec![doc],
                 |request| {
@@ -134,6 +136,15 @@ impl EventLoop {
                 |_, _| {},
             )
             .await;
+            let held = match pulled {
+                Ok(()) => tokio::task::spawn_blocking(move || store.change_hashes(&doc))
+                    .await
+                    .map_err(|error| error.to_string())
+                    .and_then(|hashes| hashes.map_err(|error| error.to_string()))
+                    .map(|hashes| hashes.into_iter().map(|hash| hash.0).collect()),
+                Err(error) => Err(error.to_string()),
+            };
+            let _ = done.send(Done::Announced { doc, held }).await;
         });
     }
 

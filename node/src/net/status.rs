@@ -104,16 +104,21 @@ pub struct ClosedConnections {
     pub failed: u64,
     /// Closed cleanly for another reason.
     pub other: u64,
+    /// Closed by this node: the peer's gossip score fell too low, and it
+    /// is refused for a while.
+    #[serde(default)]
+    pub banned: u64,
 }
 
 impl ClosedConnections {
     /// The counts with their names, always in this order.
-    pub fn by_why(&self) -> [(&'static str, u64); 4] {
+    pub fn by_why(&self) -> [(&'static str, u64); 5] {
         [
             ("trimmed", self.trimmed),
             ("idle", self.idle),
             ("failed", self.failed),
             ("other", self.other),
+            ("banned", self.banned),
         ]
     }
 }
