@@ -77,15 +77,27 @@ impl IntoResponse for ApiError {
                 "API request refused"
             );
         }
+        // What failed inside (a store's, a disk's, a library's words) is
+        // for the node's log, not for whoever asked.
+        let message = if self.code == "internal" {
+            INTERNAL_MESSAGE.to_owned()
+        } else {
+            self.message
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
-                message: self.message,
+                message,
             },
         };
         (self.status, Json(body)).into_response()
     }
 }
+
+/// The message of every `internal` error answer; the node's log has the
+/// details.
+pub const INTERNAL_MESSAGE: &str =
+    "the node could not carry this out: its store or its disk failed (the node's log says how)";
 
 impl From<LocalError> for ApiError {
     fn from(error: LocalError) -> Self {
@@ -164,4 +176,28 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|error| ApiError::internal(format!("task failed: {error}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_errors_answer_without_their_inner_text() {
+        let response =
+            ApiError::internal("redb: page 7 failed its checksum at /home/anne").into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.error.code, "internal");
+        assert_eq!(body.error.message, INTERNAL_MESSAGE);
+        let refused =
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "no ?q=").into_response();
+        let bytes = axum::body::to_bytes(refused.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&bytes).contains("no ?q="));
+    }
 }

@@ -180,7 +180,7 @@ error_responses! {
         ];
     /// 500: the store or the disk failed.
     Internal: "Code `internal`: the store or the disk failed.",
-        [("internal", "internal", "store error: …")];
+        [("internal", "internal", super::error::INTERNAL_MESSAGE)];
 }
 
 /// The answers every write with a JSON body may give besides its own: no
