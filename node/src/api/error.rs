@@ -96,7 +96,7 @@ impl IntoResponse for ApiError {
 
 /// The message of every `internal` error answer; the node's log has the
 /// details.
-pub const INTERNAL_MESSAGE: &str =
+pub(crate) const INTERNAL_MESSAGE: &str =
     "the node could not carry this out: its store or its disk failed (the node's log says how)";
 
 impl From<LocalError> for ApiError {
