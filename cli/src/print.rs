@@ -545,6 +545,7 @@ mod tests {
             topics: Vec::new(),
             peers: Vec::new(),
             rejected: [("Unauthorized".to_owned(), 2), ("Malformed".to_owned(), 1)].into(),
+            slowed: 0,
             connections_opened: 0,
             connections_closed: node::net::ClosedConnections::default(),
             hole_punching: node::net::HolePunching::default(),

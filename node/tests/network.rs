@@ -414,6 +414,52 @@ async fn a_flooding_peer_is_disconnected_and_nothing_it_sent_travels() {
     converged(&[&a, &b], garage).await;
 }
 
+/// A valid but abusive author: Mallory creates entities far faster than
+/// anyone edits by hand. Her node gossips them all; the others validate
+/// her burst, then slow her to her budget (counted), while an honest
+/// citizen's edit made meanwhile arrives at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_creating_entities_in_bulk_is_slowed_and_others_are_not() {
+    let a = node("97400", "Anne", &[]).await;
+    let b = node("97400", "Bruno", &[&a]).await;
+    let mallory = node("97400", "Mallory", &[&a]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let local = mallory.local.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        (0..700)
+            .map(|n| {
+                local
+                    .add(&NewEntity::new(
+                        Kind::Organization,
+                        format!("Publicité {n}"),
+                        Vec::new(),
+                    ))
+                    .unwrap()
+                    .id
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let garage = add(&b, "Garage Payet").await;
+    eventually("A has the honest garage", || has(&a, &garage)).await;
+    eventually_async("A slowed Mallory", || async {
+        a.client.status().await.unwrap().slowed > 0
+    })
+    .await;
+    let at_a = created.iter().filter(|id| has(&a, id)).count();
+    assert!(
+        at_a < created.len(),
+        "A took all {at_a} of Mallory's entities by gossip at once"
+    );
+    let status = a.client.status().await.unwrap();
+    assert!(
+        status.rejected.is_empty(),
+        "slowed, not refused: {:?}",
+        status.rejected
+    );
+}
+
 /// Text that compresses badly: varied characters of four UTF-8 bytes.
 fn incompressible(seed: u32, chars: usize) -> String {
     let mut random = Xorshift::new(u64::from(seed).wrapping_mul(2_654_435_761));

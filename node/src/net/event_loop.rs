@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::announce::Announcements;
 use super::behaviour::topic_score_params;
 use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
+use super::budget::Budgets;
 use super::client::{COMMAND_QUEUE, Client, Command, DONE_QUEUE, Done};
 use super::gossip::{VALIDATION_QUEUE, gossip_data, validate};
 use super::peer_set::{BAN_SCORE, DIAL_AT_START, Dial, Open, PRUNE_INTERVAL, PeerSet};
@@ -52,6 +53,10 @@ pub(super) struct EventLoop {
     pub(super) schedule: Schedule,
     /// The pulls of announced documents, and the announcements waiting.
     pub(super) announcements: Announcements,
+    /// How much gossip each author and peer may have validated.
+    pub(super) budgets: Budgets,
+    /// Gossip messages slowed by the budgets since start.
+    pub(super) slowed: u64,
     /// The last sync with each connected peer per postal key, for the
     /// status.
     pub(super) last_sync: HashMap<(PeerId, String), SyncState>,
@@ -113,6 +118,8 @@ impl EventLoop {
             schedule: Schedule::default(),
             last_sync: HashMap::new(),
             announcements: Announcements::default(),
+            budgets: Budgets::default(),
+            slowed: 0,
             topic_synced: HashMap::new(),
             rejected: HashMap::new(),
             connections_opened: 0,

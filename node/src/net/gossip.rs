@@ -12,6 +12,7 @@ use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use tokio::sync::mpsc;
 
 use super::announce::{Decision, Heard};
+use super::budget::Verdict;
 use super::client::Done;
 use super::event_loop::EventLoop;
 use super::{postal_key_of, topic};
@@ -154,12 +155,25 @@ impl EventLoop {
                     return;
                 }
                 // The envelope must name the topic it travels on.
-                match SignedChange::decode(&message.data) {
-                    Ok(envelope) if envelope.postal_key == postal_key => {}
+                let author = match SignedChange::decode(&message.data) {
+                    Ok(envelope) if envelope.postal_key == postal_key => envelope.author,
                     _ => {
                         self.reject(&message_id, &propagation_source, Fault::Malformed);
                         return;
                     }
+                };
+                // Within its author's and its sender's budgets, or slowed:
+                // not validated now, not forwarded, not held against them.
+                let now = std::time::Instant::now();
+                if self.budgets.admit(propagation_source, author, now) != Verdict::Within {
+                    self.slowed += 1;
+                    self.report(
+                        &message_id,
+                        &propagation_source,
+                        MessageAcceptance::Ignore,
+                        None,
+                    );
+                    return;
                 }
                 if self
                     .validate

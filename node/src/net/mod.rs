@@ -29,6 +29,7 @@ use crate::store::{Store, StoreError};
 
 mod announce;
 mod behaviour;
+mod budget;
 mod client;
 mod codec;
 mod discovery;

@@ -74,6 +74,11 @@ pub struct NetStatus {
     pub peers: Vec<PeerStatus>,
     /// Gossip messages refused, by fault.
     pub rejected: HashMap<String, u64>,
+    /// Gossip messages slowed since start: their author or their sender
+    /// sent more than its budget (not validated then, nor forwarded;
+    /// catch-up sync brings their changes later).
+    #[serde(default)]
+    pub slowed: u64,
     /// Connections opened since start (closed ones included).
     pub connections_opened: u64,
     /// Connections closed since start, by why.
@@ -247,6 +252,7 @@ impl EventLoop {
             topics,
             peers,
             rejected: self.rejected.clone(),
+            slowed: self.slowed,
             connections_opened: self.connections_opened,
             connections_closed: self.connections_closed,
             hole_punching: self.hole_punching.clone(),
