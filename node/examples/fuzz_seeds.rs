@@ -144,7 +144,7 @@ fn main() {
     let sequence = |order: &[usize]| -> Vec<u8> {
         order
             .iter()
-            .flat_map(|&n| chunk(signers[n], 0, &changes[n].raw_bytes()))
+            .flat_map(|&n| chunk(signers[n], 0, changes[n].raw_bytes()))
             .collect()
     };
     write("ingest", "genesis", &sequence(&[0]));

@@ -161,7 +161,11 @@ pub(super) fn behaviour(
             "/communecter/1".into(),
             key.public(),
         )),
-        ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
+        ping: ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(config.ping_interval)
+                .with_timeout(config.ping_timeout),
+        ),
         gossipsub,
         mdns: mdns.into(),
         kad,

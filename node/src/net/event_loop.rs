@@ -21,7 +21,9 @@ use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use super::budget::Budgets;
 use super::client::{COMMAND_QUEUE, Client, Command, DONE_QUEUE, Done};
 use super::gossip::{VALIDATION_QUEUE, gossip_data, validate};
-use super::peer_set::{BAN_SCORE, DIAL_AT_START, Dial, Open, PRUNE_INTERVAL, PeerSet};
+use super::peer_set::{
+    BAN_SCORE, DIAL_AT_START, Dial, ISOLATED_REDIAL, Open, PRUNE_INTERVAL, PeerSet,
+};
 use super::rendezvous::Rendezvous;
 use super::schedule::Schedule;
 use super::sessions::MAX_ANSWERING;
@@ -57,6 +59,8 @@ pub(super) struct EventLoop {
     pub(super) budgets: Budgets,
     /// Gossip messages slowed by the budgets since start.
     pub(super) slowed: u64,
+    /// When each open connection last answered a ping (or opened).
+    pub(super) answered: HashMap<ConnectionId, Instant>,
     /// The last sync with each connected peer per postal key, for the
     /// status.
     pub(super) last_sync: HashMap<(PeerId, String), SyncState>,
@@ -120,6 +124,7 @@ impl EventLoop {
             announcements: Announcements::default(),
             budgets: Budgets::default(),
             slowed: 0,
+            answered: HashMap::new(),
             topic_synced: HashMap::new(),
             rejected: HashMap::new(),
             connections_opened: 0,
@@ -155,6 +160,8 @@ impl EventLoop {
         redial_timer.tick().await;
         let mut prune_timer = tokio::time::interval(PRUNE_INTERVAL);
         prune_timer.tick().await;
+        let mut isolated_timer = tokio::time::interval(ISOLATED_REDIAL);
+        isolated_timer.tick().await;
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -175,6 +182,10 @@ impl EventLoop {
                     self.discover_all(false);
                 }
                 _ = prune_timer.tick() => self.prune(),
+                _ = isolated_timer.tick() => {
+                    self.close_dead();
+                    self.redial_isolated();
+                }
                 _ = sync_timer.tick() => {
                     self.sync_all(false);
                     // Look for more peers in the DHT when short of them;
@@ -326,6 +337,18 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::RelayServer(event)) => self.on_relay(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            // A ping not answered in time: the peer stopped answering on
+            // this connection. Closed now, it is dialled again with the
+            // peer set's backoff instead of waiting on TCP's.
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
+                connection,
+                result: Ok(_),
+                ..
+            })) => {
+                if let Some(answered) = self.answered.get_mut(&connection) {
+                    *answered = Instant::now();
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
@@ -382,6 +405,7 @@ impl EventLoop {
                 };
                 tracing::debug!(peer = %peer_id, address = %open.remote, relayed = open.relayed, "connection opened");
                 self.peers.opened(peer_id, open, Instant::now());
+                self.answered.insert(connection_id, Instant::now());
                 self.connections_opened += 1;
                 if self.peers.is_banned(&peer_id, Instant::now()) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
@@ -393,6 +417,7 @@ impl EventLoop {
                 cause,
                 ..
             } => {
+                self.answered.remove(&connection_id);
                 let how = self.peers.closed(peer_id, connection_id, Instant::now());
                 tracing::debug!(peer = %peer_id, trimmed = how.trimmed, banned = how.banned, gone = how.gone, cause = ?cause, "connection closed");
                 let closed = &mut self.connections_closed;
@@ -512,8 +537,6 @@ impl EventLoop {
         self.swarm.dial(address).is_ok()
     }
 
-    /// Dials again what the peer set asks for, and the peers met before
-    /// when none is connected.
     /// Disconnects and refuses for a while the connected peers whose
     /// gossip score fell below [`BAN_SCORE`] (invalid messages, false
     /// announcements): gossipsub only ignores them, which leaves them a
@@ -534,6 +557,38 @@ impl EventLoop {
         }
     }
 
+    /// Closes the connections whose pings went unanswered for two
+    /// intervals and a timeout: the peer stopped answering (a partition,
+    /// a laptop asleep). Closed, it is dialled again with the peer set's
+    /// backoff, instead of waiting on TCP's retransmissions.
+    fn close_dead(&mut self) {
+        let now = Instant::now();
+        let dead_after = self.config.ping_interval * 2 + self.config.ping_timeout;
+        let dead: Vec<ConnectionId> = self
+            .answered
+            .iter()
+            .filter(|(_, answered)| now.saturating_duration_since(**answered) > dead_after)
+            .map(|(connection, _)| *connection)
+            .collect();
+        for connection in dead {
+            tracing::debug!(?connection, "no ping answered: closing the connection");
+            self.answered.remove(&connection);
+            self.swarm.close_connection(connection);
+        }
+    }
+
+    /// While no peer is connected: dials the bootstrap and lost peers,
+    /// whatever the backoff (each lost peer from a new port, so that two
+    /// isolated nodes dialling each other at the same tick do not meet on
+    /// one connection; the peers met before are dialled at the redial
+    /// tick).
+    fn redial_isolated(&mut self) {
+        let dials = self.peers.redial_isolated();
+        self.carry_out(dials);
+    }
+
+    /// Dials again what the peer set asks for, and the peers met before
+    /// when none is connected.
     pub(super) fn redial(&mut self) {
         let dials = self.peers.redial(Instant::now());
         self.carry_out(dials);

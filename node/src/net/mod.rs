@@ -99,10 +99,14 @@ pub struct NetConfig {
     /// Forward every message to every peer of its topic (naive flooding)
     /// instead of gossipsub's mesh of about six: for comparisons only.
     pub flood: bool,
-    /// Ping every connection this often: it measures round trips and keeps
-    /// home routers' NAT mappings alive, and costs every connection a
-    /// wake-up.
+    /// Ping every connection this often: it measures round trips, keeps
+    /// home routers' NAT mappings alive and finds dead connections, and
+    /// costs every connection a wake-up.
     pub ping_interval: Duration,
+    /// A connection whose ping is not answered within this is closed (the
+    /// peer stopped answering: a partition, a sleeping laptop), so that it
+    /// is dialled again rather than left to TCP's retransmission backoff.
+    pub ping_timeout: Duration,
 }
 
 /// What a community relay allows its clients.
@@ -152,7 +156,10 @@ impl Default for NetConfig {
             peer_target: 16,
             peer_grace: Duration::from_secs(15),
             flood: false,
-            ping_interval: Duration::from_secs(30),
+            // A connection with no answered ping for 2 × 5 + 3 = 13 s is
+            // closed (checked every 2 s).
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(3),
         }
     }
 }

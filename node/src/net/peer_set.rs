@@ -71,6 +71,10 @@ pub(super) enum Dial {
 /// refused for [`BAN_DURATION`].
 pub(super) const BAN_SCORE: f64 = -80.0;
 
+/// While no peer is connected, the bootstrap and lost peers are dialled
+/// this often, whatever their backoff.
+pub(super) const ISOLATED_REDIAL: Duration = Duration::from_secs(2);
+
 /// How long a peer scored down is refused.
 pub(super) const BAN_DURATION: Duration = Duration::from_secs(600);
 
@@ -294,6 +298,24 @@ impl PeerSet {
             lost.next = now + lost.wait;
             dials.push(Dial::Peer(peer, lost.addresses.clone()));
         }
+        dials
+    }
+
+    /// What to dial while no peer at all is connected, at every isolation
+    /// tick whatever the backoff: the bootstrap peers and the lost ones (up
+    /// to the target), so that a partition heals within a tick of the link
+    /// coming back. Dialling costs an isolated node nothing it needs.
+    pub(super) fn redial_isolated(&self) -> Vec<Dial> {
+        if !self.connections.is_empty() {
+            return Vec::new();
+        }
+        let mut dials: Vec<Dial> = self.bootstrap.iter().cloned().map(Dial::Address).collect();
+        dials.extend(
+            self.lost
+                .iter()
+                .take(self.target)
+                .map(|(peer, lost)| Dial::Peer(*peer, lost.addresses.clone())),
+        );
         dials
     }
 
@@ -540,6 +562,29 @@ mod tests {
         let later = start + BAN_DURATION;
         assert!(!peers.is_banned(&peer, later));
         assert_eq!(peers.found_on_lan(found, later).len(), 1);
+    }
+
+    #[test]
+    fn an_isolated_node_dials_everyone_it_knows_whatever_the_backoff() {
+        let start = Instant::now();
+        let mut config = config(4);
+        config.bootstrap = vec![address(9)];
+        let mut peers = PeerSet::new(&config);
+        let peer = PeerId::random();
+        open(&mut peers, peer, 1, start);
+        assert!(peers.redial_isolated().is_empty(), "connected: nothing");
+        peers.announced(peer, vec![address(1)]);
+        peers.closed(peer, ConnectionId::new_unchecked(1), start);
+        // Long after its backoff grew, an isolated node still dials it.
+        for _ in 0..5 {
+            peers.redial(start + Duration::from_secs(7200));
+        }
+        let dials = peers.redial_isolated();
+        assert!(dials.contains(&Dial::Address(address(9))), "{dials:?}");
+        assert!(
+            dials.contains(&Dial::Peer(peer, vec![address(1)])),
+            "{dials:?}"
+        );
     }
 
     #[test]
