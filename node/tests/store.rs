@@ -10,8 +10,8 @@ use crdt_model::signed::SignedChange;
 use node::ingest;
 use node::ingest::{Fault, Outcome};
 use node::store::Filter;
-use node::store::Origin;
 use node::store::Store;
+use node::store::{Origin, StoreError};
 
 const NOW: i64 = 1_764_000_000_000;
 
@@ -601,4 +601,45 @@ fn a_change_automerge_cannot_apply_is_refused_without_harming_the_batch() {
     );
     assert!(store.entity(&other).unwrap().is_some());
     assert!(store.counts().unwrap().quarantined >= 1);
+}
+
+/// A byte the disk flipped in a cached entity is found when the entity is
+/// read: the node refuses clearly rather than serve the altered name.
+#[test]
+fn a_cached_entity_altered_on_disk_is_never_served() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("store.redb");
+    let id = {
+        let store = ingest::open(&path).unwrap();
+        let sample = crdt_model::sample::organization(&key(1), "97400", 7);
+        let outcome = ingest::ingest(&store, Origin::Local, &[sample.envelope]).unwrap();
+        assert!(outcome[0].is_stored(), "{outcome:?}");
+        let entity = store.entity(&sample.id).unwrap().unwrap();
+        assert_eq!(entity.name(), "Association 7");
+        sample.id
+    };
+    // The disk alters the cached JSON's name: "Association 7" becomes
+    // "Association 8" where the cache holds it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let cached = br#""name":"Association 7""#;
+    let at = bytes
+        .windows(cached.len())
+        .position(|window| window == cached)
+        .expect("the cached JSON is in the file");
+    bytes[at + cached.len() - 2] = b'8';
+    std::fs::write(&path, &bytes).unwrap();
+
+    let store = ingest::open(&path).unwrap();
+    let read = store.entity(&id);
+    assert!(
+        matches!(read, Err(StoreError::Damaged { .. })),
+        "served {read:?}"
+    );
+    let listed = store.list_json(&node::store::Filter::default());
+    assert!(
+        matches!(listed, Err(StoreError::Damaged { .. })),
+        "{listed:?}"
+    );
+    let message = read.unwrap_err().to_string();
+    assert!(message.contains("communecter repair"), "{message}");
 }

@@ -32,7 +32,7 @@ pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `bad_id`,
     /// `unknown_postal_code`, `choose_commune`, `invalid`, `unauthorized`,
     /// `forbidden`, `cross_site`, `not_allowed`, `refused`, `unknown_entity`, `not_found`,
-    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large`, `busy`, `timeout`
+    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large`, `busy`, `timeout`, `damaged`
     /// or `internal`.
     #[schema(examples("unknown_entity"))]
     pub code: String,
@@ -127,6 +127,10 @@ impl From<LocalError> for ApiError {
             LocalError::Envelope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             LocalError::TooManyFollows(_) => (StatusCode::CONFLICT, "too_many"),
             LocalError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            // Its message says what to run: it names no inner detail.
+            LocalError::Store(StoreError::Damaged { .. }) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "damaged")
+            }
             LocalError::Identity(_)
             | LocalError::Store(_)
             | LocalError::Profile(_)

@@ -17,7 +17,7 @@ use crdt_model::schema::{Field, Kind};
 use crdt_model::text::fold;
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::{ENTITIES, INDEX, NAMES, ROWS, Store, StoreError};
+use super::{ENTITIES, INDEX, NAMES, ROWS, Store, StoreError, unseal};
 
 /// French words too common to search for.
 const STOP_WORDS: &[&str] = &[
@@ -180,6 +180,13 @@ fn by_name(
 }
 
 /// Reads the cached entities of `hits`, in order.
+/// The error of a cached entity that fails its checksum.
+fn damaged(id: &EntityId) -> StoreError {
+    StoreError::Damaged {
+        what: format!("the cached entity {id} fails its checksum"),
+    }
+}
+
 fn read_entities(
     table: &impl ReadableTable<u64, &'static [u8]>,
     hits: impl IntoIterator<Item = Hit>,
@@ -199,7 +206,8 @@ fn read_entity(
     table
         .get(row)?
         .map(|bytes| {
-            serde_json::from_slice(bytes.value())
+            let json = unseal(bytes.value()).ok_or_else(|| damaged(id))?;
+            serde_json::from_slice(json)
                 .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))
         })
         .transpose()
@@ -239,12 +247,13 @@ impl Store {
         let sorted = list_hits(&tx, filter)?;
         let table = tx.open_table(ENTITIES)?;
         let mut out = Vec::from(&b"["[..]);
-        for (row, _) in sorted {
-            if let Some(json) = table.get(row)? {
+        for (row, id) in sorted {
+            if let Some(sealed) = table.get(row)? {
+                let json = unseal(sealed.value()).ok_or_else(|| damaged(&id))?;
                 if out.len() > 1 {
                     out.push(b',');
                 }
-                out.extend_from_slice(json.value());
+                out.extend_from_slice(json);
             }
         }
         out.push(b']');

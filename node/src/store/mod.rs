@@ -89,7 +89,9 @@ const FORMAT_1_TABLES: [&str; 5] = ["documents", "changes", "entities", "names",
 const FORMAT_1_CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
 
 /// The store format this version writes.
-const FORMAT: u64 = 2;
+/// The format of this version: 3 seals the cached entities (format 2 is
+/// converted on opening, format 1 through the ingest pipeline).
+const FORMAT: u64 = 3;
 
 /// Documents with more changes than this keep a snapshot; smaller ones are
 /// loaded from their changes.
@@ -131,6 +133,33 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("corrupt store record: {0}")]
     Corrupt(String),
+    /// A stored record fails its checksum: the disk altered it. It is not
+    /// served.
+    #[error(
+        "the store is damaged ({what}): stop the node, run `communecter check` to see what is, and `communecter repair` to rebuild the store from its signed changes"
+    )]
+    Damaged {
+        /// What was found damaged.
+        what: String,
+    },
+}
+
+/// The bytes of a cached entity's checksum, in front of its JSON.
+const SEAL_BYTES: usize = 8;
+
+/// A cached entity as the entity cache stores it: its JSON behind a
+/// checksum of it (the first bytes of its SHA-256), so that a row the disk
+/// altered is found when read, and never served.
+pub(crate) fn seal(json: &[u8]) -> Vec<u8> {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(json);
+    [&digest[..SEAL_BYTES], json].concat()
+}
+
+/// The JSON of a sealed cached entity, if its checksum holds.
+pub(crate) fn unseal(row: &[u8]) -> Option<&[u8]> {
+    let (checksum, json) = row.split_at_checked(SEAL_BYTES)?;
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(json);
+    (checksum == &digest[..SEAL_BYTES]).then_some(json)
 }
 
 macro_rules! store_error_from {
@@ -333,7 +362,62 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
                 "the store has format {newer}, newer than this version of Communecter reads ({FORMAT}); upgrade Communecter"
             )));
         }
+        Some(2) => {
+            // Format 2 cached entities without a checksum: sealed now.
+            let mut entities = tx.open_table(ENTITIES)?;
+            let rows: Vec<(u64, Vec<u8>)> = entities
+                .iter()?
+                .map(|entry| entry.map(|(row, json)| (row.value(), json.value().to_vec())))
+                .collect::<Result<_, _>>()?;
+            for (row, json) in rows {
+                entities.insert(row, &seal(&json)[..])?;
+            }
+            meta.insert("format", FORMAT)?
+        }
         _ => meta.insert("format", FORMAT)?,
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seal_holds_only_for_its_own_bytes() {
+        let sealed = seal(br#"{"name":"Garage"}"#);
+        assert_eq!(unseal(&sealed), Some(&br#"{"name":"Garage"}"#[..]));
+        for at in 0..sealed.len() {
+            let mut altered = sealed.clone();
+            altered[at] ^= 0x01;
+            assert_eq!(unseal(&altered), None, "byte {at} flipped");
+        }
+        assert_eq!(unseal(&sealed[..4]), None);
+    }
+
+    /// A store of format 2 (cached entities without a checksum) opens as
+    /// format 3 with every cached entity sealed.
+    #[test]
+    fn a_format_2_store_is_sealed_on_opening() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("store.redb");
+        let json = br#"{"name":"Garage"}"#;
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            create_tables(&tx).unwrap();
+            tx.open_table(ENTITIES)
+                .unwrap()
+                .insert(7, &json[..])
+                .unwrap();
+            tx.open_table(META).unwrap().insert("format", 2).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let tx = store.db.begin_read().unwrap();
+        let row = tx.open_table(ENTITIES).unwrap().get(7).unwrap().unwrap();
+        assert_eq!(unseal(row.value()), Some(&json[..]));
+        let format = tx.open_table(META).unwrap().get("format").unwrap().unwrap();
+        assert_eq!(format.value(), FORMAT);
+    }
 }

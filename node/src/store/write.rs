@@ -187,7 +187,11 @@ impl Writer<'_> {
                         Some(_) => Vec::new(),
                         None => row_envelopes(&envelopes, row)?,
                     };
-                    let cached = entities.get(row)?.map(|bytes| bytes.value().to_vec());
+                    // A damaged cached entity counts as none: it is
+                    // written again from the document.
+                    let cached = entities
+                        .get(row)?
+                        .and_then(|bytes| super::unseal(bytes.value()).map(<[u8]>::to_vec));
                     (snapshot, stored, cached)
                 }
                 None => (None, Vec::new(), None),
@@ -325,7 +329,7 @@ impl Writer<'_> {
         match derived.entity {
             Some((json, name)) => {
                 names.insert(row, name.as_str())?;
-                entities.insert(row, &json[..])?;
+                entities.insert(row, &super::seal(&json)[..])?;
             }
             None => {
                 entities.remove(row)?;
