@@ -219,6 +219,26 @@ pub(crate) enum Command {
         /// A French postal code.
         postal_code: String,
     },
+    /// Check the store against its signed changes (stop the node first).
+    ///
+    /// Every signed change must verify, every document hold its changes,
+    /// every cached entity pass its checksum and be what its document
+    /// reads as. Exits with 1 when something is wrong: then `repair`.
+    ///
+    /// Example:
+    ///   communecter check
+    #[command(verbatim_doc_comment)]
+    Check,
+    /// Rebuild the store from its signed changes (stop the node first).
+    ///
+    /// Every change that still decodes is checked again and stored in a
+    /// new file, with your profile and the peers met; caches and indexes
+    /// are made afresh. The damaged file is kept beside, renamed.
+    ///
+    /// Example:
+    ///   communecter repair
+    #[command(verbatim_doc_comment)]
+    Repair,
     /// Give back the free space of the store file (stop the node first).
     ///
     /// Rewritten documents, caches and indexes leave free pages behind;

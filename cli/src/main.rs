@@ -246,6 +246,56 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Check => {
+            if dir.node_running() {
+                bail!(
+                    "the node is running on this data directory; stop it, then run `communecter check`"
+                );
+            }
+            let report = node::store::Store::open(&dir.store_path())?.check()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} documents, {} signed changes checked",
+                    report.documents, report.changes
+                );
+                for problem in &report.problems {
+                    println!("  {problem}");
+                }
+            }
+            if !report.is_sound() {
+                bail!(
+                    "{} problems found: run `communecter repair` to rebuild the store from its signed changes",
+                    report.problems.len()
+                );
+            }
+            if !json {
+                println!("The store is sound.");
+            }
+            Ok(())
+        }
+        Command::Repair => {
+            if dir.node_running() {
+                bail!(
+                    "the node is running on this data directory; stop it, then run `communecter repair`"
+                );
+            }
+            let report = node::ingest::repair::repair(&dir.store_path())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "Rebuilt: {} documents, {} signed changes kept, {} set aside.",
+                    report.documents, report.kept, report.set_aside
+                );
+                println!(
+                    "The damaged store is kept as {}.",
+                    report.damaged_file.display()
+                );
+            }
+            Ok(())
+        }
         Command::Compact => {
             if dir.node_running() {
                 bail!(

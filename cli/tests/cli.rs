@@ -76,6 +76,24 @@ fn concurrent_commands_take_turns_at_the_store() {
     assert_eq!(places.as_array().unwrap().len(), 6 * 4);
 }
 
+/// `check` says a healthy store is sound; `repair` rebuilds it, keeping
+/// every change, the profile, and the damaged file beside.
+#[test]
+fn check_and_repair_on_a_healthy_store() {
+    let me = Citizen::new().joined();
+    let garage = me.json(&["add", "organization", "--name", "Garage Payet"]);
+    let report = me.json(&["check"]);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(report["documents"], 2);
+    assert!(me.ok(&["check"]).contains("The store is sound."));
+    let repaired = me.json(&["repair"]);
+    assert_eq!(repaired["set_aside"], 0, "{repaired}");
+    assert_eq!(repaired["kept"], 2, "{repaired}");
+    assert!(std::path::Path::new(repaired["damaged_file"].as_str().unwrap()).exists());
+    assert!(me.lists(garage["id"].as_str().unwrap(), &[]));
+    assert_eq!(me.json(&["status"])["postal_code"], "97400");
+}
+
 #[test]
 fn communes_by_postal_code() {
     let stdout = Citizen::new().ok(&["communes", "97400"]);

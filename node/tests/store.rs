@@ -642,4 +642,75 @@ fn a_cached_entity_altered_on_disk_is_never_served() {
     );
     let message = read.unwrap_err().to_string();
     assert!(message.contains("communecter repair"), "{message}");
+
+    // The check says what; the repair rebuilds from the signed changes.
+    let report = store.check().unwrap();
+    assert!(!report.is_sound());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|problem| problem.contains(&id.to_string())),
+        "{report:?}"
+    );
+    drop(store);
+    let repaired = node::ingest::repair::repair(&path).unwrap();
+    assert_eq!((repaired.kept, repaired.set_aside), (1, 0), "{repaired:?}");
+    assert!(repaired.damaged_file.exists(), "the damaged file is kept");
+    let store = ingest::open(&path).unwrap();
+    assert!(store.check().unwrap().is_sound());
+    let entity = store.entity(&id).unwrap().unwrap();
+    assert_eq!(
+        entity.name(),
+        "Association 7",
+        "the signed name, not the altered one"
+    );
+}
+
+/// A healthy store checks sound, and one whose signed change was altered
+/// on disk is found out; the repair sets the change aside.
+#[test]
+fn check_finds_an_altered_signed_change_and_repair_sets_it_aside() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("store.redb");
+    let (kept, altered) = {
+        let store = ingest::open(&path).unwrap();
+        let kept = crdt_model::sample::organization(&key(1), "97400", 1);
+        let altered = crdt_model::sample::organization(&key(2), "97400", 2);
+        ingest::ingest(
+            &store,
+            Origin::Local,
+            &[kept.envelope, altered.envelope.clone()],
+        )
+        .unwrap();
+        let report = store.check().unwrap();
+        assert!(report.is_sound(), "{report:?}");
+        assert_eq!((report.documents, report.changes), (2, 2));
+        (kept.id, (altered.id, altered.envelope))
+    };
+    // One byte of the second envelope's signature, where it is stored.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let envelope = &altered.1;
+    let at = bytes
+        .windows(envelope.len())
+        .position(|window| window == &envelope[..])
+        .expect("the envelope is in the file");
+    bytes[at + envelope.len() - 1] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let store = ingest::open(&path).unwrap();
+    let report = store.check().unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|problem| problem.contains(&altered.0.to_string()) && problem.contains("verify")),
+        "{report:?}"
+    );
+    drop(store);
+    let repaired = node::ingest::repair::repair(&path).unwrap();
+    assert_eq!((repaired.kept, repaired.set_aside), (1, 1), "{repaired:?}");
+    let store = ingest::open(&path).unwrap();
+    assert!(store.check().unwrap().is_sound());
+    assert!(store.entity(&kept).unwrap().is_some());
+    assert!(store.entity(&altered.0).unwrap().is_none());
 }

@@ -33,6 +33,7 @@ use crate::store::{DocWrite, Origin, Store, StoreError, Writer};
 
 mod check;
 mod document;
+pub mod repair;
 
 use check::check;
 pub(crate) use check::parallel_map;

@@ -57,12 +57,14 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
 };
 
+pub mod check;
 pub mod documents;
 pub mod index;
 pub mod peers;
 pub mod sync_items;
 pub(crate) mod write;
 
+pub use check::CheckReport;
 pub use documents::HistoryEntry;
 pub use index::Filter;
 pub use sync_items::heads_hash;
