@@ -714,3 +714,95 @@ fn check_finds_an_altered_signed_change_and_repair_sets_it_aside() {
     assert!(store.entity(&kept).unwrap().is_some());
     assert!(store.entity(&altered.0).unwrap().is_none());
 }
+
+/// The damaged-store campaign: copies of a store with one byte flipped
+/// here and there, or cut short, opened and read as the API would. Each
+/// copy either refuses (an error), or serves entities exactly as they
+/// were; none serves an altered one, and none panics.
+#[test]
+fn damaged_copies_of_a_store_refuse_or_serve_the_truth() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("store.redb");
+    let originals: std::collections::HashMap<EntityId, String> = {
+        let store = ingest::open(&path).unwrap();
+        let envelopes: Vec<Vec<u8>> = (0..20)
+            .map(|n| crdt_model::sample::organization(&key(1), "97400", n).envelope)
+            .collect();
+        ingest::ingest(&store, Origin::Local, &envelopes).unwrap();
+        store
+            .list(&Filter::default())
+            .unwrap()
+            .into_iter()
+            .map(|entity| (entity.id, serde_json::to_string(&entity).unwrap()))
+            .collect()
+    };
+    assert_eq!(originals.len(), 20);
+    let pristine = std::fs::read(&path).unwrap();
+    let mut copies: Vec<Vec<u8>> = Vec::new();
+    // Most of the file is free pages: the flips go where data is, 200
+    // spread over the bytes that are not zero.
+    let data: Vec<usize> = (0..pristine.len()).filter(|at| pristine[*at] != 0).collect();
+    let step = (data.len() / 200).max(1);
+    for at in data.iter().step_by(step) {
+        let mut copy = pristine.clone();
+        copy[*at] ^= 0x10;
+        copies.push(copy);
+    }
+    for fraction in [2, 3, 4, 8] {
+        copies.push(pristine[..pristine.len() * (fraction - 1) / fraction].to_vec());
+    }
+    let (mut refused, mut truthful, mut wrong, mut panicked) = (0, 0, 0, 0);
+    for (n, copy) in copies.iter().enumerate() {
+        let damaged = temp.path().join(format!("copy-{n}.redb"));
+        std::fs::write(&damaged, copy).unwrap();
+        let outcome = std::panic::catch_unwind(|| -> Result<Vec<(EntityId, String)>, String> {
+            let store = ingest::open(&damaged).map_err(|error| error.to_string())?;
+            let mut served = Vec::new();
+            for entity in store
+                .list(&Filter::default())
+                .map_err(|error| error.to_string())?
+            {
+                served.push((entity.id, serde_json::to_string(&entity).unwrap()));
+            }
+            // The API's list copies the cached JSON as it is: it must be
+            // whole, valid, and the entities' own.
+            let json = store
+                .list_json(&Filter::default())
+                .map_err(|error| error.to_string())?;
+            let listed: Vec<crdt_model::document::Entity> = match serde_json::from_slice(&json) {
+                Ok(listed) => listed,
+                Err(_) => return Ok(vec![(EntityId::from_bytes([0; 16]), "invalid JSON".into())]),
+            };
+            for entity in listed {
+                served.push((entity.id, serde_json::to_string(&entity).unwrap()));
+            }
+            for id in originals.keys() {
+                if let Some(entity) = store.entity(id).map_err(|error| error.to_string())? {
+                    served.push((entity.id, serde_json::to_string(&entity).unwrap()));
+                }
+            }
+            Ok(served)
+        });
+        match outcome {
+            Err(_) => panicked += 1,
+            Ok(Err(_)) => refused += 1,
+            Ok(Ok(served)) => {
+                if served
+                    .iter()
+                    .all(|(id, json)| originals.get(id) == Some(json))
+                {
+                    truthful += 1;
+                } else {
+                    wrong += 1;
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&damaged);
+    }
+    println!(
+        "{} damaged copies: {refused} refused, {truthful} served the truth, {wrong} served altered data, {panicked} panicked",
+        copies.len()
+    );
+    assert_eq!(wrong, 0, "altered data served");
+    assert_eq!(panicked, 0, "panics");
+}

@@ -146,6 +146,15 @@ pub enum StoreError {
     },
 }
 
+/// What a caught panic said.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
 /// The bytes of a cached entity's checksum, in front of its JSON.
 const SEAL_BYTES: usize = 8;
 
@@ -225,15 +234,26 @@ impl Store {
     /// ingested again in a [`Writer`] that then calls
     /// `Writer::drop_first_format`.
     pub(crate) fn open_any(path: &Path) -> Result<(Self, Option<Envelopes>), StoreError> {
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|error| match error {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                    path: path.display().to_string(),
-                },
-                other => StoreError::Database(other.to_string()),
-            })?;
+        // redb panics on some damaged files (an allocator state it cannot
+        // read): contained here, it is a damaged store, not a crash.
+        let opened = std::panic::catch_unwind(|| {
+            redb::Builder::new()
+                .set_cache_size(CACHE_BYTES)
+                .create(path)
+        })
+        .map_err(|panic| StoreError::Damaged {
+            what: format!(
+                "{} cannot be opened: {}",
+                path.display(),
+                panic_text(panic.as_ref())
+            ),
+        })?;
+        let db = opened.map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.display().to_string(),
+            },
+            other => StoreError::Database(other.to_string()),
+        })?;
         if Self::is_current(&db)? {
             return Ok((Self::with(db), None));
         }
