@@ -6,7 +6,7 @@
 //! 2-byte length and that many bytes of an Automerge change.
 #![no_main]
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use crdt_model::ed25519_dalek::SigningKey;
 use crdt_model::ids::{AuthorKey, EntityId};
@@ -15,8 +15,15 @@ use libfuzzer_sys::fuzz_target;
 use node::ingest;
 use node::store::{Origin, Store};
 
-/// One store for the whole run (opening one per input would dominate).
-static STORE: LazyLock<(tempfile::TempDir, Store)> = LazyLock::new(|| {
+/// Inputs ingested into one store before it is made anew: opening one per
+/// input would dominate, and one store for the whole run grows documents
+/// of thousands of changes that slow every input down.
+const INPUTS_PER_STORE: u32 = 1_000;
+
+/// The store of the inputs now, and how many it has taken.
+static STORE: Mutex<Option<(tempfile::TempDir, Store, u32)>> = Mutex::new(None);
+
+fn fresh_store() -> (tempfile::TempDir, Store, u32) {
     // In memory where the system offers it: a commit's sync is then cheap.
     let shm = std::path::Path::new("/dev/shm");
     let temp = if shm.is_dir() {
@@ -26,8 +33,8 @@ static STORE: LazyLock<(tempfile::TempDir, Store)> = LazyLock::new(|| {
     }
     .expect("a temporary directory");
     let store = ingest::open(&temp.path().join("fuzz.redb")).expect("a store");
-    (temp, store)
-});
+    (temp, store, 0)
+}
 
 /// The hostile peer's keys.
 static KEYS: LazyLock<Vec<SigningKey>> = LazyLock::new(|| {
@@ -37,7 +44,22 @@ static KEYS: LazyLock<Vec<SigningKey>> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let store = &STORE.1;
+    let mut slot = STORE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if slot
+        .as_ref()
+        .is_none_or(|(_, _, inputs)| *inputs >= INPUTS_PER_STORE)
+    {
+        // The old store (and its directory) goes first: one at a time.
+        *slot = None;
+        *slot = Some(fresh_store());
+    }
+    let Some((_, store, inputs)) = slot.as_mut() else {
+        return;
+    };
+    *inputs += 1;
+    let store = &*store;
     // Chunks of: a key, a document, a 2-byte length, that many change bytes.
     let mut envelopes = Vec::new();
     let mut rest = data;

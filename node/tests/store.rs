@@ -741,7 +741,9 @@ fn damaged_copies_of_a_store_refuse_or_serve_the_truth() {
     let mut copies: Vec<Vec<u8>> = Vec::new();
     // Most of the file is free pages: the flips go where data is, 200
     // spread over the bytes that are not zero.
-    let data: Vec<usize> = (0..pristine.len()).filter(|at| pristine[*at] != 0).collect();
+    let data: Vec<usize> = (0..pristine.len())
+        .filter(|at| pristine[*at] != 0)
+        .collect();
     let step = (data.len() / 200).max(1);
     for at in data.iter().step_by(step) {
         let mut copy = pristine.clone();
