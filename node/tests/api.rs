@@ -535,6 +535,18 @@ async fn searches_are_bounded_and_exports_take_turns() {
     }
 }
 
+/// Every answer, JSON and errors included, says not to guess its type.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let api = api(true);
+    for path in ["/api/status", "/api/entities", "/api/no-such", "/"] {
+        let (_, headers, _) = exchange(&api, Request::get(path)).await;
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{path}");
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+    }
+}
+
 async fn status_author(api: &Api) -> Value {
     api.get("/api/status").await.1["author"].clone()
 }

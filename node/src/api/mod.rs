@@ -125,6 +125,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             check_host,
         ))
         .layer(axum::middleware::from_fn(check_site))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -148,6 +149,26 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
         ms = started.elapsed().as_millis() as u64,
         "API request"
     );
+    response
+}
+
+/// The headers every answer carries: no guessing of content types
+/// (`nosniff`: a JSON answer is never run as a script or shown as a
+/// page), no referrer sent on from the map, no framing by another site.
+/// The page's own answers add their content security policy.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
     response
 }
 
