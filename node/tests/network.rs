@@ -273,8 +273,9 @@ async fn edits_reach_the_postal_code_converge_and_late_nodes_catch_up() {
     assert!(d.local.store.entity(&creche).unwrap().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_messages_are_rejected_and_scored_down() {
+/// Anne, Bruno dialling her, and Mallory dialling her too, all holding
+/// Anne's garage.
+async fn anne_bruno_and_mallory() -> (Node, Node, Node, EntityId) {
     let a = node("97400", "Anne", &[]).await;
     let b = node("97400", "Bruno", &[&a]).await;
     let mallory = node("97400", "Mallory", &[&a]).await;
@@ -284,6 +285,12 @@ async fn hostile_messages_are_rejected_and_scored_down() {
         has(&b, &garage) && has(&mallory, &garage)
     })
     .await;
+    (a, b, mallory, garage)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_are_rejected_and_scored_down() {
+    let (a, b, mallory, garage) = anne_bruno_and_mallory().await;
 
     // Garbage, a forged signature, and a change Mallory may not make.
     mallory
@@ -351,15 +358,7 @@ async fn hostile_messages_are_rejected_and_scored_down() {
 /// arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_peer_is_disconnected_and_nothing_it_sent_travels() {
-    let a = node("97400", "Anne", &[]).await;
-    let b = node("97400", "Bruno", &[&a]).await;
-    let mallory = node("97400", "Mallory", &[&a]).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let garage = add(&a, "Garage Payet").await;
-    eventually("everyone has the garage", || {
-        has(&b, &garage) && has(&mallory, &garage)
-    })
-    .await;
+    let (a, b, mallory, garage) = anne_bruno_and_mallory().await;
 
     let mut random = Xorshift::new(7);
     for n in 0..300u32 {
