@@ -166,13 +166,13 @@ impl Remote {
         }
     }
 
-    /// [`Self::send`], and the answer read as `T`.
     /// A one-time link that lets the browser opening it write through the
     /// running node's web map (`POST /api/pairings`).
     pub fn pairing(&self) -> Result<super::types::Pairing, ClientError> {
         self.json("POST", "/api/pairings", &[], NONE)
     }
 
+    /// [`Self::send`], and the answer read as `T`.
     fn json<T: DeserializeOwned>(
         &self,
         method: &str,
