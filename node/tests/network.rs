@@ -273,6 +273,20 @@ async fn edits_reach_the_postal_code_converge_and_late_nodes_catch_up() {
     assert!(d.local.store.entity(&creche).unwrap().is_none());
 }
 
+/// Bruno recommends the garage; Anne and Bruno end with the same heads.
+async fn honest_edit_converges(a: &Node, b: &Node, garage: EntityId) {
+    edit(
+        b,
+        garage,
+        vec![Edit::Link {
+            relation: crdt_model::document::Relation::Recommends,
+            comment: None,
+        }],
+    )
+    .await;
+    converged(&[a, b], garage).await;
+}
+
 /// Anne, Bruno dialling her, and Mallory dialling her too, all holding
 /// Anne's garage.
 async fn anne_bruno_and_mallory() -> (Node, Node, Node, EntityId) {
@@ -335,16 +349,7 @@ async fn hostile_messages_are_rejected_and_scored_down() {
     assert!(a.local.store.counts().unwrap().quarantined >= 1);
 
     // The honest nodes keep converging.
-    edit(
-        &b,
-        garage,
-        vec![Edit::Link {
-            relation: crdt_model::document::Relation::Recommends,
-            comment: None,
-        }],
-    )
-    .await;
-    converged(&[&a, &b], garage).await;
+    honest_edit_converges(&a, &b, garage).await;
     assert_eq!(
         a.local.store.entity(&garage).unwrap().unwrap().links.len(),
         1
@@ -401,16 +406,7 @@ async fn a_flooding_peer_is_disconnected_and_nothing_it_sent_travels() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let status = a.client.status().await.unwrap();
     assert!(!status.peers.iter().any(|peer| peer.peer_id == mallory_id));
-    edit(
-        &b,
-        garage,
-        vec![Edit::Link {
-            relation: crdt_model::document::Relation::Recommends,
-            comment: None,
-        }],
-    )
-    .await;
-    converged(&[&a, &b], garage).await;
+    honest_edit_converges(&a, &b, garage).await;
 }
 
 /// A valid but abusive author: Mallory creates entities far faster than
