@@ -139,6 +139,29 @@ fn a_valid_signature_over_garbage_is_still_refused() {
     assert!(matches!(decoded.verify(), Err(EnvelopeError::BadChange(_))));
 }
 
+/// Found by the ingest fuzz target: a change whose columns hold an actor
+/// index wider than 32 bits. Automerge 0.12 panics while parsing it (in
+/// `Change::from_bytes`, before any authorization), and a peer can sign
+/// one with its own key: it must be refused, never crash the node.
+#[test]
+fn a_signed_change_that_makes_automerge_panic_is_refused() {
+    let bytes = include_bytes!("data/change-actor-index-overflow.bin");
+    let envelope = SignedChange::sign(
+        &signing_key(1),
+        EntityId::from_bytes([1; 16]),
+        "97400",
+        bytes,
+    )
+    .unwrap();
+    let decoded = SignedChange::decode(&envelope.encode()).unwrap();
+    match decoded.verify() {
+        Err(EnvelopeError::BadChange(reason)) => {
+            assert!(reason.contains("Automerge"), "{reason}")
+        }
+        other => panic!("expected a refused change, got {other:?}"),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
