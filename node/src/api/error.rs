@@ -32,7 +32,7 @@ pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `bad_id`,
     /// `unknown_postal_code`, `choose_commune`, `invalid`, `unauthorized`,
     /// `forbidden`, `cross_site`, `not_allowed`, `refused`, `unknown_entity`, `not_found`,
-    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large`, `busy`, `timeout`, `damaged`
+    /// `not_joined`, `already_joined`, `offline`, `too_many`, `too_large`, `busy`, `timeout`, `damaged`, `disk_full`
     /// or `internal`.
     #[schema(examples("unknown_entity"))]
     pub code: String,
@@ -130,6 +130,9 @@ impl From<LocalError> for ApiError {
             // Its message says what to run: it names no inner detail.
             LocalError::Store(StoreError::Damaged { .. }) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "damaged")
+            }
+            LocalError::Store(StoreError::NoSpace) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
             }
             LocalError::Identity(_)
             | LocalError::Store(_)

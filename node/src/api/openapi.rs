@@ -34,8 +34,8 @@ Everything is JSON. Reads are open to local programs; writes (`POST`, `PATCH`, `
 (readable by its owner only, new at every start of the node). Request bodies are limited to \
 64 KiB.
 
-Errors are `{\"error\": {\"code\", \"message\"}}` with a 4xx status; 500 (code `internal`) only \
-when the store or the disk fails. An unknown path answers 404 with code `not_found`; a known \
+Errors are `{\"error\": {\"code\", \"message\"}}` with a 4xx status; 500 (code `internal`, or \
+`damaged`) only when the store or the disk fails, 507 (`disk_full`) when the disk is full. An unknown path answers 404 with code `not_found`; a known \
 path with a method it does not have answers 405.
 
 Until the citizen has joined, only `GET /api/status`, `GET /api/communes/{query}`, this document \
@@ -64,7 +64,8 @@ and `POST /api/init` itself work; the other endpoints answer 409 `not_joined`."
         TooLarge,
         UnsupportedMediaType,
         Unprocessable,
-        Internal
+        Internal,
+        DiskFull
     )),
     modifiers(&Bearer)
 )]
@@ -179,13 +180,19 @@ error_responses! {
             ("bad_request_shape", "bad_request", "Failed to deserialize the JSON body into the target type: missing field `postal_code` at line 1 column 2"),
         ];
     /// 500: the store or the disk failed.
-    Internal: "Code `internal`: the store or the disk failed.",
+    Internal: "Code `internal`: the store or the disk failed; code `damaged`: the store \
+        holds a record the disk altered, which is not served (`communecter check`, then \
+        `communecter repair`).",
         [("internal", "internal", super::error::INTERNAL_MESSAGE)];
+    /// 507: the disk is full.
+    DiskFull: "Code `disk_full`: the disk holding the store is full; nothing of the write was \
+        kept. Writes resume once space is freed, without restarting the node.",
+        [("disk_full", "disk_full", "the disk holding the store is full: nothing of this write was kept; free some space and try again (no restart needed)")];
 }
 
 /// The answers every write with a JSON body may give besides its own: no
 /// token (401), a body too large (413) or not declared as JSON (415), a
-/// failing disk (500).
+/// failing disk (500), a full one (507).
 pub(super) struct WriteErrors;
 
 impl IntoResponses for WriteErrors {
@@ -195,6 +202,7 @@ impl IntoResponses for WriteErrors {
             ("413", TooLarge::response().0),
             ("415", UnsupportedMediaType::response().0),
             ("500", Internal::response().0),
+            ("507", DiskFull::response().0),
         ]
         .into_iter()
         .map(|(status, name)| {

@@ -10,7 +10,7 @@ use crdt_model::automerge::{Automerge, ReadDoc};
 use crdt_model::document;
 use crdt_model::ids::EntityId;
 use crdt_model::signed::SignedChange;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use serde::Serialize;
 
 use super::documents::row_envelopes;
@@ -38,7 +38,7 @@ impl Store {
     /// Checks every document, change and cached entity; see the module
     /// doc. Reads only.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let rows = tx.open_table(ROWS)?;
         let envelopes = tx.open_table(super::ENVELOPES)?;
         let snapshots = tx.open_table(SNAPSHOTS)?;
@@ -157,7 +157,7 @@ impl Store {
     /// order), and how many entries could not be read at all: what a
     /// repair starts again from.
     pub fn all_envelopes(&self) -> Result<(Vec<Envelopes>, u64), StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let table = tx.open_table(super::ENVELOPES)?;
         let mut documents: Vec<Envelopes> = Vec::new();
         let mut current = None;

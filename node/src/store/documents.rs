@@ -6,7 +6,7 @@
 use crdt_model::automerge::{Automerge, ChangeHash};
 use crdt_model::ids::EntityId;
 use crdt_model::signed::SignedChange;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::{ENVELOPES, QUARANTINE, ROWS, SNAPSHOTS, Store, StoreError};
 
@@ -110,7 +110,7 @@ pub struct HistoryEntry {
 impl Store {
     /// The stored Automerge document of an entity.
     pub fn document(&self, id: &EntityId) -> Result<Option<Automerge>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
             return Ok(None);
         };
@@ -125,7 +125,7 @@ impl Store {
 
     /// The signed envelopes of a document, in no particular order.
     pub fn envelopes(&self, id: &EntityId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         match tx.open_table(ROWS)?.get(&id.as_bytes()[..])? {
             Some(row) => row_envelopes(&tx.open_table(ENVELOPES)?, row.value()),
             None => Ok(Vec::new()),
@@ -134,7 +134,7 @@ impl Store {
 
     /// The reasons of the most recent quarantined changes, newest first.
     pub fn quarantine(&self, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let table = tx.open_table(QUARANTINE)?;
         let mut out = Vec::new();
         for entry in table.iter()?.rev().take(limit) {

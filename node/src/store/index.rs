@@ -15,7 +15,7 @@ use crdt_model::document::Entity;
 use crdt_model::ids::EntityId;
 use crdt_model::schema::{Field, Kind};
 use crdt_model::text::fold;
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{ENTITIES, INDEX, NAMES, ROWS, Store, StoreError, unseal};
 
@@ -226,7 +226,7 @@ fn list_hits(tx: &ReadTransaction, filter: &Filter) -> Result<Vec<Hit>, StoreErr
 impl Store {
     /// The cached typed entity.
     pub fn entity(&self, id: &EntityId) -> Result<Option<Entity>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
             return Ok(None);
         };
@@ -235,7 +235,7 @@ impl Store {
 
     /// Entities matching `filter`, sorted by folded name, deleted ones left out.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Entity>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let sorted = list_hits(&tx, filter)?;
         read_entities(&tx.open_table(ENTITIES)?, sorted)
     }
@@ -243,7 +243,7 @@ impl Store {
     /// The same list as [`Store::list`], as the JSON array of the entities,
     /// copied from their cached JSON without decoding it.
     pub fn list_json(&self, filter: &Filter) -> Result<Vec<u8>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let sorted = list_hits(&tx, filter)?;
         let table = tx.open_table(ENTITIES)?;
         let mut out = Vec::from(&b"["[..]);
@@ -273,7 +273,7 @@ impl Store {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let index = tx.open_table(INDEX)?;
         let mut matching = filtered(&index, filter)?;
         for word in &words {

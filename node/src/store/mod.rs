@@ -50,11 +50,21 @@
 //!
 //! A write transaction commits with immediate durability: what [`Store`]
 //! acknowledges survives a crash.
+//!
+//! A write the disk cannot hold (full, or failing) is refused with
+//! [`StoreError::NoSpace`] or [`StoreError::Database`] and nothing of it is
+//! kept. redb then refuses every later transaction until the database is
+//! opened again: the store does so itself at the next transaction, so writes
+//! resume once space is back, without a restart.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    StorageError, TableDefinition, TableHandle, TransactionError, WriteTransaction,
 };
 
 pub mod check;
@@ -135,6 +145,11 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("corrupt store record: {0}")]
     Corrupt(String),
+    /// The disk holding the store is full: the write was refused whole.
+    #[error(
+        "the disk holding the store is full: nothing of this write was kept; free some space and try again (no restart needed)"
+    )]
+    NoSpace,
     /// A stored record fails its checksum: the disk altered it. It is not
     /// served.
     #[error(
@@ -173,11 +188,28 @@ pub(crate) fn unseal(row: &[u8]) -> Option<&[u8]> {
     (checksum == &digest[..SEAL_BYTES]).then_some(json)
 }
 
+/// I/O errors redb reported in this process. After one, redb refuses every
+/// later transaction of its database (and reads that reach the disk) until
+/// it is opened again: a store that sees this count move opens its
+/// database again at its next transaction. (Counted where redb's errors
+/// become [`StoreError`]s, which know no store; another store of the
+/// process is then opened again for nothing, which is harmless.)
+static IO_ERRORS: AtomicU64 = AtomicU64::new(0);
+
 macro_rules! store_error_from {
     ($($error:ty),*) => {$(
         impl From<$error> for StoreError {
             fn from(error: $error) -> Self {
-                StoreError::Database(error.to_string())
+                let error = redb::Error::from(error);
+                if matches!(error, redb::Error::Io(_) | redb::Error::PreviousIo) {
+                    IO_ERRORS.fetch_add(1, Ordering::Relaxed);
+                }
+                match error {
+                    redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                        StoreError::NoSpace
+                    }
+                    other => StoreError::Database(other.to_string()),
+                }
             }
         }
     )*};
@@ -207,9 +239,45 @@ pub(crate) type Envelopes = Vec<Vec<u8>>;
 
 /// The redb database of a node.
 pub struct Store {
-    db: Database,
+    /// The open database, or none once an I/O error made redb refuse it
+    /// (it is opened again at the next transaction).
+    db: RwLock<Option<Arc<Database>>>,
+    /// The store file, to open it again.
+    path: PathBuf,
+    /// [`IO_ERRORS`] when the database was last opened.
+    io_errors_seen: AtomicU64,
     /// Every applied change, once committed, to whoever listens.
     applied: tokio::sync::broadcast::Sender<Applied>,
+}
+
+/// How long opening the database again after an I/O error waits for the
+/// transactions still using the old one (redb holds the file until the
+/// last one ends).
+const REOPEN_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens (or creates) the redb file at `path`. redb panics on some damaged
+/// files (an allocator state it cannot read): contained here, it is a
+/// damaged store, not a crash.
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    let opened = std::panic::catch_unwind(|| {
+        redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+    })
+    .map_err(|panic| StoreError::Damaged {
+        what: format!(
+            "{} cannot be opened: {}",
+            path.display(),
+            panic_text(panic.as_ref())
+        ),
+    })?;
+    opened.map_err(|error| match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+            path: path.display().to_string(),
+        },
+        redb::DatabaseError::Storage(storage) => storage.into(),
+        other => StoreError::Database(other.to_string()),
+    })
 }
 
 /// Most applied changes queued for a slow listener before it misses some
@@ -234,28 +302,9 @@ impl Store {
     /// ingested again in a [`Writer`] that then calls
     /// `Writer::drop_first_format`.
     pub(crate) fn open_any(path: &Path) -> Result<(Self, Option<Envelopes>), StoreError> {
-        // redb panics on some damaged files (an allocator state it cannot
-        // read): contained here, it is a damaged store, not a crash.
-        let opened = std::panic::catch_unwind(|| {
-            redb::Builder::new()
-                .set_cache_size(CACHE_BYTES)
-                .create(path)
-        })
-        .map_err(|panic| StoreError::Damaged {
-            what: format!(
-                "{} cannot be opened: {}",
-                path.display(),
-                panic_text(panic.as_ref())
-            ),
-        })?;
-        let db = opened.map_err(|error| match error {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                path: path.display().to_string(),
-            },
-            other => StoreError::Database(other.to_string()),
-        })?;
+        let db = open_database(path)?;
         if Self::is_current(&db)? {
-            return Ok((Self::with(db), None));
+            return Ok((Self::with(db, path), None));
         }
         let format_1 = db
             .begin_read()?
@@ -269,19 +318,90 @@ impl Store {
                     carried.push(entry?.1.value().to_vec());
                 }
             }
-            return Ok((Self::with(db), Some(carried)));
+            return Ok((Self::with(db, path), Some(carried)));
         }
         let tx = db.begin_write()?;
         create_tables(&tx)?;
         tx.commit()?;
-        Ok((Self::with(db), None))
+        Ok((Self::with(db, path), None))
     }
 
-    fn with(db: Database) -> Self {
+    fn with(db: Database, path: &Path) -> Self {
         Self {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
+            path: path.to_owned(),
+            io_errors_seen: AtomicU64::new(IO_ERRORS.load(Ordering::Relaxed)),
             applied: tokio::sync::broadcast::channel(APPLIED_QUEUE).0,
         }
+    }
+
+    /// The open database, opened again after an I/O error.
+    fn database(&self) -> Result<Arc<Database>, StoreError> {
+        let io_errors = IO_ERRORS.load(Ordering::Relaxed);
+        let fresh = |seen: &AtomicU64| seen.load(Ordering::Relaxed) == io_errors;
+        if fresh(&self.io_errors_seen)
+            && let Some(db) = &*self.db.read().unwrap_or_else(PoisonError::into_inner)
+        {
+            return Ok(db.clone());
+        }
+        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if fresh(&self.io_errors_seen)
+            && let Some(db) = &*slot
+        {
+            return Ok(db.clone());
+        }
+        if slot.take().is_some() {
+            tracing::warn!(
+                path = %self.path.display(),
+                "the store hit an I/O error: opening it again"
+            );
+        }
+        self.io_errors_seen.store(io_errors, Ordering::Relaxed);
+        // New transactions wait on the lock; the ones still running on the
+        // old database keep its file until they end.
+        let started = Instant::now();
+        let db = loop {
+            match open_database(&self.path) {
+                Err(StoreError::InUse { .. }) if started.elapsed() < REOPEN_WAIT => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(StoreError::InUse { .. }) => {
+                    return Err(StoreError::Database(
+                        "the store is being opened again after an I/O error, and a long read still holds it; try again".into(),
+                    ));
+                }
+                opened => break Arc::new(opened?),
+            }
+        };
+        tracing::info!(path = %self.path.display(), "store opened again after an I/O error");
+        *slot = Some(db.clone());
+        Ok(db)
+    }
+
+    /// Begins a transaction with `begin`. If redb refuses it for an
+    /// earlier I/O error this store has not seen yet, the database is
+    /// opened again and the transaction begun on it.
+    fn begin<T>(
+        &self,
+        begin: impl Fn(&Database) -> Result<T, TransactionError>,
+    ) -> Result<T, StoreError> {
+        match begin(&*self.database()?) {
+            Err(TransactionError::Storage(StorageError::PreviousIo)) => {
+                IO_ERRORS.fetch_add(1, Ordering::Relaxed);
+                Ok(begin(&*self.database()?)?)
+            }
+            begun => Ok(begun?),
+        }
+    }
+
+    /// A read transaction.
+    pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {
+        self.begin(Database::begin_read)
+    }
+
+    /// A write transaction (there is one at a time: this waits for it).
+    pub(crate) fn write(&self) -> Result<WriteTransaction, StoreError> {
+        self.begin(Database::begin_write)
     }
 
     /// Every change applied from now on, after its commit.
@@ -311,22 +431,32 @@ impl Store {
                 .map_err(|error| StoreError::Database(format!("{}: {error}", path.display())))
         };
         let before = size()?;
-        self.db
-            .compact()
+        // Opened again first if an I/O error closed it.
+        self.database()?;
+        let db = self
+            .db
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .and_then(Arc::get_mut)
+            .ok_or_else(|| {
+                StoreError::Database("the store is in use: it cannot be compacted".into())
+            })?;
+        db.compact()
             .map_err(|error| StoreError::Database(error.to_string()))?;
         Ok((before, size()?))
     }
 
     /// Reads a profile value.
     pub fn profile(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let table = tx.open_table(PROFILE)?;
         Ok(table.get(key)?.map(|value| value.value().to_owned()))
     }
 
     /// Every profile value, by key.
     pub fn profile_values(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let table = tx.open_table(PROFILE)?;
         let mut values = Vec::new();
         for entry in table.iter()? {
@@ -338,7 +468,7 @@ impl Store {
 
     /// Writes profile values in one transaction.
     pub fn set_profile(&self, values: &[(&str, &str)]) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.write()?;
         {
             let mut table = tx.open_table(PROFILE)?;
             for (key, value) in values {
@@ -351,7 +481,7 @@ impl Store {
 
     /// How many documents, changes, pending and quarantined changes.
     pub fn counts(&self) -> Result<Counts, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         Ok(Counts {
             documents: tx.open_table(ROWS)?.len()?,
             changes: tx.open_table(ENVELOPES)?.len()?,
@@ -436,7 +566,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        let tx = store.db.begin_read().unwrap();
+        let tx = store.read().unwrap();
         let row = tx.open_table(ENTITIES).unwrap().get(7).unwrap().unwrap();
         assert_eq!(unseal(row.value()), Some(&json[..]));
         let format = tx.open_table(META).unwrap().get("format").unwrap().unwrap();

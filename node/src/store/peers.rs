@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::{PEERS, Store, StoreError};
 
@@ -26,7 +26,7 @@ impl Store {
     /// Peers met before: peer id, last seen (seconds since the epoch),
     /// addresses.
     pub fn remembered_peers(&self) -> Result<Vec<(String, u64, Vec<String>)>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let table = tx.open_table(PEERS)?;
         let mut out = Vec::new();
         for entry in table.iter()? {
@@ -53,7 +53,7 @@ impl Store {
     /// Remembers a peer's addresses, forgetting the least recently seen
     /// peers beyond [`MAX_REMEMBERED`].
     pub fn remember_peer(&self, peer: &str, addrs: &[String]) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.write()?;
         {
             let mut table = tx.open_table(PEERS)?;
             let record = serde_json::json!({"addrs": addrs, "last_seen": now_secs()});

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use crdt_model::automerge::ChangeHash;
 use crdt_model::ids::EntityId;
-use redb::{ReadOnlyTable, ReadableDatabase};
+use redb::ReadOnlyTable;
 
 use super::documents::{envelope_key, for_each_change, load_row, row_envelopes};
 use super::{ENVELOPES, ROWS, SNAPSHOTS, SYNC_ITEMS, Store, StoreError};
@@ -36,7 +36,7 @@ pub(super) fn sync_item_key(postal_key: &str, id: &EntityId) -> Vec<u8> {
 impl Store {
     /// The sync items of a postal key, sorted by id.
     pub fn sync_items(&self, postal_key: &str) -> Result<Vec<Item>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let table = tx.open_table(SYNC_ITEMS)?;
         let prefix = [postal_key.as_bytes(), b"/"].concat();
         let mut items = Vec::new();
@@ -66,7 +66,7 @@ impl Store {
 
     /// Whether every change of `hashes` is stored for a document.
     pub fn has_changes(&self, id: &EntityId, hashes: &[ChangeHash]) -> Result<bool, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
             return Ok(hashes.is_empty());
         };
@@ -84,7 +84,7 @@ impl Store {
 
     /// The hashes of the changes stored for a document.
     pub fn change_hashes(&self, id: &EntityId) -> Result<Vec<ChangeHash>, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         let Some(row) = tx.open_table(ROWS)?.get(&id.as_bytes()[..])? else {
             return Ok(Vec::new());
         };
@@ -97,7 +97,7 @@ impl Store {
 
     /// A consistent view of the documents, to answer a pull.
     pub fn pull_reader(&self) -> Result<PullReader, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.read()?;
         Ok(PullReader {
             rows: tx.open_table(ROWS)?,
             envelopes: tx.open_table(ENVELOPES)?,

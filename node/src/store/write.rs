@@ -107,7 +107,7 @@ impl Store {
     pub(crate) fn begin_write(&self) -> Result<Writer<'_>, StoreError> {
         Ok(Writer {
             store: self,
-            tx: self.db.begin_write()?,
+            tx: self.write()?,
             notices: Vec::new(),
         })
     }
