@@ -85,6 +85,19 @@ impl Network {
         a.ip(&["link", "set", device_a, "up"]);
         b.ip(&["link", "set", device_b, "up"]);
     }
+
+    /// One Ethernet segment joining `computers`: a bridge in a namespace of
+    /// its own, with a virtual Ethernet pair to each computer's `eth0`.
+    pub fn switch(&mut self, computers: &[&Namespace]) {
+        let switch = self.namespace("switch");
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        for (n, computer) in computers.iter().enumerate() {
+            let port = format!("port{n}");
+            self.link((computer, "eth0"), (&switch, &port));
+            switch.ip(&["link", "set", &port, "master", "br0"]);
+        }
+    }
 }
 
 impl Drop for Network {

@@ -1,7 +1,8 @@
 //! The libp2p behaviours a node runs and the swarm that drives them: its
 //! transports (TCP + Noise + Yamux and QUIC, or the memory transport over
 //! modelled links), connection limits, identify, ping, gossipsub with
-//! validation and scoring, mDNS, Kademlia, request-response for sync, the
+//! validation and scoring, mDNS (started once the node listens beyond
+//! loopback: `lan`), Kademlia, request-response for sync, the
 //! relay server and client, DCUtR, AutoNAT and rendezvous.
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use libp2p::{
 
 use super::codec::SyncCodec;
 use super::gossip::GOSSIP_MAX_BYTES;
+use super::lan::LanDiscovery;
 use super::sessions::SYNC_PROTOCOL;
 use super::{NetConfig, NetError};
 
@@ -36,7 +38,7 @@ pub(super) struct Behaviour {
     pub(super) identify: identify::Behaviour,
     pub(super) ping: ping::Behaviour,
     pub(super) gossipsub: gossipsub::Behaviour,
-    pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(super) mdns: Toggle<LanDiscovery>,
     pub(super) kad: kad::Behaviour<kad::store::MemoryStore>,
     pub(super) sync: request_response::Behaviour<SyncCodec>,
     pub(super) relay_server: Toggle<relay::Behaviour>,
@@ -120,18 +122,17 @@ pub(super) fn behaviour(
         )
         .map_err(|error| NetError::Setup(error.to_string()))?;
     let mdns = if config.mdns && !config.memory {
-        Some(
-            mdns::tokio::Behaviour::new(
-                mdns::Config {
-                    // Ask the LAN again soon when a first query was lost
-                    // or answered by nobody (default: 5 minutes).
-                    query_interval: Duration::from_secs(20),
-                    ..mdns::Config::default()
-                },
-                peer_id,
-            )
-            .map_err(|error| NetError::Setup(format!("mDNS: {error}")))?,
+        let mdns = mdns::tokio::Behaviour::new(
+            mdns::Config {
+                // Ask the LAN again soon when a first query was lost or
+                // answered by nobody (default: 5 minutes).
+                query_interval: Duration::from_secs(20),
+                ..mdns::Config::default()
+            },
+            peer_id,
         )
+        .map_err(|error| NetError::Setup(format!("mDNS: {error}")))?;
+        Some(LanDiscovery::new(mdns))
     } else {
         None
     };
