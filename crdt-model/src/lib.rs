@@ -52,6 +52,7 @@
 #![deny(missing_docs)]
 
 pub mod authz;
+pub mod bounds;
 pub mod communes;
 pub mod document;
 pub mod ids;

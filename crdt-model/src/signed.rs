@@ -24,6 +24,7 @@
 use automerge::Change;
 use ed25519_dalek::{Signature, Signer, SigningKey};
 
+use crate::bounds;
 use crate::ids::{AuthorKey, EntityId};
 
 /// First bytes of every envelope.
@@ -227,12 +228,15 @@ impl SignedChange {
     }
 }
 
-/// Parses a change's bytes. Automerge 0.12 panics on some of them (an
-/// actor index wider than 32 bits in the operation columns, found by the
-/// ingest fuzz target) instead of answering an error; a peer can sign such
-/// bytes with its own key, so the panic is contained here and the change
-/// refused like any other that does not parse.
+/// Parses a change's bytes, once [`bounds::check`] found that reading them
+/// costs no more than their size says (Automerge would expand compressed
+/// runs and chunks whatever their size). Automerge 0.12 also panics on
+/// some changes (an actor index wider than 32 bits in the operation
+/// columns, found by the ingest fuzz target) instead of answering an error;
+/// a peer can sign such bytes with its own key, so the panic is contained
+/// here and the change refused like any other that does not parse.
 fn parse_change(bytes: Vec<u8>) -> Result<Change, EnvelopeError> {
+    bounds::check(&bytes).map_err(|error| EnvelopeError::BadChange(error.to_string()))?;
     match std::panic::catch_unwind(|| Change::from_bytes(bytes)) {
         Ok(Ok(change)) => Ok(change),
         Ok(Err(error)) => Err(EnvelopeError::BadChange(error.to_string())),
