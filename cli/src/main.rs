@@ -8,6 +8,7 @@ mod logs;
 mod print;
 mod prompt;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -21,6 +22,9 @@ use node::model::document::NewEntity;
 use node::model::document::{Edit, Entity};
 use node::model::ids::EntityId;
 use node::model::schema::{Field, Kind};
+use node::opendata::Licence;
+use node::opendata::export::Format;
+use node::store::Filter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -315,20 +319,26 @@ fn run(cli: Cli) -> Result<()> {
             licence,
             output,
         } => {
-            let bytes = directory(&dir)?.export(format, &filter.filter(), licence)?;
+            let directory = directory(&dir)?;
             match output {
                 Some(path) => {
-                    std::fs::write(&path, &bytes)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    let bytes = export_to_file(
+                        directory.as_ref(),
+                        format,
+                        &filter.filter(),
+                        licence,
+                        &path,
+                    )?;
                     eprintln!(
-                        "Exported to {} ({} bytes, {}).",
+                        "Exported to {} ({bytes} bytes, {}).",
                         path.display(),
-                        bytes.len(),
                         licence.name()
                     );
                     Ok(())
                 }
-                None => print::raw(&bytes),
+                None => {
+                    print::streamed(|out| directory.export(format, &filter.filter(), licence, out))
+                }
             }
         }
         Command::Import { file } => import_file(&dir, &file, json),
@@ -389,6 +399,40 @@ fn run(cli: Cli) -> Result<()> {
 /// The node of `dir`: its running daemon's API, or else its store.
 fn directory(dir: &DataDir) -> Result<Box<dyn Directory>> {
     Ok(node::api::client::open(dir)?)
+}
+
+/// Exports into `path` through a file beside it, renamed over `path` once
+/// the export is whole: a failed export leaves no cut file behind, and an
+/// earlier file stays as it was. Returns the bytes written.
+fn export_to_file(
+    directory: &dyn Directory,
+    format: Format,
+    filter: &Filter,
+    licence: Licence,
+    path: &Path,
+) -> Result<u64> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let partial = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    let written = (|| -> Result<u64> {
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("writing {}", partial.display()))?;
+        let mut out = print::Counted::new(std::io::BufWriter::new(file));
+        directory.export(format, filter, licence, &mut out)?;
+        let bytes = out.count();
+        out.into_inner()
+            .into_inner()
+            .map_err(|error| error.into_error())
+            .and_then(|file| file.sync_all())
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(bytes)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 /// Opens `url` in the desktop's browser, if there is one; failing is fine.

@@ -332,13 +332,75 @@ pub(crate) fn status(status: &serde_json::Value, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes bytes to standard output as they are (an export); a closed pipe
-/// ends quietly.
-pub(crate) fn raw(bytes: &[u8]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+/// Writes to standard output what `write` writes, as it writes it. A
+/// reader that stops reading (`| head`) ends it quietly.
+pub(crate) fn streamed(
+    write: impl FnOnce(&mut dyn Write) -> Result<(), node::api::client::ClientError>,
+) -> Result<()> {
+    let mut out = Piped {
+        out: std::io::stdout().lock(),
+        closed: false,
+    };
+    match write(&mut out)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(out.flush()?))
+    {
+        Err(_) if out.closed => Ok(()),
+        other => other,
+    }
+}
+
+/// Standard output, remembering whether its reader went away.
+struct Piped<W> {
+    out: W,
+    closed: bool,
+}
+
+impl<W: Write> Write for Piped<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(bytes);
+        self.closed |=
+            matches!(&written, Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe);
+        written
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let flushed = self.out.flush();
+        self.closed |=
+            matches!(&flushed, Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe);
+        flushed
+    }
+}
+
+/// A writer that counts the bytes written through it.
+pub(crate) struct Counted<W> {
+    out: W,
+    count: u64,
+}
+
+impl<W> Counted<W> {
+    pub(crate) fn new(out: W) -> Self {
+        Self { out, count: 0 }
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub(crate) fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(bytes)?;
+        self.count += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 

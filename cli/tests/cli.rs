@@ -528,6 +528,51 @@ fn a_file_of_rows_is_imported_with_progress_and_exported_back() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("json, jsonld, geojson or csv"));
 }
 
+/// `export -o FILE` writes through a file beside it, renamed once whole:
+/// an export that fails midway (here, on a damaged store) leaves the
+/// earlier file as it was, and no cut file.
+#[test]
+fn an_export_that_fails_leaves_the_file_it_would_replace_as_it_was() {
+    let me = Citizen::new().joined();
+    me.ok(&["add", "organization", "--name", "Zz atelier"]);
+    let out = me.temp.path().join("carte.json");
+    me.ok(&["export", "-o", out.to_str().unwrap()]);
+    let before = std::fs::read(&out).unwrap();
+    assert!(String::from_utf8_lossy(&before).contains("Zz atelier"));
+    let leftovers = || {
+        std::fs::read_dir(me.temp.path())
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.contains("partial"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(leftovers(), Vec::<String>::new());
+
+    // The disk alters the cached entity (every copy the file holds).
+    let store = node::identity::DataDir::resolve(Some(me.temp.path().join("home")))
+        .unwrap()
+        .store_path();
+    let mut bytes = std::fs::read(&store).unwrap();
+    let cached = br#""name":"Zz atelier""#;
+    let copies: Vec<usize> = (0..bytes.len().saturating_sub(cached.len()))
+        .filter(|at| bytes[*at..].starts_with(cached))
+        .collect();
+    assert!(!copies.is_empty());
+    for at in copies {
+        bytes[at + cached.len() - 2] ^= 0x01;
+    }
+    std::fs::write(&store, &bytes).unwrap();
+
+    let error = me.fails(&["export", "-o", out.to_str().unwrap()]);
+    assert!(error.contains("damaged"), "{error}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        before,
+        "the earlier export is kept"
+    );
+    assert_eq!(leftovers(), Vec::<String>::new(), "no cut file is left");
+}
+
 #[test]
 fn the_data_directory_is_the_flag_else_communecter_home() {
     // The citizen's COMMUNECTER_HOME is set; --data-dir wins over it.

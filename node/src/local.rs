@@ -15,7 +15,7 @@ use crdt_model::signed::SignedChange;
 use crate::identity::{DataDir, Identity, IdentityError, random_seed};
 use crate::ingest::{self, Outcome};
 use crate::opendata::Licence;
-use crate::opendata::export::{self, ExportError, ExportOptions, Format};
+use crate::opendata::export::{ExportError, ExportOptions, ExportWriter, Format};
 use crate::opendata::import::{self, Duplicates, ImportRow, RowOutcome};
 use crate::store::{Filter, HistoryEntry, Origin, Store, StoreError};
 
@@ -102,6 +102,9 @@ pub enum LocalError {
     /// An export could not be written.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// An answer could not be written (its reader went away).
+    #[error("writing the answer: {0}")]
+    Write(std::io::Error),
 }
 
 /// What joining needs (`init`, and `POST /api/init`): the citizen's home
@@ -614,23 +617,45 @@ impl Local {
             .ok_or(LocalError::UnknownEntity(id))
     }
 
-    /// The entities `filter` allows, exported in `format` under `licence`.
+    /// The entities `filter` allows, exported in `format` under `licence`
+    /// to `out` as they are read (memory holds one entity at a time);
+    /// returns how many were written.
     pub fn export(
         &self,
         format: Format,
         filter: &Filter,
         licence: Licence,
-    ) -> Result<Vec<u8>, LocalError> {
-        let entities = self.store.list(filter)?;
+        out: &mut dyn std::io::Write,
+    ) -> Result<usize, LocalError> {
         let options = ExportOptions {
             licence,
             postal_key: filter.postal_key.clone(),
             kind: filter.kind,
             now_ms: now_ms(),
         };
-        let mut out = Vec::new();
-        export::export(&entities, format, &options, &mut out)?;
-        Ok(out)
+        let mut writer = ExportWriter::begin(format, &options, out)?;
+        self.store
+            .list_each(filter, |entity| writer.entity(&entity))?;
+        Ok(writer.finish()?)
+    }
+
+    /// The JSON array of the entities `filter` allows (as
+    /// [`Store::list_json`] gives it), written to `out` as they are read.
+    pub fn write_list_json(
+        &self,
+        filter: &Filter,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), LocalError> {
+        out.write_all(b"[").map_err(LocalError::Write)?;
+        let mut first = true;
+        self.store.list_each_json(filter, |json| {
+            if !first {
+                out.write_all(b",").map_err(LocalError::Write)?;
+            }
+            first = false;
+            out.write_all(json).map_err(LocalError::Write)
+        })?;
+        out.write_all(b"]").map_err(LocalError::Write)
     }
 
     /// Postal keys followed besides the home one.

@@ -454,6 +454,34 @@ fn json_ld_uses_schema_org_types_and_properties_and_resolves_its_references() {
     assert_eq!(troupe["member"].as_array().unwrap().len(), 1);
 }
 
+/// Exports are written as the entities come, never holding the directory:
+/// the bytes are still exactly those of the whole document printed at once
+/// (pretty, keys in order), with entities and without.
+#[test]
+fn streamed_json_exports_are_the_whole_document_printed_at_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let entities = directory(&anne);
+    for format in [Format::Json, Format::JsonLd, Format::GeoJson] {
+        for entities in [&entities[..], &[]] {
+            let bytes = exported(entities, format);
+            let whole: Json = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|error| panic!("{format:?}: {error}"));
+            let printed = serde_json::to_string_pretty(&whole).unwrap() + "\n";
+            assert_eq!(
+                String::from_utf8(bytes).unwrap(),
+                printed,
+                "{format:?}, {} entities",
+                entities.len()
+            );
+        }
+    }
+    let json: Json = serde_json::from_slice(&exported(&entities, Format::Json)).unwrap();
+    let shown = entities.iter().filter(|entity| !entity.deleted).count();
+    assert_eq!(json["meta"]["count"], shown);
+    assert_eq!(json["entities"].as_array().map(Vec::len), Some(shown));
+}
+
 #[test]
 fn geojson_is_a_valid_feature_collection_of_the_placed_entities() {
     let temp = tempfile::tempdir().unwrap();

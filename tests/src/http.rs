@@ -61,6 +61,15 @@ impl Client {
         Self::answer(self.agent.get(url).header("Host", host).call()?)
     }
 
+    /// `GET url`, its body read as it comes and counted, not kept (large
+    /// exports): the status and the bytes read.
+    pub fn get_counted(&self, url: &str) -> Result<(u16, u64), ureq::Error> {
+        let mut response = self.agent.get(url).call()?;
+        let status = response.status().as_u16();
+        let bytes = std::io::copy(&mut response.body_mut().as_reader(), &mut std::io::sink())?;
+        Ok((status, bytes))
+    }
+
     fn answer(response: ureq::http::Response<ureq::Body>) -> Result<Answer, ureq::Error> {
         let status = response.status().as_u16();
         let body = response.into_body().read_to_string()?;

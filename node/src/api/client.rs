@@ -98,13 +98,14 @@ pub trait Directory {
     fn peers(&self) -> Result<Vec<PeerStatus>, ClientError>;
     /// Follows another postal code.
     fn follow(&self, postal_code: &str) -> Result<Following, ClientError>;
-    /// The directory exported in `format`.
+    /// The directory exported in `format`, written to `out` as it comes.
     fn export(
         &self,
         format: Format,
         filter: &Filter,
         licence: Licence,
-    ) -> Result<Vec<u8>, ClientError>;
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), ClientError>;
     /// Imports a batch of rows.
     fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, ClientError>;
     /// Who the citizen is and what the node holds and does.
@@ -225,8 +226,10 @@ impl Directory for Local {
         format: Format,
         filter: &Filter,
         licence: Licence,
-    ) -> Result<Vec<u8>, ClientError> {
-        Ok(Local::export(self, format, filter, licence)?)
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), ClientError> {
+        Local::export(self, format, filter, licence, out)?;
+        Ok(())
     }
 
     fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, ClientError> {

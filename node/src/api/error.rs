@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use crate::identity::IdentityError;
 use crate::local::LocalError;
+use crate::opendata::export::ExportError;
 use crate::store::StoreError;
 
 /// Every error answer: `{"error": {"code", "message"}}`. The message says
@@ -101,6 +102,11 @@ pub(crate) const INTERNAL_MESSAGE: &str =
 
 impl From<LocalError> for ApiError {
     fn from(error: LocalError) -> Self {
+        // An export that could not read its entities failed as a read.
+        let error = match error {
+            LocalError::Export(ExportError::Store(store)) => LocalError::Store(store),
+            other => other,
+        };
         let message = error.to_string();
         let (status, code) = match &error {
             LocalError::UnknownEntity(_) => (StatusCode::NOT_FOUND, "unknown_entity"),
@@ -135,6 +141,7 @@ impl From<LocalError> for ApiError {
                 (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
             }
             LocalError::Identity(_)
+            | LocalError::Write(_)
             | LocalError::Store(_)
             | LocalError::Profile(_)
             | LocalError::Export(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -21,6 +21,7 @@ use super::openapi::{
 };
 use super::session::{COOKIE, PAIRING_LIFETIME};
 use super::state::ApiState;
+use super::stream;
 use super::types::{
     EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, LinkRequest,
     ListQuery, NetworkDown, NetworkState, NetworkStatus, NotJoinedStatus, PairQuery, Pairing,
@@ -354,8 +355,9 @@ pub(super) async fn list(
 ) -> Result<Response, ApiError> {
     let params = query(params)?;
     let local = state.local()?;
-    // The cached JSON of each entity goes out as it is stored.
-    let body = blocking(move || Ok(local.store.list_json(&params.filter())?)).await?;
+    // The cached JSON of each entity goes out as it is stored, and as it
+    // is read: a list of the whole directory is never held in memory.
+    let body = stream::streamed(move |out| local.write_list_json(&params.filter(), out)).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -436,9 +438,13 @@ pub(super) async fn export(
     };
     let local = state.local()?;
     let filter = params.filter();
-    // Each export holds the directory in memory while it is written.
-    let _turn = state.export_turn().await;
-    let body = blocking(move || Ok(local.export(format, &filter, licence)?)).await?;
+    // Exports take turns, each for as long as its answer is being sent.
+    let turn = state.export_turn().await;
+    let body = stream::streamed(move |out| {
+        let _turn = turn;
+        local.export(format, &filter, licence, out).map(drop)
+    })
+    .await?;
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 

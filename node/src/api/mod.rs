@@ -39,6 +39,7 @@ mod remote;
 pub mod serve;
 pub mod session;
 pub mod state;
+mod stream;
 pub mod types;
 pub mod web;
 

@@ -2,6 +2,7 @@
 //! the handlers, over HTTP on loopback (ureq, blocking: the command line
 //! has no async runtime).
 
+use std::io::Write;
 use std::time::Duration;
 
 use crdt_model::document::{Edit, Entity, NewEntity, Relation};
@@ -95,6 +96,29 @@ impl Remote {
         body: Option<&impl Serialize>,
     ) -> Result<Vec<u8>, ClientError> {
         let request = format!("{method} {path}");
+        let mut answer = self.answer(method, path, query, body)?;
+        let status = answer.status().as_u16();
+        let bytes = answer
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .map_err(|error| self.failed(&request, error))?;
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        Err(refusal(&request, status, &bytes))
+    }
+
+    /// Sends a request and returns the answer, whatever its status.
+    fn answer(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&impl Serialize>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
+        let request = format!("{method} {path}");
         let url = format!("{}{path}", self.api);
         let authorization = self.token.as_ref().map(|token| format!("Bearer {token}"));
         let answer = match method {
@@ -123,29 +147,7 @@ impl Remote {
                 }
             }
         };
-        let mut answer = answer.map_err(|error| self.failed(&request, error))?;
-        let status = answer.status().as_u16();
-        let bytes = answer
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_vec()
-            .map_err(|error| self.failed(&request, error))?;
-        if (200..300).contains(&status) {
-            return Ok(bytes);
-        }
-        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(ErrorBody { error }) => ClientError::Api {
-                status,
-                code: error.code,
-                message: error.message,
-            },
-            Err(_) => ClientError::Api {
-                status,
-                code: String::new(),
-                message: format!("the node's API answered {status} to {request}"),
-            },
-        })
+        answer.map_err(|error| self.failed(&request, error))
     }
 
     /// What a failed exchange means: the node is gone, or answered
@@ -286,7 +288,8 @@ impl Directory for Remote {
         format: Format,
         filter: &Filter,
         licence: Licence,
-    ) -> Result<Vec<u8>, ClientError> {
+        out: &mut dyn Write,
+    ) -> Result<(), ClientError> {
         let query = ExportQuery {
             kind: filter.kind,
             postal_code: filter.postal_key.clone(),
@@ -294,7 +297,27 @@ impl Directory for Remote {
             licence: Some(licence.id().to_owned()),
         };
         let path = format!("/api/export/{}", format.as_str());
-        self.send("GET", &path, &query_of(&query), NONE)
+        let request = format!("GET {path}");
+        let mut answer = self.answer("GET", &path, &query_of(&query), NONE)?;
+        let status = answer.status().as_u16();
+        if !(200..300).contains(&status) {
+            let bytes = answer
+                .body_mut()
+                .with_config()
+                .limit(MAX_ANSWER_BYTES)
+                .read_to_vec()
+                .map_err(|error| self.failed(&request, error))?;
+            return Err(refusal(&request, status, &bytes));
+        }
+        // As it comes: an export has no size limit. An answer cut short
+        // (the node failed midway) fails here, never passes for whole.
+        std::io::copy(&mut answer.body_mut().as_reader(), out).map_err(|error| {
+            ClientError::Unexpected {
+                request,
+                error: format!("the export stopped before its end: {error}"),
+            }
+        })?;
+        Ok(())
     }
 
     fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, ClientError> {
@@ -307,5 +330,21 @@ impl Directory for Remote {
 
     fn status(&self) -> Result<Status, ClientError> {
         self.json("GET", "/api/status", &[], NONE)
+    }
+}
+
+/// The API's error answer to `request`, as a [`ClientError`].
+fn refusal(request: &str, status: u16, bytes: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(ErrorBody { error }) => ClientError::Api {
+            status,
+            code: error.code,
+            message: error.message,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: String::new(),
+            message: format!("the node's API answered {status} to {request}"),
+        },
     }
 }

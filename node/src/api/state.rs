@@ -42,7 +42,7 @@ pub struct ApiState {
     /// The browsers paired to write, and the links waiting to pair one.
     sessions: Mutex<Sessions>,
     /// Turns to export, [`super::MAX_EXPORTS`] at a time.
-    exports: tokio::sync::Semaphore,
+    exports: Arc<tokio::sync::Semaphore>,
 }
 
 impl ApiState {
@@ -58,7 +58,7 @@ impl ApiState {
             on_joined: None,
             web: WebConfig::default(),
             sessions: Mutex::new(Sessions::default()),
-            exports: tokio::sync::Semaphore::new(super::MAX_EXPORTS),
+            exports: Arc::new(tokio::sync::Semaphore::new(super::MAX_EXPORTS)),
         }
     }
 
@@ -83,9 +83,9 @@ impl ApiState {
     }
 
     /// Waits for a turn to export; the turn ends when the permit drops.
-    pub(super) async fn export_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    pub(super) async fn export_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         // The semaphore is never closed: `None` cannot happen.
-        self.exports.acquire().await.ok()
+        self.exports.clone().acquire_owned().await.ok()
     }
 
     /// The data directory.

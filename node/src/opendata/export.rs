@@ -100,6 +100,9 @@ pub enum ExportError {
     /// CSV writing failed.
     #[error("writing the CSV export: {0}")]
     Csv(#[from] csv::Error),
+    /// Reading the entities failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The CSV columns, in order. `tags` holds the tags separated by `;` (a
@@ -139,62 +142,167 @@ pub fn export(
     options: &ExportOptions,
     out: &mut dyn Write,
 ) -> Result<usize, ExportError> {
-    let shown: Vec<&Entity> = entities.iter().filter(|entity| !entity.deleted).collect();
-    match format {
-        Format::Json => {
-            let document = json!({
-                "meta": meta(options, shown.len()),
-                "entities": shown.iter().map(|entity| entity_json(entity)).collect::<Vec<_>>(),
-            });
-            serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-            Ok(shown.len())
+    let mut writer = ExportWriter::begin(format, options, out)?;
+    for entity in entities {
+        writer.entity(entity)?;
+    }
+    writer.finish()
+}
+
+/// An export written as its entities come, one at a time: what it holds
+/// in memory is one entity, never the directory. The bytes are those of
+/// the whole document serialized at once (pretty JSON, keys in order).
+pub struct ExportWriter<'a> {
+    format: Format,
+    options: ExportOptions,
+    out: Out<'a>,
+    /// Entities written (deleted ones are not).
+    count: usize,
+    /// Elements written into the document's array (JSON-LD's dataset is
+    /// one).
+    elements: usize,
+}
+
+enum Out<'a> {
+    Json(&'a mut dyn Write),
+    Csv(Box<csv::Writer<&'a mut dyn Write>>),
+}
+
+/// The member of each JSON document holding one element per entity.
+const ELEMENTS: [(Format, &str); 3] = [
+    (Format::Json, "entities"),
+    (Format::JsonLd, "@graph"),
+    (Format::GeoJson, "features"),
+];
+
+/// How the elements of a pretty-printed top-level array are indented.
+const ELEMENT_INDENT: &str = "\n    ";
+
+impl<'a> ExportWriter<'a> {
+    /// Writes what comes before the first entity.
+    pub fn begin(
+        format: Format,
+        options: &ExportOptions,
+        out: &'a mut dyn Write,
+    ) -> Result<Self, ExportError> {
+        let mut writer = Self {
+            format,
+            options: options.clone(),
+            out: match format {
+                Format::Csv => Out::Csv(Box::new(csv::Writer::from_writer(out))),
+                _ => Out::Json(out),
+            },
+            count: 0,
+            elements: 0,
+        };
+        let (head, _) = writer.frame()?;
+        match &mut writer.out {
+            Out::Csv(csv) => csv.write_record(CSV_COLUMNS)?,
+            Out::Json(out) => out.write_all(head.as_bytes())?,
         }
-        Format::JsonLd => {
-            let mut graph = vec![dataset(options)];
-            graph.extend(shown.iter().map(|entity| schema_org(entity)));
-            let document = json!({"@context": "https://schema.org", "@graph": graph});
-            serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-            Ok(shown.len())
+        if format == Format::JsonLd {
+            writer.element(&dataset(options))?;
         }
-        Format::GeoJson => {
-            let features: Vec<Json> = shown
-                .iter()
-                .filter(|entity| entity.kind != Kind::Person)
-                .filter_map(|entity| feature(entity))
-                .collect();
-            let count = features.len();
-            let document = json!({
+        Ok(writer)
+    }
+
+    /// Writes one entity (nothing when it is deleted, or when the format
+    /// leaves it out: GeoJSON holds placed entities only, and no people).
+    pub fn entity(&mut self, entity: &Entity) -> Result<(), ExportError> {
+        if entity.deleted {
+            return Ok(());
+        }
+        if let Out::Csv(csv) = &mut self.out {
+            // Every text a citizen or a peer wrote is escaped; the
+            // coordinates are numbers this node formats (a negative one
+            // stays a number).
+            let row = csv_row(entity, self.options.licence)
+                .into_iter()
+                .zip(CSV_COLUMNS)
+                .map(|(cell, column)| match column {
+                    "lat" | "lon" => cell,
+                    _ => csv_cell(&cell),
+                });
+            csv.write_record(row)?;
+            self.count += 1;
+            return Ok(());
+        }
+        let element = match self.format {
+            Format::JsonLd => Some(schema_org(entity)),
+            Format::GeoJson if entity.kind == Kind::Person => None,
+            Format::GeoJson => feature(entity),
+            _ => Some(entity_json(entity)),
+        };
+        if let Some(element) = element {
+            self.element(&element)?;
+            self.count += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes what comes after the last entity; returns how many were
+    /// written.
+    pub fn finish(mut self) -> Result<usize, ExportError> {
+        let (_, tail) = self.frame()?;
+        match &mut self.out {
+            Out::Csv(csv) => csv.flush()?,
+            Out::Json(out) => {
+                if self.elements > 0 {
+                    out.write_all(b"\n  ")?;
+                }
+                out.write_all(tail.as_bytes())?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+            }
+        }
+        Ok(self.count)
+    }
+
+    /// Writes one element of the document's array, indented as it would
+    /// be in the whole document.
+    fn element(&mut self, element: &Json) -> Result<(), ExportError> {
+        let Out::Json(out) = &mut self.out else {
+            return Ok(());
+        };
+        let text = serde_json::to_string_pretty(element).map_err(std::io::Error::from)?;
+        out.write_all(if self.elements == 0 {
+            b"\n    "
+        } else {
+            b",\n    "
+        })?;
+        out.write_all(text.replace('\n', ELEMENT_INDENT).as_bytes())?;
+        self.elements += 1;
+        Ok(())
+    }
+
+    /// The document around its array: what comes up to its `[`, and from
+    /// its `]` on, as the whole document printed with an empty array (the
+    /// metadata as of the entities written so far).
+    fn frame(&self) -> Result<(String, String), ExportError> {
+        let options = &self.options;
+        let document = match self.format {
+            Format::Json => json!({"meta": meta(options, self.count), "entities": []}),
+            Format::JsonLd => json!({"@context": "https://schema.org", "@graph": []}),
+            Format::GeoJson => json!({
                 "type": "FeatureCollection",
                 "licence": licence_json(options.licence),
                 "attribution": ATTRIBUTION,
                 "generated_at": iso8601(options.now_ms),
-                "features": features,
-            });
-            serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-            Ok(count)
-        }
-        Format::Csv => {
-            let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(CSV_COLUMNS)?;
-            for entity in &shown {
-                // Every text a citizen or a peer wrote is escaped; the
-                // coordinates are numbers this node formats (a negative one
-                // stays a number).
-                let row = csv_row(entity, options.licence)
-                    .into_iter()
-                    .zip(CSV_COLUMNS)
-                    .map(|(cell, column)| match column {
-                        "lat" | "lon" => cell,
-                        _ => csv_cell(&cell),
-                    });
-                writer.write_record(row)?;
-            }
-            writer.flush()?;
-            Ok(shown.len())
-        }
+                "features": [],
+            }),
+            Format::Csv => return Ok((String::new(), String::new())),
+        };
+        let member = ELEMENTS
+            .iter()
+            .find(|(format, _)| *format == self.format)
+            .map_or("", |(_, member)| member);
+        let text = serde_json::to_string_pretty(&document).map_err(std::io::Error::from)?;
+        let empty = format!("\n  \"{member}\": []");
+        let at = text.find(&empty).ok_or_else(|| {
+            std::io::Error::other(format!("the export has no top-level \"{member}\""))
+        })?;
+        let split = at + empty.len() - 1;
+        Ok((text[..split].to_owned(), text[split..].to_owned()))
     }
 }
 

@@ -67,7 +67,7 @@ pub(crate) fn prefixes(entity: &Entity) -> Vec<String> {
     prefixes.into_iter().collect()
 }
 
-fn index_key(prefix: &str, row: u64, id: &EntityId) -> Vec<u8> {
+pub(super) fn index_key(prefix: &str, row: u64, id: &EntityId) -> Vec<u8> {
     [prefix.as_bytes(), &row.to_be_bytes(), id.as_bytes()].concat()
 }
 
@@ -179,7 +179,6 @@ fn by_name(
     Ok(ranked.into_iter().map(|(_, _, hit)| hit).collect())
 }
 
-/// Reads the cached entities of `hits`, in order.
 /// The error of a cached entity that fails its checksum.
 fn damaged(id: &EntityId) -> StoreError {
     StoreError::Damaged {
@@ -187,6 +186,7 @@ fn damaged(id: &EntityId) -> StoreError {
     }
 }
 
+/// Reads the cached entities of `hits`, in order.
 fn read_entities(
     table: &impl ReadableTable<u64, &'static [u8]>,
     hits: impl IntoIterator<Item = Hit>,
@@ -198,19 +198,44 @@ fn read_entities(
     Ok(out)
 }
 
+/// The error of a row or index key that leads to another entity than the
+/// one it names.
+fn misled(id: &EntityId) -> StoreError {
+    StoreError::Damaged {
+        what: format!("the row of entity {id} holds another entity"),
+    }
+}
+
 fn read_entity(
     table: &impl ReadableTable<u64, &'static [u8]>,
     row: u64,
     id: &EntityId,
 ) -> Result<Option<Entity>, StoreError> {
-    table
-        .get(row)?
-        .map(|bytes| {
-            let json = unseal(bytes.value()).ok_or_else(|| damaged(id))?;
-            serde_json::from_slice(json)
-                .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))
-        })
-        .transpose()
+    let Some(bytes) = table.get(row)? else {
+        return Ok(None);
+    };
+    let json = unseal(bytes.value()).ok_or_else(|| damaged(id))?;
+    let entity: Entity = serde_json::from_slice(json)
+        .map_err(|error| StoreError::Corrupt(format!("entity {id}: {error}")))?;
+    // The seal vouches for the JSON, not for the row that led to it.
+    if entity.id != *id {
+        return Err(misled(id));
+    }
+    Ok(Some(entity))
+}
+
+/// The cached JSON at `row`, which must be the entity `id`'s: checked by
+/// its seal, and by its id, without decoding the rest.
+fn entity_json<'a>(sealed: &'a [u8], id: &EntityId) -> Result<&'a [u8], StoreError> {
+    let json = unseal(sealed).ok_or_else(|| damaged(id))?;
+    let own = format!("\"id\":\"{id}\"");
+    if !json
+        .windows(own.len())
+        .any(|window| window == own.as_bytes())
+    {
+        return Err(misled(id));
+    }
+    Ok(json)
 }
 
 /// The entities matching `filter`, sorted by folded name.
@@ -240,24 +265,56 @@ impl Store {
         read_entities(&tx.open_table(ENTITIES)?, sorted)
     }
 
+    /// The entities of [`Store::list`], in its order, handed to `each` one
+    /// at a time as they are read: memory holds the list's ids, not its
+    /// entities (an export of the whole directory).
+    pub fn list_each<E: From<StoreError>>(
+        &self,
+        filter: &Filter,
+        mut each: impl FnMut(Entity) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let tx = self.read()?;
+        let sorted = list_hits(&tx, filter)?;
+        let table = tx.open_table(ENTITIES).map_err(StoreError::from)?;
+        for (row, id) in sorted {
+            if let Some(entity) = read_entity(&table, row, &id)? {
+                each(entity)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The same list as [`Store::list`], as the JSON array of the entities,
     /// copied from their cached JSON without decoding it.
     pub fn list_json(&self, filter: &Filter) -> Result<Vec<u8>, StoreError> {
-        let tx = self.read()?;
-        let sorted = list_hits(&tx, filter)?;
-        let table = tx.open_table(ENTITIES)?;
         let mut out = Vec::from(&b"["[..]);
-        for (row, id) in sorted {
-            if let Some(sealed) = table.get(row)? {
-                let json = unseal(sealed.value()).ok_or_else(|| damaged(&id))?;
-                if out.len() > 1 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(json);
+        self.list_each_json(filter, |json| {
+            if out.len() > 1 {
+                out.push(b',');
             }
-        }
+            out.extend_from_slice(json);
+            Ok::<_, StoreError>(())
+        })?;
         out.push(b']');
         Ok(out)
+    }
+
+    /// The cached JSON of each entity of [`Store::list`], in its order,
+    /// handed to `each` as it is read (copied from the cache, not decoded).
+    pub fn list_each_json<E: From<StoreError>>(
+        &self,
+        filter: &Filter,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let tx = self.read()?;
+        let sorted = list_hits(&tx, filter)?;
+        let table = tx.open_table(ENTITIES).map_err(StoreError::from)?;
+        for (row, id) in sorted {
+            if let Some(sealed) = table.get(row).map_err(StoreError::from)? {
+                each(entity_json(sealed.value(), &id)?)?;
+            }
+        }
+        Ok(())
     }
 
     /// Entities whose indexed words start with every word of `query`
