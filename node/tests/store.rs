@@ -719,6 +719,93 @@ fn check_finds_an_altered_signed_change_and_repair_sets_it_aside() {
 /// here and there, or cut short, opened and read as the API would. Each
 /// copy either refuses (an error), or serves entities exactly as they
 /// were; none serves an altered one, and none panics.
+/// Replaces every copy of `from` in the file at `path` by `to` (pages
+/// left behind by earlier writes hold copies too); returns how many.
+fn replace_in_file(path: &std::path::Path, from: &[u8], to: &[u8]) -> usize {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = std::fs::read(path).unwrap();
+    let copies: Vec<usize> = (0..bytes.len().saturating_sub(from.len()))
+        .filter(|at| bytes[*at..].starts_with(from))
+        .collect();
+    for at in &copies {
+        bytes[*at..*at + to.len()].copy_from_slice(to);
+    }
+    std::fs::write(path, &bytes).unwrap();
+    copies.len()
+}
+
+/// The search index leads from a kind, a tag or a word to a row and an
+/// id. A key the disk altered to lead to another row is found when read
+/// (the entity there is another), never served as the one named; the
+/// check finds it, as it finds a cached name that is not the entity's.
+#[test]
+fn index_keys_and_names_the_disk_altered_are_found() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("store.redb");
+    let (first, second) = {
+        let store = ingest::open(&path).unwrap();
+        let samples: Vec<_> = [7, 8]
+            .map(|n| crdt_model::sample::organization(&key(1), "97400", n))
+            .into();
+        let envelopes: Vec<Vec<u8>> = samples.iter().map(|s| s.envelope.clone()).collect();
+        let outcomes = ingest::ingest(&store, Origin::Local, &envelopes).unwrap();
+        assert!(outcomes.iter().all(Outcome::is_stored), "{outcomes:?}");
+        assert!(store.check().unwrap().is_sound());
+        (samples[0].id, samples[1].id)
+    };
+    // The first entity's kind key now leads to the second's row (rows are
+    // 0 and 1, in the order the batch stored them).
+    let key_of = |row: u64, id: &EntityId| {
+        [
+            &b"k/organization/"[..],
+            &row.to_be_bytes()[..],
+            &id.as_bytes()[..],
+        ]
+        .concat()
+    };
+    let moved = [(0, 1), (1, 0)].into_iter().any(|(own, other)| {
+        replace_in_file(&path, &key_of(own, &first), &key_of(other, &first)) > 0
+    });
+    assert!(moved, "the index key is in the file");
+    // The second entity's cached (folded) name changes.
+    assert!(replace_in_file(&path, b"association 8", b"association 9") > 0);
+
+    let store = ingest::open(&path).unwrap();
+    let organizations = Filter {
+        kind: Some(Kind::Organization),
+        ..Filter::default()
+    };
+    let listed = store.list_json(&organizations);
+    assert!(
+        matches!(listed, Err(StoreError::Damaged { .. })),
+        "{listed:?}"
+    );
+    let listed = store.list(&organizations);
+    assert!(
+        matches!(listed, Err(StoreError::Damaged { .. })),
+        "{listed:?}"
+    );
+    let report = store.check().unwrap();
+    let problems = report.problems.join("\n");
+    assert!(problems.contains("keys no entity has"), "{problems}");
+    assert!(problems.contains("lacks 1 keys"), "{problems}");
+    assert!(
+        problems.contains(&format!("document {second}: its cached name")),
+        "{problems}"
+    );
+    drop(store);
+    node::ingest::repair::repair(&path).unwrap();
+    let store = ingest::open(&path).unwrap();
+    assert!(store.check().unwrap().is_sound());
+    let names: Vec<String> = store
+        .list(&organizations)
+        .unwrap()
+        .iter()
+        .map(|entity| entity.name().to_owned())
+        .collect();
+    assert_eq!(names, ["Association 7", "Association 8"]);
+}
+
 #[test]
 fn damaged_copies_of_a_store_refuse_or_serve_the_truth() {
     let temp = tempfile::tempdir().unwrap();

@@ -1,8 +1,10 @@
 //! Checking a store against what it derives from: every signed change
 //! decodes and its signature verifies; every document's snapshot loads and
 //! holds the changes stored for it; every cached entity passes its
-//! checksum and is what its document reads as. What `communecter check`
-//! reports, and what `communecter repair` rebuilds from.
+//! checksum and is what its document reads as; the search index holds
+//! exactly the keys of the entities, and the name cache their names. What
+//! `communecter check` reports, and what `communecter repair` rebuilds
+//! from.
 
 use std::collections::BTreeSet;
 
@@ -14,7 +16,8 @@ use redb::ReadableTable;
 use serde::Serialize;
 
 use super::documents::row_envelopes;
-use super::{ENTITIES, Envelopes, ROWS, SNAPSHOTS, Store, StoreError, unseal};
+use super::index::{index_key, prefixes};
+use super::{ENTITIES, Envelopes, INDEX, NAMES, ROWS, SNAPSHOTS, Store, StoreError, unseal};
 
 /// What a check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -43,7 +46,10 @@ impl Store {
         let envelopes = tx.open_table(super::ENVELOPES)?;
         let snapshots = tx.open_table(SNAPSHOTS)?;
         let entities = tx.open_table(ENTITIES)?;
+        let names = tx.open_table(NAMES)?;
         let mut report = CheckReport::default();
+        // The index keys the entities should have.
+        let mut keys = BTreeSet::new();
         for entry in rows.iter()? {
             let (id, row) = match entry {
                 Ok((id, row)) => (id.value().to_vec(), row.value()),
@@ -59,12 +65,45 @@ impl Store {
                     .push(format!("row {row}: a malformed document id"));
                 continue;
             };
-            check_document(&mut report, &id, row, &envelopes, &snapshots, &entities)?;
+            let entity = check_document(&mut report, &id, row, &envelopes, &snapshots, &entities)?;
+            let Some(entity) = entity else { continue };
+            for prefix in prefixes(&entity) {
+                keys.insert(index_key(&prefix, row, &id));
+            }
+            let name = crdt_model::text::fold(entity.name());
+            let cached = names.get(row)?.map(|cached| cached.value() == name);
+            if cached != Some(true) {
+                report
+                    .problems
+                    .push(format!("document {id}: its cached name is not its name"));
+            }
+        }
+        let mut missing = keys;
+        let mut extra = 0;
+        for entry in tx.open_table(INDEX)?.iter()? {
+            match entry {
+                Ok((key, _)) if missing.remove(key.value()) => {}
+                Ok(_) => extra += 1,
+                Err(error) => report.problems.push(format!("a search index key: {error}")),
+            }
+        }
+        if extra > 0 {
+            report.problems.push(format!(
+                "the search index has {extra} keys no entity has (it may list entities where they are not)"
+            ));
+        }
+        if !missing.is_empty() {
+            report.problems.push(format!(
+                "the search index lacks {} keys of the entities (lists and searches miss them)",
+                missing.len()
+            ));
         }
         Ok(report)
     }
 }
 
+/// Checks one document's changes, snapshot and cached entity; returns the
+/// entity its document reads as, when it does.
 fn check_document(
     report: &mut CheckReport,
     id: &EntityId,
@@ -72,7 +111,7 @@ fn check_document(
     envelopes: &impl ReadableTable<&'static [u8], &'static [u8]>,
     snapshots: &impl ReadableTable<u64, &'static [u8]>,
     entities: &impl ReadableTable<u64, &'static [u8]>,
-) -> Result<(), StoreError> {
+) -> Result<Option<document::Entity>, StoreError> {
     let mut hashes = BTreeSet::new();
     let mut changes = Vec::new();
     for envelope in row_envelopes(envelopes, row)? {
@@ -126,14 +165,14 @@ fn check_document(
         }
     }
     let read = doc.as_ref().map(document::read);
-    match (entities.get(row)?, read) {
+    match (entities.get(row)?, &read) {
         (Some(sealed), Some(Ok(entity))) => match unseal(sealed.value()) {
             None => report.problems.push(format!(
                 "document {id}: its cached entity fails its checksum"
             )),
             Some(json) => {
                 let cached: Result<serde_json::Value, _> = serde_json::from_slice(json);
-                let fresh = serde_json::to_value(&entity).ok();
+                let fresh = serde_json::to_value(entity).ok();
                 if cached.ok() != fresh {
                     report.problems.push(format!(
                         "document {id}: its cached entity is not what its document reads as"
@@ -149,7 +188,7 @@ fn check_document(
             .push(format!("document {id}: an entity missing from the cache")),
         _ => {}
     }
-    Ok(())
+    Ok(read.and_then(Result::ok))
 }
 
 impl Store {
