@@ -139,6 +139,18 @@ fn a_valid_signature_over_garbage_is_still_refused() {
     assert!(matches!(decoded.verify(), Err(EnvelopeError::BadChange(_))));
 }
 
+/// `change` signed by a valid key, as a peer would send it, then verified.
+fn signed(change: &[u8]) -> Result<VerifiedChange, EnvelopeError> {
+    let envelope = SignedChange::sign(
+        &signing_key(1),
+        EntityId::from_bytes([1; 16]),
+        "97400",
+        change,
+    )
+    .unwrap();
+    SignedChange::decode(&envelope.encode()).unwrap().verify()
+}
+
 /// Found by the ingest fuzz target: a change whose columns hold an actor
 /// index wider than 32 bits. Automerge 0.12 panics while parsing it (in
 /// `Change::from_bytes`, before any authorization), and a peer can sign
@@ -148,16 +160,8 @@ fn a_valid_signature_over_garbage_is_still_refused() {
 #[test]
 fn a_signed_change_that_makes_automerge_panic_is_refused() {
     let bytes = include_bytes!("data/change-actor-index-overflow.bin");
-    let envelope = SignedChange::sign(
-        &signing_key(1),
-        EntityId::from_bytes([1; 16]),
-        "97400",
-        bytes,
-    )
-    .unwrap();
-    let decoded = SignedChange::decode(&envelope.encode()).unwrap();
     assert!(
-        matches!(decoded.verify(), Err(EnvelopeError::BadChange(_))),
+        matches!(signed(bytes), Err(EnvelopeError::BadChange(_))),
         "refused"
     );
 }
@@ -239,17 +243,6 @@ fn change_of_runs(ops: i64) -> Vec<u8> {
     hashed.extend(&data);
     let checksum = <sha2::Sha256 as sha2::Digest>::digest(&hashed);
     [&[0x85, 0x6f, 0x4a, 0x83][..], &checksum[..4], &hashed].concat()
-}
-
-fn signed(change: &[u8]) -> Result<VerifiedChange, EnvelopeError> {
-    let envelope = SignedChange::sign(
-        &signing_key(1),
-        EntityId::from_bytes([1; 16]),
-        "97400",
-        change,
-    )
-    .unwrap();
-    SignedChange::decode(&envelope.encode()).unwrap().verify()
 }
 
 /// Automerge's runs let a few bytes stand for billions of operations, which

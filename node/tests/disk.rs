@@ -6,19 +6,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
-use node::api::{ApiState, router};
-use node::identity::DataDir;
-use node::local::{Join, Local};
 use serde_json::{Value, json};
 use support::netns::is_root;
 use tower::ServiceExt;
 
-const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+mod common;
+use common::TOKEN;
 
 /// A tmpfs of a few MiB, unmounted when dropped.
 struct SmallDisk {
@@ -107,23 +104,8 @@ async fn writes_resume_after_a_full_disk_without_a_restart() {
         return;
     }
     let disk = SmallDisk::mount(24);
-    let dir = DataDir::resolve(Some(disk.path.join("home"))).unwrap();
-    let local = Local::init(
-        &dir,
-        &Join {
-            postal_code: "97400".into(),
-            name: Some("Marie".into()),
-            ..Join::default()
-        },
-    )
-    .unwrap();
-    let state = Arc::new(ApiState::new(
-        dir,
-        TOKEN.into(),
-        Some(local),
-        "http://127.0.0.1:7878".into(),
-    ));
-    let router = router(state);
+    let (dir, local) = common::marie(&disk.path.join("home"));
+    let router = common::api(dir, local);
 
     let mut acknowledged = Vec::new();
     for n in 0..5 {

@@ -2,35 +2,23 @@
 //! arrives whole; one that fails before it begins answers an error; one
 //! that fails midway is cut short, never passed off as whole.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
 use crdt_model::document::Edit;
 use crdt_model::schema::{Field, Kind, Value};
-use node::api::{ApiState, router};
 use node::identity::DataDir;
-use node::local::{Join, Local};
+use node::local::Local;
 use node::model::document::NewEntity;
 use serde_json::Value as Json;
 use tower::ServiceExt;
 
-const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+mod common;
 
 /// A citizen's directory of `count` workshops of about 1 KB each, the
 /// last of them by name "Zz atelier".
 fn directory(temp: &tempfile::TempDir, count: usize) -> DataDir {
-    let dir = DataDir::resolve(Some(temp.path().join("home"))).unwrap();
-    let local = Local::init(
-        &dir,
-        &Join {
-            postal_code: "97400".into(),
-            name: Some("Marie".into()),
-            ..Join::default()
-        },
-    )
-    .unwrap();
+    let (dir, local) = common::marie(&temp.path().join("home"));
     for n in 0..count {
         let name = if n + 1 == count {
             "Zz atelier".to_owned()
@@ -70,12 +58,7 @@ fn damage_the_last(dir: &DataDir) {
 
 fn api(dir: DataDir) -> Router {
     let local = Local::open(&dir).unwrap();
-    router(Arc::new(ApiState::new(
-        dir,
-        TOKEN.into(),
-        Some(local),
-        "http://127.0.0.1:7878".into(),
-    )))
+    common::api(dir, local)
 }
 
 async fn export(router: &Router) -> (StatusCode, Result<Vec<u8>, String>) {

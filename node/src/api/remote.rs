@@ -98,16 +98,25 @@ impl Remote {
         let request = format!("{method} {path}");
         let mut answer = self.answer(method, path, query, body)?;
         let status = answer.status().as_u16();
-        let bytes = answer
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_vec()
-            .map_err(|error| self.failed(&request, error))?;
+        let bytes = self.body(&request, &mut answer)?;
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
         Err(refusal(&request, status, &bytes))
+    }
+
+    /// An answer's body, of at most [`MAX_ANSWER_BYTES`].
+    fn body(
+        &self,
+        request: &str,
+        answer: &mut ureq::http::Response<ureq::Body>,
+    ) -> Result<Vec<u8>, ClientError> {
+        answer
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .map_err(|error| self.failed(request, error))
     }
 
     /// Sends a request and returns the answer, whatever its status.
@@ -301,12 +310,7 @@ impl Directory for Remote {
         let mut answer = self.answer("GET", &path, &query_of(&query), NONE)?;
         let status = answer.status().as_u16();
         if !(200..300).contains(&status) {
-            let bytes = answer
-                .body_mut()
-                .with_config()
-                .limit(MAX_ANSWER_BYTES)
-                .read_to_vec()
-                .map_err(|error| self.failed(&request, error))?;
+            let bytes = self.body(&request, &mut answer)?;
             return Err(refusal(&request, status, &bytes));
         }
         // As it comes: an export has no size limit. An answer cut short
