@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crdt_model::document::{self, Edit, Genesis, Relation};
 use crdt_model::ed25519_dalek::SigningKey;
-use crdt_model::ids::{Actor, AuthorKey};
+use crdt_model::ids::Actor;
 use crdt_model::schema::{Field, Kind, Value};
 use crdt_model::signed::SignedChange;
 use node::opendata::export::{self, ExportOptions, Format};
@@ -19,16 +19,14 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).expect("a seed written");
 }
 
-/// The fuzz target `ingest`'s keys: `[n; 32]` for n in 1..=3.
+/// The fuzz target `ingest`'s keys: `[n; 32]` for n in 1..=3 (the
+/// sample authors).
 fn key(n: u8) -> SigningKey {
-    SigningKey::from_bytes(&[n; 32])
+    crdt_model::sample::author(n).0
 }
 
 fn actor(n: u8) -> Actor {
-    Actor {
-        author: AuthorKey::of(&key(n)),
-        device: 1,
-    }
+    crdt_model::sample::author(n).1
 }
 
 /// One chunk of the `ingest` target's input: the key (its index), the

@@ -16,14 +16,11 @@ use node::store::{Origin, StoreError};
 const NOW: i64 = 1_764_000_000_000;
 
 fn key(n: u8) -> SigningKey {
-    SigningKey::from_bytes(&[n; 32])
+    crdt_model::sample::author(n).0
 }
 
 fn actor(n: u8) -> Actor {
-    Actor {
-        author: AuthorKey::of(&key(n)),
-        device: 1,
-    }
+    crdt_model::sample::author(n).1
 }
 
 fn genesis(kind: Kind, name: &str, postal_code: &str) -> Genesis {
