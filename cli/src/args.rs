@@ -36,7 +36,9 @@ pub(crate) enum Command {
         /// Your postal code (5 digits).
         #[arg(long)]
         postal_code: String,
-        /// Your commune's INSEE code, when several communes share the postal code.
+        /// Your commune's INSEE code, when several communes share the postal
+        /// code (for a code a city shares with one arrondissement, 75011,
+        /// the arrondissement unless this says the city, 75056).
         #[arg(long)]
         insee: Option<String>,
         /// Your display name (public).
@@ -373,8 +375,10 @@ pub(crate) struct EntityFields {
     /// Country code (default: FR).
     #[arg(long, default_value = "FR")]
     pub(crate) country: String,
-    /// Type: for an organization ngo, local_business, group or government;
-    /// for an event or a place, free text.
+    /// Type: for an organization ngo, local_business, group or government
+    /// (or their schema.org names, any case: NGO, LocalBusiness,
+    /// Organization, GovernmentOrganization); for an event or a place,
+    /// free text.
     #[arg(long = "type")]
     pub(crate) kind_type: Option<String>,
     /// Category of an organization (garage, crèche, bakery…).

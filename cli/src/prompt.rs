@@ -52,12 +52,24 @@ pub(crate) fn ask_join(input: &mut impl BufRead, output: &mut impl Write) -> Res
                         commune.insee
                     )?;
                 }
-                let choice = ask(input, output, &format!("Yours [1-{}]: ", several.len()))?;
-                match choice
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| several.get(n.wrapping_sub(1)))
-                {
+                // The arrondissement of a code its city shares is the
+                // default: Enter takes it.
+                let default = communes::table().default_commune(&code);
+                let question = match default {
+                    Some(commune) => {
+                        format!("Yours [1-{}, Enter for {}]: ", several.len(), commune.name)
+                    }
+                    None => format!("Yours [1-{}]: ", several.len()),
+                };
+                let choice = ask(input, output, &question)?;
+                let chosen = match (choice.as_str(), default) {
+                    ("", Some(commune)) => Some(commune),
+                    _ => choice
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|n| several.get(n.wrapping_sub(1)).copied()),
+                };
+                match chosen {
                     Some(commune) => {
                         join.postal_code = code;
                         join.insee = Some(commune.insee.to_owned());
@@ -102,6 +114,20 @@ mod tests {
         assert_eq!(join.insee, None);
         assert_eq!(join.name.as_deref(), Some("Marie"));
         assert_eq!(join.email.as_deref(), Some("marie@example.org"));
+    }
+
+    #[test]
+    fn the_arrondissement_of_a_code_its_city_shares_is_the_default() {
+        let (join, output) = answers("75011\n\nMarie\n\n");
+        assert!(
+            output.contains("Enter for Paris 11e Arrondissement"),
+            "{output}"
+        );
+        assert_eq!(join.unwrap().insee.as_deref(), Some("75111"));
+        // The city is still there to choose.
+        let (join, output) = answers("75011\n1\nMarie\n\n");
+        assert!(output.contains("1) Paris (75056)"), "{output}");
+        assert_eq!(join.unwrap().insee.as_deref(), Some("75056"));
     }
 
     #[test]

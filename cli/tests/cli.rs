@@ -282,8 +282,8 @@ fn errors_say_what_was_wrong() {
             .fails(&["init", "--postal-code", "00000"])
             .contains("not a French postal code")
     );
-    let ambiguous = nobody.fails(&["init", "--postal-code", "13001"]);
-    assert!(ambiguous.contains("--insee 13055"), "{ambiguous}");
+    let ambiguous = nobody.fails(&["init", "--postal-code", "62000"]);
+    assert!(ambiguous.contains("--insee 62041"), "{ambiguous}");
 
     let me = Citizen::new().joined();
     assert!(
@@ -571,6 +571,31 @@ fn an_export_that_fails_leaves_the_file_it_would_replace_as_it_was() {
         "the earlier export is kept"
     );
     assert_eq!(leftovers(), Vec::<String>::new(), "no cut file is left");
+}
+
+/// The citizen of 75011 means Paris 11e, not all Paris: `init` takes the
+/// arrondissement of a postal code its city shares with it, `--insee`
+/// still chooses the city; organization types are also read by their
+/// schema.org names, in any case.
+#[test]
+fn init_takes_the_arrondissement_and_types_take_schema_org_names() {
+    let paris = Citizen::new();
+    let person = paris.json(&["init", "--postal-code", "75011", "--name", "Léa"]);
+    assert_eq!(person["address"]["insee_code"], "75111", "{person}");
+    let city = Citizen::new();
+    let person = city.json(&["init", "--postal-code", "75011", "--insee", "75056"]);
+    assert_eq!(person["address"]["insee_code"], "75056", "{person}");
+
+    for (typed, stored) in [
+        ("NGO", "ngo"),
+        ("LocalBusiness", "local_business"),
+        ("organization", "group"),
+    ] {
+        let added = paris.json(&["add", "organization", "--name", typed, "--type", typed]);
+        assert_eq!(added["fields"]["organization_type"], stored, "{added}");
+    }
+    let refused = paris.fails(&["add", "organization", "--name", "X", "--type", "company"]);
+    assert!(refused.contains("ngo, local_business, group"), "{refused}");
 }
 
 #[test]

@@ -59,6 +59,13 @@ fn a_citizen_uses_the_web_map() {
     browser.screenshot("1-join");
     browser.type_in("#join-name", "Anne Hoarau");
     browser.type_in("#join-email", "anne@example.org");
+    // 75011 means Paris 11e first; the city is still offered.
+    browser.type_in("#join-postal", "75011");
+    let chosen = browser.wait(
+        "the communes of 75011",
+        "return document.querySelectorAll('#join-commune option').length === 2 && document.getElementById('join-commune').value",
+    );
+    assert_eq!(chosen, "75111");
     browser.type_in("#join-postal", "97400");
     browser.wait(
         "the communes of 97400",

@@ -175,7 +175,9 @@ fn commune_choices(code: &str) -> String {
         .join("\n")
 }
 
-/// Finds the commune of a postal code, asking for `insee` when several share it.
+/// Finds the commune of a postal code: the one `insee` names, else the one
+/// that stands out (the only one, or the arrondissement of a code a city
+/// shares with it), else asks for `insee`.
 pub fn choose_commune(
     code: &str,
     insee: Option<&str>,
@@ -192,11 +194,12 @@ pub fn choose_commune(
                 code: code.to_owned(),
                 choices: commune_choices(code),
             }),
-        ([only], None) => Ok(only),
-        (_, None) => Err(LocalError::AmbiguousPostalCode {
-            code: code.to_owned(),
-            choices: commune_choices(code),
-        }),
+        (_, None) => communes::table()
+            .default_commune(code.trim())
+            .ok_or_else(|| LocalError::AmbiguousPostalCode {
+                code: code.to_owned(),
+                choices: commune_choices(code),
+            }),
     }
 }
 

@@ -476,6 +476,11 @@ async function lookUpCommunes() {
   try {
     const communes = await api("GET", `/api/communes/${code}`);
     for (const commune of communes) select.append(el("option", commune.name, { value: commune.insee }));
+    // A code its city shares with one arrondissement means the arrondissement
+    // (75011 is Paris 11e); the city stays in the list.
+    const part = communes.length === 2
+      && communes.find((c) => c.parent && communes.some((city) => city.insee === c.parent));
+    if (part) select.value = part.insee;
     $("join-form").querySelector(".error").textContent = "";
   } catch {
     $("join-form").querySelector(".error").textContent = t("unknown_commune");

@@ -236,6 +236,26 @@ impl Communes {
         }
     }
 
+    /// The commune a citizen of `code` most likely means, when one stands
+    /// out: the only one, or the municipal arrondissement when the code is
+    /// shared by a city and that one arrondissement of it (75011 is Paris
+    /// 11e Arrondissement, not all Paris; the city stays choosable). None
+    /// when several communes share the code.
+    pub fn default_commune(&self, code: &str) -> Option<&'static Commune> {
+        match self.by_postal_code(code) {
+            [only] => Some(only),
+            [first, second] => {
+                let is_part = |part: &Commune, city: &Commune| part.parent == Some(city.insee);
+                match (is_part(first, second), is_part(second, first)) {
+                    (true, false) => Some(first),
+                    (false, true) => Some(second),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `code` is a known postal code (exactly five ASCII digits).
     pub fn is_known_postal_code(&self, code: &str) -> bool {
         self.postal_slot(code).is_some()

@@ -118,6 +118,27 @@ impl FromStr for Kind {
 
 /// Allowed values of `organization_type` (schema.org types).
 pub const ORGANIZATION_TYPES: &[&str] = &["ngo", "local_business", "group", "government"];
+
+/// The organization type `text` names, as stored: one of
+/// [`ORGANIZATION_TYPES`], or its schema.org name (`NGO`, `LocalBusiness`,
+/// `GovernmentOrganization`, `Organization` for a group), or a common
+/// synonym (association, business, government), in any case, with spaces,
+/// hyphens or underscores alike. `None` when it names none.
+pub fn organization_type(text: &str) -> Option<&'static str> {
+    let folded: String = text
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    Some(match folded.as_str() {
+        "ngo" | "association" | "nonprofit" => "ngo",
+        "localbusiness" | "business" | "commerce" => "local_business",
+        "group" | "organization" | "organisation" => "group",
+        "government" | "governmentorganization" => "government",
+        _ => return None,
+    })
+}
 /// Allowed values of a project's `progress`.
 pub const PROGRESS_VALUES: &[&str] = &["idea", "in_progress", "done", "abandoned"];
 
@@ -399,6 +420,10 @@ impl Field {
                         })?;
                 Value::Number(degrees)
             }
+            // Typed by people: schema.org names and any case are theirs.
+            _ if self == Field::OrganizationType => Value::Text(
+                organization_type(text).map_or_else(|| text.trim().to_owned(), str::to_owned),
+            ),
             _ => Value::Text(text.trim().to_owned()),
         };
         self.check(&value.to_scalar())?;
@@ -839,6 +864,32 @@ mod tests {
         assert!(Field::Country.check(&text("FRA")).is_err());
         assert!(Field::OrganizationType.check(&text("ngo")).is_ok());
         assert!(Field::OrganizationType.check(&text("company")).is_err());
+    }
+
+    #[test]
+    fn organization_types_are_read_by_their_schema_org_names_in_any_case() {
+        for (typed, stored) in [
+            ("ngo", "ngo"),
+            ("NGO", "ngo"),
+            ("Association", "ngo"),
+            ("LocalBusiness", "local_business"),
+            ("local business", "local_business"),
+            ("Local-Business", "local_business"),
+            ("GovernmentOrganization", "government"),
+            ("Organization", "group"),
+            (" group ", "group"),
+        ] {
+            assert_eq!(organization_type(typed), Some(stored), "{typed}");
+            assert_eq!(
+                Field::OrganizationType.parse_value(typed),
+                Ok(Value::Text(stored.into())),
+                "{typed}"
+            );
+        }
+        assert_eq!(organization_type("company"), None);
+        assert!(Field::OrganizationType.parse_value("company").is_err());
+        // What peers send is checked as stored: no name but the canonical.
+        assert!(Field::OrganizationType.check(&text("NGO")).is_err());
     }
 
     #[test]

@@ -469,15 +469,10 @@ fn read_csv(text: &str) -> Result<ImportFile, ImportError> {
     })
 }
 
-/// The organization types as Communecter's API writes them.
+/// The organization types as Communecter's API writes them (schema.org
+/// names), or as given when they name none.
 fn organization_type(text: &str) -> &str {
-    match text {
-        "NGO" | "Association" | "association" => "ngo",
-        "LocalBusiness" | "Business" | "business" => "local_business",
-        "Group" | "GROUP" => "group",
-        "GovernmentOrganization" | "Government" => "government",
-        other => other,
-    }
+    crdt_model::schema::organization_type(text).unwrap_or(text)
 }
 
 /// Whether a row describes a person, which is never imported: people
