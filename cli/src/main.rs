@@ -625,6 +625,18 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
             _ => None,
         })
         .collect();
+    let left_out: Vec<(&str, &str)> = file
+        .rows
+        .iter()
+        .zip(&outcomes)
+        .flat_map(|(row, outcome)| match outcome {
+            RowOutcome::Imported { warnings, .. } => warnings
+                .iter()
+                .map(|warning| (row.at.as_str(), warning.as_str()))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
     let rate = total as f64 / seconds.max(1e-9);
     if json {
         return print::json(&serde_json::json!({
@@ -636,6 +648,7 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
             "people_skipped": skipped,
             "rejected": rejected.iter().map(|(at, reason)| serde_json::json!({"at": at, "reason": reason})).collect::<Vec<_>>(),
             "warnings": file.warnings,
+            "left_out": left_out.iter().map(|(at, warning)| serde_json::json!({"at": at, "warning": warning})).collect::<Vec<_>>(),
             "seconds": seconds,
             "rows_per_second": rate,
         }));
@@ -653,6 +666,26 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
             "  … and {} more (`--json` lists them all)",
             rejected.len() - SHOWN
         );
+    }
+    if !left_out.is_empty() {
+        let values = if left_out.len() == 1 {
+            "value"
+        } else {
+            "values"
+        };
+        println!(
+            "{} {values} left out of imported rows (the rest of each row was kept):",
+            left_out.len()
+        );
+        for (at, warning) in left_out.iter().take(SHOWN) {
+            println!("  {at}: {warning}");
+        }
+        if left_out.len() > SHOWN {
+            println!(
+                "  … and {} more (`--json` lists them all)",
+                left_out.len() - SHOWN
+            );
+        }
     }
     Ok(())
 }

@@ -486,18 +486,22 @@ fn a_file_of_rows_is_imported_with_progress_and_exported_back() {
     assert!(stderr.contains("1000 / 2502 rows"), "{stderr}");
     assert!(stderr.contains("2502 / 2502 rows"), "{stderr}");
     assert!(
-        stdout.contains("Imported 2500 new entities from 2502 rows"),
+        stdout.contains("Imported 2501 new entities from 2502 rows"),
         "{stdout}"
     );
     assert!(stdout.contains("rows/s"), "{stdout}");
     assert!(stdout.contains("line 2502: missing name"), "{stdout}");
-    assert!(stdout.contains("line 2503: bad coordinates"), "{stdout}");
+    assert!(stdout.contains("1 value left out"), "{stdout}");
+    assert!(
+        stdout.contains("line 2503: position 95, 10 left out"),
+        "{stdout}"
+    );
 
     // Again: all already there.
     let report = me.json(&["import", file.to_str().unwrap()]);
     assert_eq!(report["imported"], 0);
-    assert_eq!(report["duplicates"], 2500);
-    assert_eq!(report["rejected"].as_array().unwrap().len(), 2);
+    assert_eq!(report["duplicates"], 2501);
+    assert_eq!(report["rejected"].as_array().unwrap().len(), 1);
 
     let out = dir.join("export.geojson");
     me.ok(&[

@@ -479,6 +479,8 @@ impl Local {
         // and signed on every core, then stored in one transaction.
         let mut outcomes = Vec::with_capacity(rows.len());
         let mut wanted = Vec::new();
+        // What each wanted row left out.
+        let mut warned = Vec::new();
         for row in rows {
             if import::is_person(row) {
                 outcomes.push(RowOutcome::Skipped {
@@ -486,16 +488,17 @@ impl Local {
                 });
                 continue;
             }
-            let prepared = import::new_entity(row).and_then(|new| {
+            let prepared = import::new_entity(row).and_then(|(new, warnings)| {
                 let genesis = self.genesis_of(&new).map_err(|error| error.to_string())?;
-                Ok((new, genesis))
+                Ok((new, genesis, warnings))
             });
             match prepared {
                 Err(reason) => outcomes.push(RowOutcome::Rejected { reason }),
-                Ok((new, _)) if known.contains(&new) => outcomes.push(RowOutcome::Duplicate),
-                Ok((new, genesis)) => {
+                Ok((new, ..)) if known.contains(&new) => outcomes.push(RowOutcome::Duplicate),
+                Ok((new, genesis, warnings)) => {
                     known.insert(&new);
                     wanted.push((outcomes.len(), genesis));
+                    warned.push(warnings);
                     outcomes.push(RowOutcome::Duplicate);
                 }
             }
@@ -503,12 +506,15 @@ impl Local {
         let signed = self.sign_new(&wanted);
         let mut envelopes = Vec::new();
         let mut imported = Vec::new();
-        for ((index, _), signed) in wanted.iter().zip(signed) {
+        for (((index, _), signed), warnings) in wanted.iter().zip(signed).zip(warned) {
             outcomes[*index] = match signed {
                 Ok((id, envelope)) => {
                     envelopes.push(envelope);
                     imported.push(*index);
-                    RowOutcome::Imported { id: id.to_string() }
+                    RowOutcome::Imported {
+                        id: id.to_string(),
+                        warnings,
+                    }
                 }
                 Err(reason) => RowOutcome::Rejected { reason },
             };

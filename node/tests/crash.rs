@@ -104,7 +104,7 @@ fn import_child(home: &str, seed: u8) {
             "{outcomes:?}"
         );
         for outcome in outcomes {
-            if let RowOutcome::Imported { id } = outcome {
+            if let RowOutcome::Imported { id, .. } = outcome {
                 println!("{id} import");
             }
         }

@@ -603,13 +603,23 @@ fn malformed_files_import_nothing_and_say_why() {
         })
         .collect();
     assert!(matches!(outcomes[0], RowOutcome::Imported { .. }));
-    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(reasons[0], "missing name");
     assert!(reasons[1].contains("974"), "{reasons:?}");
-    assert!(reasons[2].starts_with("bad coordinates"), "{reasons:?}");
-    assert!(reasons[3].contains("spaceship"), "{reasons:?}");
+    assert!(reasons[2].contains("spaceship"), "{reasons:?}");
+    // A bad position is left out, the row kept.
+    match &outcomes[3] {
+        RowOutcome::Imported { warnings, .. } => {
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(
+                warnings[0].starts_with("position 95, 10 left out"),
+                "{warnings:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     let after = anne.store.counts().unwrap();
-    assert_eq!(after.documents, before.documents + 1);
+    assert_eq!(after.documents, before.documents + 2);
     // Nothing acknowledged before was lost.
     for entity in &entities {
         assert_eq!(

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crdt_model::document::{Edit, Entity, NewEntity};
-use crdt_model::schema::{Container, Field, Kind, check_postal_code};
+use crdt_model::schema::{Container, Field, Kind, Value, check_postal_code};
 use crdt_model::text::fold;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -469,12 +469,6 @@ fn read_csv(text: &str) -> Result<ImportFile, ImportError> {
     })
 }
 
-/// The organization types as Communecter's API writes them (schema.org
-/// names), or as given when they name none.
-fn organization_type(text: &str) -> &str {
-    crdt_model::schema::organization_type(text).unwrap_or(text)
-}
-
 /// Whether a row describes a person, which is never imported: people
 /// join by themselves.
 pub fn is_person(row: &ImportRow) -> bool {
@@ -483,15 +477,20 @@ pub fn is_person(row: &ImportRow) -> bool {
         .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("person"))
 }
 
-/// Checks a row and makes the entity it describes, or says why it cannot.
-pub fn new_entity(row: &ImportRow) -> Result<NewEntity, String> {
+/// The new entity a row describes, and what was left out of it. A row is
+/// rejected only without a name or a valid postal code (or as a person);
+/// any other value that is not valid is left out with a warning and the
+/// rest kept: a free-text organization type becomes the category, a URL
+/// without a scheme gets `https://`, tags are trimmed (a `/` becomes a
+/// space), line ends are `\n`.
+pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
     if let Some(problem) = row.values.get("cells").or(row.values.get("geometry")) {
         return Err(problem.clone());
     }
     let value = |key: &str| {
         row.values
             .get(key)
-            .map(|text| text.trim())
+            .map(|text| clean(text))
             .filter(|t| !t.is_empty())
     };
     let kind: Kind = match value("kind") {
@@ -504,46 +503,52 @@ pub fn new_entity(row: &ImportRow) -> Result<NewEntity, String> {
     if kind == Kind::Person {
         return Err("people join by themselves: person rows are not imported".into());
     }
-    let name = value("name").ok_or("missing name")?.to_owned();
-    let country = value("country").unwrap_or("FR").to_uppercase();
-    let postal_code = value("postal_code")
-        .ok_or("missing postal code")?
-        .to_owned();
+    let name = value("name").ok_or("missing name")?;
+    let country = value("country")
+        .unwrap_or_else(|| "FR".into())
+        .to_uppercase();
+    let postal_code = value("postal_code").ok_or("missing postal code")?;
     check_postal_code(&postal_code, &country).map_err(|error| error.to_string())?;
+    let mut warnings = Vec::new();
     let mut edits = Vec::new();
     match (value("lat"), value("lon")) {
         (None, None) => {}
-        (Some(lat), Some(lon)) => {
-            let (Ok(lat), Ok(lon)) = (lat.parse::<f64>(), lon.parse::<f64>()) else {
-                return Err(format!("bad coordinates {lat:?}, {lon:?}: not numbers"));
-            };
-            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-                return Err(format!(
-                    "bad coordinates {lat}, {lon}: latitude is within ±90, longitude within ±180"
-                ));
+        (Some(lat), Some(lon)) => match (lat.parse::<f64>(), lon.parse::<f64>()) {
+            (Ok(lat), Ok(lon))
+                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+            {
+                edits.push(Edit::SetGeo { lat, lon });
             }
-            edits.push(Edit::SetGeo { lat, lon });
-        }
-        _ => return Err("bad coordinates: latitude and longitude go together".into()),
+            (Ok(lat), Ok(lon)) => warnings.push(format!(
+                "position {lat}, {lon} left out: latitude is within ±90, longitude within ±180"
+            )),
+            _ => warnings.push(format!("position {lat:?}, {lon:?} left out: not numbers")),
+        },
+        _ => warnings.push("position left out: latitude and longitude go together".into()),
     }
+    let mut category = value("category");
     if let Some(kind_type) = value("type") {
-        let field = match kind {
-            Kind::Organization => Field::OrganizationType,
-            Kind::Event => Field::EventType,
-            Kind::Place => Field::PlaceType,
+        match kind {
+            Kind::Organization => match crdt_model::schema::organization_type(&kind_type) {
+                Some(known) => edits.push(Edit::Set(
+                    Field::OrganizationType,
+                    Value::Text(known.into()),
+                )),
+                // Communecter's free-text types ("incubateur", "Formation").
+                None if category.is_none() => category = Some(kind_type),
+                None => warnings.push(format!(
+                    "type {kind_type:?} left out: not an organization type, and the category is given"
+                )),
+            },
+            Kind::Event => set(&mut edits, &mut warnings, Field::EventType, &kind_type),
+            Kind::Place => set(&mut edits, &mut warnings, Field::PlaceType, &kind_type),
             Kind::Project | Kind::Person => {
-                return Err(format!("a {kind} has no type (got {kind_type:?})"));
+                warnings.push(format!("type {kind_type:?} left out: a {kind} has no type"));
             }
-        };
-        let text = if kind == Kind::Organization {
-            organization_type(kind_type)
-        } else {
-            kind_type
-        };
-        edits.push(Edit::Set(
-            field,
-            field.parse_value(text).map_err(|error| error.to_string())?,
-        ));
+        }
+    }
+    if let Some(category) = &category {
+        set(&mut edits, &mut warnings, Field::Category, category);
     }
     for (key, text) in &row.values {
         let Some(field) = Field::ALL
@@ -552,33 +557,83 @@ pub fn new_entity(row: &ImportRow) -> Result<NewEntity, String> {
         else {
             continue;
         };
+        let text = clean(text);
         if matches!(
             field,
-            Field::Name | Field::PostalCode | Field::Country | Field::Organizer | Field::Place
-        ) || text.trim().is_empty()
+            Field::Name
+                | Field::PostalCode
+                | Field::Country
+                | Field::Organizer
+                | Field::Place
+                | Field::Category
+        ) || text.is_empty()
         {
             continue;
         }
         if !field.applies_to(kind) {
-            return Err(format!("a {kind} has no {key}"));
+            warnings.push(format!("{key} left out: a {kind} has none"));
+            continue;
         }
-        edits.push(Edit::Set(
-            field,
-            field.parse_value(text).map_err(|error| error.to_string())?,
-        ));
+        let text = match field {
+            Field::Url => with_scheme(&text),
+            _ => text,
+        };
+        set(&mut edits, &mut warnings, field, &text);
     }
     for tag in &row.tags {
-        crdt_model::schema::check_tag(tag).map_err(|error| error.to_string())?;
-        edits.push(Edit::AddTag(tag.clone()));
+        let tag = tidy_tag(tag);
+        if tag.is_empty() {
+            continue;
+        }
+        match crdt_model::schema::check_tag(&tag) {
+            Ok(()) => edits.push(Edit::AddTag(tag)),
+            Err(error) => warnings.push(format!("tag left out: {error}")),
+        }
     }
-    Ok(NewEntity {
+    let new = NewEntity {
         kind,
         name,
         postal_code: Some(postal_code),
         country: Some(country),
         open_edition: None,
         edits,
-    })
+    };
+    Ok((new, warnings))
+}
+
+/// Sets `field` to `text`, or says why it is left out.
+fn set(edits: &mut Vec<Edit>, warnings: &mut Vec<String>, field: Field, text: &str) {
+    match field.parse_value(text) {
+        Ok(value) => edits.push(Edit::Set(field, value)),
+        Err(error) => warnings.push(format!("{} {text:?} left out: {error}", field.key())),
+    }
+}
+
+/// A cell's text: trimmed, with `\n` line ends (Windows files and
+/// Communecter's descriptions write `\r\n`).
+fn clean(text: &str) -> String {
+    text.trim().replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// A web address as written by hand (`www.example.org`), with `https://`
+/// when it has no scheme.
+fn with_scheme(text: &str) -> String {
+    if text.contains("://") || text.starts_with("mailto:") || !text.contains('.') {
+        text.to_owned()
+    } else {
+        format!("https://{text}")
+    }
+}
+
+/// A tag as the schema takes it: no space around, `/` and control
+/// characters become spaces, runs of spaces one.
+fn tidy_tag(tag: &str) -> String {
+    tag.chars()
+        .map(|c| if c == '/' || c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Names and places already in the directory: a row with the same name
@@ -665,6 +720,9 @@ pub enum RowOutcome {
     Imported {
         /// Its id.
         id: String,
+        /// The row's values left out, each with why (the rest was kept).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
     },
     /// Already there (same name and address or position).
     Duplicate,
@@ -724,8 +782,9 @@ mod tests {
         .unwrap();
         assert_eq!(file.format, "csv");
         assert_eq!(file.warnings, ["columns ignored: colour"]);
-        let outcomes: Vec<Result<NewEntity, String>> = file.rows.iter().map(new_entity).collect();
-        let garage = outcomes[0].as_ref().unwrap();
+        let outcomes: Vec<Result<(NewEntity, Vec<String>), String>> =
+            file.rows.iter().map(new_entity).collect();
+        let (garage, _) = outcomes[0].as_ref().unwrap();
         assert_eq!(garage.name, "Garage Payet");
         assert!(garage.edits.contains(&Edit::AddTag("mécanique".into())));
         assert!(garage.edits.contains(&Edit::SetGeo {
@@ -734,18 +793,12 @@ mod tests {
         }));
         assert_eq!(outcomes[1].as_ref().unwrap_err(), "missing name");
         assert!(outcomes[2].as_ref().unwrap_err().contains("9740"));
-        assert!(
-            outcomes[3]
-                .as_ref()
-                .unwrap_err()
-                .starts_with("bad coordinates")
-        );
-        assert!(
-            outcomes[4]
-                .as_ref()
-                .unwrap_err()
-                .starts_with("bad coordinates")
-        );
+        // A bad position is left out; the row is kept.
+        for bad in [&outcomes[3], &outcomes[4]] {
+            let (new, warnings) = bad.as_ref().unwrap();
+            assert!(!new.edits.iter().any(|e| matches!(e, Edit::SetGeo { .. })));
+            assert!(warnings[0].starts_with("position"), "{warnings:?}");
+        }
         assert_eq!(file.rows[2].at, "line 4");
     }
 
@@ -760,7 +813,7 @@ mod tests {
             })
         ));
         let file = read("name;postal_code;kind\nMarché;97400;event\nSeul\n".as_bytes()).unwrap();
-        let market = new_entity(&file.rows[0]).unwrap();
+        let (market, _) = new_entity(&file.rows[0]).unwrap();
         assert_eq!(market.kind, Kind::Event);
         assert_eq!(
             new_entity(&file.rows[1]).unwrap_err(),
@@ -777,7 +830,8 @@ mod tests {
                 "geo": {"latitude": "-20.88", "longitude": "55.45"},
                 "tags": ["musique", "kiosque"]}}}"#,
         );
-        let new = new_entity(&row).unwrap();
+        let (new, warnings) = new_entity(&row).unwrap();
+        assert_eq!(warnings, Vec::<String>::new());
         assert_eq!(new.kind, Kind::Organization);
         assert!(new.edits.contains(&Edit::Set(
             Field::OrganizationType,
@@ -797,6 +851,49 @@ mod tests {
                 .filter(|e| matches!(e, Edit::AddTag(_)))
                 .count(),
             2
+        );
+    }
+
+    /// Values as Communecter's own data holds them: each bad one is left
+    /// out with a warning, or tidied, and the row is kept.
+    #[test]
+    fn real_communecter_values_keep_their_row() {
+        let row = one(
+            r#"{"entities": {"5b2": {"name": "La Ruche", "type": "incubateur",
+                "description": "Un tiers-lieu.\r\nOuvert le samedi.",
+                "url": "www.laruche.example",
+                "address": {"postalCode": "59000", "addressLocality": "Lille", "codeInsee": "undefined", "addressCountry": "FR"},
+                "tags": ["", " culture", "Troc/don", "économie sociale"]}}}"#,
+        );
+        let (new, warnings) = new_entity(&row).unwrap();
+        let text = |field: Field| {
+            new.edits.iter().find_map(|edit| match edit {
+                Edit::Set(set, Value::Text(text)) if *set == field => Some(text.as_str()),
+                _ => None,
+            })
+        };
+        // A free-text type is the category; no organization type.
+        assert_eq!(text(Field::Category), Some("incubateur"));
+        assert_eq!(text(Field::OrganizationType), None);
+        assert_eq!(
+            text(Field::Description),
+            Some("Un tiers-lieu.\nOuvert le samedi.")
+        );
+        assert_eq!(text(Field::Url), Some("https://www.laruche.example"));
+        assert_eq!(text(Field::InseeCode), None);
+        let tags: Vec<&str> = new
+            .edits
+            .iter()
+            .filter_map(|edit| match edit {
+                Edit::AddTag(tag) => Some(tag.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tags, ["culture", "Troc don", "économie sociale"]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("insee_code \"undefined\" left out"),
+            "{warnings:?}"
         );
     }
 
@@ -829,12 +926,13 @@ mod tests {
             .into(),
             tags: Vec::new(),
         };
+        let new = |name: &str, street: &str| new_entity(&row(name, street)).unwrap().0;
         let mut seen = Duplicates::default();
-        let payet = new_entity(&row("Garage Payet", "1 rue du Port")).unwrap();
+        let payet = new("Garage Payet", "1 rue du Port");
         assert!(!seen.contains(&payet));
         seen.insert(&payet);
-        assert!(seen.contains(&new_entity(&row("garage  payet", "1 Rue du port")).unwrap()));
-        assert!(!seen.contains(&new_entity(&row("Garage Payet", "2 rue du Port")).unwrap()));
-        assert!(!seen.contains(&new_entity(&row("Garage Hoarau", "1 rue du Port")).unwrap()));
+        assert!(seen.contains(&new("garage  payet", "1 Rue du port")));
+        assert!(!seen.contains(&new("Garage Payet", "2 rue du Port")));
+        assert!(!seen.contains(&new("Garage Hoarau", "1 rue du Port")));
     }
 }
