@@ -547,6 +547,43 @@ fn csv_has_its_documented_columns_and_one_row_per_entity() {
     assert_eq!(&person[column("lat")], "");
 }
 
+/// Rows as Communecter's data places them reach the right commune once
+/// stored: a CEDEX code becomes its commune's, a locality that is not the
+/// postal code's gets no INSEE code rather than the code's commune's.
+#[test]
+fn imported_rows_are_stored_in_their_commune() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let file = import::read(
+        r#"{"entities": {
+            "1": {"name": "Mairie annexe", "address": {"postalCode": "59044", "addressLocality": "Lille Cedex", "addressCountry": "FR"}},
+            "2": {"name": "Beffroi", "address": {"postalCode": "59000", "addressLocality": "Douai", "addressCountry": "FR"}},
+            "3": {"name": "Case créole", "address": {"postalCode": "97400", "addressLocality": "Saint-Denis", "addressCountry": "RE"}}
+        }}"#
+        .as_bytes(),
+    )
+    .unwrap();
+    let outcomes = anne.import(&file.rows).unwrap();
+    let entity = |n: usize| match &outcomes[n] {
+        RowOutcome::Imported { id, .. } => {
+            anne.store.entity(&id.parse().unwrap()).unwrap().unwrap()
+        }
+        other => panic!("row {n}: {other:?}"),
+    };
+    let lille = entity(0);
+    assert_eq!(lille.address.postal_code, "59000");
+    assert_eq!(lille.address.insee_code.as_deref(), Some("59350"));
+    let douai = entity(1);
+    assert_eq!(douai.address.insee_code, None);
+    assert_eq!(douai.address.locality.as_deref(), Some("Douai"));
+    let reunion = entity(2);
+    assert_eq!(
+        (reunion.address.country.as_str(), reunion.postal_key()),
+        ("FR", "97400".to_owned())
+    );
+    assert_eq!(reunion.address.insee_code.as_deref(), Some("97411"));
+}
+
 #[test]
 fn malformed_files_import_nothing_and_say_why() {
     let temp = tempfile::tempdir().unwrap();

@@ -5,8 +5,10 @@
 //! each row is then checked on its own and a bad row is reported with its
 //! reason, never half-imported.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::LazyLock;
 
+use crdt_model::communes;
 use crdt_model::document::{Edit, Entity, NewEntity};
 use crdt_model::schema::{Container, Field, Kind, Value, check_postal_code};
 use crdt_model::text::fold;
@@ -504,13 +506,33 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
         return Err("people join by themselves: person rows are not imported".into());
     }
     let name = value("name").ok_or("missing name")?;
-    let country = value("country")
+    let mut country = value("country")
         .unwrap_or_else(|| "FR".into())
         .to_uppercase();
-    let postal_code = value("postal_code").ok_or("missing postal code")?;
+    // Communecter writes the overseas departments' and collectivities' own
+    // codes; their postal codes are French.
+    if OVERSEAS.contains(&country.as_str()) {
+        country = "FR".into();
+    }
+    let mut postal_code = value("postal_code").ok_or("missing postal code")?;
+    // A spreadsheet drops the leading zero of 01400.
+    if country == "FR" && postal_code.len() == 4 && postal_code.bytes().all(|b| b.is_ascii_digit())
+    {
+        postal_code.insert(0, '0');
+    }
     check_postal_code(&postal_code, &country).map_err(|error| error.to_string())?;
     let mut warnings = Vec::new();
     let mut edits = Vec::new();
+    if country == "FR"
+        && value("insee_code").is_none_or(|insee| communes::table().by_insee(&insee).is_none())
+    {
+        postal_code = commune_of(
+            &postal_code,
+            value("locality").as_deref(),
+            &mut edits,
+            &mut warnings,
+        );
+    }
     match (value("lat"), value("lon")) {
         (None, None) => {}
         (Some(lat), Some(lon)) => match (lat.parse::<f64>(), lon.parse::<f64>()) {
@@ -574,6 +596,11 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
             warnings.push(format!("{key} left out: a {kind} has none"));
             continue;
         }
+        // The commune's official name, when the locality named it.
+        let named = |edit: &Edit| matches!(edit, Edit::Set(Field::Locality, _));
+        if field == Field::Locality && edits.iter().any(named) {
+            continue;
+        }
         let text = match field {
             Field::Url => with_scheme(&text),
             _ => text,
@@ -599,6 +626,102 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
         edits,
     };
     Ok((new, warnings))
+}
+
+/// The country codes of France's overseas departments and collectivities,
+/// read as France (their postal codes are French: 97400 is La Réunion).
+const OVERSEAS: [&str; 11] = [
+    "RE", "MQ", "GP", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "WF",
+];
+
+/// The commune of a French postal code and locality, as edits (its INSEE
+/// code and official name); returns the postal code to use. A locality
+/// names the commune among those sharing the code; one that is not among
+/// them is said, and no commune guessed (Douai under 59000 is not Lille). A
+/// code no commune has (a CEDEX code: 59044) is the locality's commune in
+/// the code's department, said.
+fn commune_of(
+    postal_code: &str,
+    locality: Option<&str>,
+    edits: &mut Vec<Edit>,
+    warnings: &mut Vec<String>,
+) -> String {
+    let candidates = communes::table().by_postal_code(postal_code);
+    let Some(locality) = locality.map(commune_name).filter(|name| !name.is_empty()) else {
+        return postal_code.to_owned();
+    };
+    let mut chosen = candidates
+        .iter()
+        .find(|commune| fold(commune.name) == locality)
+        .copied();
+    let mut code = postal_code.to_owned();
+    if candidates.is_empty() {
+        let department = if postal_code.starts_with("97") {
+            &postal_code[..3]
+        } else {
+            &postal_code[..2]
+        };
+        chosen = by_name(&locality)
+            .iter()
+            // Corsica's postal codes start with 20, its departments are 2A and 2B.
+            .find(|commune| {
+                commune.department == department
+                    || (department == "20" && matches!(commune.department, "2A" | "2B"))
+            })
+            .copied();
+        match chosen.and_then(|commune| Some((commune, commune.postal_codes.first()?))) {
+            Some((commune, first)) => {
+                warnings.push(format!(
+                    "postal code {postal_code} is no commune's (a CEDEX code?): {} {first} used",
+                    commune.name
+                ));
+                code = (*first).to_owned();
+            }
+            None => return code,
+        }
+    }
+    match chosen {
+        Some(commune) => {
+            edits.push(Edit::Set(
+                Field::InseeCode,
+                Value::Text(commune.insee.into()),
+            ));
+            edits.push(Edit::Set(Field::Locality, Value::Text(commune.name.into())));
+        }
+        None => {
+            warnings.push(format!(
+                "locality {locality:?} is not a commune of postal code {postal_code}: no INSEE code set"
+            ));
+            edits.push(Edit::Clear(Field::InseeCode));
+        }
+    }
+    code
+}
+
+/// A locality as a commune's folded name: "LILLE CEDEX 9" is "lille".
+fn commune_name(locality: &str) -> String {
+    let folded = fold(locality);
+    let mut words: Vec<&str> = folded.split_whitespace().collect();
+    while words
+        .last()
+        .is_some_and(|word| *word == "cedex" || word.bytes().all(|b| b.is_ascii_digit()))
+    {
+        words.pop();
+    }
+    words.join(" ")
+}
+
+/// The communes of a folded name.
+fn by_name(folded: &str) -> &'static [&'static communes::Commune] {
+    type ByName = HashMap<String, Vec<&'static communes::Commune>>;
+    static BY_NAME: LazyLock<ByName> = LazyLock::new(|| {
+        let mut by_name = ByName::new();
+        for commune in communes::table().iter() {
+            by_name.entry(fold(commune.name)).or_default().push(commune);
+        }
+        by_name
+    });
+    BY_NAME.get(folded).map_or(&[], Vec::as_slice)
 }
 
 /// Sets `field` to `text`, or says why it is left out.
@@ -895,6 +1018,51 @@ mod tests {
             warnings[0].starts_with("insee_code \"undefined\" left out"),
             "{warnings:?}"
         );
+    }
+
+    /// Where Communecter's data puts an entity: overseas country codes,
+    /// CEDEX codes, postal codes shared by several communes, a locality
+    /// that is not the postal code's, a leading zero lost.
+    #[test]
+    fn the_commune_comes_from_the_postal_code_and_the_locality() {
+        let place = |country: &str, code: &str, locality: &str| {
+            let json = format!(
+                r#"{{"entities": {{"1": {{"name": "Lieu", "address": {{"postalCode": "{code}", "addressLocality": "{locality}", "addressCountry": "{country}"}}}}}}}}"#
+            );
+            let (new, warnings) = new_entity(&one(&json)).unwrap();
+            let insee = new.edits.iter().rev().find_map(|edit| match edit {
+                Edit::Set(Field::InseeCode, Value::Text(insee)) => Some(Some(insee.clone())),
+                Edit::Clear(Field::InseeCode) => Some(None),
+                _ => None,
+            });
+            (new, insee.flatten(), warnings)
+        };
+        let (new, insee, warnings) = place("RE", "97400", "Saint-Denis");
+        assert_eq!(
+            (new.country.as_deref(), new.postal_code.as_deref()),
+            (Some("FR"), Some("97400"))
+        );
+        assert_eq!(insee.as_deref(), Some("97411"));
+        assert!(warnings.is_empty(), "{warnings:?}");
+
+        let (new, insee, warnings) = place("FR", "59044", "LILLE CEDEX");
+        assert_eq!(new.postal_code.as_deref(), Some("59000"));
+        assert_eq!(insee.as_deref(), Some("59350"));
+        assert!(warnings[0].contains("CEDEX"), "{warnings:?}");
+
+        let (_, insee, _) = place("FR", "62000", "Dainville");
+        assert_eq!(insee.as_deref(), Some("62263"));
+
+        let (_, insee, warnings) = place("FR", "59000", "Douai");
+        assert_eq!(insee, None, "Douai is not Lille");
+        assert!(
+            warnings[0].contains("not a commune of postal code 59000"),
+            "{warnings:?}"
+        );
+
+        let (new, insee, _) = place("FR", "1400", "Châtillon-sur-Chalaronne");
+        assert_eq!(new.postal_code.as_deref(), Some("01400"));
+        assert_eq!(insee.as_deref(), Some("01093"));
     }
 
     #[test]
