@@ -516,7 +516,9 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
     }
     let mut postal_code = value("postal_code").ok_or("missing postal code")?;
     // A spreadsheet drops the leading zero of 01400.
-    if country == "FR" && postal_code.len() == 4 && postal_code.bytes().all(|b| b.is_ascii_digit())
+    if country == "FR"
+        && postal_code.len() == 4
+        && communes::table().is_known_postal_code(&format!("0{postal_code}"))
     {
         postal_code.insert(0, '0');
     }
@@ -1003,7 +1005,8 @@ mod tests {
             Some("Un tiers-lieu.\nOuvert le samedi.")
         );
         assert_eq!(text(Field::Url), Some("https://www.laruche.example"));
-        assert_eq!(text(Field::InseeCode), None);
+        // Not "undefined": the commune the locality names.
+        assert_eq!(text(Field::InseeCode), Some("59350"));
         let tags: Vec<&str> = new
             .edits
             .iter()
