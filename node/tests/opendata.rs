@@ -596,7 +596,7 @@ fn malformed_files_import_nothing_and_say_why() {
         ("truncated JSON", truncated.to_vec()),
         (
             "wrong columns",
-            b"nom;adresse;ville\nGarage;1 rue;Saint-Denis\n".to_vec(),
+            b"titre;adresse;ville\nGarage;1 rue;Saint-Denis\n".to_vec(),
         ),
         (
             "binary garbage",

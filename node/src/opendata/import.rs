@@ -71,7 +71,9 @@ pub enum ImportError {
     #[error("the CSV file cannot be read: {0}")]
     Csv(String),
     /// A CSV file without the columns needed.
-    #[error("the CSV file has no {missing} column; its columns are: {found}")]
+    #[error(
+        "the CSV file has no {missing} column (a column named name or nom, any case); its columns are: {found}"
+    )]
     Columns {
         /// The column missing.
         missing: &'static str,
@@ -85,14 +87,20 @@ pub fn read(bytes: &[u8]) -> Result<ImportFile, ImportError> {
     if bytes.len() > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge(bytes.len()));
     }
-    let text =
-        std::str::from_utf8(bytes).map_err(|error| ImportError::NotText(error.valid_up_to()))?;
-    let text = text.trim_start_matches('\u{feff}');
-    if text.contains('\0') {
-        return Err(ImportError::NotText(
-            bytes.iter().position(|&b| b == 0).unwrap_or(0),
-        ));
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(ImportError::NotText(at));
     }
+    // A spreadsheet saved on Windows writes Windows-1252, not UTF-8: read
+    // as such when it is not UTF-8 (its letters are all defined there),
+    // and said.
+    let (text, decoded) = match std::str::from_utf8(bytes) {
+        Ok(text) => (std::borrow::Cow::Borrowed(text), false),
+        Err(error) => match windows_1252(bytes) {
+            Some(text) => (std::borrow::Cow::Owned(text), true),
+            None => return Err(ImportError::NotText(error.valid_up_to())),
+        },
+    };
+    let text = text.trim_start_matches('\u{feff}');
     match text.trim_start().chars().next() {
         None => Err(ImportError::Empty),
         Some('{' | '[') => {
@@ -100,8 +108,86 @@ pub fn read(bytes: &[u8]) -> Result<ImportFile, ImportError> {
                 serde_json::from_str(text).map_err(|error| ImportError::Json(error.to_string()))?;
             read_json(json)
         }
+        Some(_) if decoded => read_csv(text).map(|mut file| {
+            file.warnings
+                .insert(0, "not UTF-8: read as Windows-1252".into());
+            file
+        }),
         Some(_) => read_csv(text),
     }
+}
+
+/// Windows-1252 text as a string; `None` for bytes it leaves undefined or
+/// control characters other than line ends and tabs (not text, then).
+fn windows_1252(bytes: &[u8]) -> Option<String> {
+    // 0x80–0x9F; the rest is Latin-1.
+    const HIGH: [char; 32] = [
+        '€', '\0', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\0', 'Ž', '\0', '\0',
+        '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\0', 'ž', 'Ÿ',
+    ];
+    bytes
+        .iter()
+        .map(|&byte| match byte {
+            b'\t' | b'\n' | b'\r' => Some(char::from(byte)),
+            0x00..=0x1f | 0x7f => None,
+            0x80..=0x9f => Some(HIGH[usize::from(byte - 0x80)]).filter(|c| *c != '\0'),
+            _ => Some(char::from(byte)),
+        })
+        .collect()
+}
+
+/// Column names of French and English spreadsheets, folded (accents off,
+/// lower case, spaces and hyphens as `_`), and the field each means.
+const COLUMN_NAMES: &[(&str, &str)] = &[
+    ("nom", "name"),
+    ("denomination", "name"),
+    ("raison_sociale", "name"),
+    ("adresse", "street"),
+    ("address", "street"),
+    ("rue", "street"),
+    ("voie", "street"),
+    ("code_postal", "postal_code"),
+    ("codepostal", "postal_code"),
+    ("cp", "postal_code"),
+    ("postcode", "postal_code"),
+    ("zip", "postal_code"),
+    ("ville", "locality"),
+    ("commune", "locality"),
+    ("city", "locality"),
+    ("localite", "locality"),
+    ("latitude", "lat"),
+    ("longitude", "lon"),
+    ("lng", "lon"),
+    ("long", "lon"),
+    ("site", "url"),
+    ("site_web", "url"),
+    ("site_internet", "url"),
+    ("website", "url"),
+    ("web", "url"),
+    ("telephone", "telephone"),
+    ("tel", "telephone"),
+    ("phone", "telephone"),
+    ("categorie", "category"),
+    ("mots_cles", "tags"),
+    ("keywords", "tags"),
+    ("etiquettes", "tags"),
+    ("code_insee", "insee_code"),
+    ("insee", "insee_code"),
+    ("resume", "short_description"),
+    ("description_courte", "short_description"),
+];
+
+/// The field a spreadsheet's column names: ours as they are, or a known
+/// French or English name.
+fn column_field(header: &str) -> String {
+    let folded: String = fold(header.trim())
+        .chars()
+        .map(|c| if c == ' ' || c == '-' { '_' } else { c })
+        .collect();
+    COLUMN_NAMES
+        .iter()
+        .find(|(name, _)| *name == folded)
+        .map_or(folded, |(_, field)| (*field).to_owned())
 }
 
 fn read_json(json: Json) -> Result<ImportFile, ImportError> {
@@ -413,7 +499,7 @@ fn read_csv(text: &str) -> Result<ImportFile, ImportError> {
         .headers()
         .map_err(|error| ImportError::Csv(error.to_string()))?
         .iter()
-        .map(|header| header.trim().to_lowercase())
+        .map(column_field)
         .collect();
     if !headers.iter().any(|header| header == "name") {
         return Err(ImportError::Columns {
@@ -438,7 +524,21 @@ fn read_csv(text: &str) -> Result<ImportFile, ImportError> {
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|error| ImportError::Csv(error.to_string()))?;
-        let line = record.position().map_or(0, |position| position.line());
+        // The line where the record starts, counted here: the reader's own
+        // count is one short in files with CRLF line ends.
+        let line = record.position().map_or(0, |position| {
+            let bytes = text.as_bytes();
+            let mut start =
+                usize::try_from(position.byte()).map_or(bytes.len(), |at| at.min(bytes.len()));
+            // The reader may start a record on the line end before it.
+            while bytes
+                .get(start)
+                .is_some_and(|byte| matches!(byte, b'\r' | b'\n'))
+            {
+                start += 1;
+            }
+            bytes[..start].iter().filter(|&&byte| byte == b'\n').count() + 1
+        });
         let mut row = row(format!("line {line}"));
         if record.len() != headers.len() {
             row.values.insert(
@@ -537,7 +637,7 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
     }
     match (value("lat"), value("lon")) {
         (None, None) => {}
-        (Some(lat), Some(lon)) => match (lat.parse::<f64>(), lon.parse::<f64>()) {
+        (Some(lat), Some(lon)) => match (degrees(&lat), degrees(&lon)) {
             (Ok(lat), Ok(lon))
                 if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
             {
@@ -724,6 +824,15 @@ fn by_name(folded: &str) -> &'static [&'static communes::Commune] {
         by_name
     });
     BY_NAME.get(folded).map_or(&[], Vec::as_slice)
+}
+
+/// Degrees as a number, written with a decimal point or, as French
+/// spreadsheets do, a decimal comma.
+fn degrees(text: &str) -> Result<f64, std::num::ParseFloatError> {
+    match text.parse() {
+        Err(_) if !text.contains('.') => text.replacen(',', ".", 1).parse(),
+        parsed => parsed,
+    }
 }
 
 /// Sets `field` to `text`, or says why it is left out.
@@ -929,7 +1038,7 @@ mod tests {
 
     #[test]
     fn semicolon_csv_and_short_rows() {
-        let file = read("nom;x\n".as_bytes());
+        let file = read("titre;x\n".as_bytes());
         assert!(matches!(
             file,
             Err(ImportError::Columns {
@@ -1066,6 +1175,37 @@ mod tests {
         let (new, insee, _) = place("FR", "1400", "Châtillon-sur-Chalaronne");
         assert_eq!(new.postal_code.as_deref(), Some("01400"));
         assert_eq!(insee.as_deref(), Some("01093"));
+    }
+
+    /// A French spreadsheet as saved on Windows: French column names, `;`,
+    /// Windows-1252, decimal commas, a postal code that lost its zero, CRLF.
+    #[test]
+    fn a_french_windows_spreadsheet_is_read() {
+        let mut bytes =
+            b"nom;adresse;code_postal;ville;latitude;longitude;Mots-cl\xe9s\r\n".to_vec();
+        bytes.extend(b"Caf\xe9 des Arts;1 place du March\xe9;1400;Ch\xe2tillon-sur-Chalaronne;46,1181;4,9567;caf\xe9\r\n");
+        bytes.extend(b";2 rue Neuve;62000;Arras;;;\r\n");
+        let file = read(&bytes).unwrap();
+        assert_eq!(file.warnings, ["not UTF-8: read as Windows-1252"]);
+        assert_eq!(file.rows[0].values["name"], "Café des Arts");
+        assert_eq!(file.rows[0].tags, ["café"]);
+        let (cafe, warnings) = new_entity(&file.rows[0]).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(cafe.postal_code.as_deref(), Some("01400"));
+        assert!(cafe.edits.contains(&Edit::SetGeo {
+            lat: 46.1181,
+            lon: 4.9567
+        }));
+        assert!(cafe.edits.contains(&Edit::Set(
+            Field::Street,
+            Value::Text("1 place du Marché".into())
+        )));
+        // The row's line, CRLF or not.
+        assert_eq!(file.rows[1].at, "line 3");
+        assert_eq!(new_entity(&file.rows[1]).unwrap_err(), "missing name");
+        // Columns it cannot place say which names it takes.
+        let error = read(b"titre;ville\nX;Lille\n").unwrap_err().to_string();
+        assert!(error.contains("name or nom"), "{error}");
     }
 
     #[test]
