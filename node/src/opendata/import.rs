@@ -5,7 +5,7 @@
 //! each row is then checked on its own and a bad row is reported with its
 //! reason, never half-imported.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use crdt_model::communes;
@@ -230,7 +230,12 @@ fn read_json(json: Json) -> Result<ImportFile, ImportError> {
         },
         _ => return Err(ImportError::Shape("neither a list nor an object".into())),
     };
-    let ours = entities.iter().any(|entity| entity.get("kind").is_some());
+    // Ours by its shape (snake_case address keys, the export's metadata),
+    // not by a `kind`: Communecter's own records may carry one.
+    let ours = json.pointer("/meta/format").and_then(Json::as_str) == Some("communecter-export/1")
+        || entities.iter().any(|entity| {
+            entity.pointer("/address/postal_code").is_some() || entity.get("postal_code").is_some()
+        });
     let rows = entities
         .into_iter()
         .enumerate()
@@ -245,12 +250,37 @@ fn read_json(json: Json) -> Result<ImportFile, ImportError> {
     Ok(file(if ours { "json" } else { "communecter-api" }, rows))
 }
 
-fn file(format: &'static str, rows: Vec<ImportRow>) -> ImportFile {
+/// The rows of a JSON file: each named by its position and its name (a
+/// rejection then says which), and the keys no field reads said once.
+fn file(format: &'static str, mut rows: Vec<ImportRow>) -> ImportFile {
+    let mut ignored = BTreeSet::new();
+    for row in &mut rows {
+        if let Some(name) = row.values.get("name") {
+            row.at = format!("{} ({})", row.at, name.trim());
+        }
+        ignored.extend(row.values.keys().filter(|key| !is_read(key)).cloned());
+    }
+    let warnings = if ignored.is_empty() {
+        Vec::new()
+    } else {
+        let keys: Vec<String> = ignored.into_iter().collect();
+        vec![format!("keys ignored: {}", keys.join(", "))]
+    };
     ImportFile {
         format,
         rows,
-        warnings: Vec::new(),
+        warnings,
     }
+}
+
+/// Whether an import reads the value of `key`, or knowingly leaves it (an
+/// export's own ids and dates).
+fn is_read(key: &str) -> bool {
+    matches!(
+        key,
+        "kind" | "name" | "type" | "tags" | "lat" | "lon" | "cells" | "geometry"
+    ) || CSV_IGNORED.contains(&key)
+        || Field::ALL.iter().any(|field| field.key() == key)
 }
 
 /// A JSON scalar as the text a user would type; objects and arrays are
@@ -329,6 +359,22 @@ fn json_row(n: usize, entity: &Json) -> ImportRow {
 fn communecter_row(n: usize, entity: &Json) -> ImportRow {
     let mut row = row(format!("entity {}", n + 1));
     put(&mut row, "name", entity.get("name"));
+    // Its collection, when the file says it.
+    let collection = ["kind", "collection"]
+        .iter()
+        .find_map(|key| entity.get(*key).and_then(Json::as_str));
+    if let Some(collection) = collection {
+        let collection = collection.trim().to_lowercase();
+        let kind = match collection.as_str() {
+            "organizations" | "organization" => "organization",
+            "projects" | "project" => "project",
+            "events" | "event" => "event",
+            "poi" | "place" | "places" => "place",
+            "citoyens" | "citoyen" | "person" | "persons" => "person",
+            other => other,
+        };
+        row.values.insert("kind".into(), kind.to_owned());
+    }
     put(&mut row, "type", entity.get("type"));
     put(
         &mut row,
@@ -1206,6 +1252,34 @@ mod tests {
         // Columns it cannot place say which names it takes.
         let error = read(b"titre;ville\nX;Lille\n").unwrap_err().to_string();
         assert!(error.contains("name or nom"), "{error}");
+    }
+
+    /// A JSON file says which keys it does not read, names each row by its
+    /// name, and a Communecter record that says its collection keeps its
+    /// address and position.
+    #[test]
+    fn json_rows_are_named_and_unread_keys_said() {
+        let file = read(
+            br#"[{"kind": "organization", "name": "Garage", "couleur": "bleu", "address": {"postal_code": "97400"}},
+                {"kind": "organization", "address": {"postal_code": "97400"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(file.warnings, ["keys ignored: couleur"]);
+        assert_eq!(file.rows[0].at, "entity 1 (Garage)");
+        assert_eq!(file.rows[1].at, "entity 2");
+
+        let row = one(
+            r#"{"entities": {"7": {"name": "Jardin partagé", "kind": "projects",
+                "address": {"postalCode": "97400", "addressLocality": "Saint-Denis", "addressCountry": "FR"},
+                "geo": {"latitude": "-20.9", "longitude": "55.45"}}}}"#,
+        );
+        let (new, _) = new_entity(&row).unwrap();
+        assert_eq!(new.kind, Kind::Project);
+        assert_eq!(new.postal_code.as_deref(), Some("97400"));
+        assert!(new.edits.contains(&Edit::SetGeo {
+            lat: -20.9,
+            lon: 55.45
+        }));
     }
 
     #[test]
