@@ -1,0 +1,311 @@
+//! From a row to a new entity: what is kept, tidied, left out (with a
+//! warning) or rejected, and the commune the row is placed in.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crdt_model::communes;
+use crdt_model::document::{Edit, NewEntity};
+use crdt_model::schema::{Container, Field, Kind, Value, check_postal_code};
+use crdt_model::text::fold;
+
+use super::ImportRow;
+
+/// Whether a row describes a person, which is never imported: people
+/// join by themselves.
+pub fn is_person(row: &ImportRow) -> bool {
+    row.values
+        .get("kind")
+        .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("person"))
+}
+
+/// The new entity a row describes, and what was left out of it. A row is
+/// rejected only without a name or a valid postal code (or as a person);
+/// any other value that is not valid is left out with a warning and the
+/// rest kept: a free-text organization type becomes the category, a URL
+/// without a scheme gets `https://`, tags are trimmed (a `/` becomes a
+/// space), line ends are `\n`.
+pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
+    if let Some(problem) = row.values.get("cells").or(row.values.get("geometry")) {
+        return Err(problem.clone());
+    }
+    let value = |key: &str| {
+        row.values
+            .get(key)
+            .map(|text| clean(text))
+            .filter(|t| !t.is_empty())
+    };
+    let kind: Kind = match value("kind") {
+        None => Kind::Organization,
+        Some(text) => text
+            .to_lowercase()
+            .parse()
+            .map_err(|_| format!("unknown kind {text:?}"))?,
+    };
+    if kind == Kind::Person {
+        return Err("people join by themselves: person rows are not imported".into());
+    }
+    let name = value("name").ok_or("missing name")?;
+    let mut country = value("country")
+        .unwrap_or_else(|| "FR".into())
+        .to_uppercase();
+    // Communecter writes the overseas departments' and collectivities' own
+    // codes; their postal codes are French.
+    if OVERSEAS.contains(&country.as_str()) {
+        country = "FR".into();
+    }
+    let mut postal_code = value("postal_code").ok_or("missing postal code")?;
+    // A spreadsheet drops the leading zero of 01400.
+    if country == "FR"
+        && postal_code.len() == 4
+        && communes::table().is_known_postal_code(&format!("0{postal_code}"))
+    {
+        postal_code.insert(0, '0');
+    }
+    check_postal_code(&postal_code, &country).map_err(|error| error.to_string())?;
+    let mut warnings = Vec::new();
+    let mut edits = Vec::new();
+    if country == "FR"
+        && value("insee_code").is_none_or(|insee| communes::table().by_insee(&insee).is_none())
+    {
+        postal_code = commune_of(
+            &postal_code,
+            value("locality").as_deref(),
+            &mut edits,
+            &mut warnings,
+        );
+    }
+    match (value("lat"), value("lon")) {
+        (None, None) => {}
+        (Some(lat), Some(lon)) => match (degrees(&lat), degrees(&lon)) {
+            (Ok(lat), Ok(lon))
+                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+            {
+                edits.push(Edit::SetGeo { lat, lon });
+            }
+            (Ok(lat), Ok(lon)) => warnings.push(format!(
+                "position {lat}, {lon} left out: latitude is within ±90, longitude within ±180"
+            )),
+            _ => warnings.push(format!("position {lat:?}, {lon:?} left out: not numbers")),
+        },
+        _ => warnings.push("position left out: latitude and longitude go together".into()),
+    }
+    let mut category = value("category");
+    if let Some(kind_type) = value("type") {
+        match kind {
+            Kind::Organization => match crdt_model::schema::organization_type(&kind_type) {
+                Some(known) => edits.push(Edit::Set(
+                    Field::OrganizationType,
+                    Value::Text(known.into()),
+                )),
+                // Communecter's free-text types ("incubateur", "Formation").
+                None if category.is_none() => category = Some(kind_type),
+                None => warnings.push(format!(
+                    "type {kind_type:?} left out: not an organization type, and the category is given"
+                )),
+            },
+            Kind::Event => set(&mut edits, &mut warnings, Field::EventType, &kind_type),
+            Kind::Place => set(&mut edits, &mut warnings, Field::PlaceType, &kind_type),
+            Kind::Project | Kind::Person => {
+                warnings.push(format!("type {kind_type:?} left out: a {kind} has no type"));
+            }
+        }
+    }
+    if let Some(category) = &category {
+        set(&mut edits, &mut warnings, Field::Category, category);
+    }
+    for (key, text) in &row.values {
+        let Some(field) = Field::ALL
+            .into_iter()
+            .find(|field| field.key() == key && field.container() != Container::Geo)
+        else {
+            continue;
+        };
+        let text = clean(text);
+        if matches!(
+            field,
+            Field::Name
+                | Field::PostalCode
+                | Field::Country
+                | Field::Organizer
+                | Field::Place
+                | Field::Category
+        ) || text.is_empty()
+        {
+            continue;
+        }
+        if !field.applies_to(kind) {
+            warnings.push(format!("{key} left out: a {kind} has none"));
+            continue;
+        }
+        // The commune's official name, when the locality named it.
+        let named = |edit: &Edit| matches!(edit, Edit::Set(Field::Locality, _));
+        if field == Field::Locality && edits.iter().any(named) {
+            continue;
+        }
+        let text = match field {
+            Field::Url => with_scheme(&text),
+            _ => text,
+        };
+        set(&mut edits, &mut warnings, field, &text);
+    }
+    for tag in &row.tags {
+        let tag = tidy_tag(tag);
+        if tag.is_empty() {
+            continue;
+        }
+        match crdt_model::schema::check_tag(&tag) {
+            Ok(()) => edits.push(Edit::AddTag(tag)),
+            Err(error) => warnings.push(format!("tag left out: {error}")),
+        }
+    }
+    let new = NewEntity {
+        kind,
+        name,
+        postal_code: Some(postal_code),
+        country: Some(country),
+        open_edition: None,
+        edits,
+    };
+    Ok((new, warnings))
+}
+
+/// The country codes of France's overseas departments and collectivities,
+/// read as France (their postal codes are French: 97400 is La Réunion).
+const OVERSEAS: [&str; 11] = [
+    "RE", "MQ", "GP", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "WF",
+];
+
+/// The commune of a French postal code and locality, as edits (its INSEE
+/// code and official name); returns the postal code to use. A locality
+/// names the commune among those sharing the code; one that is not among
+/// them is said, and no commune guessed (Douai under 59000 is not Lille). A
+/// code no commune has (a CEDEX code: 59044) is the locality's commune in
+/// the code's department, said.
+fn commune_of(
+    postal_code: &str,
+    locality: Option<&str>,
+    edits: &mut Vec<Edit>,
+    warnings: &mut Vec<String>,
+) -> String {
+    let candidates = communes::table().by_postal_code(postal_code);
+    let Some(locality) = locality.map(commune_name).filter(|name| !name.is_empty()) else {
+        return postal_code.to_owned();
+    };
+    let mut chosen = candidates
+        .iter()
+        .find(|commune| fold(commune.name) == locality)
+        .copied();
+    let mut code = postal_code.to_owned();
+    if candidates.is_empty() {
+        let department = if postal_code.starts_with("97") {
+            &postal_code[..3]
+        } else {
+            &postal_code[..2]
+        };
+        chosen = by_name(&locality)
+            .iter()
+            // Corsica's postal codes start with 20, its departments are 2A and 2B.
+            .find(|commune| {
+                commune.department == department
+                    || (department == "20" && matches!(commune.department, "2A" | "2B"))
+            })
+            .copied();
+        match chosen.and_then(|commune| Some((commune, commune.postal_codes.first()?))) {
+            Some((commune, first)) => {
+                warnings.push(format!(
+                    "postal code {postal_code} is no commune's (a CEDEX code?): {} {first} used",
+                    commune.name
+                ));
+                code = (*first).to_owned();
+            }
+            None => return code,
+        }
+    }
+    match chosen {
+        Some(commune) => {
+            edits.push(Edit::Set(
+                Field::InseeCode,
+                Value::Text(commune.insee.into()),
+            ));
+            edits.push(Edit::Set(Field::Locality, Value::Text(commune.name.into())));
+        }
+        None => {
+            warnings.push(format!(
+                "locality {locality:?} is not a commune of postal code {postal_code}: no INSEE code set"
+            ));
+            edits.push(Edit::Clear(Field::InseeCode));
+        }
+    }
+    code
+}
+
+/// A locality as a commune's folded name: "LILLE CEDEX 9" is "lille".
+fn commune_name(locality: &str) -> String {
+    let folded = fold(locality);
+    let mut words: Vec<&str> = folded.split_whitespace().collect();
+    while words
+        .last()
+        .is_some_and(|word| *word == "cedex" || word.bytes().all(|b| b.is_ascii_digit()))
+    {
+        words.pop();
+    }
+    words.join(" ")
+}
+
+/// The communes of a folded name.
+fn by_name(folded: &str) -> &'static [&'static communes::Commune] {
+    type ByName = HashMap<String, Vec<&'static communes::Commune>>;
+    static BY_NAME: LazyLock<ByName> = LazyLock::new(|| {
+        let mut by_name = ByName::new();
+        for commune in communes::table().iter() {
+            by_name.entry(fold(commune.name)).or_default().push(commune);
+        }
+        by_name
+    });
+    BY_NAME.get(folded).map_or(&[], Vec::as_slice)
+}
+
+/// Degrees as a number, written with a decimal point or, as French
+/// spreadsheets do, a decimal comma.
+fn degrees(text: &str) -> Result<f64, std::num::ParseFloatError> {
+    match text.parse() {
+        Err(_) if !text.contains('.') => text.replacen(',', ".", 1).parse(),
+        parsed => parsed,
+    }
+}
+
+/// Sets `field` to `text`, or says why it is left out.
+fn set(edits: &mut Vec<Edit>, warnings: &mut Vec<String>, field: Field, text: &str) {
+    match field.parse_value(text) {
+        Ok(value) => edits.push(Edit::Set(field, value)),
+        Err(error) => warnings.push(format!("{} {text:?} left out: {error}", field.key())),
+    }
+}
+
+/// A cell's text: trimmed, with `\n` line ends (Windows files and
+/// Communecter's descriptions write `\r\n`).
+fn clean(text: &str) -> String {
+    text.trim().replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// A web address as written by hand (`www.example.org`), with `https://`
+/// when it has no scheme.
+fn with_scheme(text: &str) -> String {
+    if text.contains("://") || text.starts_with("mailto:") || !text.contains('.') {
+        text.to_owned()
+    } else {
+        format!("https://{text}")
+    }
+}
+
+/// A tag as the schema takes it: no space around, `/` and control
+/// characters become spaces, runs of spaces one.
+fn tidy_tag(tag: &str) -> String {
+    tag.chars()
+        .map(|c| if c == '/' || c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

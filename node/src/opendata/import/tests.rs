@@ -1,0 +1,303 @@
+//! Reading import files and making entities of their rows.
+
+use super::*;
+use crdt_model::document::Edit;
+use crdt_model::schema::{Field, Kind, Value};
+
+#[test]
+fn duplicates_are_found_whatever_the_accents_case_and_punctuation() {
+    let new = |name: &str, street: &str| NewEntity {
+        postal_code: Some("97400".into()),
+        ..NewEntity::new(
+            Kind::Organization,
+            name,
+            vec![Edit::Set(
+                Field::Street,
+                crdt_model::schema::Value::Text(street.into()),
+            )],
+        )
+    };
+    let mut known = Duplicates::default();
+    known.insert(&new("Crèche Les Camélias", "12, rue de l'Église"));
+    assert!(known.contains(&new("CRECHE LES CAMELIAS", "12 rue de l Eglise")));
+    assert!(known.contains(&new("  crèche   les camélias ", "12, Rue de l'Église")));
+    assert!(!known.contains(&new("Crèche Les Lilas", "12, rue de l'Église")));
+    assert!(!known.contains(&new("Crèche Les Camélias", "14, rue de l'Église")));
+}
+
+fn one(bytes: &str) -> ImportRow {
+    let file = read(bytes.as_bytes()).unwrap();
+    assert_eq!(file.rows.len(), 1, "{file:?}");
+    file.rows[0].clone()
+}
+
+#[test]
+fn csv_rows_are_checked_one_by_one() {
+    let file = read(
+        b"name,postal_code,lat,lon,tags,colour\n\
+          Garage Payet,97400,-20.88,55.45,m\xc3\xa9canique;pneus,red\n\
+          ,97400,,,,\n\
+          Boulangerie,9740,,,,\n\
+          Cr\xc3\xa8che,97400,120,55,,\n\
+          Tiers-lieu,97400,-20.9,,,\n",
+    )
+    .unwrap();
+    assert_eq!(file.format, "csv");
+    assert_eq!(file.warnings, ["columns ignored: colour"]);
+    let outcomes: Vec<Result<(NewEntity, Vec<String>), String>> =
+        file.rows.iter().map(new_entity).collect();
+    let (garage, _) = outcomes[0].as_ref().unwrap();
+    assert_eq!(garage.name, "Garage Payet");
+    assert!(garage.edits.contains(&Edit::AddTag("mécanique".into())));
+    assert!(garage.edits.contains(&Edit::SetGeo {
+        lat: -20.88,
+        lon: 55.45
+    }));
+    assert_eq!(outcomes[1].as_ref().unwrap_err(), "missing name");
+    assert!(outcomes[2].as_ref().unwrap_err().contains("9740"));
+    // A bad position is left out; the row is kept.
+    for bad in [&outcomes[3], &outcomes[4]] {
+        let (new, warnings) = bad.as_ref().unwrap();
+        assert!(!new.edits.iter().any(|e| matches!(e, Edit::SetGeo { .. })));
+        assert!(warnings[0].starts_with("position"), "{warnings:?}");
+    }
+    assert_eq!(file.rows[2].at, "line 4");
+}
+
+#[test]
+fn semicolon_csv_and_short_rows() {
+    let file = read("titre;x\n".as_bytes());
+    assert!(matches!(
+        file,
+        Err(ImportError::Columns {
+            missing: "name",
+            ..
+        })
+    ));
+    let file = read("name;postal_code;kind\nMarché;97400;event\nSeul\n".as_bytes()).unwrap();
+    let (market, _) = new_entity(&file.rows[0]).unwrap();
+    assert_eq!(market.kind, Kind::Event);
+    assert_eq!(
+        new_entity(&file.rows[1]).unwrap_err(),
+        "1 cells where the header has 3"
+    );
+}
+
+#[test]
+fn communecter_api_json_maps_its_fields() {
+    let row = one(
+        r#"{"entities": {"5a1": {"name": "Les Amis du Kiosque", "type": "NGO",
+            "shortDescription": "Concerts au kiosque",
+            "address": {"streetAddress": "1 rue du Port", "postalCode": "97400", "addressLocality": "Saint-Denis", "addressCountry": "FR"},
+            "geo": {"latitude": "-20.88", "longitude": "55.45"},
+            "tags": ["musique", "kiosque"]}}}"#,
+    );
+    let (new, warnings) = new_entity(&row).unwrap();
+    assert_eq!(warnings, Vec::<String>::new());
+    assert_eq!(new.kind, Kind::Organization);
+    assert!(new.edits.contains(&Edit::Set(
+        Field::OrganizationType,
+        crdt_model::schema::Value::Text("ngo".into())
+    )));
+    assert!(new.edits.contains(&Edit::Set(
+        Field::ShortDescription,
+        crdt_model::schema::Value::Text("Concerts au kiosque".into())
+    )));
+    assert!(new.edits.contains(&Edit::SetGeo {
+        lat: -20.88,
+        lon: 55.45
+    }));
+    assert_eq!(
+        new.edits
+            .iter()
+            .filter(|e| matches!(e, Edit::AddTag(_)))
+            .count(),
+        2
+    );
+}
+
+/// Values as Communecter's own data holds them: each bad one is left
+/// out with a warning, or tidied, and the row is kept.
+#[test]
+fn real_communecter_values_keep_their_row() {
+    let row = one(
+        r#"{"entities": {"5b2": {"name": "La Ruche", "type": "incubateur",
+            "description": "Un tiers-lieu.\r\nOuvert le samedi.",
+            "url": "www.laruche.example",
+            "address": {"postalCode": "59000", "addressLocality": "Lille", "codeInsee": "undefined", "addressCountry": "FR"},
+            "tags": ["", " culture", "Troc/don", "économie sociale"]}}}"#,
+    );
+    let (new, warnings) = new_entity(&row).unwrap();
+    let text = |field: Field| {
+        new.edits.iter().find_map(|edit| match edit {
+            Edit::Set(set, Value::Text(text)) if *set == field => Some(text.as_str()),
+            _ => None,
+        })
+    };
+    // A free-text type is the category; no organization type.
+    assert_eq!(text(Field::Category), Some("incubateur"));
+    assert_eq!(text(Field::OrganizationType), None);
+    assert_eq!(
+        text(Field::Description),
+        Some("Un tiers-lieu.\nOuvert le samedi.")
+    );
+    assert_eq!(text(Field::Url), Some("https://www.laruche.example"));
+    // Not "undefined": the commune the locality names.
+    assert_eq!(text(Field::InseeCode), Some("59350"));
+    let tags: Vec<&str> = new
+        .edits
+        .iter()
+        .filter_map(|edit| match edit {
+            Edit::AddTag(tag) => Some(tag.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags, ["culture", "Troc don", "économie sociale"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("insee_code \"undefined\" left out"),
+        "{warnings:?}"
+    );
+}
+
+/// Where Communecter's data puts an entity: overseas country codes,
+/// CEDEX codes, postal codes shared by several communes, a locality
+/// that is not the postal code's, a leading zero lost.
+#[test]
+fn the_commune_comes_from_the_postal_code_and_the_locality() {
+    let place = |country: &str, code: &str, locality: &str| {
+        let json = format!(
+            r#"{{"entities": {{"1": {{"name": "Lieu", "address": {{"postalCode": "{code}", "addressLocality": "{locality}", "addressCountry": "{country}"}}}}}}}}"#
+        );
+        let (new, warnings) = new_entity(&one(&json)).unwrap();
+        let insee = new.edits.iter().rev().find_map(|edit| match edit {
+            Edit::Set(Field::InseeCode, Value::Text(insee)) => Some(Some(insee.clone())),
+            Edit::Clear(Field::InseeCode) => Some(None),
+            _ => None,
+        });
+        (new, insee.flatten(), warnings)
+    };
+    let (new, insee, warnings) = place("RE", "97400", "Saint-Denis");
+    assert_eq!(
+        (new.country.as_deref(), new.postal_code.as_deref()),
+        (Some("FR"), Some("97400"))
+    );
+    assert_eq!(insee.as_deref(), Some("97411"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    let (new, insee, warnings) = place("FR", "59044", "LILLE CEDEX");
+    assert_eq!(new.postal_code.as_deref(), Some("59000"));
+    assert_eq!(insee.as_deref(), Some("59350"));
+    assert!(warnings[0].contains("CEDEX"), "{warnings:?}");
+
+    let (_, insee, _) = place("FR", "62000", "Dainville");
+    assert_eq!(insee.as_deref(), Some("62263"));
+
+    let (_, insee, warnings) = place("FR", "59000", "Douai");
+    assert_eq!(insee, None, "Douai is not Lille");
+    assert!(
+        warnings[0].contains("not a commune of postal code 59000"),
+        "{warnings:?}"
+    );
+
+    let (new, insee, _) = place("FR", "1400", "Châtillon-sur-Chalaronne");
+    assert_eq!(new.postal_code.as_deref(), Some("01400"));
+    assert_eq!(insee.as_deref(), Some("01093"));
+}
+
+/// A French spreadsheet as saved on Windows: French column names, `;`,
+/// Windows-1252, decimal commas, a postal code that lost its zero, CRLF.
+#[test]
+fn a_french_windows_spreadsheet_is_read() {
+    let mut bytes = b"nom;adresse;code_postal;ville;latitude;longitude;Mots-cl\xe9s\r\n".to_vec();
+    bytes.extend(b"Caf\xe9 des Arts;1 place du March\xe9;1400;Ch\xe2tillon-sur-Chalaronne;46,1181;4,9567;caf\xe9\r\n");
+    bytes.extend(b";2 rue Neuve;62000;Arras;;;\r\n");
+    let file = read(&bytes).unwrap();
+    assert_eq!(file.warnings, ["not UTF-8: read as Windows-1252"]);
+    assert_eq!(file.rows[0].values["name"], "Café des Arts");
+    assert_eq!(file.rows[0].tags, ["café"]);
+    let (cafe, warnings) = new_entity(&file.rows[0]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(cafe.postal_code.as_deref(), Some("01400"));
+    assert!(cafe.edits.contains(&Edit::SetGeo {
+        lat: 46.1181,
+        lon: 4.9567
+    }));
+    assert!(cafe.edits.contains(&Edit::Set(
+        Field::Street,
+        Value::Text("1 place du Marché".into())
+    )));
+    // The row's line, CRLF or not.
+    assert_eq!(file.rows[1].at, "line 3");
+    assert_eq!(new_entity(&file.rows[1]).unwrap_err(), "missing name");
+    // Columns it cannot place say which names it takes.
+    let error = read(b"titre;ville\nX;Lille\n").unwrap_err().to_string();
+    assert!(error.contains("name or nom"), "{error}");
+}
+
+/// A JSON file says which keys it does not read, names each row by its
+/// name, and a Communecter record that says its collection keeps its
+/// address and position.
+#[test]
+fn json_rows_are_named_and_unread_keys_said() {
+    let file = read(
+        br#"[{"kind": "organization", "name": "Garage", "couleur": "bleu", "address": {"postal_code": "97400"}},
+            {"kind": "organization", "address": {"postal_code": "97400"}}]"#,
+    )
+    .unwrap();
+    assert_eq!(file.warnings, ["keys ignored: couleur"]);
+    assert_eq!(file.rows[0].at, "entity 1 (Garage)");
+    assert_eq!(file.rows[1].at, "entity 2");
+
+    let row = one(
+        r#"{"entities": {"7": {"name": "Jardin partagé", "kind": "projects",
+            "address": {"postalCode": "97400", "addressLocality": "Saint-Denis", "addressCountry": "FR"},
+            "geo": {"latitude": "-20.9", "longitude": "55.45"}}}}"#,
+    );
+    let (new, _) = new_entity(&row).unwrap();
+    assert_eq!(new.kind, Kind::Project);
+    assert_eq!(new.postal_code.as_deref(), Some("97400"));
+    assert!(new.edits.contains(&Edit::SetGeo {
+        lat: -20.9,
+        lon: 55.45
+    }));
+}
+
+#[test]
+fn malformed_files_are_refused_whole() {
+    assert!(matches!(read(b""), Err(ImportError::Empty)));
+    assert!(matches!(
+        read(br#"{"entities": [{"name": "Garage", "#),
+        Err(ImportError::Json(_))
+    ));
+    assert!(matches!(
+        read(&[0xff, 0xfe, 0x00, 0x12]),
+        Err(ImportError::NotText(_))
+    ));
+    assert!(matches!(read(b"name\0,x\n"), Err(ImportError::NotText(_))));
+    assert!(matches!(read(br#"{"a": 1}"#), Err(ImportError::Shape(_))));
+    let big = vec![b' '; MAX_IMPORT_BYTES + 1];
+    assert!(matches!(read(&big), Err(ImportError::TooLarge(_))));
+}
+
+#[test]
+fn duplicates_are_the_same_name_at_the_same_place() {
+    let row = |name: &str, street: &str| ImportRow {
+        at: String::new(),
+        values: [
+            ("name".to_owned(), name.to_owned()),
+            ("postal_code".to_owned(), "97400".to_owned()),
+            ("street".to_owned(), street.to_owned()),
+        ]
+        .into(),
+        tags: Vec::new(),
+    };
+    let new = |name: &str, street: &str| new_entity(&row(name, street)).unwrap().0;
+    let mut seen = Duplicates::default();
+    let payet = new("Garage Payet", "1 rue du Port");
+    assert!(!seen.contains(&payet));
+    seen.insert(&payet);
+    assert!(seen.contains(&new("garage  payet", "1 Rue du port")));
+    assert!(!seen.contains(&new("Garage Payet", "2 rue du Port")));
+    assert!(!seen.contains(&new("Garage Hoarau", "1 rue du Port")));
+}
