@@ -584,6 +584,38 @@ fn imported_rows_are_stored_in_their_commune() {
     assert_eq!(reunion.address.insee_code.as_deref(), Some("97411"));
 }
 
+/// E-mail addresses someone wrote into a description (or an import
+/// brought) never reach an export, in any format; the import says so.
+#[test]
+fn exports_leave_out_e_mail_addresses_written_in_texts() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let file = import::read(
+        "name,postal_code,lat,lon,description\nAtelier,97400,-20.9,55.45,Écrire à contact.atelier@example.org. Merci !\n"
+            .as_bytes(),
+    )
+    .unwrap();
+    let outcomes = anne.import(&file.rows).unwrap();
+    match &outcomes[0] {
+        RowOutcome::Imported { warnings, .. } => {
+            assert_eq!(
+                warnings,
+                &["description holds an e-mail address: kept on this node, left out of exports"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let entities = anne.store.list(&Filter::default()).unwrap();
+    for format in Format::ALL {
+        let text = String::from_utf8(exported(&entities, format)).unwrap();
+        assert!(!text.contains("example.org"), "{format:?}: {text}");
+        assert!(
+            text.contains("Écrire à [e-mail]. Merci"),
+            "{format:?}: {text}"
+        );
+    }
+}
+
 #[test]
 fn malformed_files_import_nothing_and_say_why() {
     let temp = tempfile::tempdir().unwrap();

@@ -212,6 +212,7 @@ impl<'a> ExportWriter<'a> {
         if entity.deleted {
             return Ok(());
         }
+        let entity = &without_emails(entity);
         if let Out::Csv(csv) = &mut self.out {
             // Every text a citizen or a peer wrote is escaped; the
             // coordinates are numbers this node formats (a negative one
@@ -304,6 +305,93 @@ impl<'a> ExportWriter<'a> {
         let split = at + empty.len() - 1;
         Ok((text[..split].to_owned(), text[split..].to_owned()))
     }
+}
+
+/// The entity with every e-mail address in its texts (names, descriptions,
+/// comments, street, tags) replaced by `[e-mail]`: an export never carries
+/// one, even written into a description or brought by an import.
+fn without_emails(entity: &Entity) -> std::borrow::Cow<'_, Entity> {
+    let texts = entity
+        .fields
+        .values()
+        .filter_map(|value| match value {
+            Value::Text(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .chain(
+            entity
+                .links
+                .iter()
+                .filter_map(|link| link.comment.as_deref()),
+        )
+        .chain(entity.address.street.as_deref())
+        .chain(entity.tags.iter().map(String::as_str));
+    if !texts.into_iter().any(|text| !email_spans(text).is_empty()) {
+        return std::borrow::Cow::Borrowed(entity);
+    }
+    let mut clean = entity.clone();
+    for value in clean.fields.values_mut() {
+        if let Value::Text(text) = value {
+            *text = redact_emails(text);
+        }
+    }
+    for link in &mut clean.links {
+        if let Some(comment) = &mut link.comment {
+            *comment = redact_emails(comment);
+        }
+    }
+    if let Some(street) = &mut clean.address.street {
+        *street = redact_emails(street);
+    }
+    clean.tags = clean.tags.iter().map(|tag| redact_emails(tag)).collect();
+    std::borrow::Cow::Owned(clean)
+}
+
+/// `text` with its e-mail addresses replaced by `[e-mail]`.
+pub fn redact_emails(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in email_spans(text) {
+        out.push_str(&text[at..start]);
+        out.push_str("[e-mail]");
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// The byte ranges of what looks like an e-mail address in `text`: a local
+/// part of letters, digits and `._%+-`, an `@`, and a domain of labels
+/// with at least one dot and a final label of two letters or more.
+pub fn email_spans(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
+    let domain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-');
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for (position, _) in text.match_indices('@') {
+        let mut start = position;
+        while start > 0 && local(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut end = position + 1;
+        while end < bytes.len() && domain(bytes[end]) {
+            end += 1;
+        }
+        // A sentence's full stop is not the domain's.
+        while end > position + 1 && bytes[end - 1] == b'.' {
+            end -= 1;
+        }
+        let host = &text[position + 1..end];
+        let tld = host.rsplit('.').next().unwrap_or_default();
+        let is_address = start < position
+            && host.contains('.')
+            && tld.len() >= 2
+            && tld.bytes().all(|b| b.is_ascii_alphabetic());
+        if is_address && spans.last().is_none_or(|(_, last)| *last <= start) {
+            spans.push((start, end));
+        }
+    }
+    spans
 }
 
 fn licence_json(licence: Licence) -> Json {
@@ -722,4 +810,27 @@ fn csv_row(entity: &Entity, licence: Licence) -> Vec<String> {
         iso8601(entity.updated_at),
         licence.id().to_owned(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e_mail_addresses_are_found_and_nothing_else() {
+        assert_eq!(
+            redact_emails("Écrire à marie.hoarau+asso@example.re. Merci"),
+            "Écrire à [e-mail]. Merci"
+        );
+        assert_eq!(redact_emails("a@b.fr, c@d.org"), "[e-mail], [e-mail]");
+        for text in [
+            "@kiosque",
+            "rdv @ 19h",
+            "chez@local",
+            "x@y.1",
+            "Mail: @example.org",
+        ] {
+            assert_eq!(redact_emails(text), text, "{text}");
+        }
+    }
 }

@@ -278,7 +278,15 @@ fn degrees(text: &str) -> Result<f64, std::num::ParseFloatError> {
 /// Sets `field` to `text`, or says why it is left out.
 fn set(edits: &mut Vec<Edit>, warnings: &mut Vec<String>, field: Field, text: &str) {
     match field.parse_value(text) {
-        Ok(value) => edits.push(Edit::Set(field, value)),
+        Ok(value) => {
+            if !crate::opendata::export::email_spans(text).is_empty() {
+                warnings.push(format!(
+                    "{} holds an e-mail address: kept on this node, left out of exports",
+                    field.key()
+                ));
+            }
+            edits.push(Edit::Set(field, value));
+        }
         Err(error) => warnings.push(format!("{} {text:?} left out: {error}", field.key())),
     }
 }
