@@ -122,17 +122,13 @@ pub(super) fn behaviour(
         )
         .map_err(|error| NetError::Setup(error.to_string()))?;
     let mdns = if config.mdns && !config.memory {
-        let mdns = mdns::tokio::Behaviour::new(
-            mdns::Config {
-                // Ask the LAN again soon when a first query was lost or
-                // answered by nobody (default: 5 minutes).
-                query_interval: Duration::from_secs(20),
-                ..mdns::Config::default()
-            },
-            peer_id,
-        )
-        .map_err(|error| NetError::Setup(format!("mDNS: {error}")))?;
-        Some(LanDiscovery::new(mdns))
+        let mdns_config = mdns::Config {
+            // Ask the LAN again soon when a first query was lost or
+            // answered by nobody (default: 5 minutes).
+            query_interval: Duration::from_secs(20),
+            ..mdns::Config::default()
+        };
+        Some(LanDiscovery::new(mdns_config, peer_id).map_err(NetError::Setup)?)
     } else {
         None
     };

@@ -10,9 +10,16 @@
 //! stopped asking after a first useful answer from someone else, and pairs
 //! of nodes met only at the next query, 20 s later. Started late, every
 //! answer carries addresses, and every node asks the LAN at once when it
-//! starts: of any two nodes, the later one to start finds the earlier.
+//! starts: of any two nodes, the later one to start finds the earlier,
+//! unless its question reached the other before the other answered anyone
+//! (its interfaces not watched yet) while the other's reached it as early.
+//! So mDNS is started afresh, asking again, [`ASK_AGAIN`] after it first
+//! started (a fresh start is the one way libp2p-mdns offers to ask now;
+//! the tasks of the one replaced end at the first answer they hear).
 
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use libp2p::core::Endpoint;
 use libp2p::core::transport::{ListenerId, PortUse};
@@ -23,28 +30,62 @@ use libp2p::swarm::{
 };
 use libp2p::{Multiaddr, PeerId, mdns};
 
+/// When mDNS is started afresh after it first started, to ask the LAN
+/// again: nodes started together then meet even when their first
+/// questions crossed.
+const ASK_AGAIN: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
+
 /// libp2p's mDNS, started once the node listens beyond loopback.
 pub(super) struct LanDiscovery {
     mdns: mdns::tokio::Behaviour,
-    /// Until it starts: the addresses listened on so far, handed to it
-    /// when it starts. `None` once started.
-    waiting: Option<Vec<(ListenerId, Multiaddr)>>,
+    config: mdns::Config,
+    peer_id: PeerId,
+    /// The addresses listened on, handed to mDNS when it (re)starts.
+    listening: Vec<(ListenerId, Multiaddr)>,
+    started: bool,
+    /// The fresh starts still to come, the next one armed.
+    again: std::vec::IntoIter<Duration>,
+    next: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The task polling this behaviour, woken when it starts.
     waker: Option<Waker>,
 }
 
 impl LanDiscovery {
-    pub(super) fn new(mdns: mdns::tokio::Behaviour) -> Self {
-        Self {
-            mdns,
-            waiting: Some(Vec::new()),
+    pub(super) fn new(config: mdns::Config, peer_id: PeerId) -> Result<Self, String> {
+        Ok(Self {
+            mdns: Self::fresh(&config, peer_id)?,
+            config,
+            peer_id,
+            listening: Vec::new(),
+            started: false,
+            again: ASK_AGAIN.to_vec().into_iter(),
+            next: None,
             waker: None,
-        }
+        })
     }
 
-    /// Whether mDNS runs (the node listens beyond loopback).
-    pub(super) fn started(&self) -> bool {
-        self.waiting.is_none()
+    fn fresh(config: &mdns::Config, peer_id: PeerId) -> Result<mdns::tokio::Behaviour, String> {
+        mdns::tokio::Behaviour::new(config.clone(), peer_id)
+            .map_err(|error| format!("mDNS: {error}"))
+    }
+
+    /// Starts `mdns` with the addresses listened on.
+    fn start(&mut self) {
+        for (listener_id, addr) in &self.listening {
+            self.mdns
+                .on_swarm_event(FromSwarm::NewListenAddr(NewListenAddr {
+                    listener_id: *listener_id,
+                    addr,
+                }));
+        }
+        self.started = true;
+        self.next = self
+            .again
+            .next()
+            .map(|after| Box::pin(tokio::time::sleep(after)));
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
     }
 }
 
@@ -96,32 +137,24 @@ impl NetworkBehaviour for LanDiscovery {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
-        let Some(waiting) = &mut self.waiting else {
-            self.mdns.on_swarm_event(event);
-            return;
-        };
         match event {
             FromSwarm::NewListenAddr(NewListenAddr { listener_id, addr }) => {
-                waiting.push((listener_id, addr.clone()));
+                self.listening.push((listener_id, addr.clone()));
             }
             FromSwarm::ExpiredListenAddr(ExpiredListenAddr { addr, .. }) => {
-                waiting.retain(|(_, known)| known != addr);
+                self.listening.retain(|(_, known)| known != addr);
             }
-            // mDNS keeps nothing else of the swarm's events.
-            _ => return,
+            _ => {}
         }
-        if waiting.iter().any(|(_, address)| beyond_loopback(address)) {
-            for (listener_id, addr) in self.waiting.take().into_iter().flatten() {
-                self.mdns
-                    .on_swarm_event(FromSwarm::NewListenAddr(NewListenAddr {
-                        listener_id,
-                        addr: &addr,
-                    }));
-            }
+        if self.started {
+            self.mdns.on_swarm_event(event);
+        } else if self
+            .listening
+            .iter()
+            .any(|(_, address)| beyond_loopback(address))
+        {
             tracing::debug!("listening beyond loopback: mDNS starts");
-            if let Some(waker) = self.waker.take() {
-                waker.wake();
-            }
+            self.start();
         }
     }
 
@@ -139,12 +172,26 @@ impl NetworkBehaviour for LanDiscovery {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
-        if self.started() {
-            self.mdns.poll(cx)
-        } else {
+        if !self.started {
             self.waker = Some(cx.waker().clone());
-            Poll::Pending
+            return Poll::Pending;
         }
+        if let Some(next) = &mut self.next
+            && next.as_mut().poll(cx).is_ready()
+        {
+            match Self::fresh(&self.config, self.peer_id) {
+                Ok(fresh) => {
+                    tracing::debug!("mDNS started afresh, to ask the LAN again");
+                    self.mdns = fresh;
+                    self.start();
+                }
+                Err(error) => {
+                    tracing::warn!(error, "mDNS could not start afresh");
+                    self.next = None;
+                }
+            }
+        }
+        self.mdns.poll(cx)
     }
 }
 
