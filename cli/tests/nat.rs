@@ -181,7 +181,14 @@ fn homes_behind_nats_share_their_postal_code_through_the_relay() {
                 .find(|peer| peer["peer_id"] == anne.as_str())
                 .cloned()
                 .unwrap_or(Value::Null);
-            connection["relayed"] == false
+            // Direct, and the circuit closed (which follows the direct
+            // connection's opening by a moment).
+            let circuit = connection["addrs"].as_array().is_some_and(|addrs| {
+                addrs
+                    .iter()
+                    .any(|address| address.as_str().is_some_and(|a| a.contains("p2p-circuit")))
+            });
+            connection["relayed"] == false && !circuit
         },
     );
     println!("home B to home A: {}", connection["addrs"]);
