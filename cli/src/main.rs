@@ -657,16 +657,7 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
         "Imported {imported} new entities from {total} rows in {seconds:.1} s ({rate:.0} rows/s); {duplicates} already there; {skipped} people skipped (they join by themselves); {} rejected.",
         rejected.len()
     );
-    const SHOWN: usize = 50;
-    for (at, reason) in rejected.iter().take(SHOWN) {
-        println!("  {at}: {reason}");
-    }
-    if rejected.len() > SHOWN {
-        println!(
-            "  … and {} more (`--json` lists them all)",
-            rejected.len() - SHOWN
-        );
-    }
+    print_rows(&rejected);
     if !left_out.is_empty() {
         let values = if left_out.len() == 1 {
             "value"
@@ -677,17 +668,23 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
             "{} {values} left out of imported rows (the rest of each row was kept):",
             left_out.len()
         );
-        for (at, warning) in left_out.iter().take(SHOWN) {
-            println!("  {at}: {warning}");
-        }
-        if left_out.len() > SHOWN {
-            println!(
-                "  … and {} more (`--json` lists them all)",
-                left_out.len() - SHOWN
-            );
-        }
+        print_rows(&left_out);
     }
     Ok(())
+}
+
+/// Prints the first 50 of `rows` (where, what), and how many more there are.
+fn print_rows(rows: &[(&str, &str)]) {
+    const SHOWN: usize = 50;
+    for (at, what) in rows.iter().take(SHOWN) {
+        println!("  {at}: {what}");
+    }
+    if rows.len() > SHOWN {
+        println!(
+            "  … and {} more (`--json` lists them all)",
+            rows.len() - SHOWN
+        );
+    }
 }
 
 /// Prints one line about the relay's work each minute it changed, for its
