@@ -592,3 +592,181 @@ fn a_slot_names_its_owner_and_no_other_person() {
     .unwrap();
     assert_eq!(profile.id, EntityId::person_of(&author(1)));
 }
+
+/// `change` with the operation at `index` claiming to replace `replaced`
+/// (its `pred`): what a hand-made change can say, whatever its key.
+fn replacing(
+    change: &automerge::Change,
+    index: usize,
+    replaced: &[&automerge::ObjId],
+) -> automerge::Change {
+    let mut expanded = automerge::ExpandedChange::from(change);
+    expanded.operations[index].pred = replaced
+        .iter()
+        .map(|op| op.to_string().parse::<automerge::legacy::OpId>().unwrap())
+        .collect::<Vec<_>>()
+        .into();
+    expanded.hash = None;
+    automerge::Change::from(expanded)
+}
+
+/// The operation holding the value at `name` of the root.
+fn op_at(doc: &Automerge, name: &str) -> automerge::ObjId {
+    doc.get(ROOT, name).unwrap().unwrap().1
+}
+
+/// Automerge lets an operation name any earlier operation as the one it
+/// replaces, and erases it: a put of `updated_at` naming the operation
+/// that made `address` left the entity without an address (found by the
+/// ingest fuzz target), and one naming another author's recommendation
+/// erased their claim. An operation replaces only what is at its own place.
+#[test]
+fn an_operation_replaces_only_the_values_at_its_own_place() {
+    let (id, mut doc) = new_entity(Kind::Organization, 1, &[Edit::SetOpenEdition(true)]);
+    let recommend = document::edit(
+        &doc,
+        &actor(3),
+        NOW,
+        &[Edit::Link {
+            relation: Relation::Recommends,
+            comment: Some("Sérieux".into()),
+        }],
+    )
+    .unwrap();
+    ingest(&mut doc, &id, &author(3), recommend).unwrap();
+    let address = op_at(&doc, "address");
+    let recommends = map_id(&doc, "recommends");
+    let slot = doc
+        .get(&recommends, author(3).to_string())
+        .unwrap()
+        .unwrap()
+        .1;
+
+    // The admin, at a key they may write, naming the address.
+    let stamp = raw_change(&doc, &actor(1), |tx| {
+        tx.put(ROOT, "updated_at", ScalarValue::Timestamp(NOW + 5))
+    });
+    let forged = replacing(&stamp, 0, &[&address]);
+    assert!(matches!(
+        authorize(&doc, &id, &author(1), &forged),
+        Err(Reject::ForeignOverwrite { .. })
+    ));
+    // Before the check, Automerge applied it and the entity no longer read.
+    let mut applied = doc.fork();
+    applied.apply_changes([forged]).unwrap();
+    assert!(document::read(&applied).is_err());
+
+    // Anyone, under open edition, naming another author's recommendation.
+    let edit = document::edit(
+        &doc,
+        &actor(2),
+        NOW,
+        &[Edit::Set(Field::Description, Value::Text("Fermé".into()))],
+    )
+    .unwrap();
+    let description = edit
+        .decode()
+        .operations
+        .iter()
+        .position(|op| op.key == automerge::legacy::Key::Map("description".into()))
+        .unwrap();
+    let forged = replacing(&edit, description, &[&slot]);
+    assert!(matches!(
+        authorize(&doc, &id, &author(2), &forged),
+        Err(Reject::ForeignOverwrite { .. })
+    ));
+    // The same edit as written is accepted, and the recommendation stays.
+    ingest(&mut doc, &id, &author(2), edit).unwrap();
+    let entity = document::read(&doc).unwrap();
+    assert!(entity.links.iter().any(|link| link.author == author(3)));
+
+    // An operation of a change outside the dependencies is not replaced
+    // either: author 2 names author 3's later edit it has never seen.
+    let base = doc.fork();
+    let later = document::edit(
+        &doc,
+        &actor(3),
+        NOW,
+        &[Edit::Set(Field::Description, Value::Text("Ouvert".into()))],
+    )
+    .unwrap();
+    ingest(&mut doc, &id, &author(3), later).unwrap();
+    let unseen = doc.get(ROOT, "description").unwrap().unwrap().1;
+    let edit = document::edit(
+        &base,
+        &actor(2),
+        NOW,
+        &[Edit::Set(
+            Field::Description,
+            Value::Text("Fermé le lundi".into()),
+        )],
+    )
+    .unwrap();
+    let forged = replacing(&edit, description, &[&unseen]);
+    assert!(matches!(
+        authorize(&doc, &id, &author(2), &forged),
+        Err(Reject::ForeignOverwrite { .. })
+    ));
+}
+
+/// What Automerge itself writes replaces the values at the operation's
+/// place, conflicting ones included, and earlier operations of the same
+/// change: all accepted, in maps and in sequences kept under unknown keys.
+#[test]
+fn replacing_the_values_at_an_operations_place_is_accepted() {
+    let (id, mut doc) = new_entity(Kind::Organization, 1, &[Edit::SetOpenEdition(true)]);
+    // Two concurrent descriptions, then one edit that replaces both.
+    let set = |doc: &Automerge, n: u8, text: &str| {
+        document::edit(
+            doc,
+            &actor(n),
+            NOW,
+            &[Edit::Set(Field::Description, Value::Text(text.into()))],
+        )
+        .unwrap()
+    };
+    let first = set(&doc, 2, "Garage");
+    let second = set(&doc, 3, "Atelier");
+    ingest(&mut doc, &id, &author(2), first).unwrap();
+    ingest(&mut doc, &id, &author(3), second).unwrap();
+    assert_eq!(doc.get_all(ROOT, "description").unwrap().len(), 2);
+    let merged = set(&doc, 1, "Garage et atelier");
+    ingest(&mut doc, &id, &author(1), merged).unwrap();
+    assert_eq!(doc.get_all(ROOT, "description").unwrap().len(), 1);
+
+    // A key written twice in one change, then deleted.
+    let change = raw_change(&doc, &actor(1), |tx| {
+        tx.put(ROOT, "short_description", "Réparations")?;
+        tx.put(ROOT, "short_description", "Réparations rapides")?;
+        tx.delete(ROOT, "short_description")
+    });
+    ingest(&mut doc, &id, &author(1), change).unwrap();
+
+    // A list and a text under an unknown key, edited by an admin.
+    let change = raw_change(&doc, &actor(1), |tx| {
+        let hours = tx.put_object(ROOT, "future_hours", ObjType::List)?;
+        tx.insert(&hours, 0, "lundi")?;
+        tx.insert(&hours, 1, "mardi")?;
+        let note = tx.put_object(ROOT, "future_note", ObjType::Text)?;
+        tx.splice_text(&note, 0, 0, "fermé")
+    });
+    ingest(&mut doc, &id, &author(1), change).unwrap();
+    let hours = doc.get(ROOT, "future_hours").unwrap().unwrap().1;
+    let note = doc.get(ROOT, "future_note").unwrap().unwrap().1;
+    let change = raw_change(&doc, &actor(1), |tx| {
+        tx.put(&hours, 0, "lundi matin")?;
+        tx.delete(&hours, 1)?;
+        tx.splice_text(&note, 0, 1, "F")?;
+        tx.splice_text(&note, 4, 1, "e")
+    });
+    ingest(&mut doc, &id, &author(1), change).unwrap();
+    let entity = document::read(&doc).unwrap();
+    assert_eq!(
+        entity.extra.get("future_hours"),
+        Some(&serde_json::json!(["lundi matin"]))
+    );
+    assert_eq!(
+        entity.extra.get("future_note"),
+        Some(&serde_json::json!("Ferme"))
+    );
+}

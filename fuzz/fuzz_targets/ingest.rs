@@ -18,12 +18,14 @@ use node::store::{Origin, Store};
 /// Inputs ingested into one store before it is made anew: opening one per
 /// input would dominate, and one store for the whole run grows documents
 /// of thousands of changes that slow every input down.
-const INPUTS_PER_STORE: u32 = 1_000;
+const INPUTS_PER_STORE: usize = 1_000;
 
-/// The store of the inputs now, and how many it has taken.
-static STORE: Mutex<Option<(tempfile::TempDir, Store, u32)>> = Mutex::new(None);
+/// The store of the inputs now, and the inputs it has taken, kept to write
+/// out the whole sequence when one fails: a failure may need the inputs
+/// before it (replay with `ingest SEQUENCE_DIR/*`, in order, one process).
+static STORE: Mutex<Option<(tempfile::TempDir, Store, Vec<Vec<u8>>)>> = Mutex::new(None);
 
-fn fresh_store() -> (tempfile::TempDir, Store, u32) {
+fn fresh_store() -> (tempfile::TempDir, Store, Vec<Vec<u8>>) {
     // In memory where the system offers it: a commit's sync is then cheap.
     let shm = std::path::Path::new("/dev/shm");
     let temp = if shm.is_dir() {
@@ -33,7 +35,20 @@ fn fresh_store() -> (tempfile::TempDir, Store, u32) {
     }
     .expect("a temporary directory");
     let store = ingest::open(&temp.path().join("fuzz.redb")).expect("a store");
-    (temp, store, 0)
+    (temp, store, Vec::new())
+}
+
+/// Writes the inputs of the store now into `artifacts/ingest/sequence-PID/`,
+/// one file each, named in order, and says where.
+fn keep_sequence(inputs: &[Vec<u8>]) {
+    let dir = std::path::PathBuf::from(format!("artifacts/ingest/sequence-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    for (n, input) in inputs.iter().enumerate() {
+        let _ = std::fs::write(dir.join(format!("{n:04}")), input);
+    }
+    eprintln!("the {} inputs of this store: {}/", inputs.len(), dir.display());
 }
 
 /// The hostile peer's keys.
@@ -59,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if slot
         .as_ref()
-        .is_none_or(|(_, _, inputs)| *inputs >= INPUTS_PER_STORE)
+        .is_none_or(|(_, _, inputs)| inputs.len() >= INPUTS_PER_STORE)
     {
         // The old store (and its directory) goes first: one at a time.
         *slot = None;
@@ -68,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((_, store, inputs)) = slot.as_mut() else {
         return;
     };
-    *inputs += 1;
+    inputs.push(data.to_vec());
     let store = &*store;
     // Chunks of: a key, a document, a 2-byte length, that many change bytes.
     let mut envelopes = Vec::new();
@@ -93,10 +108,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(outcomes.len(), envelopes.len());
     for outcome in outcomes {
         if let ingest::Outcome::Applied { doc, .. } = outcome {
-            store
-                .entity(&doc)
-                .expect("the store reads")
-                .expect("an applied change's document reads as an entity");
+            let read = store.entity(&doc);
+            if !matches!(read, Ok(Some(_))) {
+                keep_sequence(inputs);
+                panic!("an applied change's document does not read as an entity: {read:?}");
+            }
         }
     }
 });

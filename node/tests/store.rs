@@ -124,6 +124,51 @@ fn changes_wait_for_their_dependencies_in_any_order() {
     assert_eq!(store.counts().unwrap().changes, 3);
 }
 
+/// The shape the ingest fuzz target stopped on: a change waiting for its
+/// genesis whose one operation, a put of `updated_at`, names the operation
+/// that made `address` as the one it replaces. Alone, the genesis applies
+/// and reads; before authorization looked at what an operation replaces,
+/// the genesis released the waiting change, Automerge erased the address,
+/// and the entity no longer read although both changes were applied.
+#[test]
+fn a_waiting_change_that_replaces_another_place_is_refused_once_released() {
+    use crdt_model::automerge::{self, ROOT, ReadDoc, ScalarValue, transaction::Transactable};
+    let (_temp, store) = open();
+    let g = genesis(Kind::Organization, "Garage Payet", "97400");
+    let (id, doc, genesis_envelope) = create(1, 0, &g, &[]);
+    let address = doc.get(ROOT, "address").unwrap().unwrap().1;
+    let mut fork = doc.fork();
+    fork.set_actor(actor(1).actor_id());
+    let mut tx = fork.transaction();
+    tx.put(ROOT, "updated_at", ScalarValue::Timestamp(NOW + 1))
+        .unwrap();
+    tx.commit();
+    let mut expanded = automerge::ExpandedChange::from(&fork.get_last_local_change().unwrap());
+    expanded.operations[0].pred = vec![address.to_string().parse().unwrap()].into();
+    expanded.hash = None;
+    let erasing = automerge::Change::from(expanded);
+    let erasing = SignedChange::sign(&key(1), id, "97400", erasing.raw_bytes())
+        .unwrap()
+        .encode();
+
+    assert!(matches!(
+        ingest::ingest(&store, Origin::Network, &[erasing]).unwrap()[..],
+        [Outcome::Pending { .. }]
+    ));
+    let outcomes = ingest::ingest(&store, Origin::Network, &[genesis_envelope]).unwrap();
+    assert!(
+        matches!(outcomes[..], [Outcome::Applied { .. }]),
+        "{outcomes:?}"
+    );
+    let entity = store.entity(&id).unwrap().expect("the entity reads");
+    assert_eq!(entity.address.postal_code, "97400");
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        (counts.pending, counts.changes, counts.quarantined),
+        (0, 1, 1)
+    );
+}
+
 #[test]
 fn a_batch_applies_changes_that_arrive_before_their_dependencies() {
     let (_temp, store) = open();

@@ -20,6 +20,10 @@
 //!    descriptive fields; never `admins`, `open_edition` or others' slots.
 //! 5. A Person document is written by its owner only, except others'
 //!    `links/<their key>/follows`.
+//! 6. An operation replaces only values at its own place: every operation
+//!    it names as replaced (Automerge's `pred`, which Automerge erases
+//!    wherever it is) holds a value at the same key of the same map (or in
+//!    the same sequence) at the dependencies, or earlier in the change.
 //!
 //! Every value written at a known path is checked against the schema
 //! ([`Field::check`](crate::schema::Field::check)), so invalid data is refused from peers as from users.
@@ -170,6 +174,17 @@ pub enum Reject {
     /// An operation on an object made by a change outside its causal past.
     #[error("the change refers to an object outside its causal past: {0}")]
     OutsideCausalPast(String),
+    /// An operation that overwrites another than the ones at its own place
+    /// as of its dependencies: Automerge lets an operation name any earlier
+    /// operation as the one it replaces, which would erase values the
+    /// change has no right to touch.
+    #[error("the operation at {path} overwrites an operation not at its place: {op}")]
+    ForeignOverwrite {
+        /// Where the operation writes.
+        path: Path,
+        /// The operation it claims to replace.
+        op: String,
+    },
     /// Structurally impossible operations.
     #[error("malformed change: {0}")]
     Malformed(String),
@@ -228,6 +243,38 @@ impl View<'_> {
         };
         keys.into_iter()
             .filter(|k| self.scalar(&map, k) == Some(ScalarValue::Boolean(true)))
+            .collect()
+    }
+
+    /// The operations holding the values at `name` of the map `obj`,
+    /// conflicting ones included.
+    fn ops_at_key(&self, obj: &ObjId, name: &str) -> Vec<ObjId> {
+        let values = match self.at {
+            At::Heads => self.doc.get_all(obj, name),
+            At::Deps(heads) => self.doc.get_all_at(obj, name, heads),
+        };
+        values
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, op)| op)
+            .collect()
+    }
+
+    /// The operations holding the values of the sequence `obj`.
+    fn ops_in_sequence(&self, obj: &ObjId) -> Vec<ObjId> {
+        let length = match self.at {
+            At::Heads => self.doc.length(obj),
+            At::Deps(heads) => self.doc.length_at(obj, heads),
+        };
+        (0..length)
+            .flat_map(|index| {
+                match self.at {
+                    At::Heads => self.doc.get_all(obj, index),
+                    At::Deps(heads) => self.doc.get_all_at(obj, index, heads),
+                }
+                .unwrap_or_default()
+            })
+            .map(|(_, op)| op)
             .collect()
     }
 
@@ -349,25 +396,27 @@ pub fn authorize(
     let expanded = decode_operations(change)?;
     let start_op = change.start_op().get();
     let mut made: HashMap<u64, Path> = HashMap::new();
-    let mut resolved: HashMap<(u64, automerge::ActorId), Path> = HashMap::new();
+    let mut resolved: HashMap<(u64, automerge::ActorId), (Path, ObjId)> = HashMap::new();
+    let mut own_ops = OwnOps::default();
     let mut writes = Writes::default();
 
     for (index, op) in expanded.operations.iter().enumerate() {
         let counter = start_op + index as u64;
-        let obj_path = match &op.obj {
-            ObjectId::Root => Path(Vec::new()),
+        let (obj_path, obj) = match &op.obj {
+            ObjectId::Root => (Path(Vec::new()), Some(ROOT)),
             ObjectId::Id(id) if id.actor() == change.actor_id() && id.counter() >= start_op => {
-                made.get(&id.counter()).cloned().ok_or_else(|| {
+                let path = made.get(&id.counter()).cloned().ok_or_else(|| {
                     Reject::Malformed(format!(
                         "operation {counter} writes into object {} that the change has not made",
                         id.counter()
                     ))
-                })?
+                })?;
+                (path, None)
             }
             ObjectId::Id(id) => {
                 let cache_key = (id.counter(), id.actor().clone());
-                if let Some(path) = resolved.get(&cache_key) {
-                    path.clone()
+                if let Some((path, obj)) = resolved.get(&cache_key) {
+                    (path.clone(), Some(obj.clone()))
                 } else {
                     let name = format!("{}@{}", id.counter(), id.actor());
                     if concurrent.iter().any(|(actor, first, last)| {
@@ -381,8 +430,8 @@ pub fn authorize(
                     doc.object_type(&obj)
                         .map_err(|_| Reject::UnknownObject(name.clone()))?;
                     let path = view.path_of(&obj)?;
-                    resolved.insert(cache_key, path.clone());
-                    path
+                    resolved.insert(cache_key, (path.clone(), obj.clone()));
+                    (path, Some(obj))
                 }
             }
         };
@@ -391,12 +440,79 @@ pub fn authorize(
             Key::Seq(_) => Segment::Index,
         });
         check_op(&role, &path, &op.action, &mut writes)?;
+        own_ops.check_overwrites(&view, change, op, obj.as_ref(), &path)?;
+        own_ops.record(op, counter);
         if let OpType::Make(_) = op.action {
             made.insert(counter, path);
         }
     }
 
     check_totals(&view, &role, doc_id, signer, &writes)
+}
+
+/// The operations of the change seen so far, by the place they write (a
+/// map key, or a whole sequence), to check what later ones overwrite.
+#[derive(Default)]
+struct OwnOps(HashMap<(ObjectId, Option<String>), Vec<u64>>);
+
+impl OwnOps {
+    fn place(op: &automerge::legacy::Op) -> (ObjectId, Option<String>) {
+        let key = match &op.key {
+            Key::Map(name) => Some(name.to_string()),
+            Key::Seq(_) => None,
+        };
+        (op.obj.clone(), key)
+    }
+
+    fn record(&mut self, op: &automerge::legacy::Op, counter: u64) {
+        self.0.entry(Self::place(op)).or_default().push(counter);
+    }
+
+    /// Every operation `op` replaces (its `pred`) must hold a value at its
+    /// own place: the same key of the same map (a sequence as a whole),
+    /// as of the change's dependencies or earlier in the change. `obj` is
+    /// the document's object it writes into, `None` for one the change
+    /// made. Without this, an operation that authorization allowed at its
+    /// path could erase any value of the document, another author's
+    /// included.
+    fn check_overwrites(
+        &self,
+        view: &View<'_>,
+        change: &Change,
+        op: &automerge::legacy::Op,
+        obj: Option<&ObjId>,
+        path: &Path,
+    ) -> Result<(), Reject> {
+        if op.pred.is_empty() {
+            return Ok(());
+        }
+        let start_op = change.start_op().get();
+        let own = self.0.get(&Self::place(op));
+        let mut in_document: Option<Vec<ObjId>> = None;
+        for pred in op.pred.iter() {
+            let allowed = if pred.actor() == change.actor_id() && pred.counter() >= start_op {
+                own.is_some_and(|counters| counters.contains(&pred.counter()))
+            } else if let Some(obj) = obj {
+                let ops = in_document.get_or_insert_with(|| match &op.key {
+                    Key::Map(name) => view.ops_at_key(obj, name),
+                    Key::Seq(_) => view.ops_in_sequence(obj),
+                });
+                ops.iter().any(|held| {
+                    matches!(held, ObjId::Id(counter, actor, _)
+                        if *counter == pred.counter() && actor == pred.actor())
+                })
+            } else {
+                false
+            };
+            if !allowed {
+                return Err(Reject::ForeignOverwrite {
+                    path: path.clone(),
+                    op: pred.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Decodes the change's operations. Automerge checks a change's columns when
