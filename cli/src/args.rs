@@ -273,17 +273,29 @@ pub(crate) enum Command {
         output: Option<PathBuf>,
     },
     /// Import entities from an open data file, in your name: the JSON,
-    /// JSON-LD, GeoJSON and CSV of `communecter export`, or Communecter's
-    /// public API JSON. Each row is checked: bad rows are reported with
-    /// their reason and skipped, rows naming something already there (same
+    /// JSON-LD, GeoJSON and CSV of `communecter export`, Communecter's
+    /// own JSON, or a spreadsheet saved as CSV (French or English column
+    /// names). Each row is checked: bad rows are reported with their
+    /// reason and skipped, a bad value is left out with a warning and the
+    /// rest of its row kept, rows naming something already there (same
     /// name, same address or position) are skipped.
     ///
-    /// Example:
-    ///   communecter import associations.csv
+    /// Examples:
+    ///   communecter import associations.csv --dry-run
+    ///   communecter import commerces.csv --map "Enseigne=name" --map "Activité=category"
     #[command(verbatim_doc_comment)]
     Import {
         /// The file.
         file: PathBuf,
+        /// Check every row and print what would be imported, storing
+        /// nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read a spreadsheet's COLUMN as FIELD (name, kind, type, tags,
+        /// street, postal_code, locality, lat, lon, url, telephone,
+        /// category, description…); repeat for several columns.
+        #[arg(long = "map", value_name = "COLUMN=FIELD")]
+        map: Vec<node::opendata::import::ColumnMapping>,
     },
     /// Look up French communes by postal code, INSEE code or name.
     ///

@@ -341,7 +341,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Import { file } => import_file(&dir, &file, json),
+        Command::Import { file, dry_run, map } => import_file(&dir, &file, &map, dry_run, json),
         Command::Node {
             api,
             api_public,
@@ -556,8 +556,16 @@ fn run_relay(config: node::relay::RelayConfig) -> Result<()> {
 /// Rows sent to the store (or the node) at once: one transaction each.
 const IMPORT_BATCH: usize = 1_000;
 
-fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> {
-    use node::opendata::import::{self, MAX_IMPORT_BYTES, RowOutcome};
+/// `communecter import`: reads the file whole, then sends its rows in
+/// batches; a dry run sends them to be checked only.
+fn import_file(
+    dir: &DataDir,
+    path: &std::path::Path,
+    map: &[node::opendata::import::ColumnMapping],
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    use node::opendata::import::{self, Duplicates, MAX_IMPORT_BYTES, RowOutcome};
     let size = std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
         .len();
@@ -568,7 +576,7 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
         );
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let file = import::read(&bytes).with_context(|| {
+    let file = import::read_mapped(&bytes, map).with_context(|| {
         format!(
             "{} cannot be imported; nothing was imported",
             path.display()
@@ -577,7 +585,8 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
     let total = file.rows.len();
     if !json {
         eprintln!(
-            "Importing {} ({}, {total} rows).",
+            "{} {} ({}, {total} rows).",
+            if dry_run { "Checking" } else { "Importing" },
             path.display(),
             file.format
         );
@@ -589,15 +598,45 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
     let started = std::time::Instant::now();
     let mut progress = print::Progress::new("", "rows", print::Stream::Stderr);
     let mut outcomes = Vec::with_capacity(total);
+    // A dry run stores nothing, so the node cannot know that a row repeats
+    // one of an earlier batch: that is found here.
+    let mut checked = Duplicates::default();
+    // What a dry run would make: where, and a name, kind and postal code.
+    let mut would_make: Vec<(&str, String)> = Vec::new();
     for batch in file.rows.chunks(IMPORT_BATCH) {
-        outcomes.extend(directory.import(batch).with_context(|| {
-            format!(
-                "importing rows {}–{}; the {} rows before were imported",
-                outcomes.len() + 1,
-                outcomes.len() + batch.len(),
-                outcomes.len()
-            )
-        })?);
+        let mut answers = directory.import(batch, dry_run).with_context(|| {
+            if dry_run {
+                format!(
+                    "checking rows {}–{}; nothing was imported",
+                    outcomes.len() + 1,
+                    outcomes.len() + batch.len()
+                )
+            } else {
+                format!(
+                    "importing rows {}–{}; the {} rows before were imported",
+                    outcomes.len() + 1,
+                    outcomes.len() + batch.len(),
+                    outcomes.len()
+                )
+            }
+        })?;
+        for (row, answer) in batch.iter().zip(answers.iter_mut()) {
+            if let RowOutcome::Checked { .. } = answer
+                && let Ok((new, _)) = import::new_entity(row)
+            {
+                if checked.contains(&new) {
+                    *answer = RowOutcome::Duplicate;
+                } else {
+                    checked.insert(&new);
+                    let postal_code = new.postal_code.as_deref().unwrap_or("your postal code");
+                    would_make.push((
+                        row.at.as_str(),
+                        format!("{} ({}, {postal_code})", new.name, new.kind),
+                    ));
+                }
+            }
+        }
+        outcomes.extend(answers);
         if !json {
             progress.show(outcomes.len(), total);
         }
@@ -606,7 +645,12 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
     let seconds = started.elapsed().as_secs_f64();
     let imported = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, RowOutcome::Imported { .. }))
+        .filter(|outcome| {
+            matches!(
+                outcome,
+                RowOutcome::Imported { .. } | RowOutcome::Checked { .. }
+            )
+        })
         .count();
     let duplicates = outcomes
         .iter()
@@ -630,7 +674,7 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
         .iter()
         .zip(&outcomes)
         .flat_map(|(row, outcome)| match outcome {
-            RowOutcome::Imported { warnings, .. } => warnings
+            RowOutcome::Imported { warnings, .. } | RowOutcome::Checked { warnings } => warnings
                 .iter()
                 .map(|warning| (row.at.as_str(), warning.as_str()))
                 .collect(),
@@ -642,6 +686,8 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
         return print::json(&serde_json::json!({
             "file": path,
             "format": file.format,
+            "dry_run": dry_run,
+            "would_import": would_make.iter().map(|(at, what)| serde_json::json!({"at": at, "entity": what})).collect::<Vec<_>>(),
             "rows": total,
             "imported": imported,
             "duplicates": duplicates,
@@ -653,10 +699,28 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
             "rows_per_second": rate,
         }));
     }
-    println!(
-        "Imported {imported} new entities from {total} rows in {seconds:.1} s ({rate:.0} rows/s); {duplicates} already there; {skipped} people skipped (they join by themselves); {} rejected.",
-        rejected.len()
-    );
+    if dry_run {
+        println!(
+            "Dry run, nothing was stored: {imported} of {total} rows would be new entities; {duplicates} already there; {skipped} people skipped (they join by themselves); {} rejected.",
+            rejected.len()
+        );
+        if !would_make.is_empty() {
+            println!("New entities:");
+            let would_make: Vec<(&str, &str)> = would_make
+                .iter()
+                .map(|(at, what)| (*at, what.as_str()))
+                .collect();
+            print_rows(&would_make);
+        }
+        if !rejected.is_empty() {
+            println!("Rejected:");
+        }
+    } else {
+        println!(
+            "Imported {imported} new entities from {total} rows in {seconds:.1} s ({rate:.0} rows/s); {duplicates} already there; {skipped} people skipped (they join by themselves); {} rejected.",
+            rejected.len()
+        );
+    }
     print_rows(&rejected);
     if !left_out.is_empty() {
         let values = if left_out.len() == 1 {
@@ -665,8 +729,13 @@ fn import_file(dir: &DataDir, path: &std::path::Path, json: bool) -> Result<()> 
             "values"
         };
         println!(
-            "{} {values} left out of imported rows (the rest of each row was kept):",
-            left_out.len()
+            "{} {values} left out of {}:",
+            left_out.len(),
+            if dry_run {
+                "the rows to import (the rest of each row would be kept)"
+            } else {
+                "imported rows (the rest of each row was kept)"
+            },
         );
         print_rows(&left_out);
     }

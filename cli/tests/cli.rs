@@ -532,6 +532,101 @@ fn a_file_of_rows_is_imported_with_progress_and_exported_back() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("json, jsonld, geojson or csv"));
 }
 
+/// `import --dry-run` checks every row and prints what would be made,
+/// storing nothing (a row repeating one of an earlier batch of 1,000
+/// included); `--map COLUMN=FIELD` reads a column of any name as a field.
+#[test]
+fn a_dry_run_stores_nothing_and_map_reads_columns_of_any_name() {
+    let me = Citizen::new().joined();
+    let dir = me.temp.path();
+    let mut csv = String::from("Enseigne;Activité;adresse;cp\n");
+    for n in 0..1_100 {
+        csv.push_str(&format!("Boutique {n};épicerie;{n} rue Nationale;97400\n"));
+    }
+    // Line 1,102 repeats line 2, in the second batch; line 1,103 has no name.
+    csv.push_str("Boutique 0;épicerie;0 rue Nationale;97400\n;;;97400\n");
+    let file = dir.join("commerces.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let file = file.to_str().unwrap();
+    let count = || me.json(&["list"]).as_array().unwrap().len();
+    let before = count();
+
+    // Without --map the file has no name column, and says what it has.
+    let error = me.fails(&["import", file, "--dry-run"]);
+    assert!(
+        error.contains("no name column") && error.contains("Enseigne, Activité, adresse, cp"),
+        "{error}"
+    );
+    let dry = me.json(&[
+        "import",
+        file,
+        "--dry-run",
+        "--map",
+        "enseigne=name",
+        "--map",
+        "Activite=category",
+    ]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(
+        (dry["rows"].as_u64(), dry["imported"].as_u64()),
+        (Some(1_102), Some(1_100))
+    );
+    assert_eq!(dry["duplicates"], 1);
+    assert_eq!(dry["rejected"][0]["at"], "line 1103");
+    let made = dry["would_import"].as_array().unwrap();
+    assert_eq!(made.len(), 1_100);
+    assert_eq!(made[0]["at"], "line 2");
+    assert_eq!(made[0]["entity"], "Boutique 0 (organization, 97400)");
+    assert_eq!(count(), before, "a dry run stored nothing");
+    let text = me.ok(&["import", file, "--dry-run", "--map", "Enseigne=name"]);
+    assert!(
+        text.contains(
+            "Dry run, nothing was stored: 1100 of 1102 rows would be new entities; 1 already there"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("  line 2: Boutique 0 (organization, 97400)"),
+        "{text}"
+    );
+    assert!(text.contains("and 1050 more"), "{text}");
+
+    // The real import makes what the dry run said.
+    let report = me.json(&[
+        "import",
+        file,
+        "--map",
+        "Enseigne=name",
+        "--map",
+        "Activité=category",
+    ]);
+    assert_eq!(
+        (report["imported"].as_u64(), report["duplicates"].as_u64()),
+        (Some(1_100), Some(1))
+    );
+    assert_eq!(count(), before + 1_100);
+    let shop = me.json(&["search", "Boutique 7"]);
+    assert_eq!(shop[0]["fields"]["category"], "épicerie");
+
+    // Mappings that cannot apply say why.
+    let usage = me.run(&["import", file, "--map", "Enseigne=nom"]);
+    assert_eq!(usage.status.code(), Some(2), "a usage error");
+    let error = String::from_utf8_lossy(&usage.stderr);
+    assert!(
+        error.contains("\"nom\" is not a field; fields: kind, type, tags, name"),
+        "{error}"
+    );
+    let error = me.fails(&["import", file, "--map", "Raison=name"]);
+    assert!(
+        error.contains("the file has no column \"Raison\""),
+        "{error}"
+    );
+    let json = dir.join("rows.json");
+    std::fs::write(&json, r#"{"entities": []}"#).unwrap();
+    let error = me.fails(&["import", json.to_str().unwrap(), "--map", "Enseigne=name"]);
+    assert!(error.contains("--map names spreadsheet columns"), "{error}");
+}
+
 /// `export -o FILE` writes through a file beside it, renamed once whole:
 /// an export that fails midway (here, on a damaged store) leaves the
 /// earlier file as it was, and no cut file.

@@ -82,6 +82,17 @@ fn commands_go_through_a_running_node() {
         "name,postal_code\nGarage Payet,97400\nÉpicerie,97400\n",
     )
     .unwrap();
+    // A dry run through the node checks the rows and stores nothing.
+    let dry = me.json(&["import", rows.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(
+        (
+            dry["dry_run"].as_bool(),
+            dry["imported"].as_u64(),
+            dry["duplicates"].as_u64()
+        ),
+        (Some(true), Some(1), Some(1))
+    );
+    assert_eq!(dry["would_import"][0]["at"], "line 3");
     let report = me.json(&["import", rows.to_str().unwrap()]);
     assert_eq!(
         (report["imported"].as_u64(), report["duplicates"].as_u64()),

@@ -460,6 +460,21 @@ impl Local {
     /// address or position) are skipped, and the new entities are stored
     /// in one transaction.
     pub fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, LocalError> {
+        self.import_rows(rows, false)
+    }
+
+    /// What [`Local::import`] would do with `rows`, storing nothing: each
+    /// row that would be a new entity is [`RowOutcome::Checked`] (built
+    /// and signed as an import would, then dropped).
+    pub fn check_import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, LocalError> {
+        self.import_rows(rows, true)
+    }
+
+    fn import_rows(
+        &self,
+        rows: &[ImportRow],
+        dry_run: bool,
+    ) -> Result<Vec<RowOutcome>, LocalError> {
         // The previous batch's keys serve if nothing else was stored since
         // (a CLI import sends batches of 1,000 rows one after the other);
         // otherwise the directory is listed again.
@@ -504,6 +519,16 @@ impl Local {
             }
         }
         let signed = self.sign_new(&wanted);
+        if dry_run {
+            // The keys now hold rows that were not stored: not kept.
+            for (((index, _), signed), warnings) in wanted.iter().zip(signed).zip(warned) {
+                outcomes[*index] = match signed {
+                    Ok(_) => RowOutcome::Checked { warnings },
+                    Err(reason) => RowOutcome::Rejected { reason },
+                };
+            }
+            return Ok(outcomes);
+        }
         let mut envelopes = Vec::new();
         let mut imported = Vec::new();
         for (((index, _), signed), warnings) in wanted.iter().zip(signed).zip(warned) {

@@ -106,8 +106,9 @@ pub trait Directory {
         licence: Licence,
         out: &mut dyn std::io::Write,
     ) -> Result<(), ClientError>;
-    /// Imports a batch of rows.
-    fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, ClientError>;
+    /// Imports a batch of rows; with `dry_run`, only checks them and says
+    /// what would become of each, storing nothing.
+    fn import(&self, rows: &[ImportRow], dry_run: bool) -> Result<Vec<RowOutcome>, ClientError>;
     /// Who the citizen is and what the node holds and does.
     fn status(&self) -> Result<Status, ClientError>;
 }
@@ -232,8 +233,12 @@ impl Directory for Local {
         Ok(())
     }
 
-    fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, ClientError> {
-        Ok(Local::import(self, rows)?)
+    fn import(&self, rows: &[ImportRow], dry_run: bool) -> Result<Vec<RowOutcome>, ClientError> {
+        Ok(if dry_run {
+            Local::check_import(self, rows)?
+        } else {
+            Local::import(self, rows)?
+        })
     }
 
     fn status(&self) -> Result<Status, ClientError> {

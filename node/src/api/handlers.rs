@@ -489,9 +489,12 @@ pub(super) async fn import(
     }
     let local = state.local()?;
     blocking(move || {
-        Ok(Json(Imported {
-            outcomes: local.import(&body.rows)?,
-        }))
+        let outcomes = if body.dry_run {
+            local.check_import(&body.rows)?
+        } else {
+            local.import(&body.rows)?
+        };
+        Ok(Json(Imported { outcomes }))
     })
     .await
 }

@@ -324,9 +324,10 @@ impl Directory for Remote {
         Ok(())
     }
 
-    fn import(&self, rows: &[ImportRow]) -> Result<Vec<RowOutcome>, ClientError> {
+    fn import(&self, rows: &[ImportRow], dry_run: bool) -> Result<Vec<RowOutcome>, ClientError> {
         let body = ImportRequest {
             rows: rows.to_vec(),
+            dry_run,
         };
         let imported: Imported = self.json("POST", "/api/import", &[], Some(&body))?;
         Ok(imported.outcomes)

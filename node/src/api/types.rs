@@ -120,6 +120,10 @@ pub struct ImportRequest {
     /// The rows, in the file's order.
     #[schema(max_items = 5000)]
     pub rows: Vec<ImportRow>,
+    /// Check the rows and say what would become of each (`checked` for a
+    /// new entity), storing nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// The answer to `POST /api/import`.

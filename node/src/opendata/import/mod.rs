@@ -68,9 +68,12 @@ pub enum ImportError {
     /// A CSV file that cannot be read.
     #[error("the CSV file cannot be read: {0}")]
     Csv(String),
+    /// A `--map COLUMN=FIELD` that cannot apply to this file.
+    #[error("{0}")]
+    Mapping(String),
     /// A CSV file without the columns needed.
     #[error(
-        "the CSV file has no {missing} column (a column named name or nom, any case); its columns are: {found}"
+        "the CSV file has no {missing} column (a column named name or nom, any case, or one named with --map COLUMN=name); its columns are: {found}"
     )]
     Columns {
         /// The column missing.
@@ -80,8 +83,61 @@ pub enum ImportError {
     },
 }
 
+/// A spreadsheet column read as a field, whatever its name
+/// (`communecter import --map COLUMN=FIELD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnMapping {
+    /// The column's name in the header, as written (any case).
+    pub column: String,
+    /// The field it fills: `name`, `kind`, `type`, `tags` or a field key
+    /// of the schema (`street`, `postal_code`, `lat`…).
+    pub field: String,
+}
+
+impl std::str::FromStr for ColumnMapping {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let Some((column, field)) = text.split_once('=') else {
+            return Err(format!("{text:?} is not COLUMN=FIELD"));
+        };
+        let (column, field) = (column.trim(), field.trim());
+        if column.is_empty() {
+            return Err(format!("{text:?} names no column"));
+        }
+        if !is_target(field) {
+            return Err(format!(
+                "{field:?} is not a field; fields: {}",
+                targets().join(", ")
+            ));
+        }
+        Ok(ColumnMapping {
+            column: column.to_owned(),
+            field: field.to_owned(),
+        })
+    }
+}
+
+/// Whether a row's values may hold `key`.
+fn is_target(key: &str) -> bool {
+    matches!(key, "kind" | "name" | "type" | "tags") || Field::ALL.iter().any(|f| f.key() == key)
+}
+
+/// Every key [`is_target`] accepts.
+fn targets() -> Vec<&'static str> {
+    let mut keys = vec!["kind", "type", "tags"];
+    keys.extend(Field::ALL.iter().map(|field| field.key()));
+    keys
+}
+
 /// Reads an import file; the format is recognised from its content.
 pub fn read(bytes: &[u8]) -> Result<ImportFile, ImportError> {
+    read_mapped(bytes, &[])
+}
+
+/// [`read`], with spreadsheet columns read as the fields `mappings` name
+/// (for a CSV file only: another format is an error when some are given).
+pub fn read_mapped(bytes: &[u8], mappings: &[ColumnMapping]) -> Result<ImportFile, ImportError> {
     if bytes.len() > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge(bytes.len()));
     }
@@ -102,16 +158,21 @@ pub fn read(bytes: &[u8]) -> Result<ImportFile, ImportError> {
     match text.trim_start().chars().next() {
         None => Err(ImportError::Empty),
         Some('{' | '[') => {
+            if !mappings.is_empty() {
+                return Err(ImportError::Mapping(
+                    "--map names spreadsheet columns, and this file is JSON".into(),
+                ));
+            }
             let json: Json =
                 serde_json::from_str(text).map_err(|error| ImportError::Json(error.to_string()))?;
             read_json(json)
         }
-        Some(_) if decoded => read_csv(text).map(|mut file| {
+        Some(_) if decoded => read_csv(text, mappings).map(|mut file| {
             file.warnings
                 .insert(0, "not UTF-8: read as Windows-1252".into());
             file
         }),
-        Some(_) => read_csv(text),
+        Some(_) => read_csv(text, mappings),
     }
 }
 
@@ -527,7 +588,7 @@ fn json_ld_row(n: usize, node: &Json) -> ImportRow {
 /// Columns the CSV export writes that an import does not read.
 const CSV_IGNORED: [&str; 4] = ["id", "created_at", "updated_at", "licence"];
 
-fn read_csv(text: &str) -> Result<ImportFile, ImportError> {
+fn read_csv(text: &str, mappings: &[ColumnMapping]) -> Result<ImportFile, ImportError> {
     let first_line = text.lines().next().unwrap_or_default();
     // French spreadsheets write `;`.
     let delimiter = if first_line.matches(';').count() > first_line.matches(',').count() {
@@ -539,23 +600,40 @@ fn read_csv(text: &str) -> Result<ImportFile, ImportError> {
         .delimiter(delimiter)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
+    let written: Vec<String> = reader
         .headers()
         .map_err(|error| ImportError::Csv(error.to_string()))?
         .iter()
-        .map(column_field)
+        .map(|header| header.trim().to_owned())
+        .collect();
+    let same = |a: &str, b: &str| fold(a) == fold(b);
+    for mapping in mappings {
+        if !written.iter().any(|header| same(header, &mapping.column)) {
+            return Err(ImportError::Mapping(format!(
+                "--map {}={}: the file has no column {:?}; its columns are: {}",
+                mapping.column,
+                mapping.field,
+                mapping.column,
+                written.join(", ")
+            )));
+        }
+    }
+    let headers: Vec<String> = written
+        .iter()
+        .map(|header| {
+            mappings
+                .iter()
+                .find(|mapping| same(header, &mapping.column))
+                .map_or_else(|| column_field(header), |mapping| mapping.field.clone())
+        })
         .collect();
     if !headers.iter().any(|header| header == "name") {
         return Err(ImportError::Columns {
             missing: "name",
-            found: headers.join(", "),
+            found: written.join(", "),
         });
     }
-    let known = |header: &str| {
-        matches!(header, "kind" | "name" | "type" | "tags")
-            || CSV_IGNORED.contains(&header)
-            || Field::ALL.iter().any(|field| field.key() == header)
-    };
+    let known = |header: &str| is_target(header) || CSV_IGNORED.contains(&header);
     let mut warnings = Vec::new();
     let unknown: Vec<&str> = headers
         .iter()
@@ -706,6 +784,13 @@ pub enum RowOutcome {
         /// Its id.
         id: String,
         /// The row's values left out, each with why (the rest was kept).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
+    },
+    /// Passes every check and would be a new entity: the answer of a dry
+    /// run, which stores nothing.
+    Checked {
+        /// The row's values that would be left out, each with why.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         warnings: Vec<String>,
     },

@@ -301,3 +301,28 @@ fn duplicates_are_the_same_name_at_the_same_place() {
     assert!(!seen.contains(&new("Garage Payet", "2 rue du Port")));
     assert!(!seen.contains(&new("Garage Hoarau", "1 rue du Port")));
 }
+
+#[test]
+fn a_mapping_reads_a_column_as_the_field_it_names_over_its_own_meaning() {
+    let map = |text: &str| text.parse::<ColumnMapping>().unwrap();
+    // `adresse` would be the street; mapped, it is the description, and
+    // `Lieu dit` (no meaning of its own) the street.
+    let file = read_mapped(
+        "Nom;adresse;Lieu dit;cp\nFerme du Bois;Vente à la ferme;Le Bois;97400\n".as_bytes(),
+        &[map("ADRESSE=description"), map("lieu dit=street")],
+    )
+    .unwrap();
+    let values = &file.rows[0].values;
+    assert_eq!(values["description"], "Vente à la ferme");
+    assert_eq!(values["street"], "Le Bois");
+    assert_eq!(values["name"], "Ferme du Bois");
+    assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+    for (text, error) in [
+        ("name", "is not COLUMN=FIELD"),
+        ("=name", "names no column"),
+        ("Nom=nom", "\"nom\" is not a field"),
+    ] {
+        let refused = text.parse::<ColumnMapping>().unwrap_err();
+        assert!(refused.contains(error), "{text}: {refused}");
+    }
+}
