@@ -113,6 +113,7 @@ fn directory(anne: &Local) -> Vec<Entity> {
             text(Field::EventType, "concert"),
             text(Field::Start, "2026-12-20T19:00"),
             text(Field::End, "2026-12-20T22:00"),
+            Edit::Set(Field::AllDay, Value::Bool(false)),
             text(Field::Street, "Place du kiosque"),
             Edit::SetGeo {
                 lat: -20.8795,
@@ -128,8 +129,45 @@ fn directory(anne: &Local) -> Vec<Entity> {
             text(Field::ShortDescription, "Un composteur par rue"),
             text(Field::Start, "2026-01-01"),
             text(Field::Url, "https://compost.example"),
+            text(Field::Progress, "in_progress"),
+            text(Field::Licence, "CC-BY-SA 4.0"),
         ],
     );
+    // A group with only a long description, longer than a short one may be.
+    add(
+        anne,
+        Kind::Organization,
+        "Collectif des voisins",
+        vec![
+            text(Field::OrganizationType, "group"),
+            text(
+                Field::Description,
+                "Entraide, fêtes de rue et repas partagés. "
+                    .repeat(10)
+                    .trim_end(),
+            ),
+        ],
+    );
+    // In a commune that shares its postal code with another, named by its
+    // INSEE code alone.
+    let dainville = node::model::communes::table()
+        .by_postal_code("62000")
+        .iter()
+        .find(|commune| commune.name == "Dainville")
+        .expect("Dainville shares 62000 with Arras");
+    anne.add(&NewEntity {
+        postal_code: Some("62000".into()),
+        ..NewEntity::new(
+            Kind::Place,
+            "Salle des fêtes de Dainville",
+            vec![
+                text(Field::PlaceType, "salle"),
+                text(Field::InseeCode, dainville.insee),
+                text(Field::OpeningHours, "Sa 14:00-18:00"),
+            ],
+        )
+    })
+    .unwrap();
     let closed = add(anne, Kind::Organization, "Épicerie fermée", vec![]);
     anne.edit(closed.id, &[Edit::SetDeleted(true)]).unwrap();
     let _ = garden;
@@ -167,7 +205,7 @@ fn carried(format: Format) -> Vec<Field> {
         Country,
     ];
     let more: &[Field] = match format {
-        Format::Json | Format::GeoJson | Format::Csv => &[
+        Format::Json | Format::GeoJson | Format::JsonLd => &[
             Description,
             Telephone,
             OpeningHours,
@@ -177,9 +215,12 @@ fn carried(format: Format) -> Vec<Field> {
             End,
             EventType,
             PlaceType,
+            AllDay,
+            Progress,
+            Licence,
         ],
-        // schema.org has no place for event and place types.
-        Format::JsonLd => &[
+        // Its columns are the documented ones.
+        Format::Csv => &[
             Description,
             Telephone,
             OpeningHours,
@@ -187,6 +228,8 @@ fn carried(format: Format) -> Vec<Field> {
             Category,
             Start,
             End,
+            EventType,
+            PlaceType,
         ],
     };
     common.into_iter().chain(more.iter().copied()).collect()
@@ -199,7 +242,10 @@ fn field(entity: &Entity, field: Field) -> Option<String> {
         Field::InseeCode => entity.address.insee_code.clone(),
         Field::Locality => entity.address.locality.clone(),
         Field::Country => Some(entity.address.country.clone()),
-        other => entity.text(other).map(str::to_owned),
+        other => entity
+            .fields
+            .get(other.key())
+            .map(|value| format!("{value:?}")),
     }
 }
 
@@ -218,7 +264,7 @@ fn every_format_round_trips_into_another_node() {
         .iter()
         .filter(|e| !e.deleted && e.kind != Kind::Person)
         .collect();
-    assert_eq!(live.len(), 5);
+    assert_eq!(live.len(), 7);
     for format in Format::ALL {
         let bytes = exported(&entities, format);
         let text = String::from_utf8(bytes.clone()).unwrap();
@@ -347,9 +393,12 @@ fn schema_org_properties() -> HashMap<&'static str, HashSet<&'static str>> {
             "postalCode",
             "addressLocality",
             "addressCountry",
+            // A Thing's, as a StructuredValue.
+            "identifier",
         ]
         .into(),
     );
+    types.insert("PropertyValue", ["propertyID", "value"].into());
     types.insert("GeoCoordinates", ["latitude", "longitude"].into());
     types.insert("Review", ["author", "reviewBody", "datePublished"].into());
     types.insert("DefinedTerm", ["name", "inDefinedTermSet"].into());

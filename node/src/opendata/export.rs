@@ -504,8 +504,51 @@ pub fn schema_org_type(entity: &Entity) -> &'static str {
     }
 }
 
+/// The `propertyID` of a postal address's INSEE code in JSON-LD.
+pub const INSEE_PROPERTY: &str = "INSEE";
+
 /// The term set of categories in JSON-LD keywords.
 pub const CATEGORY_SET: &str = "urn:communecter:categories";
+
+/// The prefix of the term sets of fields schema.org has no property for
+/// (`urn:communecter:event_type`…): a JSON-LD keyword in such a set is
+/// the field's value, so that an export imported again loses nothing.
+pub const FIELD_SET_PREFIX: &str = "urn:communecter:";
+
+/// The fields written as keywords of their own term set, when schema.org
+/// has no place for them.
+fn field_terms(entity: &Entity, kind: &str) -> Vec<Json> {
+    let mut terms = Vec::new();
+    for field in [
+        Field::OrganizationType,
+        Field::EventType,
+        Field::PlaceType,
+        Field::Progress,
+        Field::Licence,
+        Field::AllDay,
+        Field::OpeningHours,
+    ] {
+        let expressed = match field {
+            // The schema.org type says it, except for a group.
+            Field::OrganizationType => kind != "Organization",
+            Field::OpeningHours => kind == "LocalBusiness",
+            _ => false,
+        };
+        let value = match entity.fields.get(field.key()) {
+            Some(Value::Text(text)) => text.clone(),
+            Some(Value::Bool(flag)) => flag.to_string(),
+            _ => continue,
+        };
+        if !expressed {
+            terms.push(json!({
+                "@type": "DefinedTerm",
+                "name": value,
+                "inDefinedTermSet": format!("{FIELD_SET_PREFIX}{}", field.key()),
+            }));
+        }
+    }
+    terms
+}
 
 /// The JSON-LD `@id` of an entity.
 pub fn node_id(id: impl std::fmt::Display) -> String {
@@ -540,6 +583,13 @@ fn postal_address(entity: &Entity) -> Json {
         address.insert("addressLocality".into(), json!(locality));
     }
     address.insert("addressCountry".into(), json!(entity.address.country));
+    // The commune, which a postal code shared by several does not tell.
+    if let Some(insee) = &entity.address.insee_code {
+        address.insert(
+            "identifier".into(),
+            json!({"@type": "PropertyValue", "propertyID": INSEE_PROPERTY, "value": insee}),
+        );
+    }
     Json::Object(address)
 }
 
@@ -561,18 +611,15 @@ pub fn schema_org(entity: &Entity) -> Json {
     node.insert("@id".into(), json!(node_id(entity.id)));
     node.insert("@type".into(), json!(kind));
     node.insert("name".into(), json!(entity.name()));
+    // `description` is the longer text there is; the short one, when
+    // there is one, is also `disambiguatingDescription`: an import tells
+    // them apart again.
     let short = entity.text(Field::ShortDescription);
-    match (entity.text(Field::Description), short) {
-        (Some(long), short) => {
-            node.insert("description".into(), json!(long));
-            if let Some(short) = short {
-                node.insert("disambiguatingDescription".into(), json!(short));
-            }
-        }
-        (None, Some(short)) => {
-            node.insert("description".into(), json!(short));
-        }
-        (None, None) => {}
+    if let Some(text) = entity.text(Field::Description).or(short) {
+        node.insert("description".into(), json!(text));
+    }
+    if let Some(short) = short {
+        node.insert("disambiguatingDescription".into(), json!(short));
     }
     if let Some(url) = entity.text(Field::Url) {
         node.insert("url".into(), json!(url));
@@ -611,13 +658,14 @@ pub fn schema_org(entity: &Entity) -> Json {
     if entity.kind != Kind::Person {
         // The category is a term of Communecter's categories; tags are
         // free keywords.
-        let mut keywords: Vec<Json> = entity.tags.iter().map(|tag| json!(tag)).collect();
+        let mut keywords = Vec::new();
         if let Some(category) = entity.text(Field::Category) {
-            keywords.insert(
-                0,
+            keywords.push(
                 json!({"@type": "DefinedTerm", "name": category, "inDefinedTermSet": CATEGORY_SET}),
             );
         }
+        keywords.extend(field_terms(entity, kind));
+        keywords.extend(entity.tags.iter().map(|tag| json!(tag)));
         if !keywords.is_empty() {
             node.insert("keywords".into(), json!(keywords));
         }

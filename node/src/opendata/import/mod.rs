@@ -523,12 +523,13 @@ fn json_ld_row(n: usize, node: &Json) -> ImportRow {
         }
     }
     put(&mut row, "name", node.get("name"));
-    match node.get("disambiguatingDescription") {
-        Some(short) => {
-            put(&mut row, "short_description", Some(short));
-            put(&mut row, "description", node.get("description"));
-        }
-        None => put(&mut row, "short_description", node.get("description")),
+    // Our exports write the short text as `disambiguatingDescription`
+    // and the longer one as `description` (the same when there is only
+    // the short one).
+    let short = node.get("disambiguatingDescription");
+    put(&mut row, "short_description", short);
+    if node.get("description") != short {
+        put(&mut row, "description", node.get("description"));
     }
     put(&mut row, "url", node.get("url"));
     put(&mut row, "telephone", node.get("telephone"));
@@ -552,6 +553,10 @@ fn json_ld_row(n: usize, node: &Json) -> ImportRow {
         put(&mut row, "postal_code", address.get("postalCode"));
         put(&mut row, "locality", address.get("addressLocality"));
         put(&mut row, "country", address.get("addressCountry"));
+        let insee = address.get("identifier").filter(|id| {
+            id.get("propertyID").and_then(Json::as_str) == Some(super::export::INSEE_PROPERTY)
+        });
+        put(&mut row, "insee_code", insee.and_then(|id| id.get("value")));
     }
     let geo = node
         .get("geo")
@@ -569,10 +574,16 @@ fn json_ld_row(n: usize, node: &Json) -> ImportRow {
     {
         match keyword {
             Json::Object(term) => {
-                if term.get("inDefinedTermSet").and_then(Json::as_str)
-                    == Some(super::export::CATEGORY_SET)
-                {
-                    put(&mut row, "category", term.get("name"));
+                let set = term.get("inDefinedTermSet").and_then(Json::as_str);
+                let field = match set {
+                    Some(super::export::CATEGORY_SET) => Some("category"),
+                    Some(set) => set
+                        .strip_prefix(super::export::FIELD_SET_PREFIX)
+                        .filter(|key| Field::ALL.iter().any(|field| field.key() == *key)),
+                    None => None,
+                };
+                if let Some(field) = field {
+                    put(&mut row, field, term.get("name"));
                 }
             }
             other => keywords.extend(scalar_text(other)),
