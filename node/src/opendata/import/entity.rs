@@ -107,7 +107,10 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
             Kind::Event => set(&mut edits, &mut warnings, Field::EventType, &kind_type),
             Kind::Place => set(&mut edits, &mut warnings, Field::PlaceType, &kind_type),
             Kind::Project | Kind::Person => {
-                warnings.push(format!("type {kind_type:?} left out: a {kind} has no type"));
+                warnings.push(format!(
+                    "type {kind_type:?} left out: {} has no type",
+                    with_article(kind)
+                ));
             }
         }
     }
@@ -135,7 +138,7 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
             continue;
         }
         if !field.applies_to(kind) {
-            warnings.push(format!("{key} left out: a {kind} has none"));
+            warnings.push(format!("{key} left out: {} has none", with_article(kind)));
             continue;
         }
         // The commune's official name, when the locality named it.
@@ -145,6 +148,7 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
         }
         let text = match field {
             Field::Url => with_scheme(&text),
+            Field::Start | Field::End => date_text(&text),
             _ => text,
         };
         set(&mut edits, &mut warnings, field, &text);
@@ -288,6 +292,77 @@ fn set(edits: &mut Vec<Edit>, warnings: &mut Vec<String>, field: Field, text: &s
             edits.push(Edit::Set(field, value));
         }
         Err(error) => warnings.push(format!("{} {text:?} left out: {error}", field.key())),
+    }
+}
+
+/// A date as the schema writes it, from the ways files write one:
+/// `20/12/2026` and `20/12/2026 19:00` (French order), `2026-12-20 19:00`,
+/// a fraction of a second, an offset without a colon (`+0100`). Anything
+/// else is returned as it is, for the schema to refuse with its reason.
+pub(super) fn date_text(text: &str) -> String {
+    let text = text.trim();
+    let (date, time) = match text.split_once([' ', 'T']) {
+        Some((date, time)) => (date, Some(time.trim())),
+        None => (text, None),
+    };
+    let date = match date.split('/').collect::<Vec<_>>()[..] {
+        [day, month, year]
+            if day.len() <= 2
+                && month.len() <= 2
+                && year.len() == 4
+                && [day, month, year]
+                    .iter()
+                    .all(|part| part.chars().all(|c| c.is_ascii_digit())) =>
+        {
+            format!("{year}-{month:0>2}-{day:0>2}")
+        }
+        _ => date.to_owned(),
+    };
+    let iso = date.len() == 10
+        && date.bytes().enumerate().all(|(at, byte)| match at {
+            4 | 7 => byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    if !iso {
+        return text.to_owned();
+    }
+    let Some(time) = time.filter(|time| !time.is_empty()) else {
+        return date;
+    };
+    // The offset, apart from the clock time.
+    let (clock, offset) = match time.find(['Z', '+', '-']) {
+        Some(at) => time.split_at(at),
+        None => (time, ""),
+    };
+    let clock = clock.split('.').next().unwrap_or(clock).replace('h', ":");
+    let clock = match clock.split(':').collect::<Vec<_>>()[..] {
+        [hour, _] | [hour, _, _] if hour.len() == 1 => format!("0{clock}"),
+        _ => clock,
+    };
+    let offset = match offset.as_bytes() {
+        [sign @ (b'+' | b'-'), h1, h2, m1, m2]
+            if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) =>
+        {
+            format!(
+                "{}{}{}:{}{}",
+                *sign as char, *h1 as char, *h2 as char, *m1 as char, *m2 as char
+            )
+        }
+        [sign @ (b'+' | b'-'), h1, h2] if h1.is_ascii_digit() && h2.is_ascii_digit() => {
+            format!("{}{}{}:00", *sign as char, *h1 as char, *h2 as char)
+        }
+        _ => offset.to_owned(),
+    };
+    format!("{date}T{clock}{offset}")
+}
+
+/// "a project", "an event".
+fn with_article(kind: Kind) -> String {
+    let name = kind.as_str();
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
     }
 }
 

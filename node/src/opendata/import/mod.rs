@@ -1,6 +1,5 @@
 //! Reading import files: the project's JSON, JSON-LD, GeoJSON and CSV
-//! exports, and Communecter's public API JSON (`name`, `type`, `address`,
-//! `geo`, `tags`, `shortDescription`). A file is read whole before
+//! exports, spreadsheets, and Communecter's own records (`communecter`). A file is read whole before
 //! anything is imported, so a truncated or malformed file imports nothing;
 //! each row is then checked on its own and a bad row is reported with its
 //! reason, never half-imported.
@@ -296,17 +295,28 @@ fn read_json(json: Json) -> Result<ImportFile, ImportError> {
             entity.pointer("/address/postal_code").is_some() || entity.get("postal_code").is_some()
         });
     let rows = entities
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(n, entity)| {
             if ours {
                 json_row(n, entity)
             } else {
-                communecter_row(n, entity)
+                communecter::row_of(n, entity)
             }
         })
         .collect();
-    Ok(file(if ours { "json" } else { "communecter-api" }, rows))
+    if ours {
+        return Ok(file("json", rows));
+    }
+    let mut file = file("communecter-api", rows);
+    let ignored = communecter::ignored_keys(&entities);
+    if !ignored.is_empty() {
+        file.warnings.push(format!(
+            "keys ignored: {}",
+            ignored.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(file)
 }
 
 /// The rows of a JSON file: each named by its position and its name (a
@@ -411,50 +421,6 @@ fn json_row(n: usize, entity: &Json) -> ImportRow {
             _ => put(&mut row, key, Some(value)),
         }
     }
-    row
-}
-
-/// An entity of Communecter's public API.
-fn communecter_row(n: usize, entity: &Json) -> ImportRow {
-    let mut row = row(format!("entity {}", n + 1));
-    put(&mut row, "name", entity.get("name"));
-    // Its collection, when the file says it.
-    let collection = ["kind", "collection"]
-        .iter()
-        .find_map(|key| entity.get(*key).and_then(Json::as_str));
-    if let Some(collection) = collection {
-        let collection = collection.trim().to_lowercase();
-        let kind = match collection.as_str() {
-            "organizations" | "organization" => "organization",
-            "projects" | "project" => "project",
-            "events" | "event" => "event",
-            "poi" | "place" | "places" => "place",
-            "citoyens" | "citoyen" | "person" | "persons" => "person",
-            other => other,
-        };
-        row.values.insert("kind".into(), kind.to_owned());
-    }
-    put(&mut row, "type", entity.get("type"));
-    put(
-        &mut row,
-        "short_description",
-        entity.get("shortDescription"),
-    );
-    put(&mut row, "description", entity.get("description"));
-    put(&mut row, "url", entity.get("url"));
-    put(&mut row, "category", entity.get("category"));
-    if let Some(address) = entity.get("address") {
-        put(&mut row, "street", address.get("streetAddress"));
-        put(&mut row, "postal_code", address.get("postalCode"));
-        put(&mut row, "locality", address.get("addressLocality"));
-        put(&mut row, "insee_code", address.get("codeInsee"));
-        put(&mut row, "country", address.get("addressCountry"));
-    }
-    if let Some(geo) = entity.get("geo") {
-        put(&mut row, "lat", geo.get("latitude"));
-        put(&mut row, "lon", geo.get("longitude"));
-    }
-    row.tags = tags_of(entity.get("tags"));
     row
 }
 
@@ -704,6 +670,7 @@ fn read_csv(text: &str, mappings: &[ColumnMapping]) -> Result<ImportFile, Import
     })
 }
 
+mod communecter;
 mod entity;
 #[cfg(test)]
 mod tests;

@@ -326,3 +326,94 @@ fn a_mapping_reads_a_column_as_the_field_it_names_over_its_own_meaning() {
         assert!(refused.contains(error), "{text}: {refused}");
     }
 }
+
+/// What Communecter's records hold beyond the address: numbers, contacts
+/// (their e-mails left out), event dates in any of its shapes; the keys
+/// nothing reads are said once for the file.
+#[test]
+fn communecter_numbers_contacts_and_dates_are_kept() {
+    let file = read(
+        r#"[{"name": "Fête du quartier", "collection": "events", "type": "festival",
+             "startDate": "2026-06-20 14:00:00", "endDate": {"sec": 1781992800, "usec": 0},
+             "allDay": "false",
+             "telephone": {"fixe": ["03 20 00 00 00"], "mobile": ["06 00 00 00 00", "03 20 00 00 00"], "fax": ["03 20 99 99 99"]},
+             "contacts": [{"name": "Marie Dupont", "role": "présidente", "telephone": ["06 11 11 11 11"], "email": "marie@example.org"},
+                          {"name": "", "email": "x@example.org"}],
+             "address": {"postalCode": "59000", "addressLocality": "Lille", "addressCountry": "FR"},
+             "email": "fete@example.org", "image": "fete.png"},
+            {"name": "Compost partagé", "collection": "projects", "startDate": 1767225600,
+             "address": {"postalCode": "59000", "addressCountry": "FR"}}]"#
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(file.format, "communecter-api");
+    assert_eq!(file.warnings, ["keys ignored: email, image"]);
+    let event = &file.rows[0].values;
+    assert_eq!(event["start"], "2026-06-20T14:00:00");
+    assert_eq!(event["end"], "2026-06-20T22:00:00Z");
+    assert_eq!(event["telephone"], "03 20 00 00 00");
+    assert_eq!(
+        event["description"],
+        "Téléphones : 03 20 00 00 00, 06 00 00 00 00\n\
+         Contacts : Marie Dupont (présidente, 06 11 11 11 11)"
+    );
+    assert!(!format!("{:?}", file.rows).contains("example.org"));
+    let (new, warnings) = new_entity(&file.rows[0]).unwrap();
+    let text = |field: Field| {
+        new.edits.iter().find_map(|edit| match edit {
+            Edit::Set(f, Value::Text(text)) if *f == field => Some(text.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(text(Field::Start).as_deref(), Some("2026-06-20T14:00:00"));
+    assert_eq!(text(Field::End).as_deref(), Some("2026-06-20T22:00:00Z"));
+    assert_eq!(text(Field::EventType).as_deref(), Some("festival"));
+    assert!(
+        new.edits
+            .contains(&Edit::Set(Field::AllDay, Value::Bool(false)))
+    );
+    // An event has no telephone field: said, the number stays in the text.
+    assert_eq!(warnings, ["telephone left out: an event has none"]);
+    let (project, warnings) = new_entity(&file.rows[1]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(project.edits.contains(&Edit::Set(
+        Field::Start,
+        Value::Text("2026-01-01T00:00:00Z".into())
+    )));
+}
+
+#[test]
+fn dates_are_read_as_files_write_them() {
+    for (written, read) in [
+        ("2026-12-20", "2026-12-20"),
+        ("20/12/2026", "2026-12-20"),
+        ("5/1/2026", "2026-01-05"),
+        ("20/12/2026 19:00", "2026-12-20T19:00"),
+        ("20/12/2026 9h30", "2026-12-20T09:30"),
+        ("2026-12-20 19:00:00", "2026-12-20T19:00:00"),
+        ("2026-12-20T19:00:00.000Z", "2026-12-20T19:00:00Z"),
+        ("2026-12-20T19:00:00+0100", "2026-12-20T19:00:00+01:00"),
+        ("2026-12-20T19:00+01", "2026-12-20T19:00+01:00"),
+        ("décembre 2026", "décembre 2026"),
+    ] {
+        assert_eq!(entity::date_text(written), read, "{written}");
+    }
+    for (value, read) in [
+        (serde_json::json!(1781992800), Some("2026-06-20T22:00:00Z")),
+        (
+            serde_json::json!(1781992800000_i64),
+            Some("2026-06-20T22:00:00Z"),
+        ),
+        (
+            serde_json::json!({"$date": {"$numberLong": "1781992800000"}}),
+            Some("2026-06-20T22:00:00Z"),
+        ),
+        (
+            serde_json::json!({"$date": "2026-06-20T22:00:00Z"}),
+            Some("2026-06-20T22:00:00Z"),
+        ),
+        (serde_json::json!(["2026"]), None),
+    ] {
+        assert_eq!(communecter::date_of(&value).as_deref(), read, "{value}");
+    }
+}
