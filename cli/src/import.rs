@@ -82,10 +82,13 @@ pub(crate) fn import_file(
                 } else {
                     checked.insert(&new);
                     let postal_code = new.postal_code.as_deref().unwrap_or("your postal code");
-                    would_make.push((
-                        row.at.as_str(),
-                        format!("{} ({}, {postal_code})", new.name, new.kind),
-                    ));
+                    // JSON rows are named by their name already.
+                    let entity = if row.at.ends_with(&format!("({})", new.name)) {
+                        format!("{}, {postal_code}", new.kind)
+                    } else {
+                        format!("{} ({}, {postal_code})", new.name, new.kind)
+                    };
+                    would_make.push((row.at.as_str(), entity));
                 }
             }
         }

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use super::{ImportRow, put, row, scalar_text, tags_of};
 
 /// The keys of a record that an import reads; the others are said once.
-const READ: [&str; 18] = [
+const READ: [&str; 19] = [
     "name",
     "kind",
     "collection",
@@ -25,6 +25,7 @@ const READ: [&str; 18] = [
     "tags",
     "telephone",
     "contacts",
+    "contactPoint",
     "startDate",
     "endDate",
     "allDay",
@@ -113,7 +114,8 @@ pub(super) fn row_of(n: usize, entity: &Json) -> ImportRow {
     if numbers.len() > 1 {
         more.push(format!("Téléphones : {}", numbers.join(", ")));
     }
-    let contacts = contacts(entity.get("contacts"));
+    let mut contacts = contacts(entity.get("contacts"));
+    contacts.extend(self::contacts(entity.get("contactPoint")));
     if !contacts.is_empty() {
         more.push(format!("Contacts : {}", contacts.join(" ; ")));
     }
@@ -160,8 +162,10 @@ fn telephones(value: Option<&Json>) -> Vec<String> {
     numbers
 }
 
-/// A record's `contacts`, each as `Name (role, numbers)`. Their e-mail
-/// addresses are left out: the directory never publishes one.
+/// A record's `contacts` (`name`, `role`, `telephone`) or `contactPoint`
+/// (`firstName`, `name`, `type` for the role, `fixe`, `mobile`), each as
+/// `Name (role, numbers)`. Their e-mail addresses are left out: the
+/// directory never publishes one.
 fn contacts(value: Option<&Json>) -> Vec<String> {
     let Some(Json::Array(contacts)) = value else {
         return Vec::new();
@@ -176,9 +180,22 @@ fn contacts(value: Option<&Json>) -> Vec<String> {
                     .map(|text| text.trim().to_owned())
                     .filter(|text| !text.is_empty())
             };
-            let mut about: Vec<String> = text("role").into_iter().collect();
-            about.extend(telephones(contact.get("telephone")));
-            let name = text("name");
+            // A role of digits alone is a code, not a role.
+            let role = text("role")
+                .or_else(|| text("type"))
+                .filter(|role| !role.chars().all(|c| c.is_ascii_digit()));
+            let mut about: Vec<String> = role.into_iter().collect();
+            for key in ["telephone", "fixe", "mobile"] {
+                for number in telephones(contact.get(key)) {
+                    if !about.contains(&number) {
+                        about.push(number);
+                    }
+                }
+            }
+            let name = match (text("firstName"), text("name")) {
+                (Some(first), Some(last)) => Some(format!("{first} {last}")),
+                (first, last) => first.or(last),
+            };
             match (name, about.is_empty()) {
                 (Some(name), true) => Some(name),
                 (Some(name), false) => Some(format!("{name} ({})", about.join(", "))),

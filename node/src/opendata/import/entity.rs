@@ -375,6 +375,10 @@ fn clean(text: &str) -> String {
 /// A web address as written by hand (`www.example.org`), with `https://`
 /// when it has no scheme.
 fn with_scheme(text: &str) -> String {
+    // No space belongs in an address: one copied from a page (often a
+    // no-break space) is dropped.
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let text = text.as_str();
     if text.contains("://") || text.starts_with("mailto:") || !text.contains('.') {
         text.to_owned()
     } else {

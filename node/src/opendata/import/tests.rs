@@ -342,6 +342,8 @@ fn communecter_numbers_contacts_and_dates_are_kept() {
              "address": {"postalCode": "59000", "addressLocality": "Lille", "addressCountry": "FR"},
              "email": "fete@example.org", "image": "fete.png"},
             {"name": "Compost partagé", "collection": "projects", "startDate": 1767225600,
+             "contactPoint": [{"firstName": "Paul", "name": "Martin", "fixe": "0320000001", "type": "1"}],
+             "url": "www.compost.example/fr\u00a0/page",
              "address": {"postalCode": "59000", "addressCountry": "FR"}}]"#
             .as_bytes(),
     )
@@ -374,8 +376,19 @@ fn communecter_numbers_contacts_and_dates_are_kept() {
     );
     // An event has no telephone field: said, the number stays in the text.
     assert_eq!(warnings, ["telephone left out: an event has none"]);
+    // Communecter's import files name contacts `contactPoint`; a role of
+    // digits is a code, left out.
+    assert_eq!(
+        file.rows[1].values["description"],
+        "Contacts : Paul Martin (0320000001)"
+    );
     let (project, warnings) = new_entity(&file.rows[1]).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
+    // A no-break space copied into an address is dropped.
+    assert!(project.edits.contains(&Edit::Set(
+        Field::Url,
+        Value::Text("https://www.compost.example/fr/page".into())
+    )));
     assert!(project.edits.contains(&Edit::Set(
         Field::Start,
         Value::Text("2026-01-01T00:00:00Z".into())
