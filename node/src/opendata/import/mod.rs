@@ -266,13 +266,30 @@ fn read_json(json: Json) -> Result<ImportFile, ImportError> {
             Some(Json::Array(nodes)) => nodes.iter().collect(),
             _ => vec![&json],
         };
-        let rows = nodes
+        let nodes: Vec<&Json> = nodes
             .into_iter()
+            .filter(|node| node.get("@type").and_then(Json::as_str) != Some("Dataset"))
+            .collect();
+        let rows = nodes
+            .iter()
             .enumerate()
-            .filter(|(_, node)| node.get("@type").and_then(Json::as_str) != Some("Dataset"))
             .map(|(n, node)| json_ld_row(n, node))
             .collect();
-        return Ok(file("jsonld", rows));
+        let mut file = file("jsonld", rows);
+        let ignored: BTreeSet<&str> = nodes
+            .iter()
+            .filter_map(|node| node.as_object())
+            .flat_map(|node| node.keys())
+            .map(String::as_str)
+            .filter(|key| !JSON_LD_READ.contains(key))
+            .collect();
+        if !ignored.is_empty() {
+            file.warnings.push(format!(
+                "properties ignored: {}",
+                ignored.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        return Ok(file);
     }
     let entities: Vec<&Json> = match &json {
         Json::Array(items) => items.iter().collect(),
@@ -471,6 +488,30 @@ fn from_schema_org(kind: &str) -> Option<(&'static str, Option<&'static str>)> {
         _ => return None,
     })
 }
+
+/// The properties of a JSON-LD node an import reads (and `@id`, which a
+/// new entity does not keep); the others are said once. Links (`member`,
+/// `attendee`, `organizer`, `review`) are their authors' own claims, which
+/// nobody may import in their name.
+const JSON_LD_READ: [&str; 17] = [
+    "@id",
+    "@type",
+    "name",
+    "description",
+    "disambiguatingDescription",
+    "url",
+    "telephone",
+    "openingHours",
+    "startDate",
+    "endDate",
+    "foundingDate",
+    "dissolutionDate",
+    "location",
+    "address",
+    "geo",
+    "keywords",
+    "@context",
+];
 
 /// A node of a schema.org JSON-LD export.
 fn json_ld_row(n: usize, node: &Json) -> ImportRow {
