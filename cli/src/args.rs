@@ -211,6 +211,27 @@ pub(crate) enum Command {
     ///   communecter peers --json
     #[command(verbatim_doc_comment)]
     Peers,
+    /// Print an invite: a code that a neighbour gives `communecter join`
+    /// so that their node meets yours, without typing an address. It
+    /// carries your node's peer id, the addresses it listens on and your
+    /// postal code; the node must be running. The code is the last line.
+    ///
+    /// Examples:
+    ///   communecter invite
+    ///   communecter invite --json
+    #[command(verbatim_doc_comment)]
+    Invite,
+    /// Meet the node of an invite code: remembered, dialled now if your
+    /// node runs, and at every start (your node need not be running, or
+    /// even started yet once you have joined with `init`).
+    ///
+    /// Example:
+    ///   communecter join cmn1au4tonbqgat…
+    #[command(verbatim_doc_comment)]
+    Join {
+        /// The invite code, as given (any case; dashes and spaces ignored).
+        code: String,
+    },
     /// Also follow another postal code: its directory is kept on this node
     /// and synced with its neighbours.
     ///

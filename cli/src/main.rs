@@ -187,6 +187,37 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Status => print::status(&serde_json::to_value(directory(&dir)?.status()?)?, json),
         Command::Peers => print::peers(&serde_json::to_value(directory(&dir)?.peers()?)?, json),
+        Command::Invite => {
+            let invite = directory(&dir)?.invite()?;
+            if json {
+                return print::json(&invite);
+            }
+            println!(
+                "Give this code to a neighbour; on their computer, `communecter join CODE` makes their node meet yours ({}, postal code {}), at:",
+                invite.invite.peer_id, invite.invite.postal_code
+            );
+            for address in &invite.invite.addresses {
+                println!("  {address}");
+            }
+            println!("{}", invite.code);
+            Ok(())
+        }
+        Command::Join { code } => {
+            let joined = directory(&dir)?.join(&code)?;
+            if json {
+                return print::json(&joined);
+            }
+            let when = if joined.dialled {
+                "dialled it now, and will again at every start"
+            } else {
+                "will dial it when it starts"
+            };
+            println!(
+                "Remembered the node {} of postal code {}: your node {when}.",
+                joined.invite.peer_id, joined.invite.postal_code
+            );
+            Ok(())
+        }
         Command::Relay {
             serve,
             network,

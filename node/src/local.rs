@@ -454,6 +454,18 @@ impl Local {
         Ok((genesis, edits))
     }
 
+    /// Remembers the node of an invite, as a peer met: the network dials
+    /// it at every start (and the daemon at once, when it runs).
+    pub fn accept_invite(&self, invite: &crate::net::invite::Invite) -> Result<(), LocalError> {
+        let addresses: Vec<String> = invite
+            .dial_addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        self.store.remember_peer(&invite.peer_id, &addresses)?;
+        Ok(())
+    }
+
     /// Imports rows of an open data file as new entities in the citizen's
     /// name: each row is checked on its own (a bad row is rejected with its
     /// reason), rows naming something already there (same name, same

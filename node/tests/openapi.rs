@@ -36,6 +36,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/entities/{id}/links/{relation}"),
     ("get", "/api/search"),
     ("get", "/api/peers"),
+    ("get", "/api/invite"),
+    ("post", "/api/join"),
     ("post", "/api/follows"),
     ("get", "/api/export/{format}"),
     ("post", "/api/import"),

@@ -9,10 +9,13 @@ use crdt_model::document::{Edit, Entity, NewEntity, Relation};
 use crdt_model::ids::EntityId;
 
 use super::Remote;
-use super::types::{Following, JoinedStatus, NetworkDown, NetworkState, Status, StoreStatus};
+use super::types::{
+    Following, InviteCode, Joined, JoinedStatus, NetworkDown, NetworkState, Status, StoreStatus,
+};
 use crate::identity::DataDir;
 use crate::local::{Join, Local, LocalError};
 use crate::net::PeerStatus;
+use crate::net::invite::Invite;
 use crate::opendata::Licence;
 use crate::opendata::export::Format;
 use crate::opendata::import::{ImportRow, RowOutcome};
@@ -60,6 +63,9 @@ pub enum ClientError {
         /// What was wrong with the answer.
         error: String,
     },
+    /// An invite code that does not read.
+    #[error("{0}")]
+    Invite(String),
     /// Asked of the network while no node runs.
     #[error(
         "the node is not running on this data directory: start it with `communecter node` to connect to peers"
@@ -111,6 +117,10 @@ pub trait Directory {
     fn import(&self, rows: &[ImportRow], dry_run: bool) -> Result<Vec<RowOutcome>, ClientError>;
     /// Who the citizen is and what the node holds and does.
     fn status(&self) -> Result<Status, ClientError>;
+    /// An invite to the running node.
+    fn invite(&self) -> Result<InviteCode, ClientError>;
+    /// Remembers the node of an invite code, and dials it if the node runs.
+    fn join(&self, code: &str) -> Result<Joined, ClientError>;
 }
 
 /// The client of the node on `dir`: its running daemon's API, or else its
@@ -238,6 +248,20 @@ impl Directory for Local {
             Local::check_import(self, rows)?
         } else {
             Local::import(self, rows)?
+        })
+    }
+
+    fn invite(&self) -> Result<InviteCode, ClientError> {
+        Err(ClientError::NotRunning)
+    }
+
+    fn join(&self, code: &str) -> Result<Joined, ClientError> {
+        let invite =
+            Invite::decode(code).map_err(|error| ClientError::Invite(error.to_string()))?;
+        self.accept_invite(&invite)?;
+        Ok(Joined {
+            invite,
+            dialled: false,
         })
     }
 

@@ -34,6 +34,7 @@ use utoipa_axum::routes;
 pub mod client;
 mod error;
 mod handlers;
+mod invites;
 mod openapi;
 mod remote;
 pub mod serve;
@@ -89,6 +90,8 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(handlers::unlink))
         .routes(routes!(handlers::search))
         .routes(routes!(handlers::peers))
+        .routes(routes!(invites::invite))
+        .routes(routes!(invites::join))
         .routes(routes!(handlers::follow))
         .routes(routes!(web::events))
         .routes(routes!(handlers::create_pairing))

@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use super::client::{ClientError, Directory};
 use super::error::ErrorBody;
 use super::types::{
-    EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, LinkRequest,
-    ListQuery, Status,
+    EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, InviteCode,
+    JoinInvite, Joined, LinkRequest, ListQuery, Status,
 };
 use crate::identity::DataDir;
 use crate::local::Join;
@@ -335,6 +335,15 @@ impl Directory for Remote {
 
     fn status(&self) -> Result<Status, ClientError> {
         self.json("GET", "/api/status", &[], NONE)
+    }
+
+    fn invite(&self) -> Result<InviteCode, ClientError> {
+        self.json("GET", "/api/invite", &[], NONE)
+    }
+
+    fn join(&self, code: &str) -> Result<Joined, ClientError> {
+        let body = JoinInvite { code: code.into() };
+        self.json("POST", "/api/join", &[], Some(&body))
     }
 }
 

@@ -376,3 +376,34 @@ pub struct PostalCodeStatus {
     /// When a sync on it last ended, seconds since the epoch.
     pub last_sync: Option<u64>,
 }
+
+/// `GET /api/invite`: an invite to this node, for another citizen's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = InviteCode)]
+pub struct InviteCode {
+    /// The code to give: `communecter join CODE`, or pasted in the web map.
+    #[schema(examples("cmn1au4tonbqgat…"))]
+    pub code: String,
+    /// What it says.
+    pub invite: crate::net::invite::Invite,
+}
+
+/// `POST /api/join`: meet the node of an invite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = JoinInviteRequest)]
+pub struct JoinInvite {
+    /// The invite code, as given (any case, dashes and spaces ignored).
+    pub code: String,
+}
+
+/// The answer to `POST /api/join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = JoinInviteResult)]
+pub struct Joined {
+    /// What the invite says.
+    pub invite: crate::net::invite::Invite,
+    /// Whether the running node dialled it now; otherwise it is
+    /// remembered and dialled when the node starts.
+    pub dialled: bool,
+}

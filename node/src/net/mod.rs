@@ -35,6 +35,7 @@ mod codec;
 mod discovery;
 mod event_loop;
 mod gossip;
+pub mod invite;
 mod lan;
 pub mod links;
 mod peer_set;
