@@ -252,3 +252,62 @@ fn the_page_is_refused_to_other_host_names() {
     assert_eq!(status(authority), 200);
     assert_eq!(status(&format!("evil.example:{port}")), 403);
 }
+
+/// A node without neighbours says so in the page and offers what to do:
+/// its own invite (here, a node on loopback only, which has none to give
+/// and says how to get one) and a field for a neighbour's code.
+#[test]
+fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp.path().join("anne"));
+    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let mut anne_node = node(&anne, &[]);
+    let published = anne_node.published(&addr_file(&anne), |_| true);
+    let url = format!("{}/", published["api"].as_str().unwrap());
+    let browser = browser();
+    let pairing = anne.json(&["web", "--no-browser"]);
+    browser.go(pairing["url"].as_str().unwrap());
+    browser.wait("sent to the map", "return location.pathname === '/'");
+    browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
+    browser.go(&url);
+
+    browser.wait(
+        "the lonely node's panel",
+        "return !document.getElementById('lonely').hidden && document.getElementById('invite-error').textContent",
+    );
+    assert!(
+        browser
+            .text("#lonely-title")
+            .contains("Pas encore de voisins")
+    );
+    assert!(
+        browser
+            .text("#invite-error")
+            .contains("--listen /ip4/0.0.0.0/tcp/4001"),
+        "{}",
+        browser.text("#invite-error")
+    );
+    browser.screenshot("lonely");
+
+    // A neighbour's code, pasted: remembered, and the node calls it.
+    let peer = node::net::PeerId::random();
+    let code = node::net::invite::Invite::new(
+        "97400",
+        peer,
+        &["/ip4/10.99.0.7/tcp/4001".parse().unwrap()],
+    )
+    .encode();
+    browser.type_in("#join-invite", &code);
+    browser.click("#join-invite-form button[type=submit]");
+    browser.wait(
+        "the invite accepted",
+        "return document.getElementById('toast').textContent.startsWith('Invitation enregistrée')",
+    );
+    // Mistyped: the node says so.
+    browser.type_in("#join-invite", &code[..code.len() - 2]);
+    browser.click("#join-invite-form button[type=submit]");
+    browser.wait(
+        "the typo said",
+        "return document.getElementById('toast').textContent.includes('mistyped')",
+    );
+}

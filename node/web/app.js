@@ -30,6 +30,11 @@ const TEXT = {
     pairing_expired: "Ce lien a déjà servi ou a expiré : lancez « communecter web » pour en avoir un autre.",
     change_by: "modification par", unknown_commune: "Code postal inconnu.",
     send: "Envoyer", back: "Retour à la liste",
+    lonely_title: "Pas encore de voisins",
+    lonely_intro: "Votre nœud ne connaît encore aucun autre nœud. Donnez votre invitation à un voisin, collez la sienne, ou lancez le nœud avec l'adresse d'un relais (--bootstrap).",
+    your_invite: "Votre invitation", their_invite: "L'invitation d'un voisin", meet: "Rejoindre ce voisin",
+    invite_accepted: "Invitation enregistrée : votre nœud appelle ce voisin.",
+    invite_unreachable: "Votre nœud n'écoute que sur cet ordinateur : lancez-le avec --listen /ip4/0.0.0.0/tcp/4001 pour inviter un voisin.",
   },
   en: {
     skip: "Skip to the list", search: "Search", add: "Add", filters: "Filters",
@@ -57,6 +62,11 @@ const TEXT = {
     pairing_expired: "This link was used already or has expired: run `communecter web` for another one.",
     change_by: "change by", unknown_commune: "Unknown postal code.",
     send: "Send", back: "Back to the list",
+    lonely_title: "No neighbours yet",
+    lonely_intro: "Your node knows no other node yet. Give your invite to a neighbour, paste theirs, or start the node with a relay's address (--bootstrap).",
+    your_invite: "Your invite", their_invite: "A neighbour's invite", meet: "Meet this neighbour",
+    invite_accepted: "Invite saved: your node is calling this neighbour.",
+    invite_unreachable: "Your node listens on this computer only: start it with --listen /ip4/0.0.0.0/tcp/4001 to invite a neighbour.",
   },
 };
 
@@ -583,6 +593,44 @@ async function start() {
   await loadEntities();
 }
 
+/** Shows what a node without peers can do: give its invite, take one. */
+async function checkNeighbours() {
+  let status;
+  try {
+    status = await api("GET", "/api/status");
+  } catch {
+    return;
+  }
+  const running = status.joined && typeof status.network === "object";
+  const lonely = running && status.network.peers === 0;
+  const panel = $("lonely");
+  if (lonely && panel.hidden) {
+    try {
+      const invite = await api("GET", "/api/invite");
+      $("invite-code").value = invite.code;
+      $("invite-box").hidden = false;
+      $("invite-error").textContent = "";
+    } catch (error) {
+      $("invite-code").value = "";
+      $("invite-box").hidden = true;
+      $("invite-error").textContent = /loopback/.test(error.message) ? t("invite_unreachable") : error.message;
+    }
+  }
+  panel.hidden = !lonely;
+  $("join-invite-form").hidden = !canWrite;
+}
+
+$("join-invite-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await api("POST", "/api/join", { code: $("join-invite").value });
+    $("join-invite").value = "";
+    toast(t("invite_accepted"));
+  } catch (error) {
+    toast(error.message);
+  }
+});
+
 async function boot() {
   translatePage();
   if (new URLSearchParams(location.search).get("pairing") === "expired") {
@@ -596,6 +644,8 @@ async function boot() {
   }
   listen();
   await start();
+  await checkNeighbours();
+  setInterval(checkNeighbours, 10_000);
 }
 
 boot().catch((error) => toast(error.message));
