@@ -280,6 +280,11 @@ fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
             .text("#lonely-title")
             .contains("Pas encore de voisins")
     );
+    assert_eq!(
+        browser.eval("return document.getElementById('invite-box').hidden", &[]),
+        json!(true),
+        "no invite to show"
+    );
     assert!(
         browser
             .text("#invite-error")
