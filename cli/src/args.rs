@@ -464,6 +464,12 @@ pub(crate) struct NetworkArgs {
     /// (repeatable), e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) bootstrap: Vec<node::net::Multiaddr>,
+    /// A list of community relays to connect to at start: one multiaddr
+    /// (ending with /p2p/PEER_ID) or invite code per line, `#` for
+    /// comments (default: relays.txt in the data directory, if there is
+    /// one).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) relays: Option<std::path::PathBuf>,
     /// Do not look for neighbours on the local network (mDNS).
     #[arg(long)]
     pub(crate) no_mdns: bool,
@@ -475,6 +481,30 @@ pub(crate) struct NetworkArgs {
 }
 
 impl NetworkArgs {
+    /// Adds the community relays of `--relays FILE`, or of the data
+    /// directory's list, to the peers dialled at start.
+    pub(crate) fn with_relay_list(mut self, dir: &node::identity::DataDir) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let (path, given) = match &self.relays {
+            Some(path) => (path.clone(), true),
+            None => (dir.root().join(node::net::invite::RELAY_LIST), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if !given && error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(self);
+            }
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("reading the relay list {}", path.display()));
+            }
+        };
+        let relays = node::net::invite::read_relay_list(&text)
+            .map_err(|error| anyhow::anyhow!("the relay list {}: {error}", path.display()))?;
+        self.bootstrap.extend(relays);
+        Ok(self)
+    }
+
     /// The network: these flags over the defaults, listening on
     /// `default_listen` when no --listen is given.
     pub(crate) fn config(self, default_listen: Vec<node::net::Multiaddr>) -> node::net::NetConfig {

@@ -411,6 +411,7 @@ fn run(cli: Cli) -> Result<()> {
                     println!("Joined: your profile is {}.", local.profile.person);
                 }
             }
+            let network = network.with_relay_list(&dir)?;
             let net = (!offline).then(|| network.config(node::net::NetConfig::default().listen));
             run_node(
                 node::daemon::DaemonConfig {

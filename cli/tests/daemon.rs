@@ -232,14 +232,38 @@ fn a_relay_keeps_a_postal_code_while_its_nodes_are_off() {
     std::thread::sleep(Duration::from_secs(2));
     assert!(a.terminate().success());
 
-    let bruno = Communecter::new(BIN, temp.path().join("b"));
-    let _b = bruno.start_node(
-        &temp.path().join("b.json"),
-        &["--postal-code", "97400", "--bootstrap", &relay_address],
-    );
+    // Bruno's node knows the relay from the data directory's list of
+    // community relays, not from a flag.
+    let bruno_home = temp.path().join("b");
+    std::fs::create_dir_all(&bruno_home).unwrap();
+    std::fs::write(
+        bruno_home.join("relays.txt"),
+        format!("# Le relais de la commune\n{relay_address}\n"),
+    )
+    .unwrap();
+    let bruno = Communecter::new(BIN, bruno_home);
+    let _b = bruno.start_node(&temp.path().join("b.json"), &["--postal-code", "97400"]);
     eventually("B gets A's garage from the relay", PATIENCE, || {
         bruno.lists(&id, &["--kind", "organization"])
     });
+
+    // A list with a line that is no relay's address stops the node, saying
+    // which line.
+    let chloe_home = temp.path().join("c");
+    std::fs::create_dir_all(&chloe_home).unwrap();
+    let list = chloe_home.join("relais.txt");
+    std::fs::write(&list, format!("{relay_address}\nrelais.example.org\n")).unwrap();
+    let chloe = Communecter::new(BIN, chloe_home);
+    let output = chloe.run(&[
+        "node",
+        "--postal-code",
+        "97400",
+        "--relays",
+        list.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("relais.txt: line 2:"), "{error}");
 }
 
 /// What a node that joined and answered one `status` wrote to stderr, run

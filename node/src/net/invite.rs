@@ -192,6 +192,43 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The file name of a data directory's list of community relays.
+pub const RELAY_LIST: &str = "relays.txt";
+
+/// The addresses of a list of community relays: one per line, each a
+/// multiaddr ending with the relay's peer id or an invite code; blank
+/// lines and lines starting with `#` are comments. A line that is
+/// neither is an error naming it, so a mistyped list is not half used.
+pub fn read_relay_list(text: &str) -> Result<Vec<Multiaddr>, String> {
+    let mut addresses = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.to_ascii_lowercase().starts_with(PREFIX) {
+            let invite =
+                Invite::decode(line).map_err(|error| format!("line {}: {error}", n + 1))?;
+            addresses.extend(invite.dial_addresses());
+            continue;
+        }
+        let address: Multiaddr = line
+            .parse()
+            .map_err(|error| format!("line {}: {line:?} is not a multiaddr ({error})", n + 1))?;
+        if !matches!(
+            address.iter().last(),
+            Some(libp2p::multiaddr::Protocol::P2p(_))
+        ) {
+            return Err(format!(
+                "line {}: {line} does not end with the relay's peer id (/p2p/12D3KooW…)",
+                n + 1
+            ));
+        }
+        addresses.push(address);
+    }
+    Ok(addresses)
+}
+
 /// `bytes` in base 32, without padding.
 fn base32(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
@@ -281,6 +318,28 @@ mod tests {
                 .to_string()
                 .ends_with(&format!("/p2p/{}", invite.peer_id))
         );
+    }
+
+    #[test]
+    fn a_relay_list_holds_addresses_and_codes_and_says_which_line_is_wrong() {
+        let invite = invite();
+        let relay =
+            "/ip4/192.0.2.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+        let list = format!(
+            "# Relais de la commune\n\n{relay}\n  {}  \n",
+            invite.encode()
+        );
+        let addresses = read_relay_list(&list).unwrap();
+        assert_eq!(addresses.len(), 1 + invite.addresses.len());
+        assert_eq!(addresses[0].to_string(), relay);
+        let error = read_relay_list("# ok\n/ip4/192.0.2.7/tcp/4001\n").unwrap_err();
+        assert!(
+            error.starts_with("line 2:") && error.contains("peer id"),
+            "{error}"
+        );
+        let error = read_relay_list("relais.example.org\n").unwrap_err();
+        assert!(error.starts_with("line 1:"), "{error}");
+        assert_eq!(read_relay_list("").unwrap(), Vec::<Multiaddr>::new());
     }
 
     #[test]
