@@ -78,7 +78,7 @@ fn a_citizen_uses_the_web_map() {
     // Add an organization by the form, placed by clicking on the map.
     browser.click("#add-button");
     browser.type_in("#entity-name", "Théâtre du Kiosque");
-    browser.select("#entity-organization-type", "ngo");
+    browser.select("#entity-organization-type", "local_business");
     browser.type_in("#entity-category", "théâtre");
     browser.type_in("#entity-tags", "culture, spectacle");
     browser.click("#place-button");
@@ -228,6 +228,14 @@ fn a_citizen_uses_the_web_map() {
         browser.eval("return document.documentElement.lang", &[]),
         json!("en")
     );
+    // The button's name starts with what it shows.
+    assert_eq!(
+        browser.eval(
+            "const b = document.getElementById('lang'); return [b.textContent, b.getAttribute('aria-label')]",
+            &[]
+        ),
+        json!(["FR", "FR, Français"])
+    );
 }
 
 #[test]
@@ -315,4 +323,63 @@ fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
         "the typo said",
         "return document.getElementById('toast').textContent.includes('mistyped')",
     );
+}
+
+/// Each kind offers the actions that fit it: one asks to join an
+/// association, not a business; one recommends a business, not an
+/// association.
+#[test]
+fn the_actions_fit_the_kind() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp.path().join("anne"));
+    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    anne.ok(&[
+        "add",
+        "organization",
+        "--name",
+        "Troupe du Kiosque",
+        "--type",
+        "ngo",
+    ]);
+    anne.ok(&[
+        "add",
+        "organization",
+        "--name",
+        "Garage Payet",
+        "--type",
+        "local_business",
+    ]);
+    anne.ok(&["add", "place", "--name", "Jardin du Butor"]);
+    let mut anne_node = node(&anne, &[]);
+    let published = anne_node.published(&addr_file(&anne), |_| true);
+    let url = format!("{}/", published["api"].as_str().unwrap());
+    let browser = browser();
+    let pairing = anne.json(&["web", "--no-browser"]);
+    browser.go(pairing["url"].as_str().unwrap());
+    browser.wait("sent to the map", "return location.pathname === '/'");
+    browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
+    browser.go(&url);
+    let actions = |name: &str| {
+        browser.wait(
+            "the list",
+            &format!("return [...document.querySelectorAll('#list button')].some((b) => b.textContent.includes({name:?}))"),
+        );
+        browser.eval(
+            "[...document.querySelectorAll('#list button')].find((b) => b.textContent.includes(arguments[0])).click()",
+            &[json!(name)],
+        );
+        browser.wait(
+            "its page",
+            &format!("return document.getElementById('detail-name')?.textContent === {name:?}"),
+        );
+        browser.text("#detail .actions")
+    };
+    let troupe = actions("Troupe du Kiosque");
+    assert!(troupe.contains("Demander à rejoindre"), "{troupe}");
+    assert!(!troupe.contains("Je recommande"), "{troupe}");
+    let garage = actions("Garage Payet");
+    assert!(garage.contains("Je recommande"), "{garage}");
+    assert!(!garage.contains("Demander à rejoindre"), "{garage}");
+    let garden = actions("Jardin du Butor");
+    assert!(garden.contains("Je recommande"), "{garden}");
 }

@@ -131,7 +131,10 @@ function translatePage() {
     node.setAttribute("aria-label", t(node.dataset.i18nLabel));
   }
   $("lang").textContent = lang === "fr" ? "EN" : "FR";
-  $("lang").setAttribute("aria-label", lang === "fr" ? "English" : "Français");
+  // The name starts with the letters shown, as speech input users say
+  // them (axe: label-content-name-mismatch), in the language it offers.
+  $("lang").setAttribute("aria-label", lang === "fr" ? "EN, English" : "FR, Français");
+  $("lang").setAttribute("lang", lang === "fr" ? "en" : "fr");
   render();
 }
 
@@ -324,14 +327,24 @@ async function showDetail(entity, history) {
     const editButton = el("button", t("edit"), { type: "button" });
     editButton.addEventListener("click", () => openEntityForm(entity));
     actions.append(editButton);
-    const relation = { organization: "member", project: "contributor", event: "attendee" }[entity.kind];
+    // Actions that fit the kind: one joins an association or a group, not
+    // a business or a public service; one recommends a business, a
+    // service or a place, not an association. An organization of no
+    // stated form gets both.
+    const orgForm = entity.kind === "organization" ? entity.fields?.organization_type : null;
+    const joinable = entity.kind !== "organization" || !["local_business", "government"].includes(orgForm);
+    const recommendable = entity.kind === "place"
+      || (entity.kind === "organization" && !["ngo", "group"].includes(orgForm));
+    const relation = joinable
+      ? { organization: "member", project: "contributor", event: "attendee" }[entity.kind]
+      : undefined;
     if (relation) {
       const label = { member: t("ask_join"), contributor: t("contribute"), attendee: t("attend") }[relation];
       const join = el("button", label, { type: "button" });
       join.addEventListener("click", () => link(entity.id, relation, null));
       actions.append(join);
     }
-    if (entity.kind === "organization" || entity.kind === "place") {
+    if (recommendable) {
       const form = el("form", null, { class: "recommend" });
       const input = el("input", null, { id: "recommend-comment", maxlength: "280" });
       form.append(el("label", t("recommend_comment"), { for: "recommend-comment" }), input,
