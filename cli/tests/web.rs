@@ -257,6 +257,12 @@ fn the_page_is_refused_to_other_host_names() {
             .status
     };
     assert_eq!(status(&format!("localhost:{port}")), 200);
+    // The page's icon.
+    let icon = client
+        .get_with_host(&format!("{api}/favicon.svg"), authority)
+        .unwrap();
+    assert_eq!(icon.status, 200);
+    assert!(icon.body.starts_with("<svg"), "{}", icon.body);
     assert_eq!(status(authority), 200);
     assert_eq!(status(&format!("evil.example:{port}")), 403);
 }
