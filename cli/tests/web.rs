@@ -94,6 +94,16 @@ fn a_citizen_uses_the_web_map() {
         "return document.querySelectorAll('.pin-organization, .marker-cluster').length",
     );
     browser.screenshot("2-added");
+    // Its letter stands upright: the turns of the letter and of all that
+    // holds it add up to none.
+    let turned = browser.eval(
+        "const letter = document.querySelector('.pin-organization span'); if (!letter) return null; \
+         let degrees = 0; for (let node = letter; node && node !== document.body; node = node.parentElement) { \
+           const t = getComputedStyle(node).transform; if (t && t !== 'none') { const m = new DOMMatrix(t); degrees += Math.atan2(m.b, m.a) * 180 / Math.PI; } } \
+         return Math.round(degrees);",
+        &[],
+    );
+    assert_eq!(turned, json!(0), "the marker's letter is turned");
 
     // Recommend it, with a comment.
     browser.type_in("#recommend-comment", "Des spectacles formidables");

@@ -152,7 +152,7 @@ let fitted = false;
 function icon(kind) {
   return L.divIcon({
     className: `pin pin-${kind}`,
-    html: `<span aria-hidden="true">${KIND_SYMBOL[kind] || "?"}</span>`,
+    html: `<div class="shape"><span aria-hidden="true">${KIND_SYMBOL[kind] || "?"}</span></div>`,
     iconSize: [30, 30],
     iconAnchor: [15, 30],
   });
