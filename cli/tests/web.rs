@@ -135,6 +135,21 @@ fn a_citizen_uses_the_web_map() {
         "return document.querySelector('#detail .short')?.textContent === 'Théâtre amateur depuis 1987'",
     );
     assert!(browser.text("#detail dl").contains("1 rue du Kiosque"));
+    // History names who changed what.
+    let history = browser.wait(
+        "the edit in the history",
+        "const lines = [...document.querySelectorAll('#detail .history li')].map((li) => li.textContent); return lines.length >= 3 && lines.join('\\n')",
+    );
+    let history = history.as_str().unwrap();
+    let lines: Vec<&str> = history.lines().collect();
+    assert!(lines[0].ends_with("Anne Hoarau : création"), "{history}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .ends_with("Anne Hoarau : adresse, en bref"),
+        "{history}"
+    );
 
     // Filters: no event yet; the organization is listed under its kind and
     // category.

@@ -29,6 +29,8 @@ const TEXT = {
     read_only: "Lecture seule : pour écrire depuis ce navigateur, lancez « communecter web » et ouvrez le lien qu'il donne.",
     pairing_expired: "Ce lien a déjà servi ou a expiré : lancez « communecter web » pour en avoir un autre.",
     change_by: "modification par", unknown_commune: "Code postal inconnu.",
+    created: "création", links_changed: "liens", admins_changed: "administrateurs",
+    deleted_changed: "suppression", open_edition_changed: "ouverture à tous",
     send: "Envoyer", back: "Retour à la liste",
     lonely_title: "Pas encore de voisins",
     lonely_intro: "Votre nœud ne connaît encore aucun autre nœud. Donnez votre invitation à un voisin, collez la sienne, ou lancez le nœud avec l'adresse d'un relais (--bootstrap).",
@@ -61,6 +63,8 @@ const TEXT = {
     read_only: "Read only: to write from this browser, run `communecter web` and open the link it gives.",
     pairing_expired: "This link was used already or has expired: run `communecter web` for another one.",
     change_by: "change by", unknown_commune: "Unknown postal code.",
+    created: "created", links_changed: "links", admins_changed: "admins",
+    deleted_changed: "deletion", open_edition_changed: "open edition",
     send: "Send", back: "Back to the list",
     lonely_title: "No neighbours yet",
     lonely_intro: "Your node knows no other node yet. Give your invite to a neighbour, paste theirs, or start the node with a relay's address (--bootstrap).",
@@ -360,9 +364,11 @@ async function showDetail(entity, history) {
   const past = el("section", null, { class: "history" });
   past.append(el("h3", t("history")));
   const changes = el("ol");
-  for (const change of history) {
+  for (const [n, change] of history.entries()) {
     const when = new Date(change.time * 1000).toLocaleString(lang);
-    changes.append(el("li", `${when} — ${t("change_by")} ${change.author.slice(0, 8)}`));
+    const who = change.person ? await personName(change.person) : change.author.slice(0, 8);
+    const what = n === 0 ? t("created") : (change.changed || []).map(changedLabel).join(", ");
+    changes.append(el("li", `${when} — ${who}${what ? ` : ${what}` : ""}`));
   }
   past.append(changes);
   detail.append(past);
@@ -370,6 +376,18 @@ async function showDetail(entity, history) {
   detail.hidden = false;
   detail.focus();
   if (entity.geo) map.setView([entity.geo.lat, entity.geo.lon], Math.max(map.getZoom(), 15));
+}
+
+/** What a history line says a change wrote: a field's name, or what a
+ * structural key holds. */
+function changedLabel(key) {
+  const structural = {
+    tags: "tag", geo: "position", address: "address", links: "links_changed",
+    recommends: "recommended_by", admins: "admins_changed", confirmed: "members",
+    deleted: "deleted_changed", open_edition: "open_edition_changed",
+  };
+  const label = t(structural[key] || key);
+  return label === key ? key : label.toLowerCase();
 }
 
 async function link(id, relation, comment) {

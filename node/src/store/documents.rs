@@ -89,7 +89,7 @@ pub(super) fn load_row(
 #[schema(examples(json!({
     "hash": "08f4743001bb03a8d680ffdf473f37a47aee850ea38ae26e314adcb76974a1bf",
     "author": "1a5304b1686108db918704c3c9948b6a33e0e15e2159f827cf3e9ad956c53bf4",
-    "device": 3399940441u32, "time": 1795608969, "operations": 4
+    "device": 3399940441u32, "time": 1795608969, "operations": 4, "changed": ["description"]
 })))]
 pub struct HistoryEntry {
     /// The change hash (hex).
@@ -105,6 +105,53 @@ pub struct HistoryEntry {
     pub time: i64,
     /// Number of Automerge operations.
     pub operations: usize,
+    /// The author's person profile (its id follows from the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// What it wrote: the keys of the entity it changed (`name`, `tags`,
+    /// `address`, `links`…), sorted, without `updated_at`.
+    #[serde(default)]
+    pub changed: Vec<String>,
+}
+
+/// The root keys `change` writes in `doc` (which holds it).
+fn changed_keys(doc: &Automerge, change: &crdt_model::automerge::Change) -> Vec<String> {
+    use crdt_model::automerge::ReadDoc;
+    use crdt_model::automerge::legacy::{Key, ObjectId};
+    let Ok(expanded) = std::panic::catch_unwind(|| change.decode()) else {
+        return Vec::new();
+    };
+    let start = change.start_op().get();
+    let mut made: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for (index, op) in expanded.operations.iter().enumerate() {
+        let root_key = match &op.obj {
+            ObjectId::Root => match &op.key {
+                Key::Map(name) => Some(name.to_string()),
+                Key::Seq(_) => None,
+            },
+            ObjectId::Id(id) if id.actor() == change.actor_id() && id.counter() >= start => {
+                made.get(&id.counter()).cloned()
+            }
+            ObjectId::Id(id) => doc
+                .import_obj(&format!("{}@{}", id.counter(), id.actor()))
+                .ok()
+                .and_then(|obj| doc.parents(&obj).ok())
+                .and_then(|parents| parents.path().into_iter().next())
+                .and_then(|(_, prop)| match prop {
+                    crdt_model::automerge::Prop::Map(name) => Some(name),
+                    crdt_model::automerge::Prop::Seq(_) => None,
+                }),
+        };
+        if let Some(key) = root_key {
+            if matches!(op.action, crdt_model::automerge::legacy::OpType::Make(_)) {
+                made.insert(start + index as u64, key.clone());
+            }
+            keys.insert(key);
+        }
+    }
+    keys.remove("updated_at");
+    keys.into_iter().collect()
 }
 
 impl Store {
@@ -163,6 +210,8 @@ impl Store {
                         device: actor.map(|a| a.device).unwrap_or_default(),
                         time: change.timestamp(),
                         operations: change.len(),
+                        person: actor.map(|a| EntityId::person_of(&a.author).to_string()),
+                        changed: changed_keys(&doc, &change),
                     }
                 })
                 .collect(),
