@@ -414,3 +414,75 @@ fn the_actions_fit_the_kind() {
     let garden = actions("Jardin du Butor");
     assert!(garden.contains("Je recommande"), "{garden}");
 }
+
+/// Escape and a new form end the "place by clicking on the map" mode: a
+/// later click on the map opens nothing (it reopened the old form, and
+/// saving made a duplicate). Escape leaves the join dialog open: joining
+/// is the way in.
+#[test]
+fn placing_on_the_map_ends_with_escape_or_a_new_form() {
+    const ESCAPE: &str = "\u{e00c}";
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp.path().join("anne"));
+    let mut anne_node = node(&anne, &[]);
+    let published = anne_node.published(&addr_file(&anne), |_| true);
+    let url = format!("{}/", published["api"].as_str().unwrap());
+    let browser = browser();
+    let pairing = anne.json(&["web", "--no-browser"]);
+    browser.go(pairing["url"].as_str().unwrap());
+    browser.wait("sent to the map", "return location.pathname === '/'");
+    browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
+    browser.go(&url);
+    browser.wait(
+        "the join dialog",
+        "return document.getElementById('join-dialog').open",
+    );
+    browser.type_in("#join-name", ESCAPE);
+    assert_eq!(
+        browser.eval("return document.getElementById('join-dialog').open", &[]),
+        json!(true),
+        "Escape closed the join dialog"
+    );
+    browser.type_in("#join-name", "Anne Hoarau");
+    browser.type_in("#join-postal", "97400");
+    browser.wait(
+        "the communes of 97400",
+        "return document.querySelectorAll('#join-commune option').length",
+    );
+    browser.click("#join-form button[type=submit]");
+    browser.wait(
+        "joined",
+        "return !document.getElementById('join-dialog').open && document.getElementById('commune').textContent",
+    );
+
+    let placing = || {
+        browser.eval(
+            "return [document.getElementById('map').classList.contains('placing'), document.getElementById('entity-dialog').open]",
+            &[],
+        )
+    };
+    // Escape while placing: back to the form, with what was typed.
+    browser.click("#add-button");
+    browser.type_in("#entity-name", "Boulangerie du Port");
+    browser.click("#place-button");
+    assert_eq!(placing(), json!([true, false]));
+    browser.type_in("#search", ESCAPE);
+    browser.wait(
+        "the form again",
+        "return document.getElementById('entity-dialog').open",
+    );
+    assert_eq!(placing(), json!([false, true]));
+    assert_eq!(
+        browser.eval("return document.getElementById('entity-name').value", &[]),
+        json!("Boulangerie du Port")
+    );
+    // Placing, then a new form: the mode ends; a click on the map later
+    // opens nothing.
+    browser.click("#place-button");
+    assert_eq!(placing(), json!([true, false]));
+    browser.click("#add-button");
+    assert_eq!(placing(), json!([false, true]));
+    browser.click("#entity-cancel");
+    browser.click("#map");
+    assert_eq!(placing(), json!([false, false]));
+}

@@ -166,8 +166,7 @@ map.on("click", (event) => {
   if (!state.placing) return;
   $("entity-lat").value = event.latlng.lat.toFixed(6);
   $("entity-lon").value = event.latlng.lng.toFixed(6);
-  state.placing = false;
-  $("map").classList.remove("placing");
+  stopPlacing();
   $("entity-dialog").showModal();
 });
 
@@ -420,6 +419,8 @@ function showKindFields() {
 }
 
 function openEntityForm(entity) {
+  // A new form ends a placing left half-way.
+  stopPlacing();
   const form = $("entity-form");
   form.reset();
   state.editing = entity || null;
@@ -471,6 +472,31 @@ function formEdits(form, before) {
   }
   return edits;
 }
+
+/** Leaves the "place by clicking on the map" mode. */
+function stopPlacing() {
+  state.placing = false;
+  $("map").classList.remove("placing");
+}
+
+// Escape while placing goes back to the form, as it was.
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.placing) {
+    event.preventDefault();
+    stopPlacing();
+    // After this key is done with: the browser closes the top dialog on
+    // Escape, which would be the form just opened again.
+    setTimeout(() => $("entity-dialog").showModal(), 0);
+  }
+});
+
+// Joining is the way in: Escape does not close the join dialog for good
+// (browsers may close it whatever the page says; it opens again).
+let joinedHere = false;
+$("join-dialog").addEventListener("cancel", (event) => event.preventDefault());
+$("join-dialog").addEventListener("close", () => {
+  if (!joinedHere) $("join-dialog").showModal();
+});
 
 $("entity-kind").addEventListener("change", showKindFields);
 $("entity-cancel").addEventListener("click", () => $("entity-dialog").close());
@@ -538,6 +564,7 @@ $("join-form").addEventListener("submit", async (event) => {
       postal_code: form.elements.postal_code.value.trim(),
       insee: form.elements.insee.value || null,
     });
+    joinedHere = true;
     $("join-dialog").close();
     toast(t("joined_as", person.fields.name));
     await start();
