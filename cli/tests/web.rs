@@ -243,11 +243,31 @@ fn a_citizen_uses_the_web_map() {
     );
     browser.screenshot("5-live");
 
-    // English.
+    // English, with an entity's page open: the page and what the script
+    // wrote change language too.
+    browser.eval(
+        "[...document.querySelectorAll('#list button')].find((b) => b.textContent.includes('Théâtre du Kiosque')).click()",
+        &[],
+    );
+    browser.wait(
+        "the theatre's page",
+        "return !document.getElementById('detail').hidden && document.querySelector('#detail .back')?.textContent === 'Retour à la liste'",
+    );
     browser.click("#lang");
     browser.wait(
         "English",
         "return document.getElementById('add-button').textContent === 'Add'",
+    );
+    browser.wait(
+        "the open page in English",
+        "return document.querySelector('#detail .back')?.textContent === 'Back to the list'",
+    );
+    assert_eq!(
+        browser.eval(
+            "return document.querySelector('#filter-category option').textContent",
+            &[]
+        ),
+        json!("All")
     );
     assert_eq!(
         browser.eval("return document.documentElement.lang", &[]),

@@ -139,7 +139,11 @@ function translatePage() {
   // them (axe: label-content-name-mismatch), in the language it offers.
   $("lang").setAttribute("aria-label", lang === "fr" ? "EN, English" : "FR, Français");
   $("lang").setAttribute("lang", lang === "fr" ? "en" : "fr");
+  // What the script wrote is written again in the new language: the
+  // filters' "all", the open entity's page.
+  fillFilters();
   render();
+  if (state.selected && !$("detail").hidden) select(state.selected);
 }
 
 // ---- the map -------------------------------------------------------------
@@ -189,9 +193,14 @@ async function loadEntities() {
   for (const entity of state.entities) {
     if (entity.kind === "person") state.people.set(entity.id, entity.fields.name);
   }
+  fillFilters();
+  render();
+}
+
+/** The category and tag filters, from the entities shown. */
+function fillFilters() {
   fillChoices("filter-category", state.entities.map((e) => e.fields.category).filter(Boolean));
   fillChoices("filter-tag", state.entities.flatMap((e) => e.tags));
-  render();
 }
 
 function fillChoices(id, values) {
