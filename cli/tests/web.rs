@@ -223,6 +223,11 @@ fn a_citizen_uses_the_web_map() {
         ],
     );
     browser.eval("window.__stillHere = true", &[]);
+    // The keyboard focus is on an entry of the list when the change comes.
+    browser.eval(
+        "document.querySelector('#list button').focus(); window.__focused = document.activeElement.dataset.id",
+        &[],
+    );
     bruno.json(&[
         "add",
         "organization",
@@ -240,6 +245,14 @@ fn a_citizen_uses_the_web_map() {
     assert_eq!(
         browser.eval("return window.__stillHere === true", &[]),
         json!(true)
+    );
+    assert_eq!(
+        browser.eval(
+            "return document.activeElement.dataset.id === window.__focused && document.activeElement.closest('#list') !== null",
+            &[]
+        ),
+        json!(true),
+        "the keyboard focus left the list entry"
     );
     browser.screenshot("5-live");
 

@@ -143,7 +143,7 @@ function translatePage() {
   // filters' "all", the open entity's page.
   fillFilters();
   render();
-  if (state.selected && !$("detail").hidden) select(state.selected);
+  if (state.selected && !$("detail").hidden) select(state.selected, false);
 }
 
 // ---- the map -------------------------------------------------------------
@@ -216,6 +216,8 @@ function render() {
   state.shown = state.entities.filter(matches);
   cluster.clearLayers();
   const list = $("list");
+  // The list is written again: the entry with the keyboard focus keeps it.
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
   list.replaceChildren();
   const placed = [];
   for (const entity of state.shown) {
@@ -239,6 +241,10 @@ function render() {
     }
   }
   if (!state.shown.length) list.append(el("li", t("nothing"), { class: "empty" }));
+  if (focused) {
+    const again = [...list.querySelectorAll("button")].find((button) => button.dataset.id === focused);
+    if (again) again.focus({ preventScroll: true });
+  }
   $("count").textContent = t("count", state.shown.length);
   if (!fitted && placed.length) {
     map.fitBounds(placed, { maxZoom: 15, padding: [30, 30] });
@@ -258,7 +264,9 @@ async function personName(id) {
   return state.people.get(id);
 }
 
-async function select(id) {
+/** Opens an entity's page; `focus`: move the keyboard focus to it (not
+ * when it is only shown again, after a change or a language switch). */
+async function select(id, focus = true) {
   state.selected = id;
   let entity;
   let history;
@@ -271,7 +279,7 @@ async function select(id) {
     toast(error.message);
     return;
   }
-  await showDetail(entity, history);
+  await showDetail(entity, history, focus);
 }
 
 function row(list, label, value) {
@@ -279,7 +287,7 @@ function row(list, label, value) {
   list.append(el("dt", label), el("dd", value));
 }
 
-async function showDetail(entity, history) {
+async function showDetail(entity, history, focus = true) {
   const detail = $("detail");
   detail.replaceChildren();
   const close = el("button", t("back"), { type: "button", class: "back" });
@@ -382,7 +390,7 @@ async function showDetail(entity, history) {
   detail.append(past);
   $("list").hidden = true;
   detail.hidden = false;
-  detail.focus();
+  if (focus) detail.focus();
   if (entity.geo) map.setView([entity.geo.lat, entity.geo.lon], Math.max(map.getZoom(), 15));
 }
 
@@ -624,7 +632,7 @@ function listen() {
       const typing = $("detail").contains(document.activeElement)
         && document.activeElement.tagName === "INPUT";
       if (detailChanged && state.selected && !$("detail").hidden && !typing) {
-        await select(state.selected);
+        await select(state.selected, false);
       }
       detailChanged = false;
       fromNeighbour = false;
