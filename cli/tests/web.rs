@@ -446,6 +446,38 @@ fn the_actions_fit_the_kind() {
     assert!(!garage.contains("Demander à rejoindre"), "{garage}");
     let garden = actions("Jardin du Butor");
     assert!(garden.contains("Je recommande"), "{garden}");
+
+    // Each page has its own address; Back and Forward move between them
+    // and the list without leaving the map.
+    let garden_address = browser.eval("return location.href", &[]);
+    let garden_address = garden_address.as_str().unwrap().to_owned();
+    assert!(garden_address.contains("#/e/"), "{garden_address}");
+    browser.eval("history.back()", &[]);
+    browser.wait(
+        "the garage's page again",
+        "return document.getElementById('detail-name')?.textContent === 'Garage Payet' && location.hash.startsWith('#/e/')",
+    );
+    browser.click("#detail .back");
+    browser.wait(
+        "the list",
+        "return document.getElementById('detail').hidden && !document.getElementById('list').hidden && location.hash === ''",
+    );
+    browser.eval("history.back()", &[]);
+    browser.wait(
+        "the garage's page, by Back",
+        "return !document.getElementById('detail').hidden && document.getElementById('detail-name')?.textContent === 'Garage Payet'",
+    );
+    browser.eval("history.forward()", &[]);
+    browser.wait(
+        "the list, by Forward",
+        "return document.getElementById('detail').hidden && location.pathname === '/'",
+    );
+    // The address opens the page it names.
+    browser.go(&garden_address);
+    browser.wait(
+        "the garden's page from its address",
+        "return document.getElementById('detail-name')?.textContent === 'Jardin du Butor'",
+    );
 }
 
 /// Escape and a new form end the "place by clicking on the map" mode: a

@@ -265,13 +265,16 @@ async function personName(id) {
 }
 
 /** Opens an entity's page; `focus`: move the keyboard focus to it (not
- * when it is only shown again, after a change or a language switch). */
-async function select(id, focus = true) {
+ * when it is only shown again, after a change or a language switch);
+ * `push`: give it its own address in the history (`#/e/ID`), so that it
+ * can be bookmarked and Back returns to the list. */
+async function select(id, focus = true, push = focus) {
   state.selected = id;
+  if (push && entityInHash() !== id) window.history.pushState(null, "", `#/e/${id}`);
   let entity;
-  let history;
+  let changes;
   try {
-    [entity, history] = await Promise.all([
+    [entity, changes] = await Promise.all([
       api("GET", `/api/entities/${id}`),
       api("GET", `/api/entities/${id}/history`),
     ]);
@@ -279,8 +282,30 @@ async function select(id, focus = true) {
     toast(error.message);
     return;
   }
-  await showDetail(entity, history, focus);
+  await showDetail(entity, changes, focus);
 }
+
+/** The entity whose page the address names, if any. */
+function entityInHash() {
+  const match = location.hash.match(/^#\/e\/([a-z0-9]+)$/);
+  return match ? match[1] : null;
+}
+
+/** Back to the list; `push`: as a new step of the history. */
+function closeDetail(push = true) {
+  $("detail").hidden = true;
+  $("list").hidden = false;
+  state.selected = null;
+  if (push && entityInHash()) window.history.pushState(null, "", location.pathname + location.search);
+  $("list").focus();
+}
+
+// Back and Forward move between the list and the pages opened.
+window.addEventListener("popstate", () => {
+  const id = entityInHash();
+  if (id) select(id, true, false);
+  else if (state.selected) closeDetail(false);
+});
 
 function row(list, label, value) {
   if (value === undefined || value === null || value === "") return;
@@ -291,12 +316,7 @@ async function showDetail(entity, history, focus = true) {
   const detail = $("detail");
   detail.replaceChildren();
   const close = el("button", t("back"), { type: "button", class: "back" });
-  close.addEventListener("click", () => {
-    detail.hidden = true;
-    $("list").hidden = false;
-    state.selected = null;
-    $("list").focus();
-  });
+  close.addEventListener("click", () => closeDetail());
   detail.append(close, el("h2", entity.fields.name, { id: "detail-name" }));
   const f = entity.fields;
   detail.append(el("p", [t(entity.kind), f.category, f.organization_type && t(f.organization_type),
@@ -719,6 +739,9 @@ async function boot() {
   }
   listen();
   await start();
+  // An address naming an entity opens its page.
+  const linked = entityInHash();
+  if (linked) await select(linked, true, false);
   await checkNeighbours();
   setInterval(checkNeighbours, 10_000);
 }
