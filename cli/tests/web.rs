@@ -32,24 +32,31 @@ fn browser() -> Browser {
     Browser::start(Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots"))
 }
 
+/// Starts the citizen's node, pairs a fresh browser with it and opens the
+/// map in French: the node (stopped when dropped) and the browser.
+fn open_map(citizen: &Communecter) -> (Process, Browser) {
+    let mut running = node(citizen, &[]);
+    let published = running.published(&addr_file(citizen), |_| true);
+    let url = format!("{}/", published["api"].as_str().unwrap());
+    let browser = browser();
+    let pairing = citizen.json(&["web", "--no-browser"]);
+    browser.go(pairing["url"].as_str().unwrap());
+    browser.wait("sent to the map", "return location.pathname === '/'");
+    // French first, whatever the browser's language.
+    browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
+    browser.go(&url);
+    (running, browser)
+}
+
 const HOSTILE: &str = r#"<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"#;
 
 #[test]
 fn a_citizen_uses_the_web_map() {
     let temp = tempfile::tempdir().unwrap();
     let anne = citizen(&temp.path().join("anne"));
-    let mut anne_node = node(&anne, &[]);
-    let published = anne_node.published(&addr_file(&anne), |_| true);
-    let url = format!("{}/", published["api"].as_str().unwrap());
-    let browser = browser();
     // The page carries no secret: the citizen's command line pairs this
     // browser, whose one-time link sets the session cookie.
-    let pairing = anne.json(&["web", "--no-browser"]);
-    browser.go(pairing["url"].as_str().unwrap());
-    browser.wait("sent to the map", "return location.pathname === '/'");
-    // French first, whatever the browser's language.
-    browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
-    browser.go(&url);
+    let (mut anne_node, browser) = open_map(&anne);
 
     // Join: the commune list follows the postal code.
     browser.wait(
@@ -333,15 +340,7 @@ fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
     let temp = tempfile::tempdir().unwrap();
     let anne = citizen(&temp.path().join("anne"));
     anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
-    let mut anne_node = node(&anne, &[]);
-    let published = anne_node.published(&addr_file(&anne), |_| true);
-    let url = format!("{}/", published["api"].as_str().unwrap());
-    let browser = browser();
-    let pairing = anne.json(&["web", "--no-browser"]);
-    browser.go(pairing["url"].as_str().unwrap());
-    browser.wait("sent to the map", "return location.pathname === '/'");
-    browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
-    browser.go(&url);
+    let (_anne_node, browser) = open_map(&anne);
 
     browser.wait(
         "the lonely node's panel",
@@ -414,15 +413,7 @@ fn the_actions_fit_the_kind() {
         "local_business",
     ]);
     anne.ok(&["add", "place", "--name", "Jardin du Butor"]);
-    let mut anne_node = node(&anne, &[]);
-    let published = anne_node.published(&addr_file(&anne), |_| true);
-    let url = format!("{}/", published["api"].as_str().unwrap());
-    let browser = browser();
-    let pairing = anne.json(&["web", "--no-browser"]);
-    browser.go(pairing["url"].as_str().unwrap());
-    browser.wait("sent to the map", "return location.pathname === '/'");
-    browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
-    browser.go(&url);
+    let (_anne_node, browser) = open_map(&anne);
     let actions = |name: &str| {
         browser.wait(
             "the list",
@@ -489,15 +480,7 @@ fn placing_on_the_map_ends_with_escape_or_a_new_form() {
     const ESCAPE: &str = "\u{e00c}";
     let temp = tempfile::tempdir().unwrap();
     let anne = citizen(&temp.path().join("anne"));
-    let mut anne_node = node(&anne, &[]);
-    let published = anne_node.published(&addr_file(&anne), |_| true);
-    let url = format!("{}/", published["api"].as_str().unwrap());
-    let browser = browser();
-    let pairing = anne.json(&["web", "--no-browser"]);
-    browser.go(pairing["url"].as_str().unwrap());
-    browser.wait("sent to the map", "return location.pathname === '/'");
-    browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
-    browser.go(&url);
+    let (_anne_node, browser) = open_map(&anne);
     browser.wait(
         "the join dialog",
         "return document.getElementById('join-dialog').open",
