@@ -48,7 +48,11 @@ fn keep_sequence(inputs: &[Vec<u8>]) {
     for (n, input) in inputs.iter().enumerate() {
         let _ = std::fs::write(dir.join(format!("{n:04}")), input);
     }
-    eprintln!("the {} inputs of this store: {}/", inputs.len(), dir.display());
+    eprintln!(
+        "the {} inputs of this store: {}/",
+        inputs.len(),
+        dir.display()
+    );
 }
 
 /// The hostile peer's keys.
