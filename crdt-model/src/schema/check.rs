@@ -250,6 +250,15 @@ pub fn postal_key(code: &str, country: &str) -> String {
     }
 }
 
+/// Checks a key [`postal_key`] writes: a French postal code, or
+/// `CC-code` for another country.
+pub fn check_postal_key(key: &str) -> Result<(), ValidationError> {
+    match key.split_once('-') {
+        Some((country, code)) if country.len() == 2 => check_postal_code(code, country),
+        _ => check_postal_code(key, "FR"),
+    }
+}
+
 /// Checks a tag: trimmed, 1 to [`MAX_TAG_CHARS`] characters, no control
 /// characters, no `/` (tags appear in URLs).
 pub fn check_tag(tag: &str) -> Result<(), ValidationError> {

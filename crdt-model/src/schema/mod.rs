@@ -17,7 +17,7 @@ mod check;
 
 pub use check::{
     DateKey, MAX_POSTAL_CODE_BYTES, check_country, check_dates, check_length, check_postal_code,
-    check_tag, check_visible, is_bidi_control, is_invisible, postal_key,
+    check_postal_key, check_tag, check_visible, is_bidi_control, is_invisible, postal_key,
 };
 use check::{check_coordinate, check_text};
 

@@ -213,12 +213,17 @@ pub(super) async fn peers(State(state): Shared) -> Result<Json<Vec<PeerStatus>>,
                 .map_err(|error| ApiError::internal(error.to_string()))?;
             Ok(Json(status.peers))
         }
-        None => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "offline",
-            "this node's network is not running (it starts once the node has joined)",
-        )),
+        None => Err(offline()),
     }
+}
+
+/// The answer to a request for the network while it does not run.
+pub(super) fn offline() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "offline",
+        "this node's network is not running (it starts once the node has joined)",
+    )
 }
 
 /// Follow another postal code

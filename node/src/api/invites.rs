@@ -10,13 +10,13 @@ use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 
 use super::error::{ApiError, ErrorBody, blocking, json_body};
-use super::handlers::Shared;
+use super::handlers::{Shared, offline};
 use super::openapi::{Internal, NotJoined, WriteErrors};
 use super::types::{InviteCode, JoinInvite, Joined};
 use crate::net::invite::Invite;
 
-/// Whether another computer may reach `address`: not loopback, not the
-/// unspecified address, not a relay circuit without its relay.
+/// Whether another computer may reach `address`: an IP address that is
+/// neither loopback nor unspecified, or a DNS name.
 fn reachable(address: &Multiaddr) -> bool {
     match address.iter().next() {
         Some(Protocol::Ip4(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
@@ -121,12 +121,4 @@ pub(super) async fn join(
         }
     }
     Ok(Json(Joined { invite, dialled }))
-}
-
-fn offline() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "offline",
-        "this node's network is not running (it starts once the node has joined)",
-    )
 }

@@ -70,17 +70,13 @@ impl Invite {
     /// The code.
     pub fn encode(&self) -> String {
         let mut bytes = Vec::new();
-        let mut field = |data: &[u8]| {
-            bytes.push(u8::try_from(data.len()).unwrap_or(u8::MAX));
-            bytes.extend_from_slice(&data[..data.len().min(255)]);
-        };
-        field(self.postal_code.as_bytes());
+        push_field(&mut bytes, self.postal_code.as_bytes());
         let peer = self
             .peer_id
             .parse::<PeerId>()
             .map(|peer| peer.to_bytes())
             .unwrap_or_default();
-        field(&peer);
+        push_field(&mut bytes, &peer);
         let addresses: Vec<Vec<u8>> = self
             .addresses
             .iter()
@@ -90,8 +86,7 @@ impl Invite {
             .collect();
         bytes.push(addresses.len() as u8);
         for address in &addresses {
-            bytes.push(u8::try_from(address.len()).unwrap_or(u8::MAX));
-            bytes.extend_from_slice(&address[..address.len().min(255)]);
+            push_field(&mut bytes, address);
         }
         let checksum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&checksum[..CHECKSUM]);
@@ -118,17 +113,9 @@ impl Invite {
         let mut reader = Reader(data);
         let postal_code = String::from_utf8(reader.field("postal code")?.to_vec())
             .map_err(|_| InviteError::Malformed("the postal code is not text".into()))?;
-        crdt_model::schema::check_postal_code(&postal_code, "FR")
-            .or_else(|_| {
-                postal_code
-                    .split_once('-')
-                    .map_or(Err(()), |(country, code)| {
-                        crdt_model::schema::check_postal_code(code, country).map_err(|_| ())
-                    })
-            })
-            .map_err(|()| {
-                InviteError::Malformed(format!("{postal_code:?} is not a postal code"))
-            })?;
+        crdt_model::schema::check_postal_key(&postal_code).map_err(|error| {
+            InviteError::Malformed(format!("{postal_code:?} is not a postal code: {error}"))
+        })?;
         let peer = PeerId::from_bytes(reader.field("peer id")?)
             .map_err(|error| InviteError::Malformed(format!("peer id: {error}")))?;
         let count = usize::from(reader.byte("address count")?);
@@ -165,6 +152,14 @@ impl Invite {
             })
             .collect()
     }
+}
+
+/// Writes a length byte, then `data` (at most 255 bytes of it): what
+/// [`Reader::field`] reads.
+fn push_field(bytes: &mut Vec<u8>, data: &[u8]) {
+    let length = data.len().min(usize::from(u8::MAX));
+    bytes.push(length as u8);
+    bytes.extend_from_slice(&data[..length]);
 }
 
 /// Reads the bytes of a code in order.
