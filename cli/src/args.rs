@@ -203,6 +203,16 @@ pub(crate) enum Command {
         /// Most data a relayed connection carries, in MiB.
         #[arg(long, default_value_t = 64)]
         max_circuit_mib: u64,
+        /// The relay's name in the entry it writes in each postal code it
+        /// serves (nodes there learn it from any peer).
+        #[arg(long, default_value = "Relais communautaire", value_name = "NAME")]
+        name: String,
+        /// An address to write first in the relay's entries: a DNS name
+        /// (/dns4/relais.example.org/tcp/4001) or a public address the
+        /// machine does not see, behind a port forward (repeatable). The
+        /// addresses it listens on that others may reach follow.
+        #[arg(long, value_name = "MULTIADDR")]
+        announce: Vec<node::net::Multiaddr>,
     },
     /// The peers the running node is connected to, with their postal codes
     /// and their last sync.

@@ -226,6 +226,8 @@ fn run(cli: Cli) -> Result<()> {
             max_circuits,
             max_circuit_seconds,
             max_circuit_mib,
+            name,
+            announce,
         } => {
             let listen = vec![
                 "/ip4/0.0.0.0/tcp/4001".parse()?,
@@ -246,6 +248,7 @@ fn run(cli: Cli) -> Result<()> {
                     ..network.config(listen)
                 },
                 addr_file,
+                entry: Some(node::relay::RelayEntry { name, announce }),
             })
         }
         Command::FollowPostalCode { postal_code } => {
@@ -612,7 +615,7 @@ fn new_entity(kind: Kind, name: String, fields: EntityFields) -> Result<NewEntit
         Kind::Organization => Some(Field::OrganizationType),
         Kind::Event => Some(Field::EventType),
         Kind::Place => Some(Field::PlaceType),
-        Kind::Project | Kind::Person => None,
+        Kind::Project | Kind::Person | Kind::Relay => None,
     };
     if let (Some(value), None) = (&fields.kind_type, type_field) {
         bail!("a {kind} has no --type (got {value:?})");

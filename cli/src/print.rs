@@ -614,6 +614,7 @@ mod tests {
             sync_requests: 0,
             sync_request_bytes: 0,
             syncing: Vec::new(),
+            relays_learnt: Vec::new(),
             relay: Some(node::net::RelayStatus {
                 reservations: 5,
                 circuits: 2,

@@ -208,7 +208,11 @@ fn a_relay_keeps_a_postal_code_while_its_nodes_are_off() {
     let temp = tempfile::tempdir().unwrap();
     let relay_file = temp.path().join("relay.json");
     let relay_home = Communecter::new(BIN, temp.path().join("relay"));
-    let mut relay = Process::spawn(&mut relay_home.relay(&relay_file, "97400"));
+    let mut relay = Process::spawn(
+        relay_home
+            .relay(&relay_file, "97400")
+            .args(["--name", "Relais de la mairie annexe"]),
+    );
     let relay_address = relay.network_addresses(&relay_file)["listen"][0]
         .as_str()
         .unwrap()
@@ -245,6 +249,16 @@ fn a_relay_keeps_a_postal_code_while_its_nodes_are_off() {
     let _b = bruno.start_node(&temp.path().join("b.json"), &["--postal-code", "97400"]);
     eventually("B gets A's garage from the relay", PATIENCE, || {
         bruno.lists(&id, &["--kind", "organization"])
+    });
+    // The relay's entry came with the directory, naming it; B learnt the
+    // relay from it.
+    let entries = bruno.json(&["list", "--kind", "relay"]);
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["fields"]["name"], "Relais de la mairie annexe");
+    let relay_id = relay_address.rsplit('/').next().unwrap();
+    eventually("B lists the relay as learnt", PATIENCE, || {
+        bruno.json(&["status"])["network"]["relays_learnt"] == serde_json::json!([relay_id])
     });
 
     // A list with a line that is no relay's address stops the node, saying

@@ -52,6 +52,7 @@ async fn run() {
         serve: vec!["97400".into()],
         net: memory_config(),
         addr_file: None,
+        entry: None,
     })
     .await
     .expect("relay");

@@ -88,6 +88,11 @@ pub enum LocalError {
         "a person profile is made by `communecter init`; add an organization, project, event or place"
     )]
     PersonByAdd,
+    /// A relay's entry is its own.
+    #[error(
+        "a relay's entry is written by `communecter relay` for the postal codes it serves, signed with its network key"
+    )]
+    RelayByAdd,
     /// The profile is incomplete.
     #[error(
         "the local profile is damaged ({0} is missing); restore the data directory from a backup"
@@ -413,8 +418,10 @@ impl Local {
     /// The genesis and first edits of a new entity: the citizen's postal
     /// code when none is given, the commune from the communes table.
     fn genesis_of(&self, new: &NewEntity) -> Result<(Genesis, Vec<Edit>), LocalError> {
-        if new.kind == Kind::Person {
-            return Err(LocalError::PersonByAdd);
+        match new.kind {
+            Kind::Person => return Err(LocalError::PersonByAdd),
+            Kind::Relay => return Err(LocalError::RelayByAdd),
+            _ => {}
         }
         let postal_code = new
             .postal_code

@@ -10,11 +10,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crdt_model::communes;
-use crdt_model::schema::postal_key;
+use crdt_model::document::{self, Edit, Genesis};
+use crdt_model::ed25519_dalek::SigningKey;
+use crdt_model::ids::{Actor, AuthorKey};
+use crdt_model::schema::{Field, Kind, Value, postal_key};
+use crdt_model::signed::SignedChange;
 
-use crate::identity::{DataDir, IdentityError, io, network_seed, write_secret};
-use crate::net::{self, NetConfig, NetError, NetStatus};
-use crate::store::{Store, StoreError};
+use crate::identity::{DataDir, IdentityError, io, network_seed, random_seed, write_secret};
+use crate::ingest::{self, Outcome};
+use crate::net::{self, Multiaddr, NetConfig, NetError, NetStatus};
+use crate::store::{Filter, Origin, Store, StoreError};
 
 /// How to run a relay.
 #[derive(Debug, Clone)]
@@ -27,7 +32,25 @@ pub struct RelayConfig {
     pub net: NetConfig,
     /// Also write the addresses to this file, for scripts.
     pub addr_file: Option<PathBuf>,
+    /// The entry to write in each postal code served, so that nodes learn
+    /// the relay from any peer; `None` writes none.
+    pub entry: Option<RelayEntry>,
 }
+
+/// A relay's entry, as it writes it in each postal code it serves (see
+/// [`net::relays`]).
+#[derive(Debug, Clone)]
+pub struct RelayEntry {
+    /// Its name, shown to citizens.
+    pub name: String,
+    /// Addresses written before those it listens on: a DNS name, or a
+    /// public address its machine does not see (behind a port forward).
+    pub announce: Vec<Multiaddr>,
+}
+
+/// The device number of a relay's changes to its entries: the relay is
+/// the only writer with its network key.
+const ENTRY_DEVICE: u32 = 0;
 
 /// Why the relay could not run.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +67,14 @@ pub enum RelayError {
     /// The network.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// Its entries could not be written.
+    #[error("the relay's entry for {postal_key}: {reason}")]
+    Entry {
+        /// The postal key.
+        postal_key: String,
+        /// Why.
+        reason: String,
+    },
     /// The network's task ended while the relay served.
     #[error("the relay's network stopped: {0}")]
     Stopped(String),
@@ -114,9 +145,30 @@ impl Relay {
         let store = Arc::new(crate::ingest::open(&dir.store_path())?);
         let (client, task) = net::start(store.clone(), seed, net, postal_keys.clone()).await?;
         tracing::info!(postal_codes = postal_keys.len(), "relay started");
+        let status = client.status().await?;
         if let Some(path) = &config.addr_file {
-            let status = client.status().await?;
             write_secret(path, addresses(&status).as_bytes())?;
+        }
+        if let Some(entry) = config.entry {
+            let listen: Vec<Multiaddr> = status
+                .listen
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect();
+            let text = net::relays::entry_addresses(&entry.announce, &listen);
+            if text.is_empty() {
+                tracing::warn!(
+                    "no address to write in the relay's entries: nodes learn it only from invites and relay lists"
+                );
+            } else {
+                let (store, keys) = (store.clone(), postal_keys.clone());
+                let written = tokio::task::spawn_blocking(move || {
+                    write_entries(&store, &seed, &keys, &entry.name, &text)
+                })
+                .await
+                .map_err(|error| RelayError::Stopped(error.to_string()))??;
+                tracing::info!(written, "relay entries written");
+            }
         }
         Ok(Self {
             client,
@@ -157,6 +209,84 @@ impl Relay {
     pub fn stop(self) {
         self.task.abort();
     }
+}
+
+/// Writes the relay's entry in each postal key of `keys`, signed with its
+/// network key (`seed`): created where it has none, edited where its name
+/// or addresses changed. Returns how many were written.
+pub fn write_entries(
+    store: &Store,
+    seed: &[u8; 32],
+    keys: &[String],
+    name: &str,
+    addresses: &str,
+) -> Result<usize, RelayError> {
+    let signing = SigningKey::from_bytes(seed);
+    let actor = Actor {
+        author: AuthorKey::of(&signing),
+        device: ENTRY_DEVICE,
+    };
+    let now = crate::local::now_ms();
+    let mut written = 0;
+    for key in keys {
+        let refuse = |reason: String| RelayError::Entry {
+            postal_key: key.clone(),
+            reason,
+        };
+        let filter = Filter {
+            kind: Some(Kind::Relay),
+            postal_key: Some(key.clone()),
+            tag: None,
+        };
+        let mine = store
+            .list(&filter)?
+            .into_iter()
+            .find(|entity| entity.creator == actor.author);
+        let set_addresses = Edit::Set(Field::Addresses, Value::Text(addresses.to_owned()));
+        let (id, change) = match mine {
+            Some(entity)
+                if entity.name() == name && entity.text(Field::Addresses) == Some(addresses) =>
+            {
+                continue;
+            }
+            Some(entity) => {
+                let doc = store
+                    .document(&entity.id)?
+                    .ok_or_else(|| refuse("listed but not stored".into()))?;
+                let edits = [
+                    Edit::Set(Field::Name, Value::Text(name.to_owned())),
+                    set_addresses,
+                ];
+                let change = document::edit(&doc, &actor, now, &edits)
+                    .map_err(|error| refuse(error.to_string()))?;
+                (entity.id, change)
+            }
+            None => {
+                let genesis = Genesis {
+                    kind: Kind::Relay,
+                    name: name.to_owned(),
+                    postal_code: key.clone(),
+                    country: "FR".into(),
+                    open_edition: None,
+                };
+                let nonce: [u8; 16] = random_seed()?[..16].try_into().expect("16 bytes");
+                let created = document::create(&genesis, &actor, now, nonce, &[set_addresses])
+                    .map_err(|error| refuse(error.to_string()))?;
+                (created.id, created.change)
+            }
+        };
+        let envelope = SignedChange::sign(&signing, id, key, change.raw_bytes())
+            .map_err(|error| refuse(error.to_string()))?;
+        let outcome = ingest::ingest(store, Origin::Local, &[envelope.encode()])
+            .map_err(|error| refuse(error.to_string()))?
+            .pop();
+        match outcome {
+            Some(outcome) if outcome.is_stored() => written += 1,
+            Some(Outcome::Rejected { reason, .. }) => return Err(refuse(reason)),
+            other => return Err(refuse(format!("{other:?}"))),
+        }
+    }
+    Ok(written)
 }
 
 /// The address file of a relay: its peer id and multiaddrs.

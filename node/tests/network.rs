@@ -672,6 +672,82 @@ async fn nodes_of_a_postal_code_meet_at_the_relay_rendezvous() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_learns_a_relay_from_a_peer_and_dials_it_after_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let relay = node::relay::Relay::start(node::relay::RelayConfig {
+        dir: DataDir::resolve(Some(temp.path().join("relay"))).unwrap(),
+        serve: vec!["97400".into()],
+        net: NetConfig {
+            relay: Some(net::RelayLimits::default()),
+            ..config()
+        },
+        addr_file: None,
+        entry: Some(node::relay::RelayEntry {
+            name: "Relais du Tampon".into(),
+            announce: Vec::new(),
+        }),
+    })
+    .await
+    .unwrap();
+    let relay_id = relay.client.peer_id();
+    let relay_address: Multiaddr = relay.status().await.unwrap().listen[0].parse().unwrap();
+    // Anne knows the relay; Bruno knows only Anne.
+    let (_anne_home, anne) = joined("97400", "Anne");
+    let (_a_client, a_task, anne_address) = start_network_at(&anne, vec![relay_address]).await;
+    let (_bruno_home, bruno) = joined("97400", "Bruno");
+    let (b_client, b_task, _) = start_network_at(&bruno, vec![anne_address]).await;
+    eventually_async("Bruno learns the relay from its entry", || async {
+        b_client.status().await.unwrap().relays_learnt == [relay_id.to_string()]
+    })
+    .await;
+    let entries = bruno
+        .store
+        .list(&node::store::Filter {
+            kind: Some(Kind::Relay),
+            postal_key: Some("97400".into()),
+            tag: None,
+        })
+        .unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].name(), "Relais du Tampon");
+    assert_eq!(
+        net::relays::peer_of(&entries[0].creator),
+        Some(relay_id),
+        "the entry is signed by the relay's network key"
+    );
+    eventually_async("Bruno dials the relay", || async {
+        let peers = b_client.status().await.unwrap().peers;
+        peers
+            .iter()
+            .any(|peer| peer.peer_id == relay_id.to_string())
+    })
+    .await;
+    // Anne goes away, Bruno restarts with no bootstrap: the relay it
+    // remembers is dialled, and brings what Anne added meanwhile.
+    b_task.abort();
+    eventually("Bruno's network stopped", || b_task.is_finished()).await;
+    let garage = add_as(&anne, "Garage Payet").await;
+    eventually("the relay stores Anne's garage", || {
+        relay.store.entity(&garage).unwrap().is_some()
+    })
+    .await;
+    a_task.abort();
+    eventually("Anne's network stopped", || a_task.is_finished()).await;
+    let (b_client, _b_task, _) = start_network_at(&bruno, Vec::new()).await;
+    eventually("Bruno gets the garage from the relay", || {
+        bruno.store.entity(&garage).unwrap().is_some()
+    })
+    .await;
+    let peers = b_client.status().await.unwrap().peers;
+    assert!(
+        peers
+            .iter()
+            .any(|peer| peer.peer_id == relay_id.to_string()),
+        "{peers:?}"
+    );
+}
+
 /// A bare gossipsub peer that dials only `address`: no identify, no
 /// Kademlia, no rendezvous, so nobody else meets it.
 async fn attacker(address: Multiaddr, topic: &str) -> libp2p::Swarm<libp2p::gossipsub::Behaviour> {
@@ -829,6 +905,7 @@ async fn relay_with(
             ..config()
         },
         addr_file: None,
+        entry: None,
     })
     .await
     .unwrap();

@@ -189,7 +189,8 @@ function matches(entity) {
 }
 
 async function loadEntities() {
-  state.entities = await api("GET", "/api/entities");
+  // Relays' entries are the network's: their nodes are dialled, not shown.
+  state.entities = (await api("GET", "/api/entities")).filter((entity) => entity.kind !== "relay");
   for (const entity of state.entities) {
     if (entity.kind === "person") state.people.set(entity.id, entity.fields.name);
   }

@@ -172,6 +172,7 @@ impl Simulation {
             serve: serve.to_vec(),
             net,
             addr_file: None,
+            entry: None,
         })
         .await?;
         let address = memory_address(number, 0)

@@ -1,7 +1,10 @@
 //! How each value is checked: text lengths, URLs, codes, coordinates,
 //! postal codes, tags and dates.
 
-use super::{Field, MAX_TAG_CHARS, MAX_URL_BYTES, Shape, ValidationError};
+use super::{
+    Field, MAX_RELAY_ADDRESS_BYTES, MAX_RELAY_ADDRESSES, MAX_TAG_CHARS, MAX_URL_BYTES, Shape,
+    ValidationError,
+};
 use crate::ids::EntityId;
 
 /// Whether a character shows nothing by itself: white space, and the
@@ -99,10 +102,49 @@ pub(super) fn check_text(field: Field, shape: Shape, text: &str) -> Result<(), V
         Shape::PostalCode => check_postal_code_format(text),
         Shape::Insee => check_insee(text),
         Shape::Country => check_country(text),
+        Shape::Addresses => check_relay_addresses(text),
         Shape::Bool | Shape::Latitude | Shape::Longitude => {
             unreachable!("non-text shapes are checked by Field::check")
         }
     }
+}
+
+/// Checks a relay's addresses: at most [`MAX_RELAY_ADDRESSES`] multiaddrs
+/// in text form, each starting with `/`, of printable ASCII, at most
+/// [`MAX_RELAY_ADDRESS_BYTES`] long, without a `/p2p/` part (the entry's
+/// signer is the peer), separated by single spaces. What each part means
+/// is the network's to read; an address it cannot use is left aside there.
+pub fn check_relay_addresses(text: &str) -> Result<(), ValidationError> {
+    let refuse = |reason| ValidationError::RelayAddresses {
+        text: text.chars().take(80).collect(),
+        reason,
+    };
+    if text.is_empty() {
+        return Ok(());
+    }
+    let addresses: Vec<&str> = text.split(' ').collect();
+    if addresses.len() > MAX_RELAY_ADDRESSES {
+        return Err(refuse("an entry lists at most 8 addresses"));
+    }
+    for address in addresses {
+        if address.is_empty() {
+            return Err(refuse("addresses are separated by single spaces"));
+        }
+        if !address.starts_with('/') || !address.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(refuse(
+                "an address is a multiaddr such as /ip4/192.0.2.7/tcp/4001",
+            ));
+        }
+        if address.len() > MAX_RELAY_ADDRESS_BYTES {
+            return Err(refuse("an address is at most 200 bytes long"));
+        }
+        if address.split('/').any(|part| part == "p2p") {
+            return Err(refuse(
+                "an address carries no /p2p/ part: the entry's signer is the peer",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the length of a text in characters.

@@ -17,7 +17,8 @@ mod check;
 
 pub use check::{
     DateKey, MAX_POSTAL_CODE_BYTES, check_country, check_dates, check_length, check_postal_code,
-    check_postal_key, check_tag, check_visible, is_bidi_control, is_invisible, postal_key,
+    check_postal_key, check_relay_addresses, check_tag, check_visible, is_bidi_control,
+    is_invisible, postal_key,
 };
 use check::{check_coordinate, check_text};
 
@@ -47,6 +48,10 @@ pub const MAX_LOCALITY_CHARS: usize = 100;
 pub const MAX_OPENING_HOURS_CHARS: usize = 200;
 /// Longest telephone number, in characters.
 pub const MAX_TELEPHONE_CHARS: usize = 30;
+/// Most addresses in a relay's entry.
+pub const MAX_RELAY_ADDRESSES: usize = 8;
+/// Longest address in a relay's entry, in bytes.
+pub const MAX_RELAY_ADDRESS_BYTES: usize = 200;
 
 /// What an entity is.
 #[derive(
@@ -65,16 +70,21 @@ pub enum Kind {
     Event,
     /// A useful place (shared library, compost pickup…).
     Place,
+    /// A community relay's entry for a postal code it serves: where nodes
+    /// of that postal code meet. Written by the relay with its network key,
+    /// so that its signer is the peer its addresses lead to.
+    Relay,
 }
 
 impl Kind {
     /// Every kind, in display order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Person,
         Kind::Organization,
         Kind::Project,
         Kind::Event,
         Kind::Place,
+        Kind::Relay,
     ];
 
     /// The name written in documents and accepted on the command line.
@@ -85,13 +95,15 @@ impl Kind {
             Kind::Project => "project",
             Kind::Event => "event",
             Kind::Place => "place",
+            Kind::Relay => "relay",
         }
     }
 
     /// Whether new entities of this kind are open to edition by anyone
-    /// (Communecter's wiki-like default); a person's profile never is.
+    /// (Communecter's wiki-like default); a person's profile and a relay's
+    /// entry never are.
     pub const fn default_open_edition(self) -> bool {
-        !matches!(self, Kind::Person)
+        !matches!(self, Kind::Person | Kind::Relay)
     }
 }
 
@@ -193,6 +205,9 @@ pub enum Field {
     Lat,
     /// Longitude in degrees.
     Lon,
+    /// A relay's addresses: multiaddrs without the peer id (the entry's
+    /// signer is the peer), separated by spaces.
+    Addresses,
 }
 
 /// Where a field lives in the document.
@@ -231,11 +246,12 @@ enum Shape {
     Country,
     Latitude,
     Longitude,
+    Addresses,
 }
 
 impl Field {
     /// Every field.
-    pub const ALL: [Field; 24] = [
+    pub const ALL: [Field; 25] = [
         Field::Name,
         Field::ShortDescription,
         Field::Description,
@@ -260,6 +276,7 @@ impl Field {
         Field::Country,
         Field::Lat,
         Field::Lon,
+        Field::Addresses,
     ];
 
     /// The key of the field inside its container.
@@ -289,6 +306,7 @@ impl Field {
             Field::Country => "country",
             Field::Lat => "lat",
             Field::Lon => "lon",
+            Field::Addresses => "addresses",
         }
     }
 
@@ -332,6 +350,7 @@ impl Field {
             Progress | Licence => matches!(kind, Kind::Project),
             AllDay | EventType | Organizer | Place => matches!(kind, Kind::Event),
             PlaceType => matches!(kind, Kind::Place),
+            Addresses => matches!(kind, Kind::Relay),
         }
     }
 
@@ -369,6 +388,7 @@ impl Field {
             Country => Shape::Country,
             Lat => Shape::Latitude,
             Lon => Shape::Longitude,
+            Addresses => Shape::Addresses,
         }
     }
 
@@ -622,6 +642,14 @@ pub enum ValidationError {
         field: &'static str,
         /// Why the id was refused.
         reason: String,
+    },
+    /// A relay's addresses that are not what an entry holds.
+    #[error("{text:?} is not a list of relay addresses: {reason}")]
+    RelayAddresses {
+        /// The text given (its first characters).
+        text: String,
+        /// Why.
+        reason: &'static str,
     },
     /// A tag that is empty, too long or has control characters.
     #[error("{tag:?} is not a valid tag: {reason}")]

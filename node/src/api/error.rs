@@ -115,7 +115,9 @@ impl From<LocalError> for ApiError {
             LocalError::AmbiguousPostalCode { .. } | LocalError::WrongInsee { .. } => {
                 (StatusCode::BAD_REQUEST, "choose_commune")
             }
-            LocalError::PersonByAdd => (StatusCode::BAD_REQUEST, "invalid"),
+            LocalError::PersonByAdd | LocalError::RelayByAdd => {
+                (StatusCode::BAD_REQUEST, "invalid")
+            }
             LocalError::Edit(EditError::Invalid(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             }

@@ -190,6 +190,7 @@ fn network_status(local: &Local, network: &net::NetStatus) -> Result<NetworkStat
         relayed_peers: network.peers.iter().filter(|peer| peer.relayed).count(),
         hole_punching: network.hole_punching.clone(),
         syncing: network.syncing.clone(),
+        relays_learnt: network.relays_learnt.clone(),
     })
 }
 

@@ -7,24 +7,13 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
 
 use super::error::{ApiError, ErrorBody, blocking, json_body};
 use super::handlers::{Shared, offline};
 use super::openapi::{Internal, NotJoined, WriteErrors};
 use super::types::{InviteCode, JoinInvite, Joined};
 use crate::net::invite::Invite;
-
-/// Whether another computer may reach `address`: an IP address that is
-/// neither loopback nor unspecified, or a DNS name.
-fn reachable(address: &Multiaddr) -> bool {
-    match address.iter().next() {
-        Some(Protocol::Ip4(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
-        Some(Protocol::Ip6(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
-        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_)) => true,
-        _ => false,
-    }
-}
+use crate::net::relays::{reachable, without_peer};
 
 /// An invite to this node
 ///
@@ -60,10 +49,7 @@ pub(super) async fn invite(State(state): Shared) -> Result<Json<InviteCode>, Api
         .filter_map(|a| a.parse::<Multiaddr>().ok())
     {
         // Without the peer id, which the code carries once.
-        let address: Multiaddr = address
-            .iter()
-            .filter(|protocol| !matches!(protocol, Protocol::P2p(_)))
-            .collect();
+        let address = without_peer(&address);
         if reachable(&address) && !addresses.contains(&address) {
             addresses.push(address);
         }

@@ -362,6 +362,10 @@ pub struct NetworkStatus {
     pub hole_punching: HolePunching,
     /// Catch-up syncs pulling documents right now.
     pub syncing: Vec<SyncProgress>,
+    /// Community relays learnt since start from their entries in the
+    /// directory (peer ids, in the order learnt).
+    #[serde(default)]
+    pub relays_learnt: Vec<String>,
 }
 
 /// A followed postal key in the network's status.

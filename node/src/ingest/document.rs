@@ -286,6 +286,7 @@ fn derive_rows(
         heads_hash: heads_hash(&doc.get_heads()),
         stale_keys: old_keys.difference(&new_keys).cloned().collect(),
         fresh_keys: new_keys.difference(&old_keys).cloned().collect(),
+        kind: entity.as_ref().map(|entity| entity.kind),
         entity: entity.map(|entity| {
             (
                 serde_json::to_vec(&entity).expect("an entity serializes"),

@@ -22,6 +22,8 @@ pub(super) const DONE_QUEUE: usize = 256;
 pub(super) enum Command {
     Follow(String),
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    /// A relay's entry read from the store: its peer and addresses.
+    LearnRelay(PeerId, Vec<Multiaddr>),
     Request {
         peer: PeerId,
         request: Request,

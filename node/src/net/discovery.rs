@@ -11,7 +11,9 @@ use std::time::Instant;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, identify, rendezvous};
 
+use super::client::Command;
 use super::event_loop::EventLoop;
+use super::relays::{self, MAX_LEARNT};
 use super::topic;
 
 /// The relay protocol a relay server speaks.
@@ -176,6 +178,55 @@ impl EventLoop {
                     self.reserved.insert(peer);
                 }
             }
+        }
+    }
+
+    /// A change of a relay's entry was applied: the entry is read off the
+    /// event loop, then learnt.
+    pub(super) fn relay_entry_applied(&mut self, doc: crdt_model::ids::EntityId) {
+        let store = self.store.clone();
+        let commands = self.commands_tx.clone();
+        tokio::spawn(async move {
+            let read = tokio::task::spawn_blocking(move || store.entity(&doc)).await;
+            if let Ok(Ok(Some(entity))) = read
+                && let Some((peer, addresses)) = relays::entry_peer(&entity)
+            {
+                let _ = commands.send(Command::LearnRelay(peer, addresses)).await;
+            }
+        });
+    }
+
+    /// Learns a relay from its entry: remembers it with the peers met (so
+    /// that the next start dials it) and dials it now; up to
+    /// [`MAX_LEARNT`] relays a run.
+    pub(super) fn learn_relay(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) {
+        if peer == *self.swarm.local_peer_id() {
+            return;
+        }
+        if !self.learnt_relays.contains(&peer) {
+            if self.learnt_relays.len() >= MAX_LEARNT {
+                tracing::debug!(%peer, "relay entry left aside: {MAX_LEARNT} relays learnt already");
+                return;
+            }
+            tracing::info!(%peer, addresses = addresses.len(), "relay learnt from its entry");
+            self.learnt_relays.push(peer);
+        }
+        let store = self.store.clone();
+        let texts: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+        let id = peer.to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = store.remember_peer(&id, &texts) {
+                tracing::warn!(%error, "a relay learnt could not be remembered");
+            }
+        });
+        for address in &addresses {
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, address.clone());
+        }
+        if !self.swarm.is_connected(&peer) {
+            self.dial_peer(peer, addresses);
         }
     }
 }

@@ -82,6 +82,8 @@ pub(super) struct EventLoop {
     pub(super) rendezvous: Rendezvous,
     /// Relays this node holds (or asked for) a reservation with.
     pub(super) reserved: HashSet<PeerId>,
+    /// Relays learnt from their entries in this run, in the order learnt.
+    pub(super) learnt_relays: Vec<PeerId>,
     /// What the relay server did, on a relay.
     pub(super) relay: Option<RelayStatus>,
     pub(super) answering: Arc<tokio::sync::Semaphore>,
@@ -137,6 +139,7 @@ impl EventLoop {
             )),
             rendezvous: Rendezvous::default(),
             reserved: HashSet::new(),
+            learnt_relays: Vec::new(),
             progress: Arc::default(),
             relay: config.relay.as_ref().map(|_| RelayStatus::default()),
             answering: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERING)),
@@ -223,6 +226,7 @@ impl EventLoop {
     pub(super) fn on_command(&mut self, command: Command) {
         match command {
             Command::Follow(postal_key) => self.follow(&postal_key),
+            Command::LearnRelay(peer, addresses) => self.learn_relay(peer, addresses),
             Command::Dial(address, reply) => {
                 let result = self
                     .swarm

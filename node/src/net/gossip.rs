@@ -244,6 +244,9 @@ impl EventLoop {
     }
 
     pub(super) fn on_applied(&mut self, applied: Applied) {
+        if applied.kind == Some(crdt_model::schema::Kind::Relay) {
+            self.relay_entry_applied(applied.doc);
+        }
         if !matches!(applied.origin, Origin::Local | Origin::Import) {
             return;
         }

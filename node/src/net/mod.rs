@@ -39,6 +39,7 @@ pub mod invite;
 mod lan;
 pub mod links;
 mod peer_set;
+pub mod relays;
 mod rendezvous;
 mod schedule;
 mod sessions;

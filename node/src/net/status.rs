@@ -94,6 +94,10 @@ pub struct NetStatus {
     /// What the relay server does, on a relay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<RelayStatus>,
+    /// Community relays learnt from their entries since start (peer ids),
+    /// in the order learnt.
+    #[serde(default)]
+    pub relays_learnt: Vec<String>,
 }
 
 /// Connections closed since a node started, by why: a settled peer set
@@ -259,6 +263,7 @@ impl EventLoop {
             sync_requests: self.sync_requests,
             sync_request_bytes: self.sync_request_bytes,
             relay: self.relay.clone(),
+            relays_learnt: self.learnt_relays.iter().map(ToString::to_string).collect(),
             syncing: self
                 .progress
                 .lock()

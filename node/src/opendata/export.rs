@@ -206,10 +206,11 @@ impl<'a> ExportWriter<'a> {
         Ok(writer)
     }
 
-    /// Writes one entity (nothing when it is deleted, or when the format
+    /// Writes one entity (nothing when it is deleted, for a relay's entry,
+    /// which is the network's and not the directory's, or when the format
     /// leaves it out: GeoJSON holds placed entities only, and no people).
     pub fn entity(&mut self, entity: &Entity) -> Result<(), ExportError> {
-        if entity.deleted {
+        if entity.deleted || entity.kind == Kind::Relay {
             return Ok(());
         }
         let entity = &without_emails(entity);
@@ -495,6 +496,8 @@ pub fn schema_org_type(entity: &Entity) -> &'static str {
         Kind::Project => "Project",
         Kind::Event => "Event",
         Kind::Place => "Place",
+        // Not exported; a relay is a service of its community.
+        Kind::Relay => "Service",
         Kind::Organization => match entity.text(Field::OrganizationType) {
             Some("ngo") => "NGO",
             Some("local_business") => "LocalBusiness",
@@ -712,7 +715,7 @@ pub fn schema_org(entity: &Entity) -> Json {
                 node.insert("member".into(), Json::Array(members));
             }
         }
-        Kind::Person | Kind::Place => {}
+        Kind::Person | Kind::Place | Kind::Relay => {}
     }
     if entity.kind != Kind::Person {
         let reviews: Vec<Json> = entity

@@ -45,6 +45,8 @@ pub struct Applied {
     pub envelope: std::sync::Arc<[u8]>,
     /// Where it came from.
     pub origin: Origin,
+    /// The kind of the entity, once its genesis is applied.
+    pub kind: Option<crdt_model::schema::Kind>,
 }
 
 /// What the store holds of a document, read before its changes are
@@ -70,6 +72,8 @@ pub(crate) struct Derived {
     /// The typed entity as JSON, and its folded name; none while the
     /// genesis is missing.
     pub(crate) entity: Option<(Vec<u8>, String)>,
+    /// The entity's kind, with its genesis.
+    pub(crate) kind: Option<crdt_model::schema::Kind>,
     /// Index prefixes to drop and to add.
     pub(crate) stale_keys: Vec<String>,
     pub(crate) fresh_keys: Vec<String>,
@@ -226,6 +230,7 @@ impl Writer<'_> {
                         postal_key: (*postal_key).to_owned(),
                         envelope: (*envelope).into(),
                         origin: *origin,
+                        kind: derived.kind,
                     });
                 }
             }

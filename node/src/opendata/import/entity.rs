@@ -42,8 +42,14 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
             .parse()
             .map_err(|_| format!("unknown kind {text:?}"))?,
     };
-    if kind == Kind::Person {
-        return Err("people join by themselves: person rows are not imported".into());
+    match kind {
+        Kind::Person => {
+            return Err("people join by themselves: person rows are not imported".into());
+        }
+        Kind::Relay => {
+            return Err("a relay writes its own entry: relay rows are not imported".into());
+        }
+        _ => {}
     }
     let name = value("name").ok_or("missing name")?;
     let mut country = value("country")
@@ -106,7 +112,7 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
             },
             Kind::Event => set(&mut edits, &mut warnings, Field::EventType, &kind_type),
             Kind::Place => set(&mut edits, &mut warnings, Field::PlaceType, &kind_type),
-            Kind::Project | Kind::Person => {
+            Kind::Project | Kind::Person | Kind::Relay => {
                 warnings.push(format!(
                     "type {kind_type:?} left out: {} has no type",
                     with_article(kind)
