@@ -228,9 +228,15 @@ pub(crate) enum Command {
     ///
     /// Examples:
     ///   communecter invite
+    ///   communecter invite --qr
     ///   communecter invite --json
     #[command(verbatim_doc_comment)]
-    Invite,
+    Invite {
+        /// Also draw the code as a QR code, for a neighbour's phone to
+        /// scan (the web map shows it too).
+        #[arg(long)]
+        qr: bool,
+    },
     /// Meet the node of an invite code: remembered, dialled now if your
     /// node runs, and at every start (your node need not be running, or
     /// even started yet once you have joined with `init`).

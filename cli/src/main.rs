@@ -187,10 +187,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Status => print::status(&serde_json::to_value(directory(&dir)?.status()?)?, json),
         Command::Peers => print::peers(&serde_json::to_value(directory(&dir)?.peers()?)?, json),
-        Command::Invite => {
+        Command::Invite { qr } => {
             let invite = directory(&dir)?.invite()?;
             if json {
                 return print::json(&invite);
+            }
+            if qr {
+                let drawn = node::net::invite::qr_text(&invite.code).map_err(anyhow::Error::msg)?;
+                println!("{drawn}");
             }
             println!(
                 "Give this code to a neighbour; on their computer, `communecter join CODE` makes their node meet yours ({}, postal code {}), at:",

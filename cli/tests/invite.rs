@@ -79,6 +79,32 @@ fn nodes_that_share_only_an_invite_code_meet_and_sync() {
         "{invite}"
     );
 
+    // Drawn for a phone: in the terminal above the code, and as an image
+    // for the web map.
+    let drawn = anne.0.ok(&["invite", "--qr"]);
+    assert_eq!(drawn.lines().last().unwrap(), code, "{drawn}");
+    assert!(drawn.contains('█') || drawn.contains('▀'), "{drawn}");
+    let published: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&anne.1).unwrap()).unwrap();
+    let api = published["api"].as_str().unwrap();
+    let fetched = computers[0]
+        .command("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request\n\
+             with urllib.request.urlopen(sys.argv[1] + '/api/invite/qr') as answer:\n\
+             \x20   print(answer.headers['Content-Type']); print(answer.read().decode())",
+            api,
+        ])
+        .output()
+        .unwrap();
+    let fetched = String::from_utf8_lossy(&fetched.stdout);
+    assert!(fetched.starts_with("image/svg+xml\n"), "{fetched}");
+    assert!(
+        fetched.contains("<svg") && fetched.contains("<path"),
+        "{fetched}"
+    );
+
     // Bruno's node is not running: the code is remembered for its start.
     let joined = bruno.0.json(&["join", &code]);
     assert_eq!(joined["dialled"], false);

@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/search"),
     ("get", "/api/peers"),
     ("get", "/api/invite"),
+    ("get", "/api/invite/qr"),
     ("post", "/api/join"),
     ("post", "/api/follows"),
     ("get", "/api/export/{format}"),

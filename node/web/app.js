@@ -34,6 +34,7 @@ const TEXT = {
     send: "Envoyer", back: "Retour à la liste",
     lonely_title: "Pas encore de voisins",
     lonely_intro: "Votre nœud ne connaît encore aucun autre nœud. Donnez votre invitation à un voisin, collez la sienne, ou lancez le nœud avec l'adresse d'un relais (--bootstrap).",
+    invite_qr: "Votre invitation en QR code, à scanner avec le téléphone d'un voisin",
     your_invite: "Votre invitation", their_invite: "L'invitation d'un voisin", meet: "Rejoindre ce voisin",
     invite_accepted: "Invitation enregistrée : votre nœud appelle ce voisin.",
     invite_unreachable: "Votre nœud n'écoute que sur cet ordinateur : lancez-le avec --listen /ip4/0.0.0.0/tcp/4001 pour inviter un voisin.",
@@ -68,6 +69,7 @@ const TEXT = {
     send: "Send", back: "Back to the list",
     lonely_title: "No neighbours yet",
     lonely_intro: "Your node knows no other node yet. Give your invite to a neighbour, paste theirs, or start the node with a relay's address (--bootstrap).",
+    invite_qr: "Your invite as a QR code, for a neighbour's phone to scan",
     your_invite: "Your invite", their_invite: "A neighbour's invite", meet: "Meet this neighbour",
     invite_accepted: "Invite saved: your node is calling this neighbour.",
     invite_unreachable: "Your node listens on this computer only: start it with --listen /ip4/0.0.0.0/tcp/4001 to invite a neighbour.",
@@ -134,6 +136,7 @@ function translatePage() {
   for (const node of document.querySelectorAll("[data-i18n-label]")) {
     node.setAttribute("aria-label", t(node.dataset.i18nLabel));
   }
+  for (const node of document.querySelectorAll("[data-i18n-alt]")) node.alt = t(node.dataset.i18nAlt);
   $("lang").textContent = lang === "fr" ? "EN" : "FR";
   // The name starts with the letters shown, as speech input users say
   // them (axe: label-content-name-mismatch), in the language it offers.
@@ -704,6 +707,9 @@ async function checkNeighbours() {
     try {
       const invite = await api("GET", "/api/invite");
       $("invite-code").value = invite.code;
+      // The same code, drawn by the node; a new one each time the panel
+      // opens (the addresses may have changed).
+      $("invite-qr").src = `/api/invite/qr?at=${Date.now()}`;
       $("invite-box").hidden = false;
       $("invite-error").textContent = "";
     } catch (error) {

@@ -1,11 +1,12 @@
 //! Invites: `GET /api/invite` gives a code carrying this node's addresses
-//! and postal code; `POST /api/join` takes another's, remembers its node
-//! and dials it.
+//! and postal code (`GET /api/invite/qr` the same as a QR code); `POST
+//! /api/join` takes another's, remembers its node and dials it.
 
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use libp2p::Multiaddr;
 
 use super::error::{ApiError, ErrorBody, blocking, json_body};
@@ -30,6 +31,40 @@ use crate::net::relays::{reachable, without_peer};
         (status = 500, response = Internal),
     ))]
 pub(super) async fn invite(State(state): Shared) -> Result<Json<InviteCode>, ApiError> {
+    let invite = this_invite(&state).await?;
+    Ok(Json(InviteCode {
+        code: invite.encode(),
+        invite,
+    }))
+}
+
+/// An invite to this node, as a QR code
+///
+/// The code of `GET /api/invite` as an SVG image, for a neighbour's phone
+/// to scan: upper case, which QR codes hold in fewer modules (the code
+/// ignores case).
+#[utoipa::path(get, path = "/api/invite/qr", operation_id = "inviteQr", tag = "network",
+    responses(
+        (status = 200, description = "The QR code.", content_type = "image/svg+xml", body = String),
+        (status = 409, description = "As for `GET /api/invite`.", body = ErrorBody),
+        (status = 500, response = Internal),
+    ))]
+pub(super) async fn invite_qr(State(state): Shared) -> Result<Response, ApiError> {
+    let invite = this_invite(&state).await?;
+    let svg = crate::net::invite::qr_svg(&invite.encode()).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+/// The invite to this node: its reachable listen addresses and the
+/// citizen's postal code.
+async fn this_invite(state: &super::state::ApiState) -> Result<Invite, ApiError> {
     let local = state.local()?;
     let Some(client) = state.network() else {
         return Err(offline());
@@ -61,11 +96,7 @@ pub(super) async fn invite(State(state): Shared) -> Result<Json<InviteCode>, Api
             "this node listens on no address another computer can reach (only loopback): start it with `--listen /ip4/0.0.0.0/tcp/4001`",
         ));
     }
-    let invite = Invite::new(&local.profile.postal_key(), peer, &addresses);
-    Ok(Json(InviteCode {
-        code: invite.encode(),
-        invite,
-    }))
+    Ok(Invite::new(&local.profile.postal_key(), peer, &addresses))
 }
 
 /// Meet the node of an invite

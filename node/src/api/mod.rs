@@ -91,6 +91,7 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(handlers::search))
         .routes(routes!(handlers::peers))
         .routes(routes!(invites::invite))
+        .routes(routes!(invites::invite_qr))
         .routes(routes!(invites::join))
         .routes(routes!(handlers::follow))
         .routes(routes!(web::events))

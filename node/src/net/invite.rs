@@ -267,6 +267,32 @@ fn unbase32(text: &str) -> Result<Vec<u8>, InviteError> {
     Ok(out)
 }
 
+/// `code` as a QR code, upper case, at the medium error correction level
+/// (a phone reads it with 15 % of it smudged).
+pub fn qr_code(code: &str) -> Result<qrcode::QrCode, String> {
+    qrcode::QrCode::with_error_correction_level(code.to_uppercase(), qrcode::EcLevel::M)
+        .map_err(|error| format!("the invite does not fit a QR code: {error}"))
+}
+
+/// `code` as a QR code in SVG, with its quiet zone.
+pub fn qr_svg(code: &str) -> Result<String, String> {
+    Ok(qr_code(code)?
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .build())
+}
+
+/// `code` as a QR code for a terminal, two modules a character: light
+/// modules drawn, for the light-on-dark text of most terminals.
+pub fn qr_text(code: &str) -> Result<String, String> {
+    use qrcode::render::unicode::Dense1x2;
+    Ok(qr_code(code)?
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +393,43 @@ mod tests {
             Err(InviteError::Prefix)
         );
         assert_eq!(Invite::decode("cmn1abc!"), Err(InviteError::Character('!')));
+    }
+
+    #[test]
+    fn the_qr_code_reads_back_as_the_invite() {
+        let peer = libp2p::PeerId::random();
+        let addresses: Vec<Multiaddr> = (1..=6)
+            .map(|n| {
+                format!("/ip6/2001:db8::{n}/udp/4001/quic-v1")
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let invite = Invite::new("97400", peer, &addresses);
+        let code = invite.encode();
+        let qr = qr_code(&code).unwrap();
+        // Drawn four pixels a module, with a quiet zone of four modules.
+        let (width, scale, quiet) = (qr.width(), 4, 4);
+        let colors = qr.to_colors();
+        let side = (width + 2 * quiet) * scale;
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            let (x, y) = (x / scale, y / scale);
+            let inside = (quiet..quiet + width).contains(&x) && (quiet..quiet + width).contains(&y);
+            if inside && colors[(y - quiet) * width + x - quiet] == qrcode::Color::Dark {
+                0
+            } else {
+                255
+            }
+        });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, read) = grids[0].decode().unwrap();
+        assert_eq!(read, code.to_uppercase());
+        assert_eq!(Invite::decode(&read).unwrap(), invite, "case is ignored");
+
+        let svg = qr_svg(&code).unwrap();
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "{svg}");
+        let text = qr_text(&code).unwrap();
+        assert_eq!(text.lines().count(), (qr.width() + 8).div_ceil(2), "{text}");
     }
 }
