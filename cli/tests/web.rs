@@ -48,6 +48,19 @@ fn open_map(citizen: &Communecter) -> (Process, Browser) {
     (running, browser)
 }
 
+/// Takes the screenshot `name` and checks the page with axe-core: no
+/// violation of serious or critical impact (all are saved beside the
+/// screenshots, as `axe-name.json`).
+fn shown_accessibly(browser: &Browser, name: &str) {
+    browser.screenshot(name);
+    let violations = browser.axe(name);
+    assert!(
+        violations.is_empty(),
+        "axe-core on {name}: {}",
+        serde_json::to_string_pretty(&violations).unwrap()
+    );
+}
+
 const HOSTILE: &str = r#"<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"#;
 
 #[test]
@@ -63,7 +76,7 @@ fn a_citizen_uses_the_web_map() {
         "the join dialog",
         "return document.getElementById('join-dialog').open",
     );
-    browser.screenshot("1-join");
+    shown_accessibly(&browser, "1-join");
     browser.type_in("#join-name", "Anne Hoarau");
     browser.type_in("#join-email", "anne@example.org");
     // 75011 means Paris 11e first; the city is still offered.
@@ -100,7 +113,7 @@ fn a_citizen_uses_the_web_map() {
         "its marker",
         "return document.querySelectorAll('.pin-organization, .marker-cluster').length",
     );
-    browser.screenshot("2-added");
+    shown_accessibly(&browser, "2-added");
     // Its letter stands upright: the turns of the letter and of all that
     // holds it add up to none.
     let turned = browser.eval(
@@ -129,7 +142,7 @@ fn a_citizen_uses_the_web_map() {
             .text(".links-recommends h3")
             .contains("Recommandé par")
     );
-    browser.screenshot("3-recommended");
+    shown_accessibly(&browser, "3-recommended");
 
     // Edit it by the form: a street and a short description.
     browser.click("#detail .actions button");
@@ -261,7 +274,7 @@ fn a_citizen_uses_the_web_map() {
         json!(true),
         "the keyboard focus left the list entry"
     );
-    browser.screenshot("5-live");
+    shown_accessibly(&browser, "5-live");
 
     // English, with an entity's page open: the page and what the script
     // wrote change language too.
@@ -363,7 +376,7 @@ fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
         "{}",
         browser.text("#invite-error")
     );
-    browser.screenshot("lonely");
+    shown_accessibly(&browser, "lonely");
 
     // A neighbour's code, pasted: remembered, and the node calls it.
     let peer = node::net::PeerId::random();
@@ -385,6 +398,18 @@ fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
     browser.wait(
         "the typo said",
         "return document.getElementById('toast').textContent.includes('mistyped')",
+    );
+
+    // The accessibility check does find what it looks for: an image with
+    // no text alternative, put in the page on purpose.
+    browser.eval(
+        "const img = document.createElement('img'); img.src = 'favicon.svg'; document.body.append(img);",
+        &[],
+    );
+    let found = browser.axe("self-check");
+    assert!(
+        found.iter().any(|violation| violation["id"] == "image-alt"),
+        "{found:?}"
     );
 }
 

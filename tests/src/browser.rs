@@ -179,6 +179,37 @@ impl Browser {
         .to_owned()
     }
 
+    /// Runs axe-core's accessibility rules on the page as it is; saves
+    /// every violation as `axe-name.json` beside the screenshots and
+    /// returns those whose impact is serious or critical (rule, impact,
+    /// help, and the elements at fault).
+    pub fn axe(&self, name: &str) -> Vec<Value> {
+        let source = axe_source();
+        self.eval(&format!("{source}\nreturn typeof axe;"), &[]);
+        let violations = self.run(
+            "axe.run",
+            self.client.execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then((result) => done(result.violations.map((v) => ({
+                     id: v.id, impact: v.impact, help: v.help,
+                     nodes: v.nodes.map((n) => n.target.join(' ')),
+                   }))))
+                   .catch((error) => done([{ id: 'axe-failed', impact: 'critical', help: String(error), nodes: [] }]));",
+                Vec::new(),
+            ),
+        );
+        let violations = violations.as_array().cloned().unwrap_or_default();
+        let _ = std::fs::write(
+            self.screenshots.join(format!("axe-{name}.json")),
+            serde_json::to_string_pretty(&violations).unwrap_or_default(),
+        );
+        violations
+            .into_iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect()
+    }
+
     /// Saves a screenshot of the page as `name.png`; a screenshot that
     /// fails is not a failed test.
     pub fn screenshot(&self, name: &str) {
@@ -192,6 +223,21 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.runtime.block_on(self.client.clone().close());
     }
+}
+
+/// axe-core's script, installed by `npm ci --prefix tests` (as CI does)
+/// from `tests/package.json`.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path).unwrap_or_else(|error| {
+            panic!(
+                "axe-core is missing ({}: {error}): run `npm ci --prefix tests`",
+                path.display()
+            )
+        })
+    })
 }
 
 /// A port that was free a moment ago, for chromedriver to listen on.
