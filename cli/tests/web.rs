@@ -413,6 +413,71 @@ fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
     );
 }
 
+/// On a phone (375 × 812) the list and an entity's page get the screen's
+/// height, nothing is wider than the screen, and an entity opens at its
+/// title, however far down the list it was.
+#[test]
+fn the_map_fits_a_phone() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp.path().join("anne"));
+    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let rows: String = (1..=40)
+        .map(|n| {
+            format!("Association numéro {n:02};97400;Saint-Denis;Une association du quartier.\n")
+        })
+        .collect();
+    let file = temp.path().join("associations.csv");
+    std::fs::write(&file, format!("nom;code_postal;ville;description\n{rows}")).unwrap();
+    anne.ok(&["import", file.to_str().unwrap()]);
+    let (_node, browser) = open_map(&anne);
+    browser.resize(375, 812);
+    browser.wait(
+        "the list",
+        "return document.querySelectorAll('#list li').length >= 40",
+    );
+    let layout = browser.eval(
+        "const side = document.getElementById('side');
+         return { wide: document.documentElement.scrollWidth, inner: side.scrollHeight - side.clientHeight,
+                  list: document.getElementById('list').getBoundingClientRect().height,
+                  screen: window.innerHeight, width: window.innerWidth };",
+        &[],
+    );
+    assert!(layout["width"].as_u64().unwrap() <= 400, "{layout}");
+    assert!(
+        layout["wide"].as_u64() <= layout["width"].as_u64(),
+        "wider than the screen: {layout}"
+    );
+    assert!(
+        layout["inner"].as_i64().unwrap() <= 1,
+        "the list scrolls in a pane of its own: {layout}"
+    );
+    assert!(
+        layout["list"].as_f64().unwrap() > layout["screen"].as_f64().unwrap(),
+        "the list is shown whole, in the page: {layout}"
+    );
+    shown_accessibly(&browser, "phone-list");
+
+    // The last association, far down the page, opens at its title.
+    browser.eval(
+        "const items = document.querySelectorAll('#list li button'); items[items.length - 1].scrollIntoView(); items[items.length - 1].click();",
+        &[],
+    );
+    let title = browser.wait(
+        "the entity's page",
+        "const h = document.querySelector('#detail h2');
+         if (!h || document.getElementById('detail').hidden) return null;
+         const box = h.getBoundingClientRect();
+         return { top: box.top, bottom: box.bottom, screen: window.innerHeight };",
+    );
+    assert!(
+        title["top"].as_f64().unwrap() >= 0.0
+            && title["bottom"].as_f64().unwrap() <= title["screen"].as_f64().unwrap(),
+        "the title is not on the screen: {title}"
+    );
+    assert!(browser.text("#detail h2").starts_with("Association numéro"));
+    shown_accessibly(&browser, "phone-entity");
+}
+
 /// Each kind offers the actions that fit it: one asks to join an
 /// association, not a business; one recommends a business, not an
 /// association.

@@ -414,7 +414,12 @@ async function showDetail(entity, history, focus = true) {
   detail.append(past);
   $("list").hidden = true;
   detail.hidden = false;
-  if (focus) detail.focus();
+  if (focus) {
+    // Its title at the top, whatever was scrolled before: the list's
+    // pane on a wide screen, the page on a phone.
+    detail.focus({ preventScroll: true });
+    detail.scrollIntoView({ block: "start" });
+  }
   if (entity.geo) map.setView([entity.geo.lat, entity.geo.lon], Math.max(map.getZoom(), 15));
 }
 

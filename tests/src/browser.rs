@@ -107,6 +107,12 @@ impl Browser {
             .unwrap_or_else(|error| panic!("{what}: {error}"))
     }
 
+    /// Sizes the browser's window as a screen of `width` × `height`
+    /// pixels (a phone: 375 × 812).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.run("resize", self.client.set_window_size(width, height));
+    }
+
     /// Opens `url`.
     pub fn go(&self, url: &str) {
         self.run(url, self.client.goto(url));
