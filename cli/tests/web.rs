@@ -478,6 +478,39 @@ fn the_map_fits_a_phone() {
     shown_accessibly(&browser, "phone-entity");
 }
 
+/// A search shows every entity it finds, past the server's first page of
+/// 500, and the filters apply to them all.
+#[test]
+fn a_search_shows_every_match() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp.path().join("anne"));
+    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let mut csv = String::from("nom;code_postal;catégorie\n");
+    for n in 0..520 {
+        let category = if n % 2 == 0 { "sport" } else { "culture" };
+        csv.push_str(&format!("Association {n};97400;{category}\n"));
+    }
+    csv.push_str("Garage Payet;97400;garage\n");
+    let file = temp.path().join("associations.csv");
+    std::fs::write(&file, csv).unwrap();
+    anne.ok(&["import", file.to_str().unwrap()]);
+    let (_node, browser) = open_map(&anne);
+    browser.wait(
+        "the list",
+        "return document.querySelectorAll('#list li').length > 500",
+    );
+    browser.type_in("#search", "associa");
+    browser.wait(
+        "every association found",
+        "return document.getElementById('count').textContent === '520 résultats'",
+    );
+    browser.select("#filter-category", "sport");
+    browser.wait(
+        "the sports associations among them",
+        "return document.getElementById('count').textContent === '260 résultats'",
+    );
+}
+
 /// Each kind offers the actions that fit it: one asks to join an
 /// association, not a business; one recommends a business, not an
 /// association.

@@ -831,6 +831,36 @@ async fn open_data_goes_out_and_comes_in_through_the_api() {
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
 }
 
+/// A search finds its best 500 entities, and the ids of all it finds:
+/// a page filtering the directory is not held to a first page.
+#[tokio::test]
+async fn every_match_of_a_search_is_told_by_its_ids() {
+    let api = api(true);
+    let rows: Vec<Value> = (0..600)
+        .map(|n| json!({"at": format!("line {n}"), "values": {"name": format!("Association {n}"), "postal_code": "97400"}}))
+        .chain([json!({"at": "line 600", "values": {"name": "Garage Payet", "postal_code": "97400"}})])
+        .collect();
+    let (status, body) = api
+        .write("POST", "/api/import", Some(json!({ "rows": rows })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, found) = api.get("/api/search?q=associa&limit=1000").await;
+    assert_eq!(found.as_array().unwrap().len(), 500);
+    let (status, ids) = api.get("/api/search/ids?q=associa").await;
+    assert_eq!(status, StatusCode::OK, "{ids}");
+    let ids: std::collections::BTreeSet<&str> = ids
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 600);
+    let (_, garage) = api.get("/api/search?q=garage").await;
+    assert!(!ids.contains(garage[0]["id"].as_str().unwrap()));
+    let (status, body) = api.get("/api/search/ids?q=%20").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+}
+
 #[tokio::test]
 async fn a_network_that_stopped_is_shown_in_the_status() {
     let api = api(true);

@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/entities/{id}/links"),
     ("delete", "/api/entities/{id}/links/{relation}"),
     ("get", "/api/search"),
+    ("get", "/api/search/ids"),
     ("get", "/api/peers"),
     ("get", "/api/invite"),
     ("get", "/api/invite/qr"),

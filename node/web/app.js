@@ -628,8 +628,8 @@ $("search").addEventListener("input", () => {
       state.searchHits = null;
     } else {
       try {
-        const hits = await api("GET", `/api/search?q=${encodeURIComponent(q)}&limit=500`);
-        state.searchHits = new Set(hits.map((hit) => hit.id));
+        // Every match, not a first page: the filters apply to them all.
+        state.searchHits = new Set(await api("GET", `/api/search/ids?q=${encodeURIComponent(q)}`));
       } catch (error) {
         toast(error.message);
       }

@@ -388,6 +388,14 @@ pub(super) async fn search(
     params: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Entity>>, ApiError> {
     let params = query(params)?;
+    let text = search_text(&params)?;
+    let limit = params.limit.unwrap_or(50).min(MAX_SEARCH_RESULTS);
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
+}
+
+/// The words of `?q=`, checked.
+fn search_text(params: &ListQuery) -> Result<String, ApiError> {
     let text = params.q.clone().unwrap_or_default();
     if text.trim().is_empty() {
         return Err(ApiError::new(
@@ -403,9 +411,30 @@ pub(super) async fn search(
             format!("search for at most {MAX_SEARCH_CHARS} characters at a time"),
         ));
     }
-    let limit = params.limit.unwrap_or(50).min(MAX_SEARCH_RESULTS);
+    Ok(text)
+}
+
+/// Search entities, all their ids
+///
+/// The ids of every entity `/api/search` finds for `q`, however many, in
+/// no particular order (`limit` is ignored): for a page that holds the
+/// directory and filters it.
+#[utoipa::path(get, path = "/api/search/ids", operation_id = "searchEntityIds", tag = "entities",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The ids of the entities found.", body = [crdt_model::ids::EntityId]),
+        (status = 400, description = "As for `/api/search`.", body = ErrorBody),
+        (status = 409, response = NotJoined),
+        (status = 500, response = Internal),
+    ))]
+pub(super) async fn search_ids(
+    State(state): Shared,
+    params: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<crdt_model::ids::EntityId>>, ApiError> {
+    let params = query(params)?;
+    let text = search_text(&params)?;
     let local = state.local()?;
-    blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
+    blocking(move || Ok(Json(local.store.search_ids(&text, &params.filter())?))).await
 }
 
 /// Export the directory as open data

@@ -89,6 +89,7 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(handlers::link))
         .routes(routes!(handlers::unlink))
         .routes(routes!(handlers::search))
+        .routes(routes!(handlers::search_ids))
         .routes(routes!(handlers::peers))
         .routes(routes!(invites::invite))
         .routes(routes!(invites::invite_qr))

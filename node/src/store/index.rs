@@ -326,23 +326,46 @@ impl Store {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<Entity>, StoreError> {
-        let words: Vec<String> = search_words(query).collect();
-        if words.is_empty() {
-            return Ok(Vec::new());
-        }
         let tx = self.read()?;
-        let index = tx.open_table(INDEX)?;
-        let mut matching = filtered(&index, filter)?;
-        for word in &words {
-            matching = narrow(matching, hits_with_prefix(&index, &format!("w/{word}"))?);
-        }
+        let Some(matching) = search_hits(&tx, query, filter)? else {
+            return Ok(Vec::new());
+        };
         let folded_query = fold(query);
-        let mut ranked = by_name(
-            &tx.open_table(NAMES)?,
-            matching.unwrap_or_default(),
-            |name| name.contains(&folded_query),
-        )?;
+        let mut ranked = by_name(&tx.open_table(NAMES)?, matching, |name| {
+            name.contains(&folded_query)
+        })?;
         ranked.truncate(limit);
         read_entities(&tx.open_table(ENTITIES)?, ranked)
     }
+
+    /// The ids of every entity [`Store::search`] finds for `query`, in no
+    /// particular order and without reading them: a page filtering a
+    /// directory it holds, whatever the number of matches.
+    pub fn search_ids(&self, query: &str, filter: &Filter) -> Result<Vec<EntityId>, StoreError> {
+        let tx = self.read()?;
+        Ok(search_hits(&tx, query, filter)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect())
+    }
+}
+
+/// The entities of `filter` with, for each word of `query`, a word starting
+/// with it; `None` when the query has no word to search for.
+fn search_hits(
+    tx: &redb::ReadTransaction,
+    query: &str,
+    filter: &Filter,
+) -> Result<Option<BTreeSet<Hit>>, StoreError> {
+    let words: Vec<String> = search_words(query).collect();
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let index = tx.open_table(INDEX)?;
+    let mut matching = filtered(&index, filter)?;
+    for word in &words {
+        matching = narrow(matching, hits_with_prefix(&index, &format!("w/{word}"))?);
+    }
+    Ok(Some(matching.unwrap_or_default()))
 }
