@@ -157,6 +157,13 @@ async fn eventually_async<F: std::future::Future<Output = bool>>(
     }
 }
 
+/// Stops a node's network (`whose`, for the message) and waits until it
+/// has.
+async fn stop(task: &tokio::task::JoinHandle<()>, whose: &str) {
+    task.abort();
+    eventually(&format!("{whose} network stopped"), || task.is_finished()).await;
+}
+
 async fn add(node: &Node, name: &str) -> EntityId {
     add_as(&node.local, name).await
 }
@@ -252,8 +259,7 @@ async fn edits_reach_the_postal_code_converge_and_late_nodes_catch_up() {
     converged(&[&a, &b, &c, &e], garage).await;
 
     // C is cut off while A and B edit; it catches up on reconnecting.
-    c.task.abort();
-    eventually("C's network stopped", || c.task.is_finished()).await;
+    stop(&c.task, "C's").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     edit(
         &a,
@@ -571,8 +577,7 @@ async fn peers_met_are_dialled_again_at_the_next_start() {
             .any(|(peer, _, _)| *peer == a.client.peer_id().to_string())
     })
     .await;
-    b.task.abort();
-    eventually("B's network stopped", || b.task.is_finished()).await;
+    stop(&b.task, "B's").await;
     let garage = add(&a, "Garage Payet").await;
     // No bootstrap this time: B finds A among the peers it remembers, and
     // catches up.
@@ -630,8 +635,7 @@ async fn the_relay_keeps_the_directory_while_its_authors_are_away() {
     })
     .await;
     // Anne's laptop is closed; Bruno joins later, knowing only the relay.
-    a_task.abort();
-    eventually("Anne's network stopped", || a_task.is_finished()).await;
+    stop(&a_task, "Anne's").await;
     let (_bruno_home, bruno) = joined("97400", "Bruno");
     let (b_client, _b_task, _) = start_network_at(&bruno, vec![relay_address]).await;
     eventually("Bruno gets Anne's garage from the relay", || {
@@ -725,15 +729,13 @@ async fn a_node_learns_a_relay_from_a_peer_and_dials_it_after_restart() {
     .await;
     // Anne goes away, Bruno restarts with no bootstrap: the relay it
     // remembers is dialled, and brings what Anne added meanwhile.
-    b_task.abort();
-    eventually("Bruno's network stopped", || b_task.is_finished()).await;
+    stop(&b_task, "Bruno's").await;
     let garage = add_as(&anne, "Garage Payet").await;
     eventually("the relay stores Anne's garage", || {
         relay.store.entity(&garage).unwrap().is_some()
     })
     .await;
-    a_task.abort();
-    eventually("Anne's network stopped", || a_task.is_finished()).await;
+    stop(&a_task, "Anne's").await;
     let (b_client, _b_task, _) = start_network_at(&bruno, Vec::new()).await;
     eventually("Bruno gets the garage from the relay", || {
         bruno.store.entity(&garage).unwrap().is_some()

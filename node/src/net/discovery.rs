@@ -31,12 +31,7 @@ impl EventLoop {
     /// Addresses others may reach this node at: its listen addresses
     /// (unspecified ones excepted) and its relay circuits.
     pub(super) fn add_external(&mut self, address: Multiaddr) {
-        let unspecified = address.iter().any(|part| match part {
-            Protocol::Ip4(ip) => ip.is_unspecified(),
-            Protocol::Ip6(ip) => ip.is_unspecified(),
-            _ => false,
-        });
-        if !unspecified {
+        if !relays::unspecified(&address) {
             self.swarm.add_external_address(address);
         }
     }

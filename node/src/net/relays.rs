@@ -30,6 +30,16 @@ pub fn reachable(address: &Multiaddr) -> bool {
     }
 }
 
+/// Whether `address` names an unspecified IP (`0.0.0.0`, `::`): where a
+/// node listens on every interface, not where anyone reaches it.
+pub fn unspecified(address: &Multiaddr) -> bool {
+    address.iter().any(|part| match part {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
 /// `address` without its `/p2p/` parts.
 pub fn without_peer(address: &Multiaddr) -> Multiaddr {
     address
@@ -50,13 +60,6 @@ pub fn peer_of(author: &crdt_model::ids::AuthorKey) -> Option<PeerId> {
 /// peer ids, without repeats, at most [`MAX_RELAY_ADDRESSES`].
 pub fn entry_addresses(announce: &[Multiaddr], listen: &[Multiaddr]) -> String {
     let listen: Vec<Multiaddr> = listen.iter().map(without_peer).collect();
-    let unspecified = |address: &Multiaddr| {
-        address.iter().any(|part| match part {
-            Protocol::Ip4(ip) => ip.is_unspecified(),
-            Protocol::Ip6(ip) => ip.is_unspecified(),
-            _ => false,
-        })
-    };
     let outside: Vec<&Multiaddr> = listen.iter().filter(|a| reachable(a)).collect();
     let heard: Vec<&Multiaddr> = if outside.is_empty() {
         listen.iter().filter(|a| !unspecified(a)).collect()
