@@ -93,6 +93,9 @@ pub(crate) enum Command {
         /// Confirm a member's request, by author key (admins only).
         #[arg(long, value_name = "KEY")]
         confirm_member: Vec<AuthorKey>,
+        /// Remove a member, or refuse a request, by author key (admins only).
+        #[arg(long, value_name = "KEY")]
+        remove_member: Vec<AuthorKey>,
         /// Open (true) or close (false) the description to everyone's edits (admins only).
         #[arg(long, value_name = "BOOL")]
         open_edition: Option<bool>,

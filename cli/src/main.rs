@@ -113,6 +113,7 @@ fn run(cli: Cli) -> Result<()> {
             add_admin,
             remove_admin,
             confirm_member,
+            remove_member,
             open_edition,
         } => {
             let id = parse_id(&id)?;
@@ -128,11 +129,12 @@ fn run(cli: Cli) -> Result<()> {
             edits.extend(add_admin.into_iter().map(Edit::AddAdmin));
             edits.extend(remove_admin.into_iter().map(Edit::RemoveAdmin));
             edits.extend(confirm_member.into_iter().map(Edit::ConfirmMember));
+            edits.extend(remove_member.into_iter().map(Edit::RemoveMember));
             edits.extend(open_edition.map(Edit::SetOpenEdition));
             if edits.is_empty() {
                 bail!(
                     "nothing to change: give --set FIELD=VALUE, --clear FIELD, --add-tag, --remove-tag, \
-                     --add-admin, --remove-admin, --confirm-member or --open-edition"
+                     --add-admin, --remove-admin, --confirm-member, --remove-member or --open-edition"
                 );
             }
             let entity = directory(&dir)?.edit(id, &edits)?;

@@ -210,7 +210,11 @@ pub(crate) fn entity(
     );
     println!("  {:<18} {}", "admins:", entity.admins.len());
     for link in &entity.links {
-        let pending = if link.confirmed { "" } else { " (pending)" };
+        let pending = match (link.confirmed, link.removed) {
+            (true, _) => "",
+            (false, true) => " (removed)",
+            (false, false) => " (pending)",
+        };
         let comment = link
             .comment
             .as_deref()

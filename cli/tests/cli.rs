@@ -449,6 +449,9 @@ fn admins_hand_over_an_entity() {
     ]);
     assert_eq!(edited["admins"].as_array().unwrap().len(), 2);
     assert_eq!(edited["open_edition"], false);
+    // Refusing a request nobody made yet is allowed; it waits for their link.
+    let refused = me.json(&["edit", &id, "--remove-member", &other_key]);
+    assert_eq!(refused["links"].as_array().unwrap().len(), 1);
     let handed = me.json(&["edit", &id, "--remove-admin", &my_key]);
     assert_eq!(handed["admins"], serde_json::json!([other_key]));
     let refused = me.fails(&["edit", &id, "--set", "description=x"]);
@@ -456,6 +459,8 @@ fn admins_hand_over_an_entity() {
         refused.contains("may only be edited by admins"),
         "{refused}"
     );
+    let no_longer = me.fails(&["edit", &id, "--remove-member", &my_key]);
+    assert!(no_longer.contains("only an admin"), "{no_longer}");
     let bad_key = me.run(&["edit", &id, "--add-admin", "xyz"]);
     assert!(!bad_key.status.success());
     assert!(String::from_utf8_lossy(&bad_key.stderr).contains("author key"));

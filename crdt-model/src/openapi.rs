@@ -263,6 +263,13 @@ impl PartialSchema for Edit {
                 reference::<AuthorKey>(),
             ),
             tagged(
+                "remove_member",
+                "RemoveMember",
+                "Removes a member or refuses a request (admins only): their link stays \
+                 theirs, shown as removed, until an admin confirms them again.",
+                reference::<AuthorKey>(),
+            ),
+            tagged(
                 "set_deleted",
                 "SetDeleted",
                 "Marks the entity deleted, or restores it with `false` (admins only; \
@@ -301,7 +308,7 @@ impl PartialSchema for Edit {
              `withdraw_report`. Descriptive edits (`set`, `clear`, tags, `set_geo`, \
              `clear_geo`) are open to anyone when the entity has `open_edition`, to its \
              admins otherwise; `add_admin`, `remove_admin`, `set_open_edition`, \
-             `confirm_member` and `set_deleted` are for admins; `link`, `unlink`, \
+             `confirm_member`, `remove_member` and `set_deleted` are for admins; `link`, `unlink`, \
              `report` and `withdraw_report` write the citizen's own slot. A person \
              profile is edited by its owner only (others may only `follows` it).",
         ));
@@ -389,6 +396,7 @@ mod tests {
             Edit::RemoveAdmin(_) => "remove_admin",
             Edit::SetOpenEdition(_) => "set_open_edition",
             Edit::ConfirmMember(_) => "confirm_member",
+            Edit::RemoveMember(_) => "remove_member",
             Edit::SetDeleted(_) => "set_deleted",
             Edit::Link { .. } => "link",
             Edit::Unlink(_) => "unlink",
@@ -414,6 +422,7 @@ mod tests {
             Edit::RemoveAdmin(key),
             Edit::SetOpenEdition(true),
             Edit::ConfirmMember(key),
+            Edit::RemoveMember(key),
             Edit::SetDeleted(true),
             Edit::Link {
                 relation: Relation::Recommends,

@@ -98,6 +98,7 @@ fn non_admin_cannot_touch_admins_or_flags() {
         Edit::SetOpenEdition(false),
         Edit::SetDeleted(true),
         Edit::ConfirmMember(author(2)),
+        Edit::RemoveMember(author(2)),
     ] {
         let reject = not_allowed(
             document::edit(&doc, &actor(2), NOW, std::slice::from_ref(&edit)).map(drop),
@@ -182,6 +183,32 @@ fn authors_write_only_their_own_slots() {
             .iter()
             .any(|l| l.relation == Relation::Member && l.confirmed)
     );
+
+    // An admin removes the member: the link stays theirs, but no longer
+    // counts; confirming again restores it.
+    edit_as(&mut doc, &id, 1, &[Edit::RemoveMember(author(2))]).unwrap();
+    let member = |doc: &Automerge| {
+        document::read(doc)
+            .unwrap()
+            .links
+            .into_iter()
+            .find(|l| l.relation == Relation::Member && l.author == author(2))
+            .map(|l| (l.confirmed, l.removed))
+    };
+    assert_eq!(member(&doc), Some((false, true)));
+    // A removed member cannot confirm themselves back in.
+    let reject = not_allowed(
+        document::edit(&doc, &actor(2), NOW, &[Edit::ConfirmMember(author(2))]).map(drop),
+    );
+    assert!(matches!(reject, Reject::NotAdmin { .. }), "{reject}");
+    // Nor write `false` into the admins' map by hand.
+    let admins = map_id(&doc, "admins");
+    let change = raw_change(&doc, &actor(1), |tx| {
+        tx.put(&admins, author(2).to_string(), false)
+    });
+    assert!(authorize(&doc, &id, &author(1), &change).is_err());
+    edit_as(&mut doc, &id, 1, &[Edit::ConfirmMember(author(2))]).unwrap();
+    assert_eq!(member(&doc), Some((true, false)));
 
     // The author withdraws their own recommendation.
     edit_as(&mut doc, &id, 2, &[Edit::Unlink(Relation::Recommends)]).unwrap();

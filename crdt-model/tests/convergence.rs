@@ -35,6 +35,7 @@ fn any_edit() -> impl Strategy<Value = Edit> {
         Just(link(Relation::Member)),
         Just(Edit::Unlink(Relation::Member)),
         (1u8..=4).prop_map(|n| Edit::ConfirmMember(author(n))),
+        (1u8..=4).prop_map(|n| Edit::RemoveMember(author(n))),
     ]
 }
 

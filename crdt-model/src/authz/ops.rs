@@ -127,8 +127,11 @@ pub(super) fn check_op(
             member
                 .parse::<AuthorKey>()
                 .map_err(|_| Reject::UnknownPath { path: path.clone() })?;
+            // A member's entry may also say `false`: removed by the admins
+            // (their own link stays theirs).
             let added = match (put, delete) {
                 (Some(ScalarValue::Boolean(true)), _) => true,
+                (Some(ScalarValue::Boolean(false)), _) if root_key == key::CONFIRMED => false,
                 (_, true) => false,
                 _ => return Err(wrong_type(path, "admin", "true")),
             };

@@ -175,6 +175,10 @@ pub enum Edit {
     SetOpenEdition(bool),
     /// Confirms a member's request (admins only).
     ConfirmMember(AuthorKey),
+    /// Removes a member, or refuses a request (admins only): their own link
+    /// stays theirs, but the entity no longer counts them among its
+    /// members, until an admin confirms them again.
+    RemoveMember(AuthorKey),
     /// Marks the entity deleted, or restores it (admins only).
     SetDeleted(bool),
     /// Writes the author's own link (or recommendation) into the entity.
@@ -528,9 +532,10 @@ fn write_edit<T: Transactable>(
         }
         Edit::SetOpenEdition(open) => tx.put(ROOT, key::OPEN_EDITION, *open)?,
         Edit::SetDeleted(deleted) => tx.put(ROOT, key::DELETED, *deleted)?,
-        Edit::ConfirmMember(member) => {
+        Edit::ConfirmMember(member) | Edit::RemoveMember(member) => {
             let confirmed = map_at(tx, &ROOT, key::CONFIRMED)?;
-            tx.put(&confirmed, member.to_string(), true)?;
+            let confirm = matches!(edit, Edit::ConfirmMember(_));
+            tx.put(&confirmed, member.to_string(), confirm)?;
         }
         Edit::Link { relation, comment } => {
             let entry = if *relation == Relation::Recommends {

@@ -64,6 +64,10 @@ pub struct Link {
     /// For `member`: whether an admin confirmed it (admins are confirmed).
     /// Always true for other relations.
     pub confirmed: bool,
+    /// For `member`: whether the admins removed them (or refused their
+    /// request); such a link is not counted among the members.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// A report written by someone to the entity's admins.
@@ -209,9 +213,14 @@ impl Tree for hydrate::Map {
 
 /// Keys of a map whose names are author keys and whose value is `true`.
 fn key_set(map: Option<&hydrate::Map>) -> BTreeSet<AuthorKey> {
+    keys_marked(map, true)
+}
+
+/// The author keys a map marks with `flag`.
+fn keys_marked(map: Option<&hydrate::Map>, flag: bool) -> BTreeSet<AuthorKey> {
     map.into_iter()
         .flat_map(|map| map.iter())
-        .filter(|(_, entry)| entry.value == hydrate::Value::Scalar(ScalarValue::Boolean(true)))
+        .filter(|(_, entry)| entry.value == hydrate::Value::Scalar(ScalarValue::Boolean(flag)))
         .filter_map(|(name, _)| name.parse().ok())
         .collect()
 }
@@ -313,6 +322,7 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
         admins.insert(creator);
     }
     let confirmed = key_set(root.map(key::CONFIRMED));
+    let removed = keys_marked(root.map(key::CONFIRMED), false);
 
     let mut links = Vec::new();
     for (author, slot) in slots(root.map(key::LINKS)) {
@@ -320,10 +330,11 @@ pub fn read<R: ReadDoc>(doc: &R) -> Result<Entity, ReadError> {
             if let (Some(relation), hydrate::Value::Map(entry)) =
                 (Relation::in_links(relation_name), &entry.value)
             {
-                let confirmed = relation != Relation::Member
-                    || confirmed.contains(&author)
-                    || admins.contains(&author);
-                links.push(read_link(entry, author, relation, confirmed));
+                let member = relation == Relation::Member;
+                let confirmed = !member || confirmed.contains(&author) || admins.contains(&author);
+                let mut link = read_link(entry, author, relation, confirmed);
+                link.removed = member && !confirmed && removed.contains(&author);
+                links.push(link);
             }
         }
     }
@@ -374,6 +385,7 @@ fn read_link(entry: &hydrate::Map, author: AuthorKey, relation: Relation, confir
         // Derived from the slot's owner, never read from what they wrote.
         person: EntityId::person_of(&author),
         confirmed,
+        removed: false,
     }
 }
 
