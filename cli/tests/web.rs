@@ -3,14 +3,18 @@
 //! processes. Screenshots go to `target/tmp/web-screenshots/`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::json;
 use support::browser::Browser;
-use support::{Communecter, Process, http};
+use support::{Communecter, Process, eventually, http};
 
 /// Flags of the nodes behind the web map here: a blank background (no
 /// tiles from the Internet) and no desktop browser opened.
 const WEB_MAP: [&str; 3] = ["--tiles", "none", "--no-browser"];
+
+/// How long a change may take to reach another node on loopback.
+const LIVE: Duration = Duration::from_secs(30);
 
 fn citizen(home: &Path) -> Communecter {
     Communecter::new(env!("CARGO_BIN_EXE_communecter"), home)
@@ -656,4 +660,154 @@ fn placing_on_the_map_ends_with_escape_or_a_new_form() {
     browser.click("#entity-cancel");
     browser.click("#map");
     assert_eq!(placing(), json!([false, false]));
+}
+
+/// An admin confirms, removes and promotes a member who asked from
+/// another node, hands the entity over and leaves the role; a citizen
+/// withdraws a recommendation and leaves; an admin deletes an entry after
+/// a second question. Each step is written through the API and read back
+/// from the page.
+#[test]
+fn admins_manage_members_and_citizens_take_back_their_links() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp.path().join("anne"));
+    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let troupe = anne.json(&[
+        "add",
+        "organization",
+        "--name",
+        "Troupe du Kiosque",
+        "--type",
+        "ngo",
+    ]);
+    let troupe = troupe["id"].as_str().unwrap().to_owned();
+    anne.ok(&["add", "place", "--name", "Jardin du Butor"]);
+    let (mut anne_node, browser) = open_map(&anne);
+
+    // Bruno, on his own node, asks to join the troupe.
+    let anne_network = anne_node.published(&addr_file(&anne), |published| {
+        published["listen"]
+            .as_array()
+            .is_some_and(|listen| !listen.is_empty())
+    });
+    let bootstrap = anne_network["listen"][0].as_str().unwrap().to_owned();
+    let bruno = citizen(&temp.path().join("bruno"));
+    let _bruno_node = node(
+        &bruno,
+        &[
+            "--postal-code",
+            "97400",
+            "--name",
+            "Bruno",
+            "--bootstrap",
+            &bootstrap,
+        ],
+    );
+    let bruno_key = bruno.json(&["status"])["author"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("the troupe on Bruno's node", LIVE, || {
+        bruno.run(&["show", &troupe]).status.success()
+    });
+    bruno.ok(&["link", &troupe, "member"]);
+
+    let open = |name: &str| {
+        browser.wait(
+            "the list",
+            &format!("return [...document.querySelectorAll('#list button')].some((b) => b.textContent.includes({name:?}))"),
+        );
+        browser.eval(
+            "[...document.querySelectorAll('#list button')].find((b) => b.textContent.includes(arguments[0])).click()",
+            &[json!(name)],
+        );
+        browser.wait(
+            "its page",
+            &format!("return document.getElementById('detail-name')?.textContent === {name:?}"),
+        );
+    };
+    let click_named = |label: &str| {
+        browser.wait(
+            label,
+            &format!("return [...document.querySelectorAll('#detail button')].some((b) => !b.closest('[hidden]') && (b.getAttribute('aria-label') || b.textContent) === {label:?})"),
+        );
+        browser.eval(
+            "[...document.querySelectorAll('#detail button')].find((b) => !b.closest('[hidden]') && (b.getAttribute('aria-label') || b.textContent) === arguments[0]).click()",
+            &[json!(label)],
+        );
+    };
+    let members = || browser.text("#detail .links-member");
+    let wait_members = |what: &str, shown: &str| {
+        browser.wait(
+            what,
+            &format!("return document.querySelector('#detail .links-member')?.textContent.includes({shown:?})"),
+        );
+    };
+
+    open("Troupe du Kiosque");
+    wait_members("Bruno's request, live", "Bruno (en attente)");
+    shown_accessibly(&browser, "admin-1-request");
+    click_named("Retirer : Bruno");
+    wait_members("Bruno removed", "Bruno (retiré)");
+    click_named("Confirmer : Bruno");
+    wait_members("Bruno confirmed", "Nommer admin");
+    assert!(!members().contains("en attente"), "{}", members());
+    // Anne alone is admin: she cannot leave the role yet.
+    assert!(
+        !browser
+            .text("#detail .actions")
+            .contains("Quitter l'administration")
+    );
+    click_named("Nommer admin : Bruno");
+    wait_members("Bruno admin", "Bruno (admin)");
+    shown_accessibly(&browser, "admin-2-two-admins");
+    click_named("Quitter l'administration");
+    browser.wait(
+        "Anne no longer admin",
+        "return !document.querySelector('#detail .actions').textContent.includes('Supprimer')",
+    );
+    // The hand-over reached Bruno's node.
+    eventually("Bruno alone admin on his node", LIVE, || {
+        bruno.json(&["show", &troupe])["admins"] == json!([bruno_key])
+    });
+
+    // Anne joins as a citizen, then takes her request back.
+    click_named("Demander à rejoindre");
+    click_named("Annuler ma demande");
+    browser.wait(
+        "the request withdrawn",
+        "return document.querySelector('#detail .actions').textContent.includes('Demander à rejoindre')",
+    );
+    assert!(!members().contains("Anne"), "{}", members());
+
+    // A recommendation, withdrawn.
+    browser.click("#detail .back");
+    open("Jardin du Butor");
+    click_named("Je recommande");
+    click_named("Retirer ma recommandation");
+    browser.wait(
+        "the recommendation withdrawn",
+        "return !document.querySelector('#detail .links-recommends') && document.getElementById('recommend-comment') !== null",
+    );
+
+    // Deleting asks first; Cancel keeps the entry.
+    click_named("Supprimer");
+    browser.wait(
+        "the question",
+        "return !document.querySelector('#detail .confirm-delete').hidden",
+    );
+    shown_accessibly(&browser, "admin-3-delete-question");
+    click_named("Annuler");
+    browser.wait(
+        "the question gone",
+        "return document.querySelector('#detail .confirm-delete').hidden",
+    );
+    click_named("Supprimer");
+    click_named("Oui, supprimer");
+    browser.wait(
+        "the list without the garden",
+        "return !document.getElementById('list').hidden && ![...document.querySelectorAll('#list .name')].some((n) => n.textContent === 'Jardin du Butor')",
+    );
+    assert!(anne.ok(&["list"]).contains("Troupe du Kiosque"));
+    assert!(!anne.ok(&["list"]).contains("Jardin du Butor"));
 }

@@ -38,6 +38,12 @@ const TEXT = {
     your_invite: "Votre invitation", their_invite: "L'invitation d'un voisin", meet: "Rejoindre ce voisin",
     invite_accepted: "Invitation enregistrée : votre nœud appelle ce voisin.",
     invite_unreachable: "Votre nœud n'écoute que sur cet ordinateur : lancez-le avec --listen /ip4/0.0.0.0/tcp/4001 pour inviter un voisin.",
+    confirm: "Confirmer", remove: "Retirer", removed: "retiré", make_admin: "Nommer admin",
+    admin: "admin", leave_admin: "Quitter l'administration", delete: "Supprimer",
+    delete_question: "Supprimer cette fiche ? Elle disparaît de la carte de tous ; son historique est gardé.",
+    delete_yes: "Oui, supprimer", deleted: "Supprimé.", withdraw_recommend: "Retirer ma recommandation",
+    leave_member: "Quitter", cancel_request: "Annuler ma demande",
+    leave_contributor: "Je ne contribue plus", leave_attendee: "Je n'y vais plus",
   },
   en: {
     skip: "Skip to the list", search: "Search", add: "Add", filters: "Filters",
@@ -73,6 +79,12 @@ const TEXT = {
     your_invite: "Your invite", their_invite: "A neighbour's invite", meet: "Meet this neighbour",
     invite_accepted: "Invite saved: your node is calling this neighbour.",
     invite_unreachable: "Your node listens on this computer only: start it with --listen /ip4/0.0.0.0/tcp/4001 to invite a neighbour.",
+    confirm: "Confirm", remove: "Remove", removed: "removed", make_admin: "Make admin",
+    admin: "admin", leave_admin: "Leave the admin role", delete: "Delete",
+    delete_question: "Delete this entry? It leaves everyone's map; its history is kept.",
+    delete_yes: "Yes, delete", deleted: "Deleted.", withdraw_recommend: "Withdraw my recommendation",
+    leave_member: "Leave", cancel_request: "Cancel my request",
+    leave_contributor: "I no longer contribute", leave_attendee: "I'm not going any more",
   },
 };
 
@@ -350,6 +362,8 @@ async function showDetail(entity, history, focus = true) {
     ["member", t("members")], ["contributor", t("contributors")],
     ["attendee", t("attendees")], ["recommends", t("recommended_by")],
   ];
+  const me = state.status?.author;
+  const admin = canWrite && entity.kind !== "person" && entity.admins.includes(me);
   for (const [relation, title] of groups) {
     const links = entity.links.filter((link) => link.relation === relation);
     if (!links.length) continue;
@@ -358,8 +372,14 @@ async function showDetail(entity, history, focus = true) {
     const list = el("ul");
     for (const link of links) {
       const item = el("li");
-      item.append(el("span", await personName(link.person), { class: "who" }));
-      if (relation === "member" && !link.confirmed) item.append(el("span", ` (${t("pending")})`));
+      const name = await personName(link.person);
+      item.append(el("span", name, { class: "who" }));
+      if (relation === "member") {
+        const mark = entity.admins.includes(link.author) ? "admin"
+          : link.confirmed ? null : link.removed ? "removed" : "pending";
+        if (mark) item.append(el("span", ` (${t(mark)})`));
+        if (admin && link.author !== me) item.append(memberActions(entity, link, name));
+      }
       if (link.comment) item.append(el("q", link.comment));
       list.append(item);
     }
@@ -371,6 +391,7 @@ async function showDetail(entity, history, focus = true) {
     const editButton = el("button", t("edit"), { type: "button" });
     editButton.addEventListener("click", () => openEntityForm(entity));
     actions.append(editButton);
+    const mine = (relation) => entity.links.find((l) => l.relation === relation && l.author === me);
     // Actions that fit the kind: one joins an association or a group, not
     // a business or a public service; one recommends a business, a
     // service or a place, not an association. An organization of no
@@ -382,13 +403,28 @@ async function showDetail(entity, history, focus = true) {
     const relation = joinable
       ? { organization: "member", project: "contributor", event: "attendee" }[entity.kind]
       : undefined;
-    if (relation) {
+    if (relation && mine(relation)) {
+      // Already in: the same place offers to leave.
+      const own = mine(relation);
+      const label = relation !== "member" ? t(`leave_${relation}`)
+        : own.confirmed ? t("leave_member") : t("cancel_request");
+      // The last admin stays a member: the entity keeps someone to answer.
+      if (!(relation === "member" && admin && entity.admins.length === 1)) {
+        const leave = el("button", label, { type: "button" });
+        leave.addEventListener("click", () => unlink(entity.id, relation));
+        actions.append(leave);
+      }
+    } else if (relation) {
       const label = { member: t("ask_join"), contributor: t("contribute"), attendee: t("attend") }[relation];
       const join = el("button", label, { type: "button" });
       join.addEventListener("click", () => link(entity.id, relation, null));
       actions.append(join);
     }
-    if (recommendable) {
+    if (recommendable && mine("recommends")) {
+      const withdraw = el("button", t("withdraw_recommend"), { type: "button" });
+      withdraw.addEventListener("click", () => unlink(entity.id, "recommends"));
+      actions.append(withdraw);
+    } else if (recommendable) {
       const form = el("form", null, { class: "recommend" });
       const input = el("input", null, { id: "recommend-comment", maxlength: "280" });
       form.append(el("label", t("recommend_comment"), { for: "recommend-comment" }), input,
@@ -399,6 +435,7 @@ async function showDetail(entity, history, focus = true) {
       });
       actions.append(form);
     }
+    if (admin) actions.append(...adminActions(entity, me));
   }
   detail.append(actions);
   const past = el("section", null, { class: "history" });
@@ -435,15 +472,74 @@ function changedLabel(key) {
   return label === key ? key : label.toLowerCase();
 }
 
-async function link(id, relation, comment) {
+/** An admin's buttons beside a member: confirm, remove, make admin. */
+function memberActions(entity, link, name) {
+  const box = el("span", null, { class: "member-actions" });
+  const button = (label, edits) => {
+    const node = el("button", t(label), { type: "button", "aria-label": `${t(label)} : ${name}` });
+    node.addEventListener("click", () => edit(entity.id, edits));
+    box.append(node);
+  };
+  const isAdmin = entity.admins.includes(link.author);
+  if (!link.confirmed) button("confirm", [{ confirm_member: link.author }]);
+  if (!isAdmin && !link.removed) button("remove", [{ remove_member: link.author }]);
+  if (link.confirmed && !isAdmin) button("make_admin", [{ add_admin: link.author }]);
+  return box;
+}
+
+/** An admin's own actions: leave the role (when another admin stays),
+ * delete the entry (asked twice). */
+function adminActions(entity, me) {
+  const nodes = [];
+  if (entity.admins.length > 1) {
+    const leave = el("button", t("leave_admin"), { type: "button" });
+    leave.addEventListener("click", () => edit(entity.id, [{ remove_admin: me }]));
+    nodes.push(leave);
+  }
+  const remove = el("button", t("delete"), { type: "button", class: "danger" });
+  const ask = el("div", null, { class: "confirm-delete", role: "group", hidden: "" });
+  const question = el("p", t("delete_question"), { id: "delete-question" });
+  const yes = el("button", t("delete_yes"), { type: "button", class: "danger", "aria-describedby": "delete-question" });
+  const no = el("button", t("cancel"), { type: "button" });
+  ask.append(question, yes, no);
+  remove.addEventListener("click", () => {
+    ask.hidden = false;
+    remove.hidden = true;
+    no.focus();
+  });
+  no.addEventListener("click", () => {
+    ask.hidden = true;
+    remove.hidden = false;
+    remove.focus();
+  });
+  yes.addEventListener("click", async () => {
+    try {
+      await api("DELETE", `/api/entities/${entity.id}`);
+      toast(t("deleted"));
+      closeDetail();
+      await loadEntities();
+    } catch (error) {
+      toast(error.message);
+    }
+  });
+  nodes.push(remove, ask);
+  return nodes;
+}
+
+/** Writes into an entity through the API, then shows it again. */
+async function write(id, method, path, body) {
   try {
-    await api("POST", `/api/entities/${id}/links`, { relation, comment });
+    await api(method, path, body);
     toast(t("saved"));
     await select(id);
   } catch (error) {
     toast(error.message);
   }
 }
+
+const edit = (id, edits) => write(id, "PATCH", `/api/entities/${id}`, { edits });
+const link = (id, relation, comment) => write(id, "POST", `/api/entities/${id}/links`, { relation, comment });
+const unlink = (id, relation) => write(id, "DELETE", `/api/entities/${id}/links/${relation}`);
 
 // ---- forms ---------------------------------------------------------------
 
