@@ -228,44 +228,111 @@ function fillChoices(id, values) {
   select.value = sorted.includes(current) ? current : "";
 }
 
+/** What the page shows of each entity, by id: its list entry and its
+ * marker (if placed), so that a change redraws that entity only. */
+const drawn = new Map();
+
+/** An entity's list entry and marker, made anew. */
+function draw(entity) {
+  const item = el("li");
+  const button = el("button", null, { type: "button", "data-id": entity.id });
+  button.append(el("span", entity.fields.name, { class: "name" }));
+  const what = [t(entity.kind), entity.fields.category].filter(Boolean).join(" · ");
+  button.append(el("span", what, { class: "what" }));
+  button.addEventListener("click", () => select(entity.id));
+  item.append(button);
+  let marker = null;
+  if (entity.geo) {
+    marker = L.marker([entity.geo.lat, entity.geo.lon], {
+      icon: icon(entity.kind), title: entity.fields.name, alt: entity.fields.name, keyboard: true,
+    });
+    marker.entityId = entity.id;
+    marker.bindTooltip(el("span", entity.fields.name));
+    marker.on("click", () => select(entity.id));
+  }
+  const drawing = { item, marker };
+  drawn.set(entity.id, drawing);
+  return drawing;
+}
+
+/** The entry with the keyboard focus in the list, if any. */
+const focusedEntry = () => ($("list").contains(document.activeElement) ? document.activeElement.dataset.id : null);
+
+function refocus(id) {
+  const again = id && drawn.get(id)?.item.querySelector("button");
+  if (again) again.focus({ preventScroll: true });
+}
+
 function render() {
   state.shown = state.entities.filter(matches);
   cluster.clearLayers();
+  drawn.clear();
   const list = $("list");
   // The list is written again: the entry with the keyboard focus keeps it.
-  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
-  list.replaceChildren();
-  const placed = [];
+  const focused = focusedEntry();
+  const items = [];
+  const markers = [];
   for (const entity of state.shown) {
-    const item = el("li");
-    const button = el("button", null, { type: "button", "data-id": entity.id });
-    button.append(el("span", entity.fields.name, { class: "name" }));
-    const what = [t(entity.kind), entity.fields.category].filter(Boolean).join(" · ");
-    button.append(el("span", what, { class: "what" }));
-    button.addEventListener("click", () => select(entity.id));
-    item.append(button);
-    list.append(item);
-    if (entity.geo) {
-      const marker = L.marker([entity.geo.lat, entity.geo.lon], {
-        icon: icon(entity.kind), title: entity.fields.name, alt: entity.fields.name, keyboard: true,
-      });
-      marker.entityId = entity.id;
-      marker.bindTooltip(el("span", entity.fields.name));
-      marker.on("click", () => select(entity.id));
-      cluster.addLayer(marker);
-      placed.push([entity.geo.lat, entity.geo.lon]);
-    }
+    const { item, marker } = draw(entity);
+    items.push(item);
+    if (marker) markers.push(marker);
   }
+  list.replaceChildren(...items);
+  cluster.addLayers(markers);
   if (!state.shown.length) list.append(el("li", t("nothing"), { class: "empty" }));
-  if (focused) {
-    const again = [...list.querySelectorAll("button")].find((button) => button.dataset.id === focused);
-    if (again) again.focus({ preventScroll: true });
-  }
+  refocus(focused);
   $("count").textContent = t("count", state.shown.length);
-  if (!fitted && placed.length) {
-    map.fitBounds(placed, { maxZoom: 15, padding: [30, 30] });
+  if (!fitted && markers.length) {
+    map.fitBounds(markers.map((marker) => marker.getLatLng()), { maxZoom: 15, padding: [30, 30] });
     fitted = true;
   }
+}
+
+/** How the list orders names, as the API does: accents and case ignored. */
+const sortKey = (entity) => (entity.fields.name || "").normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+
+/** Takes one entity as it is now (`null`: gone) into the page, redrawing
+ * its entry and marker only: the rest of the list, the map and the
+ * keyboard focus stay as they are. */
+function applyEntity(id, entity) {
+  const keep = entity && entity.kind !== "relay" && !entity.deleted ? entity : null;
+  const at = state.entities.findIndex((e) => e.id === id);
+  if (at >= 0) state.entities.splice(at, 1);
+  if (keep) {
+    const key = sortKey(keep);
+    let low = 0;
+    let high = state.entities.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (sortKey(state.entities[middle]) <= key) low = middle + 1;
+      else high = middle;
+    }
+    state.entities.splice(low, 0, keep);
+    if (keep.kind === "person") state.people.set(keep.id, keep.fields.name);
+  }
+  const focused = focusedEntry();
+  const old = drawn.get(id);
+  if (old) {
+    old.item.remove();
+    if (old.marker) cluster.removeLayer(old.marker);
+    drawn.delete(id);
+  }
+  state.shown = state.entities.filter(matches);
+  if (!state.shown.length) return render();
+  $("list").querySelector(".empty")?.remove();
+  const position = keep ? state.shown.indexOf(keep) : -1;
+  if (position >= 0) {
+    const { item, marker } = draw(keep);
+    const next = state.shown[position + 1];
+    $("list").insertBefore(item, (next && drawn.get(next.id)?.item) || null);
+    if (marker) cluster.addLayer(marker);
+  }
+  refocus(focused);
+  $("count").textContent = t("count", state.shown.length);
+  // A new category or tag joins the filters.
+  const known = (id, value) => [...$(id).options].some((option) => option.value === value);
+  if (keep && ((keep.fields.category && !known("filter-category", keep.fields.category))
+    || keep.tags.some((tag) => !known("filter-tag", tag)))) fillFilters();
 }
 
 async function personName(id) {
@@ -747,10 +814,32 @@ function listen() {
   let timer = null;
   let detailChanged = false;
   let fromNeighbour = false;
+  // The entities changed since the last refresh; `null`: all of them.
+  let changed = new Set();
   const refresh = () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
-      await loadEntities();
+      const ids = changed;
+      changed = new Set();
+      // A few changes are fetched and drawn one by one; a flood (an
+      // import, a first sync) is one reload.
+      if (!ids || ids.size > 50) {
+        await loadEntities();
+      } else {
+        const fetched = await Promise.all([...ids].map((id) => api("GET", `/api/entities/${id}`)
+          .then((entity) => [id, entity], () => [id, null])));
+        const search = $("search").value.trim();
+        if (state.searchHits && search) {
+          try {
+            state.searchHits = new Set(await api("GET", `/api/search/ids?q=${encodeURIComponent(search)}`));
+          } catch {
+            // The last hits stay until the next change or search.
+          }
+        }
+        const begun = performance.now();
+        for (const [id, entity] of fetched) applyEntity(id, entity);
+        performance.measure("communecter-live-change", { start: begun });
+      }
       if (fromNeighbour) toast(t("updated"));
       // The open page is shown again only if someone else changed it, and
       // not while the citizen is typing in it.
@@ -765,13 +854,17 @@ function listen() {
   };
   events.addEventListener("change", (event) => {
     const change = JSON.parse(event.data);
+    changed?.add(change.id);
     if (change.origin !== "local") {
       fromNeighbour = true;
       if (change.id === state.selected) detailChanged = true;
     }
     refresh();
   });
-  events.addEventListener("reload", () => refresh());
+  events.addEventListener("reload", () => {
+    changed = null;
+    refresh();
+  });
   events.addEventListener("joined", () => start());
 }
 
