@@ -951,3 +951,64 @@ fn a_live_change_redraws_one_entity_among_two_thousand() {
         figures["reload"].as_f64().unwrap()
     );
 }
+
+/// Dates are picked with the browser's date and time picker and shown in
+/// the page's language; a stored day without a time stays as it is when
+/// another field is edited.
+#[test]
+fn dates_are_picked_and_shown_in_the_pages_language() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp.path().join("anne"));
+    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let fair = anne.json(&["add", "event", "--name", "Marché de Noël"]);
+    let fair = fair["id"].as_str().unwrap().to_owned();
+    anne.ok(&["edit", &fair, "--set", "start=2026-12-21"]);
+    let (_anne_node, browser) = open_map(&anne);
+    browser.wait(
+        "the list",
+        "return [...document.querySelectorAll('#list .name')].some((n) => n.textContent === 'Marché de Noël')",
+    );
+    browser.eval(
+        "[...document.querySelectorAll('#list button')].find((b) => b.textContent.includes('Marché de Noël')).click()",
+        &[],
+    );
+    browser.wait(
+        "the day in French",
+        "return document.getElementById('detail')?.textContent.includes('21 décembre 2026')",
+    );
+    // Another field edited: the day stays a day.
+    browser.click("#detail .actions button");
+    browser.wait(
+        "the form with its picker",
+        "const s = document.getElementById('entity-start'); return s.type === 'datetime-local' && s.value === '2026-12-21T00:00'",
+    );
+    browser.type_in("#entity-short", "Artisans du quartier");
+    browser.click("#entity-save");
+    browser.wait(
+        "saved",
+        "return document.querySelector('#detail .short')?.textContent === 'Artisans du quartier'",
+    );
+    let shown = anne.json(&["show", &fair]);
+    assert_eq!(shown["fields"]["start"], "2026-12-21", "{shown}");
+    // A time picked is stored as the schema writes it, shown localized.
+    browser.click("#detail .actions button");
+    browser.eval(
+        "const s = document.getElementById('entity-start'); s.value = '2026-12-20T19:00'; s.dispatchEvent(new Event('input', { bubbles: true }));",
+        &[],
+    );
+    browser.click("#entity-save");
+    browser.wait(
+        "the time in French",
+        "const t = document.getElementById('detail').textContent; return t.includes('20 décembre 2026') && t.includes('19:00')",
+    );
+    assert_eq!(
+        anne.json(&["show", &fair])["fields"]["start"],
+        "2026-12-20T19:00"
+    );
+    browser.click("#lang");
+    browser.wait(
+        "the time in English",
+        "return document.getElementById('detail').textContent.includes('December 20, 2026')",
+    );
+    shown_accessibly(&browser, "dates");
+}

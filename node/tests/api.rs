@@ -343,6 +343,61 @@ async fn refused_values_are_validation_errors() {
         body["error"]["message"].as_str().unwrap().contains("20"),
         "{body}"
     );
+    // Each says why, and about which field, in stable names a page can
+    // put in its own language.
+    assert_eq!(
+        (&body["error"]["reason"], &body["error"]["field"]),
+        (&json!("too_many_tags"), &json!("tags")),
+        "{body}"
+    );
+    let (_, event) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({"kind": "event", "name": "Concert", "edits": [
+                {"set": ["start", "2026-12-20T19:00"]}]})),
+        )
+        .await;
+    let event = event["id"].as_str().unwrap().to_owned();
+    for (edit, reason, field) in [
+        (
+            json!({"set": ["end", "2026-12-20T18:00"]}),
+            "end_before_start",
+            json!("end"),
+        ),
+        (
+            json!({"set": ["end", "20/12/2026 23:00"]}),
+            "date",
+            Value::Null,
+        ),
+        (
+            json!({"set": ["url", "ftp://example.org"]}),
+            "url",
+            json!("url"),
+        ),
+        (json!({"set": ["name", ""]}), "empty", json!("name")),
+    ] {
+        let (status, body) = api
+            .write(
+                "PATCH",
+                &format!("/api/entities/{event}"),
+                Some(json!({"edits": [edit]})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(body["error"]["reason"], reason, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    // Other errors carry neither.
+    let (status, body) = api
+        .write(
+            "PATCH",
+            "/api/entities/0000000000000000000000000000000000000000000000000000000000000000",
+            Some(json!({"edits": [{"add_tag": "x"}]})),
+        )
+        .await;
+    assert!(status.is_client_error(), "{body}");
+    assert!(body["error"].get("reason").is_none(), "{body}");
 }
 
 /// A request and its whole answer, whatever its body: for the page and

@@ -390,6 +390,29 @@ window.addEventListener("popstate", () => {
   else if (state.selected) closeDetail(false);
 });
 
+/** A stored date (`YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]`, optionally with
+ * `Z` or an offset) in the page's language; as stored if it is none. */
+function shownDate(text) {
+  const parts = text.match(/^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?(Z|[+-]\d{2}:\d{2})?$/);
+  if (!parts) return text;
+  const [, year, month, day, hour, minute, second = "0", zone] = parts;
+  const date = zone ? new Date(text)
+    : new Date(Number(year), Number(month) - 1, Number(day), Number(hour ?? 0), Number(minute ?? 0), Number(second));
+  if (Number.isNaN(date.getTime())) return text;
+  return hour === undefined
+    ? date.toLocaleDateString(lang, { dateStyle: "full" })
+    : date.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" });
+}
+
+/** What a date picker can show of a stored date, local time to the
+ * minute; `""` when it cannot (the field is then left as it was unless
+ * the citizen picks a date). */
+function pickerDate(text) {
+  const parts = (text || "").match(/^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?/);
+  if (!parts) return "";
+  return `${parts[1]}T${parts[2] ?? "00:00"}`;
+}
+
 function row(list, label, value) {
   if (value === undefined || value === null || value === "") return;
   list.append(el("dt", label), el("dd", value));
@@ -412,8 +435,8 @@ async function showDetail(entity, history, focus = true) {
   row(facts, t("address"), address);
   row(facts, t("telephone"), f.telephone);
   row(facts, t("opening_hours"), f.opening_hours);
-  row(facts, t("start"), f.start);
-  row(facts, t("end"), f.end);
+  row(facts, t("start"), f.start && shownDate(f.start));
+  row(facts, t("end"), f.end && shownDate(f.end));
   if (f.url && /^https?:\/\//i.test(f.url)) {
     const link = el("a", f.url, { href: f.url, rel: "noopener noreferrer nofollow", target: "_blank" });
     facts.append(el("dt", t("url")), Object.assign(el("dd"), {}));
@@ -632,6 +655,7 @@ function openEntityForm(entity) {
   stopPlacing();
   const form = $("entity-form");
   form.reset();
+  for (const picker of form.querySelectorAll("input[type=datetime-local]")) delete picker.dataset.shown;
   state.editing = entity || null;
   $("entity-title").textContent = entity ? t("edit_title") : t("add_title");
   $("entity-kind").disabled = Boolean(entity);
@@ -640,7 +664,16 @@ function openEntityForm(entity) {
     $("entity-kind").value = entity.kind;
     for (const [input, field] of Object.entries(FIELDS)) {
       const value = field === "address.street" ? entity.address.street : entity.fields[field];
-      if (form.elements[input]) form.elements[input].value = value ?? "";
+      const element = form.elements[input];
+      if (!element) continue;
+      if (element.type === "datetime-local") {
+        // What the picker shows stands for the stored date (a day alone, an
+        // offset) until the citizen changes it.
+        element.value = pickerDate(value);
+        element.dataset.shown = element.value;
+      } else {
+        element.value = value ?? "";
+      }
     }
     form.elements.tags.value = entity.tags.join(", ");
     if (entity.geo) {
@@ -660,7 +693,7 @@ function formEdits(form, before) {
     if (!element || element.disabled || input === "name") continue;
     const value = element.value.trim();
     const old = before ? (field === "address.street" ? before.address.street : before.fields[field]) ?? "" : "";
-    if (value === old) continue;
+    if (value === old || (before && value === element.dataset.shown)) continue;
     edits.push(value ? { set: [field, value] } : { clear: field });
   }
   if (before && form.elements.name.value.trim() !== before.fields.name) {

@@ -688,5 +688,58 @@ pub enum ValidationError {
     Required(String),
 }
 
+impl ValidationError {
+    /// Why, as a stable machine-readable name (`empty`, `too_long`,
+    /// `date`, `end_before_start`…): for clients that say it in their
+    /// own words, in the citizen's language.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Empty { .. } => "empty",
+            Self::TooLong { .. } => "too_long",
+            Self::ControlCharacters { .. } => "control_characters",
+            Self::BidiControl { .. } => "bidi_control",
+            Self::WrongType { .. } => "wrong_type",
+            Self::NotAllowed { .. } => "not_allowed",
+            Self::PostalCode { .. } => "postal_code",
+            Self::Insee(_) => "insee",
+            Self::Country(_) => "country",
+            Self::Coordinate { .. } => "coordinate",
+            Self::Url(_) => "url",
+            Self::Date(_) => "date",
+            Self::EndBeforeStart { .. } => "end_before_start",
+            Self::EntityRef { .. } => "entity_ref",
+            Self::RelayAddresses { .. } => "relay_addresses",
+            Self::Tag { .. } => "tag",
+            Self::TooManyTags { .. } => "too_many_tags",
+            Self::UnknownField { .. } => "unknown_field",
+            Self::FieldNotForKind { .. } => "field_not_for_kind",
+            Self::Required(_) => "required",
+        }
+    }
+
+    /// The field the error is about, when it names one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Empty { field }
+            | Self::TooLong { field, .. }
+            | Self::ControlCharacters { field }
+            | Self::BidiControl { field }
+            | Self::WrongType { field, .. }
+            | Self::NotAllowed { field, .. }
+            | Self::Coordinate { field, .. }
+            | Self::EntityRef { field, .. } => Some(field),
+            Self::UnknownField { field, .. } | Self::FieldNotForKind { field, .. } => Some(field),
+            Self::Required(field) => Some(field),
+            Self::PostalCode { .. } => Some("postal_code"),
+            Self::Insee(_) => Some("insee_code"),
+            Self::Country(_) => Some("country"),
+            Self::Url(_) => Some("url"),
+            Self::EndBeforeStart { .. } => Some("end"),
+            Self::Tag { .. } | Self::TooManyTags { .. } => Some("tags"),
+            Self::Date(_) | Self::RelayAddresses { .. } => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

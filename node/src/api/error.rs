@@ -39,6 +39,17 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people: what went wrong and what to do.
     pub message: String,
+    /// With `invalid`, when the value's rules say why: a stable name
+    /// (`empty`, `too_long`, `url`, `date`, `end_before_start`,
+    /// `too_many_tags`…), for a client to say it in its own language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(examples("end_before_start"))]
+    pub reason: Option<String>,
+    /// With `reason`, the field it is about, when there is one
+    /// (`name`, `url`, `end`, `tags`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(examples("end"))]
+    pub field: Option<String>,
 }
 
 /// An error answered as an [`ErrorBody`].
@@ -47,6 +58,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Why a value was refused, and its field (`ErrorDetail::reason`).
+    reason: Option<(&'static str, Option<String>)>,
 }
 
 impl ApiError {
@@ -55,6 +68,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            reason: None,
         }
     }
 
@@ -89,6 +103,8 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message,
+                reason: self.reason.as_ref().map(|(reason, _)| (*reason).to_owned()),
+                field: self.reason.and_then(|(_, field)| field),
             },
         };
         (self.status, Json(body)).into_response()
@@ -108,6 +124,13 @@ impl From<LocalError> for ApiError {
             other => other,
         };
         let message = error.to_string();
+        let invalid = match &error {
+            LocalError::Edit(
+                EditError::Invalid(invalid)
+                | EditError::NotAllowed(Reject::Invalid { error: invalid, .. }),
+            ) => Some((invalid.reason(), invalid.field().map(str::to_owned))),
+            _ => None,
+        };
         let (status, code) = match &error {
             LocalError::UnknownEntity(_) => (StatusCode::NOT_FOUND, "unknown_entity"),
             LocalError::BadId(_) => (StatusCode::BAD_REQUEST, "bad_id"),
@@ -148,7 +171,10 @@ impl From<LocalError> for ApiError {
             | LocalError::Profile(_)
             | LocalError::Export(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        Self::new(status, code, message)
+        Self {
+            reason: invalid,
+            ..Self::new(status, code, message)
+        }
     }
 }
 
