@@ -52,6 +52,44 @@ fn open_map(citizen: &Communecter) -> (Process, Browser) {
     (running, browser)
 }
 
+/// Starts `who`'s node in 97400, named Bruno, with `of`'s running node as
+/// its only way in.
+fn neighbour(who: &Communecter, of: &Communecter, running: &mut Process) -> Process {
+    let network = running.published(&addr_file(of), |published| {
+        published["listen"]
+            .as_array()
+            .is_some_and(|listen| !listen.is_empty())
+    });
+    let bootstrap = network["listen"][0].as_str().unwrap().to_owned();
+    node(
+        who,
+        &[
+            "--postal-code",
+            "97400",
+            "--name",
+            "Bruno",
+            "--bootstrap",
+            &bootstrap,
+        ],
+    )
+}
+
+/// Opens the page of the entry named `name` from the list, once it is there.
+fn open_entry(browser: &Browser, name: &str) {
+    browser.wait(
+        "the list",
+        &format!("return [...document.querySelectorAll('#list button')].some((b) => b.textContent.includes({name:?}))"),
+    );
+    browser.eval(
+        "[...document.querySelectorAll('#list button')].find((b) => b.textContent.includes(arguments[0])).click()",
+        &[json!(name)],
+    );
+    browser.wait(
+        "its page",
+        &format!("return document.getElementById('detail-name')?.textContent === {name:?}"),
+    );
+}
+
 /// Takes the screenshot `name` and checks the page with axe-core: no
 /// violation of serious or critical impact (all are saved beside the
 /// screenshots, as `axe-name.json`).
@@ -228,24 +266,8 @@ fn a_citizen_uses_the_web_map() {
     browser.click("#detail .back");
 
     // A neighbour's edit on another node appears without reloading.
-    let anne_network = anne_node.published(&addr_file(&anne), |published| {
-        published["listen"]
-            .as_array()
-            .is_some_and(|listen| !listen.is_empty())
-    });
-    let bootstrap = anne_network["listen"][0].as_str().unwrap().to_owned();
     let bruno = citizen(&temp.path().join("bruno"));
-    let _bruno = node(
-        &bruno,
-        &[
-            "--postal-code",
-            "97400",
-            "--name",
-            "Bruno",
-            "--bootstrap",
-            &bootstrap,
-        ],
-    );
+    let _bruno = neighbour(&bruno, &anne, &mut anne_node);
     browser.eval("window.__stillHere = true", &[]);
     // The keyboard focus is on an entry of the list when the change comes.
     browser.eval(
@@ -542,18 +564,7 @@ fn the_actions_fit_the_kind() {
     anne.ok(&["add", "place", "--name", "Jardin du Butor"]);
     let (_anne_node, browser) = open_map(&anne);
     let actions = |name: &str| {
-        browser.wait(
-            "the list",
-            &format!("return [...document.querySelectorAll('#list button')].some((b) => b.textContent.includes({name:?}))"),
-        );
-        browser.eval(
-            "[...document.querySelectorAll('#list button')].find((b) => b.textContent.includes(arguments[0])).click()",
-            &[json!(name)],
-        );
-        browser.wait(
-            "its page",
-            &format!("return document.getElementById('detail-name')?.textContent === {name:?}"),
-        );
+        open_entry(&browser, name);
         browser.text("#detail .actions")
     };
     let troupe = actions("Troupe du Kiosque");
@@ -685,24 +696,8 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
     let (mut anne_node, browser) = open_map(&anne);
 
     // Bruno, on his own node, asks to join the troupe.
-    let anne_network = anne_node.published(&addr_file(&anne), |published| {
-        published["listen"]
-            .as_array()
-            .is_some_and(|listen| !listen.is_empty())
-    });
-    let bootstrap = anne_network["listen"][0].as_str().unwrap().to_owned();
     let bruno = citizen(&temp.path().join("bruno"));
-    let _bruno_node = node(
-        &bruno,
-        &[
-            "--postal-code",
-            "97400",
-            "--name",
-            "Bruno",
-            "--bootstrap",
-            &bootstrap,
-        ],
-    );
+    let _bruno_node = neighbour(&bruno, &anne, &mut anne_node);
     let bruno_key = bruno.json(&["status"])["author"]
         .as_str()
         .unwrap()
@@ -712,20 +707,6 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
     });
     bruno.ok(&["link", &troupe, "member"]);
 
-    let open = |name: &str| {
-        browser.wait(
-            "the list",
-            &format!("return [...document.querySelectorAll('#list button')].some((b) => b.textContent.includes({name:?}))"),
-        );
-        browser.eval(
-            "[...document.querySelectorAll('#list button')].find((b) => b.textContent.includes(arguments[0])).click()",
-            &[json!(name)],
-        );
-        browser.wait(
-            "its page",
-            &format!("return document.getElementById('detail-name')?.textContent === {name:?}"),
-        );
-    };
     let click_named = |label: &str| {
         browser.wait(
             label,
@@ -744,7 +725,7 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
         );
     };
 
-    open("Troupe du Kiosque");
+    open_entry(&browser, "Troupe du Kiosque");
     wait_members("Bruno's request, live", "Bruno (en attente)");
     shown_accessibly(&browser, "admin-1-request");
     click_named("Retirer : Bruno");
@@ -782,7 +763,7 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
 
     // A recommendation, withdrawn.
     browser.click("#detail .back");
-    open("Jardin du Butor");
+    open_entry(&browser, "Jardin du Butor");
     click_named("Je recommande");
     click_named("Retirer ma recommandation");
     browser.wait(
@@ -964,14 +945,7 @@ fn dates_are_picked_and_shown_in_the_pages_language() {
     let fair = fair["id"].as_str().unwrap().to_owned();
     anne.ok(&["edit", &fair, "--set", "start=2026-12-21"]);
     let (_anne_node, browser) = open_map(&anne);
-    browser.wait(
-        "the list",
-        "return [...document.querySelectorAll('#list .name')].some((n) => n.textContent === 'Marché de Noël')",
-    );
-    browser.eval(
-        "[...document.querySelectorAll('#list button')].find((b) => b.textContent.includes('Marché de Noël')).click()",
-        &[],
-    );
+    open_entry(&browser, "Marché de Noël");
     browser.wait(
         "the day in French",
         "return document.getElementById('detail')?.textContent.includes('21 décembre 2026')",
