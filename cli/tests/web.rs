@@ -979,7 +979,23 @@ fn dates_are_picked_and_shown_in_the_pages_language() {
         anne.json(&["show", &fair])["fields"]["start"],
         "2026-12-20T19:00"
     );
+    // A refused value is said in the page's language.
+    let end_before_start = |lang_text: &str| {
+        browser.click("#detail .actions button");
+        browser.eval(
+            "const s = document.getElementById('entity-end'); s.value = '2026-12-20T18:00'; s.dispatchEvent(new Event('input', { bubbles: true }));",
+            &[],
+        );
+        browser.click("#entity-save");
+        browser.wait(
+            "the error",
+            &format!("return document.querySelector('#entity-form .error').textContent.includes({lang_text:?})"),
+        );
+        browser.click("#entity-cancel");
+    };
+    end_before_start("La fin est avant le début.");
     browser.click("#lang");
+    end_before_start("is before the start");
     browser.wait(
         "the time in English",
         "return document.getElementById('detail').textContent.includes('December 20, 2026')",

@@ -88,6 +88,53 @@ const TEXT = {
   },
 };
 
+/** The API's errors in French, by `reason` (a value refused, after the
+ * field's name) and by `code`; in English the API's own message is shown. */
+const FRENCH_ERRORS = {
+  reasons: {
+    empty: "ne doit pas être vide", too_long: "est trop long",
+    control_characters: "contient des caractères de contrôle",
+    bidi_control: "contient un caractère qui change le sens du texte",
+    wrong_type: "n'a pas le bon type", not_allowed: "n'est pas une valeur permise",
+    postal_code: "n'est pas un code postal valide", insee: "n'est pas un code INSEE valide",
+    country: "n'est pas un code de pays (deux lettres, comme FR)", coordinate: "est hors limites",
+    url: "doit être une adresse web commençant par http:// ou https://",
+    date: "n'est pas une date", entity_ref: "n'est pas un identifiant de fiche",
+    tag: "contient un mot-clé invalide (1 à 40 caractères, sans « / »)",
+    unknown_field: "n'existe pas", field_not_for_kind: "ne s'applique pas à ce type de fiche",
+    required: "est obligatoire",
+  },
+  whole: {
+    end_before_start: "La fin est avant le début.", too_many_tags: "Une fiche a au plus 20 mots-clés.",
+  },
+  codes: {
+    not_allowed: "Vous n'avez pas le droit de faire cette modification.",
+    unauthorized: "Ce navigateur n'est pas autorisé à écrire : lancez « communecter web » et ouvrez le lien qu'il donne.",
+    forbidden: "Ce navigateur n'est pas autorisé à écrire : lancez « communecter web » et ouvrez le lien qu'il donne.",
+    unknown_entity: "Cette fiche n'existe pas (ou plus) sur ce nœud.", unknown_postal_code: "Code postal inconnu.",
+    choose_commune: "Choisissez votre commune.", busy: "Le nœud est occupé : réessayez dans un instant.",
+    disk_full: "Le disque du nœud est plein : libérez de la place.",
+    damaged: "Le stockage du nœud est endommagé : lancez « communecter check ».",
+    internal: "Le nœud n'a pas pu le faire (son journal dit pourquoi).", too_large: "C'est trop volumineux.",
+    not_joined: "Rejoignez d'abord votre commune.", already_joined: "Ce nœud a déjà rejoint une commune.",
+    refused: "Modification refusée.", too_many: "C'est trop nombreux.", offline: "Le nœud est hors ligne.",
+  },
+};
+
+/** What the page says of an API error, in its language. */
+function errorText(error) {
+  if (lang !== "fr") return error.message;
+  const whole = FRENCH_ERRORS.whole[error.reason];
+  if (whole) return whole;
+  const reason = FRENCH_ERRORS.reasons[error.reason];
+  if (reason) {
+    const field = error.field ? t(error.field) : "";
+    const named = field && field !== error.field ? field : (error.field || "La valeur");
+    return `${named} ${reason}.`;
+  }
+  return FRENCH_ERRORS.codes[error.code] || error.message;
+}
+
 const KIND_SYMBOL = { organization: "O", project: "P", event: "E", place: "L", person: "H" };
 const OVERSEAS = {
   "971": [16.25, -61.58, 10], "972": [14.64, -61.02, 10], "973": [4.0, -53.0, 7],
@@ -121,7 +168,7 @@ async function api(method, path, body) {
   });
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new Error(data?.error?.message || `${response.status} ${response.statusText}`);
+    throw new Error(data?.error ? errorText(data.error) : `${response.status} ${response.statusText}`);
   }
   return data;
 }
