@@ -158,7 +158,8 @@ const state = {
   editing: null, people: new Map(), searchHits: null,
 };
 
-/** Calls the local API; throws an Error with the API's message. */
+/** Calls the local API; throws an Error with the API's message in the
+ * page's language and its `code`. */
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -168,7 +169,9 @@ async function api(method, path, body) {
   });
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new Error(data?.error ? errorText(data.error) : `${response.status} ${response.statusText}`);
+    const failure = new Error(data?.error ? errorText(data.error) : `${response.status} ${response.statusText}`);
+    failure.code = data?.error?.code;
+    throw failure;
   }
   return data;
 }
@@ -989,7 +992,7 @@ async function checkNeighbours() {
     } catch (error) {
       $("invite-code").value = "";
       $("invite-box").hidden = true;
-      $("invite-error").textContent = /loopback/.test(error.message) ? t("invite_unreachable") : error.message;
+      $("invite-error").textContent = error.code === "unreachable" ? t("invite_unreachable") : error.message;
     }
   }
   panel.hidden = !lonely;
