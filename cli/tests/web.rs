@@ -956,6 +956,18 @@ fn dates_are_picked_and_shown_in_the_pages_language() {
         "the form with its picker",
         "const s = document.getElementById('entity-start'); return s.type === 'datetime-local' && s.value === '2026-12-21T00:00'",
     );
+    // The event's own fields stack like the others: each label above its
+    // field, the end under the start.
+    assert_eq!(
+        browser.eval(
+            "const r = (id) => document.getElementById(id).getBoundingClientRect();
+             const label = document.querySelector('label[for=entity-start]').getBoundingClientRect();
+             return label.bottom <= r('entity-start').top && r('entity-start').bottom <= r('entity-end').top",
+            &[]
+        ),
+        json!(true)
+    );
+    shown_accessibly(&browser, "event-form");
     browser.type_in("#entity-short", "Artisans du quartier");
     browser.click("#entity-save");
     browser.wait(
