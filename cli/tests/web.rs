@@ -752,11 +752,13 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
         bruno.json(&["show", &troupe])["admins"] == json!([bruno_key])
     });
 
-    // Anne joins as a citizen, then takes her request back.
+    // Anne stepped down a confirmed member: she joins at once, and leaves.
     click_named("Demander à rejoindre");
-    click_named("Annuler ma demande");
+    wait_members("Anne a confirmed member", "Anne");
+    assert!(!members().contains("Anne (en attente)"), "{}", members());
+    click_named("Quitter");
     browser.wait(
-        "the request withdrawn",
+        "Anne gone",
         "return document.querySelector('#detail .actions').textContent.includes('Demander à rejoindre')",
     );
     assert!(!members().contains("Anne"), "{}", members());

@@ -633,7 +633,8 @@ function adminActions(entity, me) {
   const nodes = [];
   if (entity.admins.length > 1) {
     const leave = el("button", t("leave_admin"), { type: "button" });
-    leave.addEventListener("click", () => edit(entity.id, [{ remove_admin: me }]));
+    // Stepping down, one stays a confirmed member.
+    leave.addEventListener("click", () => edit(entity.id, [{ confirm_member: me }, { remove_admin: me }]));
     nodes.push(leave);
   }
   const remove = el("button", t("delete"), { type: "button", class: "danger" });
