@@ -20,6 +20,13 @@ fn citizen(home: &Path) -> Communecter {
     Communecter::new(env!("CARGO_BIN_EXE_communecter"), home)
 }
 
+/// Anne, whose node (in `dir`) has joined 97400 and is not running yet.
+fn anne_of_97400(dir: &Path) -> Communecter {
+    let anne = citizen(&dir.join("anne"));
+    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    anne
+}
+
 /// Starts the citizen's `communecter node` on loopback, with `extra`
 /// flags; its address file is `addr_file(citizen)`.
 fn node(citizen: &Communecter, extra: &[&str]) -> Process {
@@ -377,8 +384,7 @@ fn the_page_is_refused_to_other_host_names() {
 #[test]
 fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
     let temp = tempfile::tempdir().unwrap();
-    let anne = citizen(&temp.path().join("anne"));
-    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let anne = anne_of_97400(temp.path());
     let (_anne_node, browser) = open_map(&anne);
 
     browser.wait(
@@ -445,8 +451,7 @@ fn a_lonely_node_offers_its_invite_and_takes_a_neighbours() {
 #[test]
 fn the_map_fits_a_phone() {
     let temp = tempfile::tempdir().unwrap();
-    let anne = citizen(&temp.path().join("anne"));
-    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let anne = anne_of_97400(temp.path());
     let rows: String = (1..=40)
         .map(|n| {
             format!("Association numéro {n:02};97400;Saint-Denis;Une association du quartier.\n")
@@ -509,8 +514,7 @@ fn the_map_fits_a_phone() {
 #[test]
 fn a_search_shows_every_match() {
     let temp = tempfile::tempdir().unwrap();
-    let anne = citizen(&temp.path().join("anne"));
-    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let anne = anne_of_97400(temp.path());
     let mut csv = String::from("nom;code_postal;catégorie\n");
     for n in 0..520 {
         let category = if n % 2 == 0 { "sport" } else { "culture" };
@@ -543,8 +547,7 @@ fn a_search_shows_every_match() {
 #[test]
 fn the_actions_fit_the_kind() {
     let temp = tempfile::tempdir().unwrap();
-    let anne = citizen(&temp.path().join("anne"));
-    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let anne = anne_of_97400(temp.path());
     anne.ok(&[
         "add",
         "organization",
@@ -681,8 +684,7 @@ fn placing_on_the_map_ends_with_escape_or_a_new_form() {
 #[test]
 fn admins_manage_members_and_citizens_take_back_their_links() {
     let temp = tempfile::tempdir().unwrap();
-    let anne = citizen(&temp.path().join("anne"));
-    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let anne = anne_of_97400(temp.path());
     let troupe = anne.json(&[
         "add",
         "organization",
@@ -803,8 +805,7 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
 #[test]
 fn a_live_change_redraws_one_entity_among_two_thousand() {
     let temp = tempfile::tempdir().unwrap();
-    let anne = citizen(&temp.path().join("anne"));
-    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let anne = anne_of_97400(temp.path());
     let mut csv = String::from("name;postal_code;kind;category;lat;lon\n");
     for n in 0..1_999 {
         csv.push_str(&format!(
@@ -941,8 +942,7 @@ fn a_live_change_redraws_one_entity_among_two_thousand() {
 #[test]
 fn dates_are_picked_and_shown_in_the_pages_language() {
     let temp = tempfile::tempdir().unwrap();
-    let anne = citizen(&temp.path().join("anne"));
-    anne.ok(&["init", "--postal-code", "97400", "--name", "Anne"]);
+    let anne = anne_of_97400(temp.path());
     let fair = anne.json(&["add", "event", "--name", "Marché de Noël"]);
     let fair = fair["id"].as_str().unwrap().to_owned();
     anne.ok(&["edit", &fair, "--set", "start=2026-12-21"]);

@@ -543,9 +543,9 @@ async function showDetail(entity, history, focus = true) {
     const relation = joinable
       ? { organization: "member", project: "contributor", event: "attendee" }[entity.kind]
       : undefined;
-    if (relation && mine(relation)) {
+    const own = relation && mine(relation);
+    if (own) {
       // Already in: the same place offers to leave.
-      const own = mine(relation);
       const label = relation !== "member" ? t(`leave_${relation}`)
         : own.confirmed ? t("leave_member") : t("cancel_request");
       // The last admin stays a member: the entity keeps someone to answer.
@@ -866,6 +866,9 @@ $("join-form").addEventListener("submit", async (event) => {
   }
 });
 
+/** The ids of every entity a search finds, not a first page. */
+const searchIds = async (q) => new Set(await api("GET", `/api/search/ids?q=${encodeURIComponent(q)}`));
+
 $("search-form").addEventListener("submit", (event) => event.preventDefault());
 $("search").addEventListener("input", () => {
   clearTimeout(state.searchTimer);
@@ -876,7 +879,7 @@ $("search").addEventListener("input", () => {
     } else {
       try {
         // Every match, not a first page: the filters apply to them all.
-        state.searchHits = new Set(await api("GET", `/api/search/ids?q=${encodeURIComponent(q)}`));
+        state.searchHits = await searchIds(q);
       } catch (error) {
         toast(error.message);
       }
@@ -915,7 +918,7 @@ function listen() {
         const search = $("search").value.trim();
         if (state.searchHits && search) {
           try {
-            state.searchHits = new Set(await api("GET", `/api/search/ids?q=${encodeURIComponent(search)}`));
+            state.searchHits = await searchIds(search);
           } catch {
             // The last hits stay until the next change or search.
           }
