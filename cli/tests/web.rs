@@ -163,16 +163,25 @@ fn a_citizen_uses_the_web_map() {
         "return document.querySelectorAll('.pin-organization, .marker-cluster').length",
     );
     shown_accessibly(&browser, "2-added");
-    // Its letter stands upright: the turns of the letter and of all that
-    // holds it add up to none.
+    // Its icon is its category's (a theatre: the stage's star), in the
+    // list as on the map, and it stands upright: the turns of the icon
+    // and of all that holds it add up to none.
+    assert_eq!(
+        browser.eval(
+            "return [document.querySelector('.pin-organization .icon')?.dataset.icon, \
+                     [...document.querySelectorAll('#list button')].find((b) => b.textContent.includes('Kiosque'))?.querySelector('.icon')?.dataset.icon]",
+            &[]
+        ),
+        json!(["stage", "stage"])
+    );
     let turned = browser.eval(
-        "const letter = document.querySelector('.pin-organization span'); if (!letter) return null; \
-         let degrees = 0; for (let node = letter; node && node !== document.body; node = node.parentElement) { \
+        "const icon = document.querySelector('.pin-organization .icon'); if (!icon) return null; \
+         let degrees = 0; for (let node = icon; node && node !== document.body; node = node.parentElement) { \
            const t = getComputedStyle(node).transform; if (t && t !== 'none') { const m = new DOMMatrix(t); degrees += Math.atan2(m.b, m.a) * 180 / Math.PI; } } \
          return Math.round(degrees);",
         &[],
     );
-    assert_eq!(turned, json!(0), "the marker's letter is turned");
+    assert_eq!(turned, json!(0), "the marker's icon is turned");
 
     // Recommend it, with a comment.
     browser.type_in("#recommend-comment", "Des spectacles formidables");
@@ -1015,4 +1024,155 @@ fn dates_are_picked_and_shown_in_the_pages_language() {
         "return document.getElementById('detail').textContent.includes('December 20, 2026')",
     );
     shown_accessibly(&browser, "dates");
+}
+
+/// The agenda lists the events not over yet, by day, those begun before
+/// today first; the citizen's own page lists what they added, joined and
+/// recommend, and renames them. Entries carry their category's icon.
+#[test]
+fn the_agenda_and_a_citizens_own_page() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = anne_of_97400(temp.path());
+    let add_event = |name: &str, dates: &[&str]| {
+        let id = anne.json(&["add", "event", "--name", name])["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for date in dates {
+            anne.ok(&["edit", &id, "--set", date]);
+        }
+        id
+    };
+    let music = add_event("Fête de la musique", &["start=2099-06-21T18:00"]);
+    add_event("Bal du 14 juillet", &["start=2099-07-14"]);
+    add_event(
+        "Exposition permanente",
+        &["start=2020-01-01", "end=2099-12-31"],
+    );
+    add_event("Loto de 2020", &["start=2020-03-01T14:00"]);
+    add_event("Atelier sans date", &[]);
+    let bakery = anne.json(&[
+        "add",
+        "organization",
+        "--name",
+        "Boulangerie du Barachois",
+        "--category",
+        "boulangerie",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    anne.ok(&["link", &bakery, "recommends"]);
+    anne.ok(&["link", &music, "attendee"]);
+    let (_anne_node, browser) = open_map(&anne);
+    open_entry(&browser, "Boulangerie du Barachois");
+    browser.wait(
+        "the bakery's icon",
+        "return document.querySelector('#list button[data-id] .icon[data-icon=bread]') !== null",
+    );
+
+    // The agenda, at an address of its own.
+    browser.click("#agenda-button");
+    browser.wait(
+        "the agenda",
+        "return document.getElementById('page-title')?.textContent === 'Agenda' && location.hash === '#/agenda'",
+    );
+    let agenda = browser.eval(
+        "return [...document.querySelectorAll('#detail h3, #detail .entries .name, #detail .entries .what')].map((n) => n.textContent)",
+        &[],
+    );
+    assert_eq!(
+        agenda,
+        json!([
+            "En cours",
+            "Exposition permanente",
+            "jusqu'au 31 décembre 2099 · Saint-Denis",
+            "dimanche 21 juin 2099",
+            "Fête de la musique",
+            "18:00 · Saint-Denis",
+            "mardi 14 juillet 2099",
+            "Bal du 14 juillet",
+            "toute la journée · Saint-Denis",
+        ]),
+        "the agenda: {agenda}"
+    );
+    assert_eq!(
+        browser.eval(
+            "return [...document.querySelectorAll('#detail .entries .icon')].map((n) => n.dataset.icon)",
+            &[]
+        ),
+        json!(["event", "event", "event"])
+    );
+    shown_accessibly(&browser, "agenda");
+    // An event opens from it, and Back returns to it.
+    browser.eval(
+        "[...document.querySelectorAll('#detail .entries button')].find((b) => b.textContent.includes('Fête de la musique')).click()",
+        &[],
+    );
+    browser.wait(
+        "the event's page",
+        "return document.getElementById('detail-name')?.textContent === 'Fête de la musique'",
+    );
+    browser.eval("history.back()", &[]);
+    browser.wait(
+        "the agenda again",
+        "return document.getElementById('page-title')?.textContent === 'Agenda'",
+    );
+
+    // The citizen's own page.
+    browser.click("#me-button");
+    browser.wait(
+        "my contributions",
+        "return document.getElementById('page-title')?.textContent === 'Mes contributions' && location.hash === '#/me'",
+    );
+    let sections = browser.eval(
+        "return [...document.querySelectorAll('#detail .mine')].map((s) => [s.querySelector('h3').textContent, \
+           [...s.querySelectorAll('.name')].map((n) => n.textContent)])",
+        &[],
+    );
+    assert_eq!(
+        sections,
+        json!([
+            [
+                "Ajoutées par moi (6)",
+                [
+                    "Atelier sans date",
+                    "Bal du 14 juillet",
+                    "Boulangerie du Barachois",
+                    "Exposition permanente",
+                    "Fête de la musique",
+                    "Loto de 2020",
+                ]
+            ],
+            ["J'y vais (1)", ["Fête de la musique"]],
+            ["Je recommande (1)", ["Boulangerie du Barachois"]],
+        ]),
+        "{sections}"
+    );
+    assert_eq!(
+        browser.eval("return document.getElementById('my-name').value", &[]),
+        json!("Anne")
+    );
+    shown_accessibly(&browser, "contributions");
+    // Renamed here, renamed in the data.
+    browser.type_in("#my-name", "Anne Payet");
+    browser.click("#rename-button");
+    let person = anne.json(&["status"])["person"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("the new name stored", LIVE, || {
+        anne.json(&["show", &person])["fields"]["name"] == "Anne Payet"
+    });
+    browser.wait(
+        "the new name shown, the focus kept",
+        "return document.getElementById('my-name')?.value === 'Anne Payet' && document.activeElement?.id === 'rename-button'",
+    );
+    // The page follows the language.
+    browser.click("#lang");
+    browser.wait(
+        "the page in English",
+        "return document.getElementById('page-title')?.textContent === 'My contributions' \
+           && document.querySelector('#detail .mine h3')?.textContent === 'Added by me (6)'",
+    );
 }

@@ -44,6 +44,12 @@ const TEXT = {
     delete_yes: "Oui, supprimer", deleted: "Supprimé.", withdraw_recommend: "Retirer ma recommandation",
     leave_member: "Quitter", cancel_request: "Annuler ma demande",
     leave_contributor: "Je ne contribue plus", leave_attendee: "Je n'y vais plus",
+    agenda: "Agenda", no_events: "Aucun événement à venir.", ongoing: "En cours",
+    all_day: "toute la journée", until: (date) => `jusqu'au ${date}`,
+    my_contributions: "Mes contributions", rename: "Renommer", renamed: "Nom changé.",
+    created_by_me: "Ajoutées par moi", admin_of: "J'administre", my_recommends: "Je recommande",
+    my_member: "Membre de", my_contributor: "Je contribue à", my_attendee: "J'y vais",
+    no_contributions: "Vous n'avez encore rien ajouté, rejoint ni recommandé.",
   },
   en: {
     skip: "Skip to the list", search: "Search", add: "Add", filters: "Filters",
@@ -85,6 +91,12 @@ const TEXT = {
     delete_yes: "Yes, delete", deleted: "Deleted.", withdraw_recommend: "Withdraw my recommendation",
     leave_member: "Leave", cancel_request: "Cancel my request",
     leave_contributor: "I no longer contribute", leave_attendee: "I'm not going any more",
+    agenda: "Agenda", no_events: "No upcoming events.", ongoing: "Happening now",
+    all_day: "all day", until: (date) => `until ${date}`,
+    my_contributions: "My contributions", rename: "Rename", renamed: "Name changed.",
+    created_by_me: "Added by me", admin_of: "I administer", my_recommends: "I recommend",
+    my_member: "Member of", my_contributor: "I contribute to", my_attendee: "I'm going to",
+    no_contributions: "You have not added, joined or recommended anything yet.",
   },
 };
 
@@ -135,7 +147,6 @@ function errorText(error) {
   return FRENCH_ERRORS.codes[error.code] || error.message;
 }
 
-const KIND_SYMBOL = { organization: "O", project: "P", event: "E", place: "L", person: "H" };
 const OVERSEAS = {
   "971": [16.25, -61.58, 10], "972": [14.64, -61.02, 10], "973": [4.0, -53.0, 7],
   "974": [-21.11, 55.53, 10], "975": [46.9, -56.3, 10], "976": [-12.83, 45.15, 11],
@@ -156,6 +167,8 @@ const t = (key, ...args) => {
 const state = {
   status: null, entities: [], shown: [], selected: null, placing: false,
   editing: null, people: new Map(), searchHits: null,
+  /** The page of PAGES open in the side pane, if any. */
+  page: null,
 };
 
 /** Calls the local API; throws an Error with the API's message in the
@@ -209,6 +222,7 @@ function translatePage() {
   fillFilters();
   render();
   if (state.selected && !$("detail").hidden) select(state.selected, false);
+  if (state.page && !$("detail").hidden) openPage(state.page, false, false);
 }
 
 // ---- the map -------------------------------------------------------------
@@ -222,10 +236,11 @@ const cluster = L.markerClusterGroup();
 map.addLayer(cluster);
 let fitted = false;
 
-function icon(kind) {
+/** A marker's pin: the kind's colour, the category's icon (icons.js). */
+function icon(entity) {
   return L.divIcon({
-    className: `pin pin-${kind}`,
-    html: `<div class="shape"><span aria-hidden="true">${KIND_SYMBOL[kind] || "?"}</span></div>`,
+    className: `pin pin-${entity.kind}`,
+    html: `<div class="shape">${iconSvg(iconOf(entity))}</div>`,
     iconSize: [30, 30],
     iconAnchor: [15, 30],
   });
@@ -285,16 +300,11 @@ const drawn = new Map();
 /** An entity's list entry and marker, made anew. */
 function draw(entity) {
   const item = el("li");
-  const button = el("button", null, { type: "button", "data-id": entity.id });
-  button.append(el("span", entity.fields.name, { class: "name" }));
-  const what = [t(entity.kind), entity.fields.category].filter(Boolean).join(" · ");
-  button.append(el("span", what, { class: "what" }));
-  button.addEventListener("click", () => select(entity.id));
-  item.append(button);
+  item.append(entryButton(entity, [t(entity.kind), entity.fields.category].filter(Boolean).join(" · ")));
   let marker = null;
   if (entity.geo) {
     marker = L.marker([entity.geo.lat, entity.geo.lon], {
-      icon: icon(entity.kind), title: entity.fields.name, alt: entity.fields.name, keyboard: true,
+      icon: icon(entity), title: entity.fields.name, alt: entity.fields.name, keyboard: true,
     });
     marker.entityId = entity.id;
     marker.bindTooltip(el("span", entity.fields.name));
@@ -403,6 +413,7 @@ async function personName(id) {
  * can be bookmarked and Back returns to the list. */
 async function select(id, focus = true, push = focus) {
   state.selected = id;
+  state.page = null;
   if (push && entityInHash() !== id) window.history.pushState(null, "", `#/e/${id}`);
   let entity;
   let changes;
@@ -429,7 +440,8 @@ function closeDetail(push = true) {
   $("detail").hidden = true;
   $("list").hidden = false;
   state.selected = null;
-  if (push && entityInHash()) window.history.pushState(null, "", location.pathname + location.search);
+  state.page = null;
+  if (push && location.hash) window.history.pushState(null, "", location.pathname + location.search);
   $("list").focus();
 }
 
@@ -437,21 +449,162 @@ function closeDetail(push = true) {
 window.addEventListener("popstate", () => {
   const id = entityInHash();
   if (id) select(id, true, false);
-  else if (state.selected) closeDetail(false);
+  else if (PAGES[location.hash]) openPage(location.hash, true, false);
+  else if (state.selected || state.page) closeDetail(false);
 });
+
+// ---- pages of their own: the agenda, my contributions ----------------------
+
+/** The pages of the side pane besides entities', by address. */
+const PAGES = { "#/agenda": agendaPage, "#/me": contributionsPage };
+
+/** Opens the page at `hash` (one of PAGES); `focus` and `push` as for
+ * `select`. Shown again (`focus` false), it keeps the keyboard focus on
+ * the same control. */
+async function openPage(hash, focus = true, push = focus) {
+  state.selected = null;
+  state.page = hash;
+  if (push && location.hash !== hash) window.history.pushState(null, "", hash);
+  const detail = $("detail");
+  const active = detail.contains(document.activeElement) ? document.activeElement : null;
+  const close = el("button", t("back"), { type: "button", class: "back" });
+  close.addEventListener("click", () => closeDetail());
+  const content = await PAGES[hash]();
+  if (state.page !== hash) return;
+  detail.replaceChildren(close, ...content);
+  $("list").hidden = true;
+  detail.hidden = false;
+  if (focus) {
+    detail.focus({ preventScroll: true });
+    detail.scrollIntoView({ block: "start" });
+  } else if (active) {
+    const again = (active.id && detail.querySelector(`#${active.id}`))
+      || (active.dataset.id && detail.querySelector(`[data-id="${active.dataset.id}"]`));
+    again?.focus({ preventScroll: true });
+  }
+}
+
+/** A button that opens an entity's page, with its icon, name and `what`. */
+function entryButton(entity, what) {
+  const button = el("button", null, { type: "button", class: "entry", "data-id": entity.id });
+  const glyph = el("span", null, { class: `glyph kind-${entity.kind}` });
+  glyph.innerHTML = iconSvg(iconOf(entity));
+  button.append(glyph, el("span", entity.fields.name, { class: "name" }));
+  if (what) button.append(el("span", what, { class: "what" }));
+  button.addEventListener("click", () => select(entity.id));
+  return button;
+}
+
+/** The events not over yet, by day: those begun before today first. */
+function agendaPage() {
+  const now = new Date();
+  const today = new Date(now.getFullYear(), now.getMonth(), now.getDate());
+  const upcoming = state.entities
+    .filter((entity) => entity.kind === "event")
+    .map((entity) => ({ entity, start: storedDate(entity.fields.start), end: storedDate(entity.fields.end) }))
+    .filter(({ start, end }) => start && (end || start).last >= now)
+    .sort((a, b) => a.start.date - b.start.date || sortKey(a.entity).localeCompare(sortKey(b.entity)));
+  const nodes = [el("h2", t("agenda"), { id: "page-title" })];
+  if (!upcoming.length) nodes.push(el("p", t("no_events"), { class: "empty" }));
+  let day = null;
+  let list = null;
+  for (const { entity, start, end } of upcoming) {
+    const heading = start.date < today ? t("ongoing") : start.date.toLocaleDateString(lang, { dateStyle: "full" });
+    if (heading !== day) {
+      day = heading;
+      list = el("ul", null, { class: "entries" });
+      nodes.push(el("h3", heading), list);
+    }
+    const when = start.date < today && end
+      ? t("until", end.date.toLocaleDateString(lang, { dateStyle: "long" }))
+      : start.timed ? start.date.toLocaleTimeString(lang, { timeStyle: "short" }) : t("all_day");
+    const what = [when, entity.fields.event_type, entity.address.locality].filter(Boolean).join(" · ");
+    const item = el("li");
+    item.append(entryButton(entity, what));
+    list.append(item);
+  }
+  return nodes;
+}
+
+/** The citizen's own page: their name, which they change here, and the
+ * entries they added, administer, joined or recommend. */
+async function contributionsPage() {
+  const me = state.status?.author;
+  const person = state.status?.person;
+  const nodes = [el("h2", t("my_contributions"), { id: "page-title" })];
+  if (!me) return nodes;
+  const name = await personName(person);
+  if (canWrite) {
+    const form = el("form", null, { class: "rename" });
+    const input = el("input", null, { id: "my-name", name: "name", required: "", maxlength: "120", autocomplete: "name" });
+    input.value = name;
+    form.append(el("label", t("display_name"), { for: "my-name" }), input,
+      el("button", t("rename"), { type: "submit", id: "rename-button" }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const wanted = input.value.trim();
+      if (!wanted || wanted === state.people.get(person)) return;
+      try {
+        const renamed = await api("PATCH", `/api/entities/${person}`, { edits: [{ set: ["name", wanted] }] });
+        state.people.set(person, renamed.fields.name);
+        toast(t("renamed"));
+        await openPage("#/me", false, false);
+      } catch (error) {
+        toast(error.message);
+      }
+    });
+    nodes.push(form);
+  } else {
+    nodes.push(el("p", name, { class: "who" }));
+  }
+  const mine = (relation) => (entity) => entity.links.some((l) => l.relation === relation && l.author === me && !l.removed);
+  const groups = [
+    ["created_by_me", (entity) => entity.creator === me],
+    ["admin_of", (entity) => entity.creator !== me && entity.admins.includes(me)],
+    ["my_member", mine("member")], ["my_contributor", mine("contributor")],
+    ["my_attendee", mine("attendee")], ["my_recommends", mine("recommends")],
+  ];
+  let any = false;
+  for (const [title, belongs] of groups) {
+    const entries = state.entities.filter((entity) => entity.kind !== "person" && belongs(entity));
+    if (!entries.length) continue;
+    any = true;
+    const list = el("ul", null, { class: "entries" });
+    for (const entity of entries) {
+      const item = el("li");
+      item.append(entryButton(entity, [t(entity.kind), entity.fields.category].filter(Boolean).join(" · ")));
+      list.append(item);
+    }
+    nodes.push(el("section", null, { class: `mine mine-${title}` }));
+    nodes.at(-1).append(el("h3", `${t(title)} (${entries.length})`), list);
+  }
+  if (!any) nodes.push(el("p", t("no_contributions"), { class: "empty" }));
+  return nodes;
+}
 
 /** A stored date (`YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]`, optionally with
  * `Z` or an offset) in the page's language; as stored if it is none. */
 function shownDate(text) {
-  const parts = text.match(/^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?(Z|[+-]\d{2}:\d{2})?$/);
-  if (!parts) return text;
+  const stored = storedDate(text);
+  if (!stored) return text;
+  return stored.timed
+    ? stored.date.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" })
+    : stored.date.toLocaleDateString(lang, { dateStyle: "full" });
+}
+
+/** A stored date as a `Date` (local time when it names no zone), whether
+ * it has a time, and its last moment (a day without a time lasts the
+ * day); `null` for none or a text that is no date. */
+function storedDate(text) {
+  const parts = (text || "").match(/^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?(Z|[+-]\d{2}:\d{2})?$/);
+  if (!parts) return null;
   const [, year, month, day, hour, minute, second = "0", zone] = parts;
   const date = zone ? new Date(text)
     : new Date(Number(year), Number(month) - 1, Number(day), Number(hour ?? 0), Number(minute ?? 0), Number(second));
-  if (Number.isNaN(date.getTime())) return text;
-  return hour === undefined
-    ? date.toLocaleDateString(lang, { dateStyle: "full" })
-    : date.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" });
+  if (Number.isNaN(date.getTime())) return null;
+  const timed = hour !== undefined;
+  const last = timed ? date : new Date(date.getFullYear(), date.getMonth(), date.getDate() + 1, 0, 0, 0, -1);
+  return { date, timed, last };
 }
 
 /** What a date picker can show of a stored date, local time to the
@@ -935,6 +1088,8 @@ function listen() {
       if (detailChanged && state.selected && !$("detail").hidden && !typing) {
         await select(state.selected, false);
       }
+      // The agenda and the citizen's page follow every change.
+      if (state.page && !$("detail").hidden && !typing) await openPage(state.page, false, false);
       detailChanged = false;
       fromNeighbour = false;
     }, 300);
@@ -1025,11 +1180,14 @@ async function boot() {
     $("add-button").hidden = true;
     toast(t("read_only"));
   }
+  $("agenda-button").addEventListener("click", () => openPage("#/agenda"));
+  $("me-button").addEventListener("click", () => openPage("#/me"));
   listen();
   await start();
   // An address naming an entity opens its page.
   const linked = entityInHash();
   if (linked) await select(linked, true, false);
+  else if (PAGES[location.hash]) await openPage(location.hash, true, false);
   await checkNeighbours();
   setInterval(checkNeighbours, 10_000);
 }
