@@ -704,6 +704,7 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
     ]);
     let troupe = troupe["id"].as_str().unwrap().to_owned();
     anne.ok(&["add", "place", "--name", "Jardin du Butor"]);
+    anne.ok(&["add", "project", "--name", "Potager partagé"]);
     let (mut anne_node, browser) = open_map(&anne);
 
     // Bruno, on his own node, asks to join the troupe.
@@ -717,6 +718,14 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
         bruno.run(&["show", &troupe]).status.success()
     });
     bruno.ok(&["link", &troupe, "member"]);
+    bruno.ok(&[
+        "add",
+        "organization",
+        "--name",
+        "Chorale de Bruno",
+        "--type",
+        "ngo",
+    ]);
 
     let click_named = |label: &str| {
         browser.wait(
@@ -773,6 +782,27 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
         "return document.querySelector('#detail .actions').textContent.includes('Demander à rejoindre')",
     );
     assert!(!members().contains("Anne"), "{}", members());
+
+    // A request to join another's association, cancelled.
+    browser.click("#detail .back");
+    open_entry(&browser, "Chorale de Bruno");
+    click_named("Demander à rejoindre");
+    wait_members("Anne's request", "Anne (en attente)");
+    click_named("Annuler ma demande");
+    browser.wait(
+        "the request cancelled",
+        "return !document.querySelector('#detail .links-member') && document.querySelector('#detail .actions').textContent.includes('Demander à rejoindre')",
+    );
+
+    // Contributing to a project, and no longer.
+    browser.click("#detail .back");
+    open_entry(&browser, "Potager partagé");
+    click_named("Je contribue");
+    click_named("Je ne contribue plus");
+    browser.wait(
+        "no longer a contributor",
+        "return !document.querySelector('#detail .links-contributor') && document.querySelector('#detail .actions').textContent.includes('Je contribue')",
+    );
 
     // A recommendation, withdrawn.
     browser.click("#detail .back");
@@ -1112,6 +1142,21 @@ fn the_agenda_and_a_citizens_own_page() {
     browser.wait(
         "the event's page",
         "return document.getElementById('detail-name')?.textContent === 'Fête de la musique'",
+    );
+    // Going, no longer going, going again.
+    for label in ["Je n'y vais plus", "J'y vais"] {
+        browser.wait(
+            label,
+            &format!("return [...document.querySelectorAll('#detail .actions button')].some((b) => b.textContent === {label:?})"),
+        );
+        browser.eval(
+            "[...document.querySelectorAll('#detail .actions button')].find((b) => b.textContent === arguments[0]).click()",
+            &[json!(label)],
+        );
+    }
+    browser.wait(
+        "going again",
+        "return document.querySelector('#detail .links-attendee')?.textContent.includes('Anne')",
     );
     browser.eval("history.back()", &[]);
     browser.wait(
