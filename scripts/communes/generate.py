@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Generate crdt-model/data/communes.bin.zlib, the French communes table.
 
-Source
-======
+Sources
+=======
 The npm package ``@etalab/decoupage-administratif`` (version pinned below,
 data "millésime" 2026), which republishes INSEE's Code Officiel Géographique,
-INSEE's legal populations and La Poste's base officielle des codes postaux.
-Data licence: Licence Ouverte / Open Licence (Etalab); package code: MIT.
-See crdt-model/data/COMMUNES-LICENCE.md.
+INSEE's legal populations and La Poste's base officielle des codes postaux;
+and the npm package ``@etalab/fr-bounding-boxes`` (version pinned below), the
+bounding boxes of the communes and departments of 2017, built by Etalab from
+IGN's ADMIN EXPRESS. Data licence of both: Licence Ouverte / Open Licence 2.0
+(Etalab); package code: MIT. See crdt-model/data/COMMUNES-LICENCE.md.
 
-The script runs ``npm install --prefix <tmpdir> @etalab/decoupage-administratif@<VERSION>``
+The script runs ``npm install --prefix <tmpdir>`` of both pinned versions
 (only the npm registry is needed) and reads ``data/communes.json``,
-``data/departements.json`` and ``data/regions.json``. Overseas collectivities
+``data/departements.json`` and ``data/regions.json`` of the first,
+``dist/communes.json`` and ``dist/departements.json`` of the second. Overseas collectivities
 (Saint-Pierre-et-Miquelon, Saint-Barthélemy, Saint-Martin, TAAF, Wallis-et-Futuna,
 French Polynesia, New Caledonia, Clipperton) are in ``communes.json`` itself,
 with ``zone == "com"``; their department and region codes are the 3-digit
@@ -20,16 +23,39 @@ collectivity code (988 for New Caledonia: 98800 -> Nouméa, INSEE 98818).
 Kept rows: ``type == "commune-actuelle"`` (current communes) and
 ``type == "arrondissement-municipal"`` (the 45 municipal arrondissements of
 Paris, Lyon and Marseille, whose ``commune`` field names the parent commune).
-Former, delegated and associated communes are dropped.
+Former, delegated and associated communes are dropped, but their codes serve
+to find a bounding box (below).
+
+Bounding boxes
+==============
+The boxes date from 2017; communes merged, split or renumbered since have
+none of their own. Each row takes the first of:
+
+1. ``own``: its own box (``fr:commune:<INSEE code>``);
+2. ``former communes``: the union of the boxes of its former codes
+   (``anciensCodes``) and of its delegated and associated communes (rows
+   whose ``chefLieu`` or ``commune`` is its code): a commune merged or
+   renumbered since 2017 covers what they covered;
+3. ``parent city``: for a municipal arrondissement, its city's box (75056,
+   69123, 13055), larger than the arrondissement;
+4. ``department``: its department's box (``fr:departement:<code>``), for a
+   commune re-created since 2017 out of another one;
+5. none: the overseas collectivities (975, 977, 978, 984, 986, 987, 988,
+   989), of which the package has neither communes nor departments nor
+   regions.
+
+The script prints how many rows each source gave.
 
 Usage::
 
     python3 scripts/communes/generate.py                # npm install + generate
-    python3 scripts/communes/generate.py --package-dir node_modules/@etalab/decoupage-administratif
+    python3 scripts/communes/generate.py \
+        --package-dir node_modules/@etalab/decoupage-administratif \
+        --bounds-package-dir node_modules/@etalab/fr-bounding-boxes
 
 Python 3.11, standard library only.
 
-Format (version 1)
+Format (version 2)
 ==================
 The file is one zlib stream (RFC 1950, ``zlib.compress(level=9)``, inflated
 in Rust by ``miniz_oxide``). The inflated payload is, with ``u8``/``u16``/``u32``
@@ -39,8 +65,9 @@ all bytes but the last) and ``zigzag(v)`` = ``2v`` for v >= 0, ``-2v - 1``
 for v < 0::
 
     magic        4 bytes  b"CMNS"
-    version      u8       1
+    version      u8       2
     source       str8     "@etalab/decoupage-administratif@<version>"
+    bounds_source str8    "@etalab/fr-bounding-boxes@<version>"
     R            u8       number of regions, then R times:
                  str8 code ("11", "04", "988"...), str8 name
     D            u8       number of departments (overseas collectivities
@@ -70,7 +97,22 @@ for v < 0::
                           each row's codes are ascending
     parent       N x varint  0, or 1 + row index of the parent commune for a
                           municipal arrondissement (75101 -> row of 75056)
+    bounds_origin N x u8  where the row's bounding box comes from (see
+                          "Bounding boxes"): 0 none, 1 own, 2 former
+                          communes, 3 parent city, 4 department; M is the
+                          number of rows with a box (origin != 0)
+    west         M x u24 planes  zigzag(west - previous west), previous
+                          being the previous row with a box (0 at first)
+    south        M x u24 planes  zigzag(south - previous south), likewise
+    width        M x u24 planes  east - west
+    height       M x u24 planes  north - south
     end          4 bytes  b"END1", then nothing
+
+Box coordinates are longitudes (west, east) and latitudes (south, north) in
+units of 1e-4 degree (the source's precision), WGS 84. ``u24 planes`` are
+M unsigned numbers below 2**24, written as byte planes: the M high bytes,
+then the M middle bytes, then the M low bytes (zlib finds more repeats in
+planes than in varints: 222 KB for the boxes instead of 245 KB).
 """
 
 from __future__ import annotations
@@ -88,9 +130,17 @@ from pathlib import Path
 
 PACKAGE = "@etalab/decoupage-administratif"
 VERSION = "6.0.0"
+BOUNDS_PACKAGE = "@etalab/fr-bounding-boxes"
+BOUNDS_VERSION = "0.1.3"
 MAGIC = b"CMNS"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 END = b"END1"
+
+# Where a row's bounding box comes from, as written in ``bounds_origin``.
+NO_BOUNDS, OWN, FORMER_COMMUNES, PARENT_CITY, DEPARTMENT = range(5)
+ORIGIN_NAMES = ["none", "own", "former communes", "parent city", "department"]
+# Box coordinates are stored in units of 1e-4 degree.
+UNITS_PER_DEGREE = 10_000
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "crdt-model" / "data" / "communes.bin.zlib"
@@ -121,16 +171,26 @@ def zigzag(value: int) -> int:
     return 2 * value if value >= 0 else -2 * value - 1
 
 
-def install_package(version: str, workdir: Path) -> Path:
+def planes24(values: list[int]) -> bytes:
+    """Numbers below 2**24 as three byte planes: high, middle, low bytes."""
+    for value in values:
+        if not 0 <= value < 1 << 24:
+            raise ValueError(f"{value} does not fit in 24 bits")
+    return b"".join(bytes((value >> shift) & 0xFF for value in values)
+                    for shift in (16, 8, 0))
+
+
+def install_packages(packages: list[str], workdir: Path) -> None:
+    """``npm install`` of ``name@version`` specs into ``workdir``."""
     npm = shutil.which("npm")
     if npm is None:
-        sys.exit("npm not found: install Node.js/npm, or pass --package-dir")
+        sys.exit("npm not found: install Node.js/npm, or pass --package-dir "
+                 "and --bounds-package-dir")
     subprocess.run(
         [npm, "install", "--no-audit", "--no-fund", "--prefix", str(workdir),
-         f"{PACKAGE}@{version}"],
+         *packages],
         check=True,
     )
-    return workdir / "node_modules" / PACKAGE
 
 
 def load_json(path: Path):
@@ -138,10 +198,75 @@ def load_json(path: Path):
         return json.load(handle)
 
 
-def build(package_dir: Path, version: str) -> tuple[bytes, dict]:
+def check_version(package_dir: Path, version: str) -> None:
     meta = load_json(package_dir / "package.json")
     if meta.get("version") != version:
-        sys.exit(f"package version is {meta.get('version')}, expected {version}")
+        sys.exit(f"{package_dir}: version {meta.get('version')}, expected {version}")
+
+
+def load_boxes(path: Path, level: str) -> dict[str, tuple[int, int, int, int]]:
+    """The boxes of a ``dist/*.json`` file, by code (``fr:<level>:<code>``),
+    as (west, south, east, north) in units of 1e-4 degree."""
+    prefix = f"fr:{level}:"
+    boxes = {}
+    for entry in load_json(path):
+        if not entry["id"].startswith(prefix):
+            sys.exit(f"{path}: unexpected id {entry['id']!r}")
+        degrees = entry["bbox"]
+        units = tuple(round(d * UNITS_PER_DEGREE) for d in degrees)
+        if len(units) != 4 or any(u / UNITS_PER_DEGREE != d
+                                  for u, d in zip(units, degrees)):
+            sys.exit(f"{entry['id']}: bbox {degrees} is not 4 numbers of 4 decimals")
+        west, south, east, north = units
+        if not (-180 * UNITS_PER_DEGREE <= west <= east <= 180 * UNITS_PER_DEGREE
+                and -90 * UNITS_PER_DEGREE <= south <= north <= 90 * UNITS_PER_DEGREE):
+            sys.exit(f"{entry['id']}: bbox {degrees} is not a box")
+        code = entry["id"][len(prefix):]
+        if code in boxes:
+            sys.exit(f"{path}: {code} twice")
+        boxes[code] = units
+    return boxes
+
+
+def union(boxes):
+    boxes = list(boxes)
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def bounds_of(kept: list[dict], communes_json: list[dict], bounds_dir: Path):
+    """Each kept row's (origin, box), the box None when the origin is
+    NO_BOUNDS; see "Bounding boxes" above."""
+    own = load_boxes(bounds_dir / "dist" / "communes.json", "commune")
+    departments = load_boxes(bounds_dir / "dist" / "departements.json",
+                             "departement")
+    parts: dict[str, list[str]] = {}
+    for c in communes_json:
+        if c["type"] in ("commune-deleguee", "commune-associee"):
+            head = c.get("chefLieu") or c.get("commune")
+            parts.setdefault(head, []).append(c["code"])
+    result = []
+    for c in kept:
+        code = c["code"]
+        former = [own[old] for old in c.get("anciensCodes", []) + parts.get(code, [])
+                  if old in own]
+        if code in own:
+            result.append((OWN, own[code]))
+        elif former:
+            result.append((FORMER_COMMUNES, union(former)))
+        elif c["type"] == "arrondissement-municipal" and c["commune"] in own:
+            result.append((PARENT_CITY, own[c["commune"]]))
+        elif c["departement"] in departments:
+            result.append((DEPARTMENT, departments[c["departement"]]))
+        else:
+            result.append((NO_BOUNDS, None))
+    return result
+
+
+def build(package_dir: Path, version: str, bounds_dir: Path,
+          bounds_version: str) -> tuple[bytes, dict]:
+    check_version(package_dir, version)
+    check_version(bounds_dir, bounds_version)
     data = package_dir / "data"
     regions_json = load_json(data / "regions.json")
     departments_json = load_json(data / "departements.json")
@@ -165,6 +290,7 @@ def build(package_dir: Path, version: str) -> tuple[bytes, dict]:
     out += MAGIC
     out.append(FORMAT_VERSION)
     out += str8(f"{PACKAGE}@{version}")
+    out += str8(f"{BOUNDS_PACKAGE}@{bounds_version}")
     out.append(len(regions))
     for r in regions:
         out += str8(r["code"]) + str8(r["nom"])
@@ -220,6 +346,18 @@ def build(package_dir: Path, version: str) -> tuple[bytes, dict]:
             out += varint(1 + row[c["commune"]])
         else:
             out += varint(0)
+    bounds = bounds_of(kept, communes_json, bounds_dir)
+    for origin, _ in bounds:
+        out.append(origin)
+    boxes = [box for _, box in bounds if box is not None]
+    for axis in (0, 1):
+        previous, deltas = 0, []
+        for box in boxes:
+            deltas.append(zigzag(box[axis] - previous))
+            previous = box[axis]
+        out += planes24(deltas)
+    out += planes24([east - west for west, _, east, _ in boxes])
+    out += planes24([north - south for _, south, _, north in boxes])
     out += END
 
     stats = {
@@ -229,6 +367,8 @@ def build(package_dir: Path, version: str) -> tuple[bytes, dict]:
         "postal_codes": len(distinct),
         "regions": len(regions),
         "departments": len(departments),
+        **{f"bounds {name}": sum(1 for origin, _ in bounds if origin == i)
+           for i, name in enumerate(ORIGIN_NAMES)},
         "raw_bytes": len(out),
     }
     return bytes(out), stats
@@ -238,14 +378,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", default=VERSION,
                         help=f"package version (default {VERSION})")
+    parser.add_argument("--bounds-version", default=BOUNDS_VERSION,
+                        help=f"{BOUNDS_PACKAGE} version (default {BOUNDS_VERSION})")
     parser.add_argument("--package-dir", type=Path,
-                        help="an already installed package directory (skips npm)")
+                        help=f"an already installed {PACKAGE} directory")
+    parser.add_argument("--bounds-package-dir", type=Path,
+                        help=f"an already installed {BOUNDS_PACKAGE} directory")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="communes-") as tmp:
-        package_dir = args.package_dir or install_package(args.version, Path(tmp))
-        payload, stats = build(package_dir, args.version)
+        modules = Path(tmp) / "node_modules"
+        missing = [f"{name}@{version}" for name, version, given in (
+            (PACKAGE, args.version, args.package_dir),
+            (BOUNDS_PACKAGE, args.bounds_version, args.bounds_package_dir),
+        ) if given is None]
+        if missing:
+            install_packages(missing, Path(tmp))
+        package_dir = args.package_dir or modules / PACKAGE
+        bounds_dir = args.bounds_package_dir or modules / BOUNDS_PACKAGE
+        payload, stats = build(package_dir, args.version, bounds_dir,
+                               args.bounds_version)
 
     compressed = zlib.compress(payload, level=9)
     if zlib.decompress(compressed) != payload:

@@ -66,6 +66,66 @@ impl<'a> Reader<'a> {
         let len = self.u8()? as usize;
         std::str::from_utf8(self.take(len)?).map_err(|_| DecodeError("invalid UTF-8"))
     }
+
+    /// `count` numbers written as three byte planes: high, middle, low.
+    fn planes24(&mut self, count: usize) -> Result<Vec<u32>, DecodeError> {
+        let bytes = self.take(count.checked_mul(3).ok_or(DecodeError("too many boxes"))?)?;
+        let (high, rest) = bytes.split_at(count);
+        let (middle, low) = rest.split_at(count);
+        Ok((0..count)
+            .map(|i| u32::from(high[i]) << 16 | u32::from(middle[i]) << 8 | u32::from(low[i]))
+            .collect())
+    }
+}
+
+/// Units of box coordinates per degree.
+const UNITS_PER_DEGREE: f64 = 10_000.0;
+
+/// The origin of a box, from its code in the `bounds origin` column; the
+/// outer `None` for an unknown code.
+fn bounds_origin(code: u8) -> Option<Option<BoundsOrigin>> {
+    Some(match code {
+        0 => None,
+        1 => Some(BoundsOrigin::Own),
+        2 => Some(BoundsOrigin::FormerCommunes),
+        3 => Some(BoundsOrigin::ParentCity),
+        4 => Some(BoundsOrigin::Department),
+        _ => return None,
+    })
+}
+
+/// Reads the boxes of the rows whose origin is not none, in row order.
+fn read_boxes(r: &mut Reader<'_>, count: usize) -> Result<Vec<Bounds>, DecodeError> {
+    let undo_zigzag = |z: u32| -> i64 {
+        let z = i64::from(z);
+        if z & 1 == 0 { z / 2 } else { -(z + 1) / 2 }
+    };
+    let wests = r.planes24(count)?;
+    let souths = r.planes24(count)?;
+    let widths = r.planes24(count)?;
+    let heights = r.planes24(count)?;
+    let (mut west, mut south) = (0i64, 0i64);
+    let mut boxes = Vec::with_capacity(count);
+    for i in 0..count {
+        west += undo_zigzag(wests[i]);
+        south += undo_zigzag(souths[i]);
+        let east = west + i64::from(widths[i]);
+        let north = south + i64::from(heights[i]);
+        let degrees = |units: i64| units as f64 / UNITS_PER_DEGREE;
+        let bounds = Bounds {
+            west: degrees(west),
+            south: degrees(south),
+            east: degrees(east),
+            north: degrees(north),
+        };
+        let on_earth =
+            |lon: f64, lat: f64| (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat);
+        if !on_earth(bounds.west, bounds.south) || !on_earth(bounds.east, bounds.north) {
+            return Err(DecodeError("box outside ±180°, ±90°"));
+        }
+        boxes.push(bounds);
+    }
+    Ok(boxes)
 }
 
 /// Byte ranges into the text buffer, turned into `&'static str` once the
@@ -110,11 +170,12 @@ pub(super) fn decode(compressed: &[u8]) -> Result<Communes, DecodeError> {
     if r.take(4)? != b"CMNS" {
         return Err(DecodeError("bad magic"));
     }
-    if r.u8()? != 1 {
+    if r.u8()? != 2 {
         return Err(DecodeError("unsupported format version"));
     }
     let mut text = String::with_capacity(payload.len());
     let source = push(&mut text, r.str8()?);
+    let bounds_source = push(&mut text, r.str8()?);
 
     let region_count = r.u8()? as usize;
     let mut region_spans = Vec::with_capacity(region_count);
@@ -241,6 +302,13 @@ pub(super) fn decode(compressed: &[u8]) -> Result<Communes, DecodeError> {
         }
         parents.push(parent.checked_sub(1));
     }
+    let origins: Vec<Option<BoundsOrigin>> = r
+        .take(n)?
+        .iter()
+        .map(|&code| bounds_origin(code).ok_or(DecodeError("unknown bounds origin")))
+        .collect::<Result<_, _>>()?;
+    let boxed = origins.iter().filter(|origin| origin.is_some()).count();
+    let mut boxes = read_boxes(&mut r, boxed)?.into_iter();
     if r.take(4)? != b"END1" || r.pos != payload.len() {
         return Err(DecodeError("bad end marker"));
     }
@@ -297,6 +365,8 @@ pub(super) fn decode(compressed: &[u8]) -> Result<Communes, DecodeError> {
             region: department.region,
             population: populations[row],
             parent,
+            bounds: origins[row].and_then(|_| boxes.next()),
+            bounds_origin: origins[row],
         });
         postal_at += postal_len;
     }
@@ -344,6 +414,7 @@ pub(super) fn decode(compressed: &[u8]) -> Result<Communes, DecodeError> {
 
     Ok(Communes {
         source: s(source),
+        bounds_source: s(bounds_source),
         communes,
         insee_keys,
         regions,
