@@ -471,11 +471,14 @@ fn a_file_of_rows_is_imported_with_progress_and_exported_back() {
     let me = Citizen::new().joined();
     let dir = me.temp.path();
     let mut csv = String::from("name;postal_code;kind;type;tags;lat;lon;colour\n");
+    // 2,500 distinct positions in Saint-Denis (a position outside its
+    // commune would be left out).
     for n in 0..2_500 {
         csv.push_str(&format!(
-            "Association {n};97400;organization;ngo;quartier{};-20.{:04};55.4;bleu\n",
+            "Association {n};97400;organization;ngo;quartier{};-20.9{:03};55.4{:03};bleu\n",
             n % 7,
-            n
+            n % 50,
+            n / 50
         ));
     }
     csv.push_str(";97400;organization;;;;;\n");

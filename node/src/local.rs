@@ -80,6 +80,9 @@ pub enum LocalError {
     /// The edit is invalid or not allowed.
     #[error(transparent)]
     Edit(#[from] EditError),
+    /// A French entity placed far from its address's commune.
+    #[error(transparent)]
+    PositionOutside(#[from] communes::PositionOutside),
     /// The store refused the change (should not happen for local edits).
     #[error("the change was refused: {0}")]
     Refused(String),
@@ -205,6 +208,33 @@ pub fn choose_commune(
                 code: code.to_owned(),
                 choices: commune_choices(code),
             }),
+    }
+}
+
+/// Whether an edit moves an entity: sets its position, or the postal code
+/// or commune its position is checked against.
+fn moves(edit: &Edit) -> bool {
+    matches!(
+        edit,
+        Edit::SetGeo { .. }
+            | Edit::Set(
+                Field::Lat | Field::Lon | Field::PostalCode | Field::InseeCode,
+                _
+            )
+    )
+}
+
+/// Refuses a French entity whose position is far from its address's
+/// commune ([`communes::Communes::check_position`]).
+fn check_position(entity: &Entity) -> Result<(), LocalError> {
+    match entity.geo {
+        Some(geo) if entity.address.country == "FR" => Ok(communes::table().check_position(
+            entity.address.insee_code.as_deref(),
+            &entity.address.postal_code,
+            geo.lat,
+            geo.lon,
+        )?),
+        _ => Ok(()),
     }
 }
 
@@ -402,6 +432,7 @@ impl Local {
             nonce,
             edits,
         )?;
+        check_position(&document::read(&created.doc).map_err(EditError::from)?)?;
         let key = postal_key(&genesis.postal_code, &genesis.country);
         self.commit(created.id, &key, &created.change)?;
         self.store
@@ -625,7 +656,7 @@ impl Local {
             .editing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let doc = self
+        let mut doc = self
             .store
             .document(&id)?
             .ok_or(LocalError::UnknownEntity(id))?;
@@ -636,6 +667,13 @@ impl Local {
             now_ms(),
             edits,
         )?;
+        // An entity placed before the check, whose name alone is edited, is
+        // not refused for its position.
+        if edits.iter().any(moves) {
+            doc.apply_changes([change.clone()])
+                .map_err(EditError::from)?;
+            check_position(&document::read(&doc).map_err(EditError::from)?)?;
+        }
         // Published under the postal code the entity had: its readers there
         // learn that it moved.
         self.commit(id, &before.postal_key(), &change)?;

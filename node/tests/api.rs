@@ -400,6 +400,96 @@ async fn refused_values_are_validation_errors() {
     assert!(body["error"].get("reason").is_none(), "{body}");
 }
 
+/// A French position far from its address's commune is a validation error
+/// (`position_outside_commune`, about `geo`), on creation and on an edit
+/// that moves the entity; an entity placed so before the check stays
+/// editable.
+#[tokio::test]
+async fn a_position_far_from_its_commune_is_refused() {
+    let api = api(true);
+    let cafe = |lat: f64, lon: f64| {
+        json!({"kind": "organization", "name": "Café de la Roquette", "postal_code": "75011",
+            "edits": [{"set_geo": {"lat": lat, "lon": lon}}]})
+    };
+    let outside = |status: StatusCode, body: &Value| {
+        assert_error(status, body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(
+            body["error"]["reason"], "position_outside_commune",
+            "{body}"
+        );
+        assert_eq!(body["error"]["field"], "geo", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("km from Paris 11e Arrondissement (75011); check latitude"),
+            "{message}"
+        );
+    };
+    // Marseille's coordinates, with a Paris address.
+    let (status, body) = api
+        .write("POST", "/api/entities", Some(cafe(43.296, 5.37)))
+        .await;
+    outside(status, &body);
+    let (_, listed) = api.get("/api/entities?postal_code=75011").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+    let (status, created) = api
+        .write("POST", "/api/entities", Some(cafe(48.859, 2.38)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["address"]["insee_code"], "75111");
+    let path = format!("/api/entities/{}", created["id"].as_str().unwrap());
+    let (status, body) = api
+        .write(
+            "PATCH",
+            &path,
+            Some(json!({"edits": [{"set_geo": {"lat": 43.296, "lon": 5.37}}]})),
+        )
+        .await;
+    outside(status, &body);
+    // An entity placed in Marseille before the check was made.
+    let local = api.state.joined().unwrap();
+    let genesis = crdt_model::document::Genesis {
+        kind: crdt_model::schema::Kind::Organization,
+        name: "Ancien café".into(),
+        postal_code: "75011".into(),
+        country: "FR".into(),
+        open_edition: None,
+    };
+    let old = crdt_model::document::create(
+        &genesis,
+        &local.identity.actor(local.profile.device),
+        1_700_000_000_000,
+        [3; 16],
+        &[crdt_model::document::Edit::SetGeo {
+            lat: 43.296,
+            lon: 5.37,
+        }],
+    )
+    .unwrap();
+    let envelope = crdt_model::signed::SignedChange::sign(
+        &local.identity.signing_key,
+        old.id,
+        "75011",
+        old.change.raw_bytes(),
+    )
+    .unwrap();
+    let stored = node::ingest::ingest(
+        &local.store,
+        node::store::Origin::Local,
+        &[envelope.encode()],
+    )
+    .unwrap();
+    assert!(stored[0].is_stored(), "{stored:?}");
+    let (status, body) = api
+        .write(
+            "PATCH",
+            &format!("/api/entities/{}", old.id),
+            Some(json!({"edits": [{"set": ["name", "Ancien café de la Roquette"]}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["geo"]["lat"], 43.296, "{body}");
+}
+
 /// A request and its whole answer, whatever its body: for the page and
 /// the pairing link's redirect.
 async fn exchange(

@@ -637,6 +637,47 @@ fn imported_rows_are_stored_in_their_commune() {
     assert_eq!(reunion.address.insee_code.as_deref(), Some("97411"));
 }
 
+/// A French row placed far from its commune is kept without its position,
+/// and the import says so; a row placed in its commune, or in one of which
+/// the table has no outline (Nouméa), keeps it.
+#[test]
+fn a_position_far_from_its_commune_is_left_out_of_its_row() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = citizen(&temp, "anne");
+    let file = import::read(
+        "name,postal_code,insee_code,lat,lon\n\
+         Café de la Roquette,75011,75111,43.296,5.37\n\
+         Boulangerie Voltaire,75011,,48.859,2.38\n\
+         Marché de Nouméa,98800,,48.859,2.38\n"
+            .as_bytes(),
+    )
+    .unwrap();
+    let outcomes = anne.import(&file.rows).unwrap();
+    let imported = |n: usize| match &outcomes[n] {
+        RowOutcome::Imported { id, warnings } => (
+            anne.store.entity(&id.parse().unwrap()).unwrap().unwrap(),
+            warnings.clone(),
+        ),
+        other => panic!("row {n}: {other:?}"),
+    };
+    let (cafe, warnings) = imported(0);
+    assert_eq!(cafe.geo, None);
+    assert_eq!(cafe.address.insee_code.as_deref(), Some("75111"));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "position 43.296, 5.37 left out: the position is 653 km from Paris 11e Arrondissement (75011)"
+        ),
+        "{warnings:?}"
+    );
+    assert_eq!(file.rows[0].at, "line 2");
+    for n in [1, 2] {
+        let (entity, warnings) = imported(n);
+        assert!(entity.geo.is_some(), "row {n}");
+        assert!(warnings.is_empty(), "row {n}: {warnings:?}");
+    }
+}
+
 /// E-mail addresses someone wrote into a description (or an import
 /// brought) never reach an export, in any format; the import says so.
 #[test]

@@ -41,12 +41,13 @@ pub struct ErrorDetail {
     pub message: String,
     /// With `invalid`, when the value's rules say why: a stable name
     /// (`empty`, `too_long`, `url`, `date`, `end_before_start`,
-    /// `too_many_tags`…), for a client to say it in its own language.
+    /// `too_many_tags`, `position_outside_commune`…), for a client to say
+    /// it in its own language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(examples("end_before_start"))]
     pub reason: Option<String>,
     /// With `reason`, the field it is about, when there is one
-    /// (`name`, `url`, `end`, `tags`…).
+    /// (`name`, `url`, `end`, `tags`, `geo`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(examples("end"))]
     pub field: Option<String>,
@@ -129,6 +130,9 @@ impl From<LocalError> for ApiError {
                 EditError::Invalid(invalid)
                 | EditError::NotAllowed(Reject::Invalid { error: invalid, .. }),
             ) => Some((invalid.reason(), invalid.field().map(str::to_owned))),
+            LocalError::PositionOutside(_) => {
+                Some(("position_outside_commune", Some("geo".into())))
+            }
             _ => None,
         };
         let (status, code) = match &error {
@@ -150,7 +154,9 @@ impl From<LocalError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             }
             LocalError::Edit(EditError::NotAllowed(_)) => (StatusCode::FORBIDDEN, "not_allowed"),
-            LocalError::Edit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            LocalError::Edit(_) | LocalError::PositionOutside(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            }
             LocalError::Identity(IdentityError::AlreadyInitialized(_)) => {
                 (StatusCode::CONFLICT, "already_joined")
             }

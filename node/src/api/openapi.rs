@@ -173,10 +173,13 @@ error_responses! {
         [("unsupported", "bad_request", "Expected request with `Content-Type: application/json`")];
     /// 422: a value the schema refuses.
     Unprocessable: "Code `invalid`: a value is refused by the schema (too long, wrong format, \
-        field not for this kind, no edits given…); code `bad_request`: the JSON body does not \
-        have the expected shape (missing or unknown member, unknown field name or relation).",
+        field not for this kind, no edits given…), or a French position is more than 10 km \
+        from its address's commune (`reason` `position_outside_commune`, `field` `geo`); code \
+        `bad_request`: the JSON body does not have the expected shape (missing or unknown \
+        member, unknown field name or relation).",
         [
             ("invalid", "invalid", "name is 130 characters long; the limit is 120"),
+            ("position_outside_commune", "invalid", "the position is 653 km from Paris 11e Arrondissement (75011); check latitude and longitude, or the postal code"),
             ("bad_request_shape", "bad_request", "Failed to deserialize the JSON body into the target type: missing field `postal_code` at line 1 column 2"),
         ];
     /// 500: the store or the disk failed.

@@ -22,9 +22,10 @@ pub fn is_person(row: &ImportRow) -> bool {
 /// The new entity a row describes, and what was left out of it. A row is
 /// rejected only without a name or a valid postal code (or as a person);
 /// any other value that is not valid is left out with a warning and the
-/// rest kept: a free-text organization type becomes the category, a URL
-/// without a scheme gets `https://`, tags are trimmed (a `/` becomes a
-/// space), line ends are `\n`.
+/// rest kept, a French position far from its commune too
+/// ([`communes::Communes::check_position`]). A free-text organization type
+/// becomes the category, a URL without a scheme gets `https://`, tags are
+/// trimmed (a `/` becomes a space), line ends are `\n`.
 pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
     if let Some(problem) = row.values.get("cells").or(row.values.get("geometry")) {
         return Err(problem.clone());
@@ -87,7 +88,13 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
             (Ok(lat), Ok(lon))
                 if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
             {
-                edits.push(Edit::SetGeo { lat, lon });
+                let insee = value("insee_code");
+                match near_commune(&country, &postal_code, insee.as_deref(), &edits, lat, lon) {
+                    Ok(()) => edits.push(Edit::SetGeo { lat, lon }),
+                    Err(outside) => {
+                        warnings.push(format!("position {lat}, {lon} left out: {outside}"));
+                    }
+                }
             }
             (Ok(lat), Ok(lon)) => warnings.push(format!(
                 "position {lat}, {lon} left out: latitude is within ±90, longitude within ±180"
@@ -248,6 +255,30 @@ fn commune_of(
         }
     }
     code
+}
+
+/// Refuses a French position far from the row's commune: the one its
+/// INSEE code names, else the one found for it ([`commune_of`]), else its
+/// postal code's communes.
+fn near_commune(
+    country: &str,
+    postal_code: &str,
+    insee: Option<&str>,
+    edits: &[Edit],
+    lat: f64,
+    lon: f64,
+) -> Result<(), communes::PositionOutside> {
+    if country != "FR" {
+        return Ok(());
+    }
+    let found = edits.iter().find_map(|edit| match edit {
+        Edit::Set(Field::InseeCode, Value::Text(insee)) => Some(insee.as_str()),
+        _ => None,
+    });
+    let insee = insee
+        .filter(|insee| communes::table().by_insee(insee).is_some())
+        .or(found);
+    communes::table().check_position(insee, postal_code, lat, lon)
 }
 
 /// A locality as a commune's folded name: "LILLE CEDEX 9" is "lille".
