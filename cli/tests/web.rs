@@ -143,6 +143,16 @@ fn a_citizen_uses_the_web_map() {
     browser.click("#join-form button[type=submit]");
     browser.wait("joined", "return !document.getElementById('join-dialog').open && document.getElementById('commune').textContent");
     assert!(browser.text("#commune").contains("Saint-Denis"));
+    // The map opens on the commune: its centre inside Saint-Denis's box.
+    let centre = browser.eval(
+        "const c = map.getCenter(); return [c.lat, c.lng, map.getZoom()]",
+        &[],
+    );
+    let (lat, lon) = (centre[0].as_f64().unwrap(), centre[1].as_f64().unwrap());
+    assert!(
+        (-21.02..=-20.87).contains(&lat) && (55.37..=55.52).contains(&lon),
+        "the map opens at {centre}"
+    );
 
     // Add an organization by the form, placed by clicking on the map.
     browser.click("#add-button");

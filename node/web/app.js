@@ -118,6 +118,7 @@ const FRENCH_ERRORS = {
   },
   whole: {
     end_before_start: "La fin est avant le début.", too_many_tags: "Une fiche a au plus 20 mots-clés.",
+    position_outside_commune: "Cette position est loin de la commune de la fiche : vérifiez la latitude et la longitude, ou le code postal.",
   },
   codes: {
     not_allowed: "Vous n'avez pas le droit de faire cette modification.",
@@ -1110,6 +1111,12 @@ function listen() {
   events.addEventListener("joined", () => start());
 }
 
+/** An overseas commune without bounds: its territory's usual view. */
+function openOverseas() {
+  const overseas = OVERSEAS[String(state.status.postal_code).slice(0, 3)];
+  if (overseas) map.setView([overseas[0], overseas[1]], overseas[2]);
+}
+
 async function start() {
   state.status = await api("GET", "/api/status");
   if (!state.status.joined) {
@@ -1120,11 +1127,14 @@ async function start() {
     const communes = await api("GET", `/api/communes/${encodeURIComponent(state.status.postal_code)}`);
     const commune = communes.find((c) => c.insee === state.status.insee_code) || communes[0];
     $("commune").textContent = commune ? `${commune.name} (${state.status.postal_code})` : state.status.postal_code;
+    // The map opens on the citizen's commune (its bounding box).
+    const box = commune?.bounds;
+    if (box && !fitted) map.fitBounds([[box.south, box.west], [box.north, box.east]]);
+    else if (!fitted) openOverseas();
   } catch {
     $("commune").textContent = state.status.postal_code;
+    if (!fitted) openOverseas();
   }
-  const overseas = OVERSEAS[String(state.status.postal_code).slice(0, 3)];
-  if (overseas && !fitted) map.setView([overseas[0], overseas[1]], overseas[2]);
   await loadEntities();
 }
 
