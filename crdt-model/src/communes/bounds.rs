@@ -52,7 +52,7 @@ impl Bounds {
 
     /// How far the position is from the box, in kilometres: 0 inside, else
     /// the distance to the box's nearest point, in the equirectangular
-    /// approximation (a degree of latitude is [`KM_PER_DEGREE`], a degree
+    /// approximation (a degree of latitude is 111.195 km, a degree
     /// of longitude that times the cosine of the mean latitude of the two
     /// points), within a few percent of the great-circle distance over the
     /// hundreds of kilometres that matter here.
