@@ -97,6 +97,19 @@ fn open_entry(browser: &Browser, name: &str) {
     );
 }
 
+/// Clicks the button of the open page named `label` (its accessible
+/// label, else its text), once it is shown.
+fn click_in_page(browser: &Browser, label: &str) {
+    browser.wait(
+        label,
+        &format!("return [...document.querySelectorAll('#detail button')].some((b) => !b.closest('[hidden]') && (b.getAttribute('aria-label') || b.textContent) === {label:?})"),
+    );
+    browser.eval(
+        "[...document.querySelectorAll('#detail button')].find((b) => !b.closest('[hidden]') && (b.getAttribute('aria-label') || b.textContent) === arguments[0]).click()",
+        &[json!(label)],
+    );
+}
+
 /// Takes the screenshot `name` and checks the page with axe-core: no
 /// violation of serious or critical impact (all are saved beside the
 /// screenshots, as `axe-name.json`).
@@ -737,16 +750,7 @@ fn admins_manage_members_and_citizens_take_back_their_links() {
         "ngo",
     ]);
 
-    let click_named = |label: &str| {
-        browser.wait(
-            label,
-            &format!("return [...document.querySelectorAll('#detail button')].some((b) => !b.closest('[hidden]') && (b.getAttribute('aria-label') || b.textContent) === {label:?})"),
-        );
-        browser.eval(
-            "[...document.querySelectorAll('#detail button')].find((b) => !b.closest('[hidden]') && (b.getAttribute('aria-label') || b.textContent) === arguments[0]).click()",
-            &[json!(label)],
-        );
-    };
+    let click_named = |label: &str| click_in_page(&browser, label);
     let members = || browser.text("#detail .links-member");
     let wait_members = |what: &str, shown: &str| {
         browser.wait(
@@ -1155,14 +1159,7 @@ fn the_agenda_and_a_citizens_own_page() {
     );
     // Going, no longer going, going again.
     for label in ["Je n'y vais plus", "J'y vais"] {
-        browser.wait(
-            label,
-            &format!("return [...document.querySelectorAll('#detail .actions button')].some((b) => b.textContent === {label:?})"),
-        );
-        browser.eval(
-            "[...document.querySelectorAll('#detail .actions button')].find((b) => b.textContent === arguments[0]).click()",
-            &[json!(label)],
-        );
+        click_in_page(&browser, label);
     }
     browser.wait(
         "going again",
