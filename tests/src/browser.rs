@@ -151,17 +151,36 @@ impl Browser {
         self.run(css, self.client.find(Locator::Css(css)))
     }
 
+    /// Runs `act` on the element `css` selects; when the page redrew that
+    /// element between finding it and acting on it (a live change
+    /// arriving), finds it again, up to a few times.
+    fn on_element<F, Fut>(&self, css: &str, act: F)
+    where
+        F: Fn(Element) -> Fut,
+        Fut: Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        let mut tries = 0;
+        loop {
+            let element = self.element(css);
+            match self.runtime.block_on(act(element)) {
+                Ok(()) => return,
+                Err(error) if error.is_stale_element_reference() && tries < 5 => tries += 1,
+                Err(error) => panic!("{css}: {error}"),
+            }
+        }
+    }
+
     /// Clicks the element `css` selects.
     pub fn click(&self, css: &str) {
-        let element = self.element(css);
-        self.run(css, element.click());
+        self.on_element(css, |element| async move { element.click().await });
     }
 
     /// Replaces the text of the field `css` selects with `text`, typed.
     pub fn type_in(&self, css: &str, text: &str) {
-        let element = self.element(css);
-        self.run(css, element.clear());
-        self.run(css, element.send_keys(text));
+        self.on_element(css, |element| async move {
+            element.clear().await?;
+            element.send_keys(text).await
+        });
     }
 
     /// Chooses `value` in the `<select>` that `css` selects, as a change
