@@ -68,8 +68,7 @@ pub(super) fn check_text(field: Field, shape: Shape, text: &str) -> Result<(), V
         } => {
             check_visible(name, text, required)?;
             check_length(name, text, max_chars)?;
-            // Newlines belong in descriptions only.
-            let multiline = matches!(field, Field::Description | Field::OpeningHours);
+            let multiline = field.allows_line_breaks();
             if text
                 .chars()
                 .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))

@@ -338,6 +338,13 @@ impl Field {
             .find(|field| field.container() == container && field.key() == key)
     }
 
+    /// Whether the field's text may hold line breaks and tabs: a
+    /// description and opening hours do; a name or a short description is
+    /// one line.
+    pub const fn allows_line_breaks(self) -> bool {
+        matches!(self, Field::Description | Field::OpeningHours)
+    }
+
     /// Whether entities of `kind` have this field.
     pub const fn applies_to(self, kind: Kind) -> bool {
         use Field::*;

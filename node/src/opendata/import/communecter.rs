@@ -2,13 +2,67 @@
 //! a `type` in free text, an `address` and `geo` of schema.org names,
 //! `telephone` as lists of landline, mobile and fax numbers, `contacts`,
 //! and for events and projects `startDate`, `endDate` and `allDay`, dates
-//! as ISO text, Unix seconds or MongoDB's `{"sec": …}`.
+//! as ISO text, Unix seconds or MongoDB's `{"sec": …}`. Its files come as
+//! a list, a map of records by id, or (its 2015 bulk imports) lists by
+//! collection: `{"organizations": […], "citoyens": […]}` with `address.cp`.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value as Json;
 
-use super::{ImportRow, put, row, scalar_text, tags_of};
+use super::{ImportRow, row, scalar_text, tags_of};
+
+/// The collections of a bulk file, and the kind of each.
+pub(super) const COLLECTIONS: [(&str, &str); 6] = [
+    ("organizations", "organization"),
+    ("projects", "project"),
+    ("events", "event"),
+    ("poi", "place"),
+    ("citoyens", "person"),
+    ("persons", "person"),
+];
+
+/// A JSON object's entries in the file's order (a parsed map sorts its
+/// keys, and a row's number should be its place in the file).
+pub(super) struct InFileOrder(pub Vec<(String, Json)>);
+
+impl<'de> Deserialize<'de> for InFileOrder {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = InFileOrder;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InFileOrder, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Json>()? {
+                    entries.push(entry);
+                }
+                Ok(InFileOrder(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// The entries of the object `text` holds (of the object at its key
+/// `entities`, when `inside`), in the file's order; `None` when it is not
+/// such an object.
+pub(super) fn in_file_order(text: &str, inside: bool) -> Option<Vec<(String, Json)>> {
+    #[derive(serde::Deserialize)]
+    struct Wrapped {
+        entities: InFileOrder,
+    }
+    let InFileOrder(entries) = if inside {
+        serde_json::from_str::<Wrapped>(text).ok()?.entities
+    } else {
+        serde_json::from_str(text).ok()?
+    };
+    Some(entries)
+}
 
 /// The keys of a record that an import reads; the others are said once.
 const READ: [&str; 19] = [
@@ -45,14 +99,30 @@ pub(super) fn ignored_keys(records: &[&Json]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The row of one record.
-pub(super) fn row_of(n: usize, entity: &Json) -> ImportRow {
+/// Sets `key` to a scalar value, unless it is a JavaScript placeholder
+/// that Communecter's pages wrote for a missing value (`"undefined"`).
+fn put(row: &mut ImportRow, key: &str, value: Option<&Json>) {
+    let placeholder = |text: &str| {
+        matches!(
+            text.trim(),
+            "undefined" | "null" | "NaN" | "[object Object]"
+        )
+    };
+    if !value.and_then(Json::as_str).is_some_and(placeholder) {
+        super::put(row, key, value);
+    }
+}
+
+/// The row of one record, of the collection its file lists it in (a bulk
+/// file), else of its own `kind` or `collection`.
+pub(super) fn row_of(n: usize, entity: &Json, listed_in: Option<&str>) -> ImportRow {
     let mut row = row(format!("entity {}", n + 1));
     put(&mut row, "name", entity.get("name"));
-    // Its collection, when the file says it.
-    let collection = ["kind", "collection"]
-        .iter()
-        .find_map(|key| entity.get(*key).and_then(Json::as_str));
+    let collection = listed_in.or_else(|| {
+        ["kind", "collection"]
+            .iter()
+            .find_map(|key| entity.get(*key).and_then(Json::as_str))
+    });
     if let Some(collection) = collection {
         let collection = collection.trim().to_lowercase();
         let kind = match collection.as_str() {
@@ -73,9 +143,32 @@ pub(super) fn row_of(n: usize, entity: &Json) -> ImportRow {
     );
     put(&mut row, "url", entity.get("url"));
     put(&mut row, "category", entity.get("category"));
-    if let Some(address) = entity.get("address") {
+    // A bulk file may list several addresses: the first with a postal
+    // code is the entity's, the others are said in its description.
+    let addresses: Vec<&Json> = match entity.get("address") {
+        Some(Json::Array(addresses)) => addresses.iter().filter(|a| a.is_object()).collect(),
+        Some(address) => vec![address],
+        None => Vec::new(),
+    };
+    let main = addresses
+        .iter()
+        .position(|address| postal_code_in(address).is_some())
+        .unwrap_or(0);
+    let mut other_addresses = Vec::new();
+    for (_, address) in addresses.iter().enumerate().filter(|(at, _)| *at != main) {
+        let parts: Vec<String> = ["streetAddress", "postalCode", "cp", "addressLocality"]
+            .iter()
+            .filter_map(|key| address.get(*key).and_then(scalar_text))
+            .map(|part| part.trim().to_owned())
+            .filter(|part| !part.is_empty())
+            .collect();
+        if !parts.is_empty() {
+            other_addresses.push(parts.join(" "));
+        }
+    }
+    if let Some(address) = addresses.get(main) {
         put(&mut row, "street", address.get("streetAddress"));
-        put(&mut row, "postal_code", address.get("postalCode"));
+        put(&mut row, "postal_code", postal_code_in(address));
         put(&mut row, "locality", address.get("addressLocality"));
         put(&mut row, "insee_code", address.get("codeInsee"));
         put(&mut row, "country", address.get("addressCountry"));
@@ -111,6 +204,9 @@ pub(super) fn row_of(n: usize, entity: &Json) -> ImportRow {
         .trim()
         .to_owned();
     let mut more = Vec::new();
+    if !other_addresses.is_empty() {
+        more.push(format!("Autres adresses : {}", other_addresses.join(" ; ")));
+    }
     if numbers.len() > 1 {
         more.push(format!("Téléphones : {}", numbers.join(", ")));
     }
@@ -130,6 +226,15 @@ pub(super) fn row_of(n: usize, entity: &Json) -> ImportRow {
     }
     row.tags = tags_of(entity.get("tags"));
     row
+}
+
+/// The postal code of an address (`postalCode`, or `cp` in a bulk file),
+/// when it is not empty.
+fn postal_code_in(address: &Json) -> Option<&Json> {
+    address
+        .get("postalCode")
+        .or_else(|| address.get("cp"))
+        .filter(|code| scalar_text(code).is_some_and(|code| !code.trim().is_empty()))
 }
 
 /// The numbers of a record's `telephone`: `{"fixe": […], "mobile": […]}`

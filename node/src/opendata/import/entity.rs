@@ -52,25 +52,51 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
         }
         _ => {}
     }
-    let name = value("name").ok_or("missing name")?;
+    let name = one_line(&value("name").ok_or("missing name")?);
     let mut country = value("country")
         .unwrap_or_else(|| "FR".into())
         .to_uppercase();
     // Communecter writes the overseas departments' and collectivities' own
-    // codes; their postal codes are French.
-    if OVERSEAS.contains(&country.as_str()) {
+    // codes, or their names; their postal codes are French.
+    if OVERSEAS.contains(&country.as_str()) || FRENCH_NAMES.contains(&fold(&country).as_str()) {
         country = "FR".into();
     }
-    let mut postal_code = value("postal_code").ok_or("missing postal code")?;
+    let table = communes::table();
+    let mut postal_code = value("postal_code").unwrap_or_default();
     // A spreadsheet drops the leading zero of 01400.
     if country == "FR"
         && postal_code.len() == 4
-        && communes::table().is_known_postal_code(&format!("0{postal_code}"))
+        && table.is_known_postal_code(&format!("0{postal_code}"))
     {
         postal_code.insert(0, '0');
     }
-    check_postal_code(&postal_code, &country).map_err(|error| error.to_string())?;
     let mut warnings = Vec::new();
+    // A record that names its commune by INSEE code alone, or with a
+    // postal code no commune has (Paris as 75000), is given the commune's.
+    if country == "FR" && !table.is_known_postal_code(&postal_code) {
+        let commune = value("insee_code").and_then(|code| table.by_insee(&code));
+        if let Some((commune, code)) =
+            commune.and_then(|commune| Some((commune, code_of(commune)?)))
+        {
+            let code_said = match commune.postal_codes.len() {
+                1 => code.to_owned(),
+                n => format!("{code} (one of {n})"),
+            };
+            let (insee, commune) = (commune.insee, commune.name);
+            warnings.push(if postal_code.is_empty() {
+                format!("postal code {code_said} taken from the INSEE code {insee} ({commune})")
+            } else {
+                format!(
+                    "postal code {postal_code} is no commune's: {code_said} of the INSEE code {insee} ({commune}) used"
+                )
+            });
+            postal_code = code.to_owned();
+        }
+    }
+    if postal_code.is_empty() {
+        return Err("missing postal code".into());
+    }
+    check_postal_code(&postal_code, &country).map_err(|error| error.to_string())?;
     let mut edits = Vec::new();
     if country == "FR"
         && value("insee_code").is_none_or(|insee| communes::table().by_insee(&insee).is_none())
@@ -81,6 +107,9 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
             &mut edits,
             &mut warnings,
         );
+        if !table.is_known_postal_code(&postal_code) {
+            return Err(unknown_postal_code(&postal_code));
+        }
     }
     match (value("lat"), value("lon")) {
         (None, None) => {}
@@ -193,10 +222,62 @@ const OVERSEAS: [&str; 11] = [
     "RE", "MQ", "GP", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "WF",
 ];
 
+/// Names of France and of its overseas departments and collectivities as
+/// Communecter's older files write a country (folded).
+const FRENCH_NAMES: [&str; 15] = [
+    "france",
+    "reunion",
+    "la reunion",
+    "guadeloupe",
+    "martinique",
+    "guyane",
+    "guyanne",
+    "mayotte",
+    "nouvelle caledonie",
+    "polynesie francaise",
+    "saint pierre et miquelon",
+    "saint barthelemy",
+    "saint martin",
+    "wallis et futuna",
+    "ile de la reunion",
+];
+
+/// The postal code of a commune: its only one, else its main one as far
+/// as the table tells: a code it is the largest commune of, ending in 0 as
+/// a main post office's does (Saint-Paul is 97460 rather than 97411, a
+/// village's of the commune).
+fn code_of(commune: &communes::Commune) -> Option<&'static str> {
+    let table = communes::table();
+    commune.postal_codes.iter().copied().min_by_key(|code| {
+        let largest = table
+            .by_postal_code(code)
+            .first()
+            .is_some_and(|first| first.insee == commune.insee);
+        (!largest, !code.ends_with('0'), *code)
+    })
+}
+
+/// Why a French postal code no commune has is refused, with the commune
+/// it is the INSEE code of, when it is one (13055 is Marseille).
+fn unknown_postal_code(code: &str) -> String {
+    let mut reason = format!("{code} is not a French postal code we know");
+    if let Some(commune) = communes::table().by_insee(code)
+        && let Some(first) = commune.postal_codes.first()
+    {
+        reason.push_str(&format!(
+            " (it is the INSEE code of {}, whose postal code is {first})",
+            commune.name
+        ));
+    }
+    reason
+}
+
 /// The commune of a French postal code and locality, as edits (its INSEE
 /// code and official name); returns the postal code to use. A locality
 /// names the commune among those sharing the code; one that is not among
-/// them is said, and no commune guessed (Douai under 59000 is not Lille). A
+/// them is said, and no commune guessed (Douai under 59000 is not Lille),
+/// unless it names no commune at all (a quarter or a hamlet: Sainte-Clotilde
+/// under 97490 is in Saint-Denis) and the code has one commune. A
 /// code no commune has (a CEDEX code: 59044) is the locality's commune in
 /// the code's department, said.
 fn commune_of(
@@ -212,7 +293,13 @@ fn commune_of(
     let mut chosen = candidates
         .iter()
         .find(|commune| fold(commune.name) == locality)
-        .copied();
+        .copied()
+        .or_else(|| {
+            by_name(&locality)
+                .is_empty()
+                .then(|| communes::table().default_commune(postal_code))
+                .flatten()
+        });
     let mut code = postal_code.to_owned();
     if candidates.is_empty() {
         let department = if postal_code.starts_with("97") {
@@ -281,10 +368,18 @@ fn near_commune(
     communes::table().check_position(insee, postal_code, lat, lon)
 }
 
-/// A locality as a commune's folded name: "LILLE CEDEX 9" is "lille".
+/// A locality as a commune's folded name: "LILLE CEDEX 9" is "lille", "ST
+/// PIERRE" (La Poste's abbreviation) "saint pierre".
 fn commune_name(locality: &str) -> String {
     let folded = fold(locality);
-    let mut words: Vec<&str> = folded.split_whitespace().collect();
+    let mut words: Vec<&str> = folded
+        .split_whitespace()
+        .map(|word| match word {
+            "st" => "saint",
+            "ste" => "sainte",
+            other => other,
+        })
+        .collect();
     while words
         .last()
         .is_some_and(|word| *word == "cedex" || word.bytes().all(|b| b.is_ascii_digit()))
@@ -316,8 +411,16 @@ fn degrees(text: &str) -> Result<f64, std::num::ParseFloatError> {
     }
 }
 
-/// Sets `field` to `text`, or says why it is left out.
+/// Sets `field` to `text`, or says why it is left out. The line breaks and
+/// tabs of a field that is one line (a short description) become spaces.
 fn set(edits: &mut Vec<Edit>, warnings: &mut Vec<String>, field: Field, text: &str) {
+    let folded;
+    let text = if field.allows_line_breaks() {
+        text
+    } else {
+        folded = one_line(text);
+        &folded
+    };
     match field.parse_value(text) {
         Ok(value) => {
             if !crate::opendata::export::email_spans(text).is_empty() {
@@ -407,6 +510,32 @@ fn with_article(kind: Kind) -> String {
 /// Communecter's descriptions write `\r\n`).
 fn clean(text: &str) -> String {
     text.trim().replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// A text on one line: each run of spaces holding a line break or a tab is
+/// one space.
+fn one_line(text: &str) -> String {
+    if !text.contains(['\n', '\r', '\t']) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars() {
+        if c.is_whitespace() {
+            run.push(c);
+            continue;
+        }
+        if !run.is_empty() {
+            if run.contains(['\n', '\r', '\t']) {
+                out.push(' ');
+            } else {
+                out.push_str(&run);
+            }
+            run.clear();
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A web address as written by hand (`www.example.org`), with `https://`

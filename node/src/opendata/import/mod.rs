@@ -164,7 +164,7 @@ pub fn read_mapped(bytes: &[u8], mappings: &[ColumnMapping]) -> Result<ImportFil
             }
             let json: Json =
                 serde_json::from_str(text).map_err(|error| ImportError::Json(error.to_string()))?;
-            read_json(json)
+            read_json(json, text)
         }
         Some(_) if decoded => read_csv(text, mappings).map(|mut file| {
             file.warnings
@@ -248,7 +248,7 @@ fn column_field(header: &str) -> String {
         .map_or(folded, |(_, field)| (*field).to_owned())
 }
 
-fn read_json(json: Json) -> Result<ImportFile, ImportError> {
+fn read_json(json: Json, text: &str) -> Result<ImportFile, ImportError> {
     if json.get("type").and_then(Json::as_str) == Some("FeatureCollection") {
         let features = json
             .get("features")
@@ -291,20 +291,53 @@ fn read_json(json: Json) -> Result<ImportFile, ImportError> {
         }
         return Ok(file);
     }
-    let entities: Vec<&Json> = match &json {
-        Json::Array(items) => items.iter().collect(),
+    // Each entity, with the collection a bulk file lists it in; a map by
+    // id is read in the file's order.
+    let by_id = |inside| {
+        communecter::in_file_order(text, inside)
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|(_, entity)| (entity, None))
+                    .collect()
+            })
+            .ok_or_else(|| ImportError::Shape("an object that is not a map of entities".into()))
+    };
+    let mut top_keys_ignored = Vec::new();
+    let owned: Vec<(Json, Option<&str>)> = match &json {
+        Json::Array(items) => items.iter().map(|item| (item.clone(), None)).collect(),
         Json::Object(object) => match object.get("entities") {
-            Some(Json::Array(items)) => items.iter().collect(),
-            Some(Json::Object(by_id)) => by_id.values().collect(),
+            Some(Json::Array(items)) => items.iter().map(|item| (item.clone(), None)).collect(),
+            Some(Json::Object(_)) => by_id(true)?,
             Some(_) => return Err(ImportError::Shape("\"entities\" is not a list".into())),
+            // Communecter's 2015 bulk imports: lists by collection.
+            None if communecter::COLLECTIONS
+                .iter()
+                .any(|(name, _)| object.get(*name).is_some_and(Json::is_array)) =>
+            {
+                let mut listed = Vec::new();
+                for (key, value) in communecter::in_file_order(text, false).unwrap_or_default() {
+                    let kind = communecter::COLLECTIONS
+                        .iter()
+                        .find(|(name, _)| *name == key);
+                    match (kind, value) {
+                        (Some((_, kind)), Json::Array(items)) => {
+                            listed.extend(items.into_iter().map(|item| (item, Some(*kind))));
+                        }
+                        _ => top_keys_ignored.push(key),
+                    }
+                }
+                listed
+            }
             // Communecter's API also answers a map of entities by id.
             None if !object.is_empty() && object.values().all(|v| v.get("name").is_some()) => {
-                object.values().collect()
+                by_id(false)?
             }
             None => return Err(ImportError::Shape("no \"entities\"".into())),
         },
         _ => return Err(ImportError::Shape("neither a list nor an object".into())),
     };
+    let entities: Vec<&Json> = owned.iter().map(|(entity, _)| entity).collect();
     // Ours by its shape (snake_case address keys, the export's metadata),
     // not by a `kind`: Communecter's own records may carry one.
     let ours = json.pointer("/meta/format").and_then(Json::as_str) == Some("communecter-export/1")
@@ -318,7 +351,7 @@ fn read_json(json: Json) -> Result<ImportFile, ImportError> {
             if ours {
                 json_row(n, entity)
             } else {
-                communecter::row_of(n, entity)
+                communecter::row_of(n, entity, owned[n].1)
             }
         })
         .collect();
@@ -326,6 +359,10 @@ fn read_json(json: Json) -> Result<ImportFile, ImportError> {
         return Ok(file("json", rows));
     }
     let mut file = file("communecter-api", rows);
+    if !top_keys_ignored.is_empty() {
+        file.warnings
+            .push(format!("lists ignored: {}", top_keys_ignored.join(", ")));
+    }
     let ignored = communecter::ignored_keys(&entities);
     if !ignored.is_empty() {
         file.warnings.push(format!(

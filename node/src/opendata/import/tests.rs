@@ -153,11 +153,8 @@ fn real_communecter_values_keep_their_row() {
         })
         .collect();
     assert_eq!(tags, ["culture", "Troc don", "économie sociale"]);
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].starts_with("insee_code \"undefined\" left out"),
-        "{warnings:?}"
-    );
+    // "undefined" is a placeholder of Communecter's pages: no value.
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
 
 /// Where Communecter's data puts an entity: overseas country codes,
@@ -203,6 +200,166 @@ fn the_commune_comes_from_the_postal_code_and_the_locality() {
     let (new, insee, _) = place("FR", "1400", "Châtillon-sur-Chalaronne");
     assert_eq!(new.postal_code.as_deref(), Some("01400"));
     assert_eq!(insee.as_deref(), Some("01093"));
+
+    // La Poste's abbreviations name the commune.
+    let (_, insee, warnings) = place("RE", "97410", "ST PIERRE");
+    assert_eq!(insee.as_deref(), Some("97416"), "{warnings:?}");
+    let (new, insee, warnings) = place("RE", "97490", "STE CLOTILDE");
+    // A quarter that is no commune, under a code of one commune.
+    assert_eq!(insee.as_deref(), Some("97411"), "{warnings:?}");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(new.edits.contains(&Edit::Set(
+        Field::Locality,
+        Value::Text("Saint-Denis".into())
+    )));
+    // Not when it is another commune's name.
+    let (_, insee, _) = place("FR", "59000", "St Omer");
+    assert_eq!(insee, None, "Saint-Omer is not Lille");
+}
+
+#[test]
+fn a_record_without_a_postal_code_takes_its_insee_communes() {
+    let entity = |address: &str, geo: &str| {
+        let json = format!(r#"[{{"name": "Lieu", "address": {address}{geo}}}]"#);
+        new_entity(&one(&json))
+    };
+    // One commune, one code.
+    let (new, warnings) = entity(
+        r#"{"codeInsee": "97404", "addressLocality": "Étang-Salé", "addressCountry": "RE"}"#,
+        "",
+    )
+    .unwrap();
+    assert_eq!(new.postal_code.as_deref(), Some("97427"));
+    assert_eq!(
+        warnings,
+        ["postal code 97427 taken from the INSEE code 97404 (L'Étang-Salé)"]
+    );
+    // A commune of several codes: its main one, not a village's.
+    let (new, _) = entity(r#"{"codeInsee": "97415"}"#, "").unwrap();
+    assert_eq!(new.postal_code.as_deref(), Some("97460"));
+    // Paris as 75000: one of its codes, said, and its position kept.
+    let (new, warnings) = entity(
+        r#"{"codeInsee": "75056", "postalCode": "75000", "addressLocality": "PARIS"}"#,
+        r#", "geo": {"latitude": "48.8569", "longitude": "2.3412"}"#,
+    )
+    .unwrap();
+    assert_eq!(new.postal_code.as_deref(), Some("75010"), "{warnings:?}");
+    assert_eq!(
+        warnings,
+        [
+            "postal code 75000 is no commune's: 75010 (one of 21) of the INSEE code 75056 (Paris) used"
+        ]
+    );
+    assert!(
+        new.edits
+            .iter()
+            .any(|edit| matches!(edit, Edit::SetGeo { .. }))
+    );
+    // Neither: refused, and a postal code that is an INSEE code said so.
+    assert_eq!(
+        entity(r#"{"addressLocality": "Saint-Denis"}"#, "").unwrap_err(),
+        "missing postal code"
+    );
+    assert_eq!(
+        entity(r#"{"postalCode": "13055"}"#, "").unwrap_err(),
+        "13055 is not a French postal code we know (it is the INSEE code of Marseille, whose postal code is 13001)"
+    );
+    // A JavaScript placeholder is no value, and no warning.
+    let (_, warnings) = entity(
+        r#"{"postalCode": "97400", "codeInsee": "undefined", "addressLocality": "Saint-Denis"}"#,
+        "",
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn line_breaks_in_a_one_line_field_become_spaces() {
+    let row = one(
+        r#"[{"name": "MYTROC\r\n.fr", "address": {"postalCode": "97400"}, "shortDescription": "Réinventons le Monde !\r\nGrâce au troc,\t le prêt", "description": "Un\r\ndeux"}]"#,
+    );
+    let (new, warnings) = new_entity(&row).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(new.name, "MYTROC .fr");
+    assert!(new.edits.contains(&Edit::Set(
+        Field::ShortDescription,
+        Value::Text("Réinventons le Monde ! Grâce au troc, le prêt".into())
+    )));
+    assert!(new.edits.contains(&Edit::Set(
+        Field::Description,
+        Value::Text("Un\ndeux".into())
+    )));
+}
+
+#[test]
+fn records_by_id_are_numbered_in_the_files_order() {
+    let file = read(
+        br#"{"zz9": {"name": "Premier", "address": {"postalCode": "97400"}},
+             "aa1": {"name": "Second", "address": {"postalCode": "97400"}}}"#,
+    )
+    .unwrap();
+    let at: Vec<&str> = file.rows.iter().map(|row| row.at.as_str()).collect();
+    assert_eq!(at, ["entity 1 (Premier)", "entity 2 (Second)"]);
+    let file = read(br#"{"entities": {"b": {"name": "Un"}, "a": {"name": "Deux"}}}"#).unwrap();
+    assert_eq!(file.rows[0].at, "entity 1 (Un)");
+}
+
+/// Communecter's 2015 bulk import: lists by collection, `address.cp`, the
+/// country by name, several addresses.
+#[test]
+fn a_communecter_bulk_file_is_read_by_collection() {
+    let file = read(
+        r#"{"linkAllToActiveUser": true,
+            "organizations": [
+              {"name": "APLAMEDOM", "type": "Asso", "email": "x@example.org",
+               "address": {"cp": "97490", "streetAddress": "2 rue Maxime Rivière", "addressCountry": "Réunion"},
+               "telephone": "0262.93.88.18", "url": "www.aplamedom.org"},
+              {"name": "CEMEA", "type": "Asso",
+               "address": [{"streetAddress": "45, ruelle Magnan", "addressCountry": "Réunion"},
+                           {"streetAddress": "13 route du Moufia", "cp": "97490", "addressCountry": "Réunion"}]}],
+            "citoyens": [{"name": "Une personne", "email": ""}],
+            "list": [{"name": "tags", "list": ["Jardin"]}]}"#
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(file.format, "communecter-api");
+    assert_eq!(
+        file.warnings,
+        [
+            "lists ignored: linkAllToActiveUser, list",
+            "keys ignored: email"
+        ]
+    );
+    assert_eq!(file.rows.len(), 3);
+    assert!(is_person(&file.rows[2]), "{:?}", file.rows[2]);
+    let (aplamedom, warnings) = new_entity(&file.rows[0]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        (
+            aplamedom.country.as_deref(),
+            aplamedom.postal_code.as_deref()
+        ),
+        (Some("FR"), Some("97490"))
+    );
+    assert!(aplamedom.edits.contains(&Edit::Set(
+        Field::Url,
+        Value::Text("https://www.aplamedom.org".into())
+    )));
+    assert!(
+        aplamedom
+            .edits
+            .contains(&Edit::Set(Field::Category, Value::Text("Asso".into())))
+    );
+    let (cemea, _) = new_entity(&file.rows[1]).unwrap();
+    assert_eq!(cemea.postal_code.as_deref(), Some("97490"));
+    assert!(cemea.edits.contains(&Edit::Set(
+        Field::Street,
+        Value::Text("13 route du Moufia".into())
+    )));
+    assert!(cemea.edits.contains(&Edit::Set(
+        Field::Description,
+        Value::Text("Autres adresses : 45, ruelle Magnan".into())
+    )));
 }
 
 /// A French spreadsheet as saved on Windows: French column names, `;`,
