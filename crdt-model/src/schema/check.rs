@@ -102,6 +102,14 @@ pub(super) fn check_text(field: Field, shape: Shape, text: &str) -> Result<(), V
         Shape::Insee => check_insee(text),
         Shape::Country => check_country(text),
         Shape::Addresses => check_relay_addresses(text),
+        // A room's parent: an entity, or a postal code's own room.
+        Shape::Parent => match text.parse::<EntityId>() {
+            Ok(_) => Ok(()),
+            Err(error) => check_postal_key(text).map_err(|_| ValidationError::EntityRef {
+                field: name,
+                reason: format!("{error}, nor a postal code"),
+            }),
+        },
         Shape::Bool | Shape::Latitude | Shape::Longitude => {
             unreachable!("non-text shapes are checked by Field::check")
         }

@@ -74,17 +74,21 @@ pub enum Kind {
     /// of that postal code meet. Written by the relay with its network key,
     /// so that its signer is the peer its addresses lead to.
     Relay,
+    /// Where citizens decide together: proposals, amendments and votes of
+    /// an organization, a project or a postal code (see [`crate::decide`]).
+    Room,
 }
 
 impl Kind {
     /// Every kind, in display order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Person,
         Kind::Organization,
         Kind::Project,
         Kind::Event,
         Kind::Place,
         Kind::Relay,
+        Kind::Room,
     ];
 
     /// The name written in documents and accepted on the command line.
@@ -96,14 +100,15 @@ impl Kind {
             Kind::Event => "event",
             Kind::Place => "place",
             Kind::Relay => "relay",
+            Kind::Room => "room",
         }
     }
 
     /// Whether new entities of this kind are open to edition by anyone
     /// (Communecter's wiki-like default); a person's profile and a relay's
-    /// entry never are.
+    /// entry never are, nor a room (its admins say who takes part).
     pub const fn default_open_edition(self) -> bool {
-        !matches!(self, Kind::Person | Kind::Relay)
+        !matches!(self, Kind::Person | Kind::Relay | Kind::Room)
     }
 }
 
@@ -151,6 +156,10 @@ pub fn organization_type(text: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+/// Allowed values of a room's `who`: who takes part in its decisions
+/// (see [`crate::decide::Who`]).
+pub const WHO_VALUES: &[&str] = &["confirmed-members", "members", "citizens", "anyone"];
+
 /// Allowed values of a project's `progress`.
 pub const PROGRESS_VALUES: &[&str] = &["idea", "in_progress", "done", "abandoned"];
 
@@ -208,6 +217,11 @@ pub enum Field {
     /// A relay's addresses: multiaddrs without the peer id (the entry's
     /// signer is the peer), separated by spaces.
     Addresses,
+    /// Room: who takes part (confirmed-members, members, citizens or anyone).
+    Who,
+    /// Room: what it belongs to, an entity id (organization or project) or
+    /// a postal key (the commune's room).
+    Parent,
 }
 
 /// Where a field lives in the document.
@@ -247,11 +261,12 @@ enum Shape {
     Latitude,
     Longitude,
     Addresses,
+    Parent,
 }
 
 impl Field {
     /// Every field.
-    pub const ALL: [Field; 25] = [
+    pub const ALL: [Field; 27] = [
         Field::Name,
         Field::ShortDescription,
         Field::Description,
@@ -277,6 +292,8 @@ impl Field {
         Field::Lat,
         Field::Lon,
         Field::Addresses,
+        Field::Who,
+        Field::Parent,
     ];
 
     /// The key of the field inside its container.
@@ -307,6 +324,8 @@ impl Field {
             Field::Lat => "lat",
             Field::Lon => "lon",
             Field::Addresses => "addresses",
+            Field::Who => "who",
+            Field::Parent => "parent",
         }
     }
 
@@ -358,6 +377,7 @@ impl Field {
             AllDay | EventType | Organizer | Place => matches!(kind, Kind::Event),
             PlaceType => matches!(kind, Kind::Place),
             Addresses => matches!(kind, Kind::Relay),
+            Who | Parent => matches!(kind, Kind::Room),
         }
     }
 
@@ -396,6 +416,8 @@ impl Field {
             Lat => Shape::Latitude,
             Lon => Shape::Longitude,
             Addresses => Shape::Addresses,
+            Who => Shape::OneOf(WHO_VALUES),
+            Parent => Shape::Parent,
         }
     }
 
