@@ -25,6 +25,29 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// What `communecter room` does.
+#[derive(Subcommand)]
+pub(crate) enum RoomAction {
+    /// Make a room in an organization, a project, or a postal code's commune.
+    ///
+    /// Example:
+    ///   communecter room create --in <ORGANIZATION ID> --name "Assemblée générale" --who members
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// What it belongs to: an entity id, or a postal code (the commune's room).
+        #[arg(long = "in", value_name = "ID|POSTAL_CODE")]
+        parent: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Who takes part: confirmed-members (members an admin confirmed), members,
+        /// citizens (of the postal code) or anyone. Anyone can make many keys:
+        /// a commune-wide room should keep confirmed members.
+        #[arg(long, default_value = "confirmed-members")]
+        who: String,
+    },
+}
+
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Join: create your keys and your public profile in your commune.
@@ -152,11 +175,133 @@ pub(crate) enum Command {
     ///   communecter show <ID> --history
     #[command(verbatim_doc_comment)]
     Show {
-        /// The entity id.
+        /// The entity id, or a proposal's id (then its tally).
         id: String,
         /// Also list its changes: who, when.
         #[arg(long)]
         history: bool,
+    },
+    /// Rooms, where citizens decide together.
+    ///
+    /// Example:
+    ///   communecter room create --in 97400 --name "Conseil de quartier" --who confirmed-members
+    #[command(verbatim_doc_comment)]
+    Room {
+        #[command(subcommand)]
+        action: RoomAction,
+    },
+    /// Propose something to decide, in a room.
+    ///
+    /// Examples:
+    ///   communecter propose <ROOM> --title "Jardin le dimanche" --text "Ouvrir le jardin le dimanche." --vote-until 7d
+    ///   communecter propose <ROOM> --title "Quel jour ?" --text "…" --choices samedi,dimanche --amend-until 2d --vote-until 9d
+    #[command(verbatim_doc_comment)]
+    Propose {
+        /// The room's id.
+        room: String,
+        /// The title (one line, at most 120 characters).
+        #[arg(long)]
+        title: String,
+        /// The text (at most 8,000 characters).
+        #[arg(long)]
+        text: String,
+        /// The choices, separated by commas (default: yes, no); blank is always possible.
+        #[arg(long, value_delimiter = ',')]
+        choices: Vec<String>,
+        /// Percent of the expressed votes a choice needs, strictly more (1 to 99).
+        #[arg(long, default_value_t = 50)]
+        majority: u8,
+        /// Least number of counted votes, blank ones included.
+        #[arg(long)]
+        quorum: Option<u32>,
+        /// End of the amendment period: a date (2026-12-20T19:00, UTC unless an
+        /// offset is given) or a delay (48h, 7d). None: no amendments, the vote opens now.
+        #[arg(long, value_name = "DATE")]
+        amend_until: Option<String>,
+        /// End of the vote, the same way. None: only an admin closes it.
+        #[arg(long, value_name = "DATE")]
+        vote_until: Option<String>,
+        /// Let voters change their vote while it is open.
+        #[arg(long)]
+        votes_can_change: bool,
+        /// Show voters' names on screen (votes are signed and public either way).
+        #[arg(long)]
+        names_shown: bool,
+    },
+    /// Propose an amendment to a proposal, while amendments are open.
+    ///
+    /// Example:
+    ///   communecter amend <PROPOSAL> --text "Et le samedi aussi."
+    #[command(verbatim_doc_comment)]
+    Amend {
+        /// The proposal's id.
+        proposal: String,
+        /// The amendment's text.
+        #[arg(long)]
+        text: String,
+    },
+    /// Rewrite your proposal (folding adopted amendments in), before the vote opens.
+    ///
+    /// Example:
+    ///   communecter reword <PROPOSAL> --text "Ouvrir le jardin le samedi et le dimanche."
+    #[command(verbatim_doc_comment)]
+    Reword {
+        /// The proposal's id.
+        proposal: String,
+        /// A new title.
+        #[arg(long)]
+        title: Option<String>,
+        /// A new text.
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Open the vote once amendments are closed (the proposer or a room admin).
+    ///
+    /// Example:
+    ///   communecter open-vote <PROPOSAL>
+    #[command(verbatim_doc_comment)]
+    OpenVote {
+        /// The proposal's id.
+        proposal: String,
+    },
+    /// Vote on a proposal (yes, no, blank or one of its choices), or on an amendment.
+    ///
+    /// Examples:
+    ///   communecter vote <PROPOSAL> yes
+    ///   communecter vote <PROPOSAL> no --amendment <AMENDMENT>
+    #[command(verbatim_doc_comment)]
+    Vote {
+        /// The proposal's id.
+        proposal: String,
+        /// yes, no, blank or one of the proposal's choices.
+        choice: String,
+        /// Vote on this amendment of the proposal instead (yes, no or blank).
+        #[arg(long, value_name = "AMENDMENT")]
+        amendment: Option<String>,
+    },
+    /// Close the vote (or the amendments): a room admin, or anyone taking part once the declared end has passed.
+    ///
+    /// Example:
+    ///   communecter close <PROPOSAL>
+    #[command(verbatim_doc_comment)]
+    Close {
+        /// The proposal's id.
+        proposal: String,
+        /// Close the amendment period instead of the vote.
+        #[arg(long)]
+        amendments: bool,
+    },
+    /// A proposal's result: where it stands, the counts, your vote, the outcome.
+    ///
+    /// Example:
+    ///   communecter tally <PROPOSAL> --verify
+    #[command(verbatim_doc_comment)]
+    Tally {
+        /// The proposal's id.
+        proposal: String,
+        /// Recompute it from the room's signed changes, each checked again, and list every counted vote.
+        #[arg(long)]
+        verify: bool,
     },
     /// Mark an entity deleted (admins only; its history is kept).
     ///

@@ -4,6 +4,7 @@
 //! the node library (store, ingest, identity) and crdt-model (entities).
 
 mod args;
+mod decide;
 mod import;
 mod logs;
 mod print;
@@ -171,6 +172,18 @@ fn run(cli: Cli) -> Result<()> {
             &directory(&dir)?.search(&text, &filter.filter(), limit)?,
             json,
         ),
+        // A proposal's id is its proposer's key, a dot and a nonce.
+        Command::Show { id, .. } if id.contains('.') => {
+            decide::show(&*directory(&dir)?, id.trim(), false, json)
+        }
+        command @ (Command::Room { .. }
+        | Command::Propose { .. }
+        | Command::Amend { .. }
+        | Command::Reword { .. }
+        | Command::OpenVote { .. }
+        | Command::Vote { .. }
+        | Command::Close { .. }
+        | Command::Tally { .. }) => decide::run(command, &dir, json),
         Command::Show { id, history } => {
             let id = parse_id(&id)?;
             let directory = directory(&dir)?;
@@ -621,7 +634,7 @@ fn new_entity(kind: Kind, name: String, fields: EntityFields) -> Result<NewEntit
         Kind::Organization => Some(Field::OrganizationType),
         Kind::Event => Some(Field::EventType),
         Kind::Place => Some(Field::PlaceType),
-        Kind::Project | Kind::Person | Kind::Relay => None,
+        Kind::Project | Kind::Person | Kind::Relay | Kind::Room => None,
     };
     if let (Some(value), None) = (&fields.kind_type, type_field) {
         bail!("a {kind} has no --type (got {value:?})");

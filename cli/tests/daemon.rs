@@ -112,6 +112,29 @@ fn commands_go_through_a_running_node() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("organizations have no field start"));
 
+    // Deciding together, through the node.
+    let room = me.json(&[
+        "room", "create", "--in", "97400", "--name", "Quartier", "--who", "anyone",
+    ]);
+    let room = room["id"].as_str().unwrap().to_owned();
+    let made = me.json(&[
+        "propose",
+        &room,
+        "--title",
+        "Bancs",
+        "--text",
+        "Deux bancs au parc.",
+    ]);
+    let proposal = made["made"].as_str().unwrap().to_owned();
+    me.json(&["vote", &proposal, "yes"]);
+    let output = me.run(&["vote", &proposal, "no"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("votes may not change"));
+    me.json(&["close", &proposal]);
+    let tally = me.json(&["tally", &proposal, "--verify"]);
+    assert_eq!(tally["tally"]["outcome"]["result"], "adopted");
+    assert_eq!(tally["verified"]["same"], true);
+
     // A second node on the same data directory fails fast.
     let second = me.run(&["node", "--api", "127.0.0.1:0"]);
     assert!(!second.status.success());
@@ -123,7 +146,7 @@ fn commands_go_through_a_running_node() {
     assert!(!me.home().join("api.json").exists());
     let status = me.json(&["status"]);
     assert!(status.get("api").is_none());
-    assert_eq!(status["store"]["documents"], 3);
+    assert_eq!(status["store"]["documents"], 4);
     let shown = me.json(&["show", &id]);
     assert_eq!(shown["fields"]["category"], "garage");
     assert_eq!(shown["deleted"], true);

@@ -14,6 +14,8 @@
 //!   in, with its stable byte encoding and ed25519 signature.
 //! - [`authz`]: causal authorization, the pure function that decides whether
 //!   a change may be applied, the same way on every node.
+//! - [`decide`]: a room's proposals, amendments, votes and closings, and
+//!   the tally every node computes alike.
 //! - [`communes`]: the table of French communes and postal codes, embedded.
 //! - [`text`]: case- and accent-insensitive text folding for search.
 //! - [`openapi`]: the OpenAPI schemas of the types whose JSON form is
@@ -54,6 +56,7 @@
 pub mod authz;
 pub mod bounds;
 pub mod communes;
+pub mod decide;
 pub mod document;
 pub mod ids;
 pub mod openapi;

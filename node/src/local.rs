@@ -20,6 +20,10 @@ use crate::opendata::import::{self, Duplicates, ImportRow, RowOutcome};
 use crate::store::{Filter, HistoryEntry, Origin, Store, StoreError};
 
 /// Profile keys of the local-only profile table.
+mod decide;
+
+pub use decide::{TallyReport, Verified};
+
 mod profile_key {
     pub(super) const PERSON: &str = "person";
     pub(super) const DEVICE: &str = "device";
@@ -74,6 +78,17 @@ pub enum LocalError {
     /// Not an entity id.
     #[error("{0}")]
     BadId(#[from] IdError),
+    /// No room of this store holds the proposal.
+    #[error(
+        "no proposal {0} in the rooms of this directory; `communecter list --kind room` shows the rooms"
+    )]
+    UnknownProposal(String),
+    /// A new proposal needs its room.
+    #[error("a new proposal is made in a room: give the room's id")]
+    NoRoom,
+    /// Decisions are made in rooms only.
+    #[error("{0} is not a room: proposals are made in rooms (`communecter room create`)")]
+    NotARoom(EntityId),
     /// No such entity in this store.
     #[error("no entity {0} in this directory; `communecter list` shows what there is")]
     UnknownEntity(EntityId),

@@ -47,6 +47,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/pairings"),
     ("get", "/api/pair"),
     ("get", "/api/session"),
+    ("post", "/api/decisions"),
+    ("get", "/api/proposals/{id}"),
 ];
 
 /// The keys of an OpenAPI path item that are operations.

@@ -43,8 +43,11 @@ use crate::document::key;
 use crate::ids::{Actor, AuthorKey, EntityId};
 use crate::schema::{Container, Kind, ValidationError};
 
+mod decide;
 mod ops;
 mod totals;
+
+pub use decide::DecisionError;
 
 use ops::check_op;
 use totals::check_totals;
@@ -185,6 +188,15 @@ pub enum Reject {
         /// The operation it claims to replace.
         op: String,
     },
+    /// A decision the room's rules refuse: out of its phase, by someone
+    /// who does not take part, a second vote, an early closing…
+    #[error("{path}: {error}")]
+    Decision {
+        /// Where.
+        path: Path,
+        /// Why.
+        error: DecisionError,
+    },
     /// Structurally impossible operations.
     #[error("malformed change: {0}")]
     Malformed(String),
@@ -297,6 +309,23 @@ impl View<'_> {
     }
 }
 
+impl crate::decide::Reader for View<'_> {
+    fn map(&self, obj: &ObjId, name: &str) -> Option<ObjId> {
+        View::map(self, obj, name)
+    }
+
+    fn scalar(&self, obj: &ObjId, name: &str) -> Option<ScalarValue> {
+        View::scalar(self, obj, name)
+    }
+
+    fn keys_of(&self, obj: &ObjId) -> Vec<String> {
+        match self.at {
+            At::Heads => self.doc.keys(obj).collect(),
+            At::Deps(heads) => self.doc.keys_at(obj, heads).collect(),
+        }
+    }
+}
+
 /// What the author may do, as of the change's dependencies.
 struct Role {
     genesis: bool,
@@ -315,6 +344,8 @@ struct Writes {
     admins: Vec<(String, bool)>,
     tags: Vec<(String, bool)>,
     geo_made: bool,
+    proposals_made: bool,
+    decisions: Vec<decide::DecisionWrite>,
 }
 
 /// Decides whether `change`, signed by `signer`, may be applied to `doc`, the
@@ -447,7 +478,13 @@ pub fn authorize(
         }
     }
 
-    check_totals(&view, &role, doc_id, signer, &writes)
+    check_totals(&view, &role, doc_id, signer, &writes)?;
+    decide::check(
+        &view,
+        &role,
+        &writes,
+        change.timestamp().saturating_mul(1000),
+    )
 }
 
 /// The operations of the change seen so far, by the place they write (a

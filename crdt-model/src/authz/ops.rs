@@ -147,6 +147,7 @@ pub(super) fn check_op(
                 _ => Err(wrong_type(path, "flag", "true or false")),
             }
         }
+        (key::PROPOSALS, rest) => super::decide::record(role, path, rest, action, writes),
         (key::LINKS | key::RECOMMENDS | key::REPORTS, [Some(owner), more @ ..]) => {
             check_slot(role, path, root_key, owner, more, action)
         }

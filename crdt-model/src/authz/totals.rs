@@ -149,6 +149,12 @@ fn check_genesis(doc_id: &EntityId, signer: &AuthorKey, writes: &Writes) -> Resu
             )));
         }
     }
+    // A room, and only a room, holds proposals.
+    if (kind == Kind::Room) != writes.proposals_made {
+        return Err(Reject::Genesis(
+            "a room, and only a room, is made with its proposals".into(),
+        ));
+    }
     if text(key::CREATOR)? != signer.to_string() {
         return Err(Reject::Genesis("creator must be the signing author".into()));
     }

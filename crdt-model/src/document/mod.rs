@@ -19,6 +19,7 @@
 //! | `links` | map author key → relation → {`at`, `comment`, `person`} | each author in its own slot |
 //! | `recommends` | map author key → {`at`, `comment`, `person`} | each author in its own slot |
 //! | `reports` | map author key → {`at`, `reason`} | each author in its own slot |
+//! | `proposals` | a room's proposals ([`crate::decide`]) | made by a room's genesis; each proposal its proposer's, each vote its voter's |
 //!
 //! Keys the schema does not know are preserved and shown in
 //! [`Entity::extra`]; only admins may write them.
@@ -67,6 +68,7 @@ pub(crate) mod key {
     pub(crate) const LINKS: &str = "links";
     pub(crate) const RECOMMENDS: &str = "recommends";
     pub(crate) const REPORTS: &str = "reports";
+    pub(crate) const PROPOSALS: &str = "proposals";
     pub(crate) const AT: &str = "at";
     pub(crate) const COMMENT: &str = "comment";
     pub(crate) const PERSON: &str = "person";
@@ -385,6 +387,10 @@ pub fn create(
     }
     for container in [key::CONFIRMED, key::LINKS, key::RECOMMENDS, key::REPORTS] {
         root.insert(container.into(), hydrate::Value::map());
+    }
+    // A room holds its proposals (see `crate::decide`).
+    if genesis.kind == Kind::Room {
+        root.insert(key::PROPOSALS.into(), hydrate::Value::map());
     }
     tx.init_root_from_hydrate(&hydrate::Map::from(root))?;
     for edit in &edits[folded..] {

@@ -392,7 +392,7 @@ fn read_link(entry: &hydrate::Map, author: AuthorKey, relation: Relation, confir
 /// Whether the schema gives a meaning to this root key.
 pub(crate) fn is_known_root_key(name: &str) -> bool {
     use key::*;
-    const STRUCTURE: [&str; 17] = [
+    const STRUCTURE: [&str; 18] = [
         SCHEMA,
         KIND,
         ID,
@@ -410,6 +410,7 @@ pub(crate) fn is_known_root_key(name: &str) -> bool {
         LINKS,
         RECOMMENDS,
         REPORTS,
+        PROPOSALS,
     ];
     STRUCTURE.contains(&name) || Field::at(Container::Root, name).is_some()
 }

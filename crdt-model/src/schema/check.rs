@@ -346,6 +346,11 @@ impl DateKey {
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
         parse_date(text.as_bytes()).ok_or_else(|| ValidationError::Date(text.to_owned()))
     }
+
+    /// Seconds since 1970-01-01 UTC (a date alone is its midnight, UTC).
+    pub fn unix_seconds(self) -> i64 {
+        self.0
+    }
 }
 
 fn digits(bytes: &[u8]) -> Option<i64> {

@@ -5,6 +5,7 @@
 //! [`open`] picks: the running node's API when a daemon holds the data
 //! directory, else the store.
 
+use crdt_model::decide::Decision;
 use crdt_model::document::{Edit, Entity, NewEntity, Relation};
 use crdt_model::ids::EntityId;
 
@@ -13,7 +14,7 @@ use super::types::{
     Following, InviteCode, Joined, JoinedStatus, NetworkDown, NetworkState, Status, StoreStatus,
 };
 use crate::identity::DataDir;
-use crate::local::{Join, Local, LocalError};
+use crate::local::{Join, Local, LocalError, TallyReport};
 use crate::net::PeerStatus;
 use crate::net::invite::Invite;
 use crate::opendata::Licence;
@@ -121,6 +122,16 @@ pub trait Directory {
     fn invite(&self) -> Result<InviteCode, ClientError>;
     /// Remembers the node of an invite code, and dials it if the node runs.
     fn join(&self, code: &str) -> Result<Joined, ClientError>;
+    /// Makes a decision in a room (`room` for a new proposal, else the
+    /// room of the proposal it names); returns the proposal's tally.
+    fn decide(
+        &self,
+        room: Option<EntityId>,
+        decision: &Decision,
+    ) -> Result<TallyReport, ClientError>;
+    /// A proposal's tally; with `verify`, recomputed from the signed
+    /// changes.
+    fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError>;
 }
 
 /// The client of the node on `dir`: its running daemon's API, or else its
@@ -171,6 +182,18 @@ pub fn joined_status(local: &Local) -> Result<JoinedStatus, LocalError> {
 }
 
 impl Directory for Local {
+    fn decide(
+        &self,
+        room: Option<EntityId>,
+        decision: &Decision,
+    ) -> Result<TallyReport, ClientError> {
+        Ok(Local::decide(self, room, decision)?)
+    }
+
+    fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError> {
+        Ok(Local::tally(self, proposal, verify)?)
+    }
+
     fn add(&self, new: &NewEntity) -> Result<Entity, ClientError> {
         Ok(Local::add(self, new)?)
     }

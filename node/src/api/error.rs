@@ -137,6 +137,10 @@ impl From<LocalError> for ApiError {
         };
         let (status, code) = match &error {
             LocalError::UnknownEntity(_) => (StatusCode::NOT_FOUND, "unknown_entity"),
+            LocalError::UnknownProposal(_) => (StatusCode::NOT_FOUND, "unknown_proposal"),
+            LocalError::NoRoom | LocalError::NotARoom(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "not_a_room")
+            }
             LocalError::BadId(_) => (StatusCode::BAD_REQUEST, "bad_id"),
             LocalError::UnknownPostalCode(_) => (StatusCode::BAD_REQUEST, "unknown_postal_code"),
             LocalError::AmbiguousPostalCode { .. } | LocalError::WrongInsee { .. } => {

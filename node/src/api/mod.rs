@@ -32,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub mod client;
+mod decisions;
 mod error;
 mod handlers;
 mod invites;
@@ -95,6 +96,8 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(invites::invite_qr))
         .routes(routes!(invites::join))
         .routes(routes!(handlers::follow))
+        .routes(routes!(decisions::decide))
+        .routes(routes!(decisions::tally))
         .routes(routes!(web::events))
         .routes(routes!(handlers::create_pairing))
         .routes(routes!(handlers::pair))

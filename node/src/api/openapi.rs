@@ -47,6 +47,8 @@ and `POST /api/init` itself work; the other endpoints answer 409 `not_joined`."
         (name = "communes", description = "The table of French communes built into the node."),
         (name = "entities", description = "People, organizations, projects, events and places."),
         (name = "links", description = "The citizen's own links to entities."),
+        (name = "decisions", description = "Proposals, amendments, votes and closings in rooms, \
+            and their tallies."),
         (name = "network", description = "Peers and followed postal codes."),
         (name = "open data", description = "The directory out as open data files, and files in."),
         (name = "web", description = "What the web map listens to."),

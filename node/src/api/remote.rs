@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crdt_model::decide::Decision;
 use crdt_model::document::{Edit, Entity, NewEntity, Relation};
 use crdt_model::ids::EntityId;
 use serde::Serialize;
@@ -13,11 +14,11 @@ use serde::de::DeserializeOwned;
 use super::client::{ClientError, Directory};
 use super::error::ErrorBody;
 use super::types::{
-    EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported, InviteCode,
-    JoinInvite, Joined, LinkRequest, ListQuery, Status,
+    DecisionRequest, EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported,
+    InviteCode, JoinInvite, Joined, LinkRequest, ListQuery, Status,
 };
 use crate::identity::DataDir;
-use crate::local::Join;
+use crate::local::{Join, TallyReport};
 use crate::net::PeerStatus;
 use crate::opendata::Licence;
 use crate::opendata::export::Format;
@@ -243,6 +244,23 @@ impl Directory for Remote {
             &[],
             Some(&body),
         )
+    }
+
+    fn decide(
+        &self,
+        room: Option<EntityId>,
+        decision: &Decision,
+    ) -> Result<TallyReport, ClientError> {
+        let body = DecisionRequest {
+            room,
+            decision: decision.clone(),
+        };
+        self.json("POST", "/api/decisions", &[], Some(&body))
+    }
+
+    fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError> {
+        let query = [("verify".to_owned(), verify.to_string())];
+        self.json("GET", &format!("/api/proposals/{proposal}"), &query, NONE)
     }
 
     fn unlink(&self, id: EntityId, relation: Relation) -> Result<Entity, ClientError> {

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crdt_model::decide::Decision;
 use crdt_model::document::{Edit, Relation};
 use crdt_model::ids::{AuthorKey, EntityId};
 use crdt_model::schema::Kind;
@@ -92,6 +93,37 @@ pub struct LinkRequest {
     #[serde(default)]
     #[schema(max_length = 280)]
     pub comment: Option<String>,
+}
+
+/// `POST /api/decisions`: a decision in the citizen's name, in a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// The room, for a new proposal; other decisions name their proposal,
+    /// whose room the node finds.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub room: Option<EntityId>,
+    /// The decision, externally tagged: `{"propose": {"proposal": {"title":
+    /// …, "text": …}}}`, `{"amend": {"proposal": ID, "text": …}}`,
+    /// `{"reword": {"proposal": ID, "text": …}}`, `{"open_vote":
+    /// {"proposal": ID}}`, `{"vote": {"proposal": ID, "choice": "yes"}}`,
+    /// `{"vote_amendment": {"proposal": ID, "amendment": ID, "choice":
+    /// "no"}}`, `{"close": {"proposal": ID, "stage": "vote"}}`. A nonce,
+    /// where there is one, is drawn by the node.
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+}
+
+/// `GET /api/proposals/{id}`: with `verify=true`, the tally is also
+/// recomputed from the room's signed changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TallyQuery {
+    /// Recompute from the signed changes and compare.
+    #[serde(default)]
+    pub verify: bool,
 }
 
 /// `POST /api/follows`: follow another postal code.

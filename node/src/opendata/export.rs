@@ -207,10 +207,11 @@ impl<'a> ExportWriter<'a> {
     }
 
     /// Writes one entity (nothing when it is deleted, for a relay's entry,
-    /// which is the network's and not the directory's, or when the format
+    /// which is the network's and not the directory's, for a room, whose
+    /// decisions are read with their tally, or when the format
     /// leaves it out: GeoJSON holds placed entities only, and no people).
     pub fn entity(&mut self, entity: &Entity) -> Result<(), ExportError> {
-        if entity.deleted || entity.kind == Kind::Relay {
+        if entity.deleted || matches!(entity.kind, Kind::Relay | Kind::Room) {
             return Ok(());
         }
         let entity = &without_emails(entity);
@@ -498,6 +499,8 @@ pub fn schema_org_type(entity: &Entity) -> &'static str {
         Kind::Place => "Place",
         // Not exported; a relay is a service of its community.
         Kind::Relay => "Service",
+        // Not exported either; schema.org has no room of decisions.
+        Kind::Room => "Thing",
         Kind::Organization => match entity.text(Field::OrganizationType) {
             Some("ngo") => "NGO",
             Some("local_business") => "LocalBusiness",
@@ -715,7 +718,7 @@ pub fn schema_org(entity: &Entity) -> Json {
                 node.insert("member".into(), Json::Array(members));
             }
         }
-        Kind::Person | Kind::Place | Kind::Relay => {}
+        Kind::Person | Kind::Place | Kind::Relay | Kind::Room => {}
     }
     if entity.kind != Kind::Person {
         let reviews: Vec<Json> = entity

@@ -50,6 +50,11 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
         Kind::Relay => {
             return Err("a relay writes its own entry: relay rows are not imported".into());
         }
+        Kind::Room => {
+            return Err(
+                "a room is made with `communecter room create`: room rows are not imported".into(),
+            );
+        }
         _ => {}
     }
     let name = one_line(&value("name").ok_or("missing name")?);
@@ -148,7 +153,7 @@ pub fn new_entity(row: &ImportRow) -> Result<(NewEntity, Vec<String>), String> {
             },
             Kind::Event => set(&mut edits, &mut warnings, Field::EventType, &kind_type),
             Kind::Place => set(&mut edits, &mut warnings, Field::PlaceType, &kind_type),
-            Kind::Project | Kind::Person | Kind::Relay => {
+            Kind::Project | Kind::Person | Kind::Relay | Kind::Room => {
                 warnings.push(format!(
                     "type {kind_type:?} left out: {} has no type",
                     with_article(kind)

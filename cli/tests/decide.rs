@@ -1,0 +1,270 @@
+//! Deciding together from the command line: `room create`, `propose`,
+//! `amend`, `vote`, `close`, `tally --verify` and `show PROPOSAL`, the
+//! contract scripts rely on. Two citizens on their own data directories;
+//! changes are carried from one store to the other as sync would.
+
+use node::ingest;
+use node::model::ids::EntityId;
+use node::store::{Origin, Store};
+use serde_json::Value;
+use support::Communecter;
+
+struct Citizen {
+    _temp: tempfile::TempDir,
+    communecter: Communecter,
+}
+
+impl std::ops::Deref for Citizen {
+    type Target = Communecter;
+
+    fn deref(&self) -> &Communecter {
+        &self.communecter
+    }
+}
+
+fn citizen(name: &str) -> Citizen {
+    let temp = tempfile::tempdir().unwrap();
+    let communecter = Communecter::new(env!("CARGO_BIN_EXE_communecter"), temp.path().join("home"));
+    communecter.ok(&[
+        "init",
+        "--postal-code",
+        "97400",
+        "--name",
+        name,
+        "--email",
+        "someone@example.org",
+    ]);
+    Citizen {
+        _temp: temp,
+        communecter,
+    }
+}
+
+/// Carries every change of `id` (and the sender's profile) from one
+/// citizen's store to the other's, as sync would.
+fn carry(from: &Citizen, to: &Citizen, id: &str) {
+    let id: EntityId = id.parse().unwrap();
+    let person: EntityId = from.json(&["status"])["person"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let envelopes: Vec<Vec<u8>> = {
+        let store = Store::open(&from.home().join("store.redb")).unwrap();
+        let mut all = store.envelopes(&id).unwrap();
+        all.extend(store.envelopes(&person).unwrap());
+        all
+    };
+    let store = Store::open(&to.home().join("store.redb")).unwrap();
+    for outcome in ingest::ingest(&store, Origin::Local, &envelopes).unwrap() {
+        assert!(
+            outcome.is_stored() || format!("{outcome:?}").contains("Known"),
+            "{outcome:?}"
+        );
+    }
+}
+
+fn counted(tally: &Value) -> Vec<(String, String)> {
+    let mut ballots: Vec<(String, String)> = tally["tally"]["counted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ballot| {
+            (
+                ballot["voter"].as_str().unwrap().to_owned(),
+                ballot["choice"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    ballots.sort();
+    ballots
+}
+
+#[test]
+fn a_room_decides_and_every_citizen_can_verify_it() {
+    let anne = citizen("Anne");
+    let bruno = citizen("Bruno");
+    let bruno_key = bruno.json(&["status"])["author"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let anne_key = anne.json(&["status"])["author"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A room of the commune, for anyone (the default is confirmed members).
+    let room = anne.json(&[
+        "room",
+        "create",
+        "--in",
+        "97400",
+        "--name",
+        "Jardin partagé",
+        "--who",
+        "anyone",
+    ]);
+    assert_eq!(room["kind"], "room");
+    assert_eq!(room["fields"]["who"], "anyone");
+    assert_eq!(room["fields"]["parent"], "97400");
+    let room = room["id"].as_str().unwrap().to_owned();
+    let refused = anne.fails(&[
+        "room", "create", "--in", "97400", "--name", "X", "--who", "tous",
+    ]);
+    assert!(refused.contains("--who takes one of"), "{refused}");
+
+    // A proposal with an amendment period.
+    let made = anne.json(&[
+        "propose",
+        &room,
+        "--title",
+        "Ouvrir le dimanche",
+        "--text",
+        "Le jardin ouvre le dimanche matin.",
+        "--amend-until",
+        "1d",
+        "--vote-until",
+        "2d",
+    ]);
+    let proposal = made["made"].as_str().unwrap().to_owned();
+    assert_eq!(made["tally"]["proposal"]["id"], proposal.as_str());
+    assert_eq!(made["tally"]["proposal"]["phase"], "amending");
+    assert!(proposal.starts_with(&anne_key));
+
+    // Bruno amends; voting is not open yet.
+    carry(&anne, &bruno, &room);
+    let amended = bruno.json(&["amend", &proposal, "--text", "Et le samedi aussi."]);
+    let amendment = amended["made"].as_str().unwrap().to_owned();
+    assert!(amendment.starts_with(&bruno_key));
+    let refused = bruno.fails(&["vote", &proposal, "yes"]);
+    assert!(refused.contains("amending: not possible now"), "{refused}");
+    bruno.ok(&["vote", &proposal, "yes", "--amendment", &amendment]);
+    // Bruno is no admin and the end has not come.
+    let refused = bruno.fails(&["close", &proposal, "--amendments"]);
+    assert!(
+        refused.contains("only a room admin may close before the declared end"),
+        "{refused}"
+    );
+
+    // Anne, the room's admin, closes the amendments, folds and opens the vote.
+    carry(&bruno, &anne, &room);
+    let closed = anne.json(&["close", &proposal, "--amendments"]);
+    assert_eq!(closed["tally"]["proposal"]["phase"], "folding");
+    assert_eq!(closed["tally"]["amendments"][0]["adopted"], true);
+    anne.ok(&[
+        "reword",
+        &proposal,
+        "--text",
+        "Le jardin ouvre le samedi et le dimanche matin.",
+    ]);
+    anne.ok(&["open-vote", &proposal]);
+    anne.ok(&["vote", &proposal, "yes"]);
+    let refused = anne.fails(&["vote", &proposal, "no"]);
+    assert!(refused.contains("votes may not change"), "{refused}");
+    let refused = anne.fails(&["vote", &proposal, "peut-être"]);
+    assert!(
+        refused.contains("not one of the proposal's choices"),
+        "{refused}"
+    );
+
+    carry(&anne, &bruno, &room);
+    bruno.ok(&["vote", &proposal, "no"]);
+    carry(&bruno, &anne, &room);
+    anne.ok(&["close", &proposal]);
+    carry(&anne, &bruno, &room);
+
+    // The same result for both, verified from the signed changes.
+    let for_anne = anne.json(&["tally", &proposal, "--verify"]);
+    let for_bruno = bruno.json(&["tally", &proposal, "--verify"]);
+    assert_eq!(for_anne["tally"], for_bruno["tally"]);
+    assert_eq!(for_anne["verified"]["same"], true);
+    assert!(for_anne["verified"]["changes"].as_u64().unwrap() >= 9);
+    assert_eq!(
+        for_anne["tally"]["outcome"]["result"], "rejected",
+        "a tie is not a majority"
+    );
+    assert_eq!(counted(&for_anne), {
+        let mut both = vec![
+            (anne_key.clone(), "yes".to_owned()),
+            (bruno_key.clone(), "no".to_owned()),
+        ];
+        both.sort();
+        both
+    });
+    assert_eq!(
+        for_bruno["tally"]["proposal"]["text"],
+        "Le jardin ouvre le samedi et le dimanche matin."
+    );
+    // `show PROPOSAL --json`: phase, votes counted, outcome.
+    let shown = bruno.json(&["show", &proposal]);
+    assert_eq!(shown["tally"]["proposal"]["phase"], "closed");
+    assert_eq!(shown["tally"]["counted"].as_array().unwrap().len(), 2);
+    // In words: Bruno finds his own vote among those counted.
+    let text = bruno.ok(&["tally", &proposal, "--verify"]);
+    assert!(
+        text.contains("Ouvrir le dimanche — closed: rejected"),
+        "{text}"
+    );
+    assert!(text.contains("your vote: no (counted)"), "{text}");
+    assert!(text.contains(&format!("{bruno_key}  no  Bruno")), "{text}");
+    assert!(text.contains("the same tally"), "{text}");
+    // After the closing, nothing more.
+    let refused = bruno.fails(&["vote", &proposal, "yes"]);
+    assert!(refused.contains("closed: not possible now"), "{refused}");
+    let unknown = bruno.fails(&["tally", &format!("{bruno_key}.0000000000000000")]);
+    assert!(unknown.contains("no proposal"), "{unknown}");
+}
+
+#[test]
+fn a_room_of_confirmed_members_refuses_others_and_choices_are_offered() {
+    let anne = citizen("Anne");
+    let bruno = citizen("Bruno");
+    let association = anne.json(&["add", "organization", "--name", "Les Jardiniers"]);
+    let association = association["id"].as_str().unwrap().to_owned();
+    let room = anne.json(&["room", "create", "--in", &association, "--name", "AG"]);
+    assert_eq!(room["fields"]["who"], "confirmed-members");
+    assert_eq!(room["fields"]["parent"], association.as_str());
+    let room = room["id"].as_str().unwrap().to_owned();
+    let made = anne.json(&[
+        "propose",
+        &room,
+        "--title",
+        "Quel jour ?",
+        "--text",
+        "Le jour de l'assemblée.",
+        "--choices",
+        "samedi,dimanche",
+    ]);
+    let proposal = made["made"].as_str().unwrap().to_owned();
+    assert_eq!(made["tally"]["proposal"]["phase"], "voting");
+    assert_eq!(
+        made["tally"]["proposal"]["choices"],
+        serde_json::json!(["samedi", "dimanche"])
+    );
+    carry(&anne, &bruno, &room);
+    let refused = bruno.fails(&["vote", &proposal, "samedi"]);
+    assert!(
+        refused.contains("does not take part in this room's decisions (who: confirmed-members)"),
+        "{refused}"
+    );
+    anne.ok(&["vote", &proposal, "dimanche"]);
+    anne.ok(&["close", &proposal]);
+    let tally = anne.json(&["tally", &proposal]);
+    assert_eq!(tally["tally"]["outcome"]["result"], "chosen");
+    assert_eq!(tally["tally"]["outcome"]["choice"], "dimanche");
+    // A declared end in words that are not a date.
+    let refused = anne.fails(&[
+        "propose",
+        &room,
+        "--title",
+        "T",
+        "--text",
+        "X",
+        "--vote-until",
+        "demain",
+    ]);
+    assert!(refused.contains("neither a date"), "{refused}");
+    // Proposals are made in rooms only.
+    let refused = anne.fails(&["propose", &association, "--title", "T", "--text", "X"]);
+    assert!(refused.contains("is not a room"), "{refused}");
+}

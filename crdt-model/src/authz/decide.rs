@@ -1,0 +1,620 @@
+//! The rules of a room's decisions (layout in [`crate::decide`]): each
+//! operation under `proposals` is first read for its place (`record`),
+//! then checked against the proposal as of the change's dependencies
+//! (`check`): its phase, who takes part, the author's own slot, the
+//! proposal's choices, and whether a closing is due.
+
+use std::collections::HashSet;
+
+use automerge::legacy::OpType;
+use automerge::{ObjId, ObjType, ROOT, ScalarValue};
+
+use crate::decide::{self, BLANK, Phase, Stage, YES_NO, author_of, key};
+use crate::decide::{Reader, phase_of, takes_part};
+use crate::document::key as doc_key;
+use crate::schema::ValidationError;
+
+use super::{Path, Reject, Role, View, Writes, invalid, wrong_type};
+
+/// Why a decision is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecisionError {
+    /// Proposals are made in rooms only.
+    #[error("this entity is not a room: it holds no proposals")]
+    NotARoom,
+    /// The proposal is not in the change's causal past.
+    #[error("no such proposal as of the change's dependencies")]
+    NoSuchProposal,
+    /// The amendment is not in the change's causal past.
+    #[error("no such amendment as of the change's dependencies")]
+    NoSuchAmendment,
+    /// A proposal or amendment id made twice.
+    #[error("it exists already")]
+    Exists,
+    /// The author does not take part in the room's decisions.
+    #[error("the author does not take part in this room's decisions (who: {0})")]
+    NotEligible(&'static str),
+    /// Not possible in the proposal's phase.
+    #[error("the proposal is {0}: not possible now")]
+    WrongPhase(Phase),
+    /// A second vote where votes may not change.
+    #[error("the author has voted, and this proposal's votes may not change")]
+    SecondVote,
+    /// A vote for something the proposal does not offer.
+    #[error("{0:?} is not one of the proposal's choices (nor blank)")]
+    NotAChoice(String),
+    /// A closing before the declared end by someone who is not an admin.
+    #[error("only a room admin may close before the declared end ({0})")]
+    EarlyClosing(String),
+    /// Only the proposer may do this (or a room admin, to open the vote).
+    #[error("only the proposer may do this")]
+    NotProposer,
+    /// Set when the proposal is made, never changed.
+    #[error("{0} is set when the proposal is made and never changes")]
+    Fixed(&'static str),
+    /// A new proposal or amendment without one of its parts.
+    #[error("a new proposal or amendment needs its {0}")]
+    Incomplete(&'static str),
+    /// Nothing under `proposals` is ever deleted: a decision is a record.
+    #[error("nothing of a decision is deleted")]
+    Deleted,
+}
+
+/// One write under `proposals`, with its path.
+pub(super) struct DecisionWrite {
+    path: Path,
+    pid: String,
+    what: What,
+    value: Option<ScalarValue>,
+}
+
+enum What {
+    Proposal,
+    ProposalKey(String),
+    Container,
+    Vote(String),
+    Amendment(String),
+    AmendmentKey(String, String),
+    AmendmentContainer(String),
+    AmendmentVote(String, String),
+    Closing(Stage, String),
+}
+
+/// Reads the place of an operation under `proposals/…` (`rest` is the
+/// path after it) and records it.
+pub(super) fn record(
+    role: &Role,
+    path: &Path,
+    rest: &[Option<&str>],
+    action: &OpType,
+    writes: &mut Writes,
+) -> Result<(), Reject> {
+    let is_map = matches!(action, OpType::Make(ObjType::Map));
+    let value = match action {
+        OpType::Put(value) => Some(value.clone()),
+        _ => None,
+    };
+    if matches!(action, OpType::Delete) {
+        return Err(refused(path, DecisionError::Deleted));
+    }
+    let keys: Vec<&str> = rest.iter().map(|key| key.unwrap_or("")).collect();
+    let unknown = || Reject::UnknownPath { path: path.clone() };
+    let needs_map = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(wrong_type(path, "decision", "a map"))
+        }
+    };
+    let needs_value = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(wrong_type(path, "decision", "a plain value"))
+        }
+    };
+    let (pid, what) = match keys.as_slice() {
+        [] => {
+            // The container itself, made by a room's genesis.
+            return if role.genesis && is_map {
+                writes.proposals_made = true;
+                Ok(())
+            } else {
+                Err(Reject::Immutable { path: path.clone() })
+            };
+        }
+        [pid] => {
+            needs_map(is_map)?;
+            (pid, What::Proposal)
+        }
+        [pid, key::VOTES | key::AMENDMENTS | key::CLOSINGS] => {
+            needs_map(is_map)?;
+            (pid, What::Container)
+        }
+        [pid, key::CLOSINGS, stage] => {
+            Stage::of(stage).ok_or_else(unknown)?;
+            needs_map(is_map)?;
+            (pid, What::Container)
+        }
+        [pid, key::CLOSINGS, stage, closer] => {
+            needs_value(value.is_some())?;
+            let stage = Stage::of(stage).ok_or_else(unknown)?;
+            (pid, What::Closing(stage, (*closer).to_owned()))
+        }
+        [pid, key::VOTES, voter] => {
+            needs_value(value.is_some())?;
+            (pid, What::Vote((*voter).to_owned()))
+        }
+        [pid, key::AMENDMENTS, aid] => {
+            needs_map(is_map)?;
+            (pid, What::Amendment((*aid).to_owned()))
+        }
+        [pid, key::AMENDMENTS, aid, key::VOTES] => {
+            needs_map(is_map)?;
+            (pid, What::AmendmentContainer((*aid).to_owned()))
+        }
+        [pid, key::AMENDMENTS, aid, name @ (key::TEXT | key::AT)] => {
+            needs_value(value.is_some())?;
+            (
+                pid,
+                What::AmendmentKey((*aid).to_owned(), (*name).to_owned()),
+            )
+        }
+        [pid, key::AMENDMENTS, aid, key::VOTES, voter] => {
+            needs_value(value.is_some())?;
+            (
+                pid,
+                What::AmendmentVote((*aid).to_owned(), (*voter).to_owned()),
+            )
+        }
+        [pid, name] => {
+            needs_value(value.is_some())?;
+            (pid, What::ProposalKey((*name).to_owned()))
+        }
+        _ => return Err(unknown()),
+    };
+    if author_of(pid).is_none() {
+        return Err(unknown());
+    }
+    writes.decisions.push(DecisionWrite {
+        path: path.clone(),
+        pid: (*pid).to_owned(),
+        what,
+        value,
+    });
+    Ok(())
+}
+
+fn refused(path: &Path, error: DecisionError) -> Reject {
+    Reject::Decision {
+        path: path.clone(),
+        error,
+    }
+}
+
+/// Checks the decisions of a change, as of its dependencies. `time_ms` is
+/// the change's own time (its author's clock).
+pub(super) fn check(
+    view: &View<'_>,
+    role: &Role,
+    writes: &Writes,
+    time_ms: i64,
+) -> Result<(), Reject> {
+    if writes.decisions.is_empty() {
+        return Ok(());
+    }
+    let first = &writes.decisions[0].path;
+    let proposals = if role.genesis {
+        None
+    } else {
+        Some(
+            view.map(&ROOT, doc_key::PROPOSALS)
+                .ok_or_else(|| refused(first, DecisionError::NotARoom))?,
+        )
+    };
+    let made: HashSet<&str> = writes
+        .decisions
+        .iter()
+        .filter(|write| matches!(write.what, What::Proposal))
+        .map(|write| write.pid.as_str())
+        .collect();
+    let made_amendments: HashSet<(&str, &str)> = writes
+        .decisions
+        .iter()
+        .filter_map(|write| match &write.what {
+            What::Amendment(aid) => Some((write.pid.as_str(), aid.as_str())),
+            _ => None,
+        })
+        .collect();
+    let who = || decide::Who::of(view.text(&ROOT, "who").as_deref()).as_str();
+    let eligible = |path: &Path| {
+        if takes_part(view, &role.author, None) {
+            Ok(())
+        } else {
+            Err(refused(path, DecisionError::NotEligible(who())))
+        }
+    };
+    let is_admin = role.admin;
+    for write in &writes.decisions {
+        let path = &write.path;
+        let refuse = |error| Err(refused(path, error));
+        let owner = author_of(&write.pid).map(|key| key.to_string());
+        let new = made.contains(write.pid.as_str());
+        let existing: Option<ObjId> = proposals.as_ref().and_then(|map| view.map(map, &write.pid));
+        // What exists as of the dependencies, for all but the proposal's
+        // own creating change.
+        let (obj, phase) = match (&existing, new) {
+            (Some(_), true) => return refuse(DecisionError::Exists),
+            (Some(obj), false) => (Some(obj.clone()), Some(phase_of(view, obj))),
+            (None, true) => (None, None),
+            (None, false) => return refuse(DecisionError::NoSuchProposal),
+        };
+        match &write.what {
+            What::Proposal => {
+                if owner.as_deref() != Some(role.author.as_str()) {
+                    return Err(Reject::ForeignSlot { path: path.clone() });
+                }
+                eligible(path)?;
+                check_new_proposal(path, &write.pid, writes)?;
+            }
+            What::Container => {
+                if !new {
+                    return Err(Reject::Immutable { path: path.clone() });
+                }
+            }
+            What::ProposalKey(name) => {
+                check_proposal_value(path, name, write.value.as_ref())?;
+                if new {
+                    continue;
+                }
+                let phase = phase.expect("an existing proposal has a phase");
+                match name.as_str() {
+                    key::VOTE_OPEN => {
+                        if owner.as_deref() != Some(role.author.as_str()) && !is_admin {
+                            return refuse(DecisionError::NotProposer);
+                        }
+                        if phase != Phase::Folding {
+                            return refuse(DecisionError::WrongPhase(phase));
+                        }
+                    }
+                    key::TITLE | key::TEXT | key::VOTE_UNTIL => {
+                        if owner.as_deref() != Some(role.author.as_str()) {
+                            return refuse(DecisionError::NotProposer);
+                        }
+                        if !matches!(phase, Phase::Amending | Phase::Folding) {
+                            return refuse(DecisionError::WrongPhase(phase));
+                        }
+                    }
+                    _ => return refuse(DecisionError::Fixed(fixed_name(name))),
+                }
+            }
+            What::Vote(voter) => {
+                own_slot(path, voter, role)?;
+                let (obj, phase) = existing_only(path, obj, phase)?;
+                if phase != Phase::Voting {
+                    return refuse(DecisionError::WrongPhase(phase));
+                }
+                eligible(path)?;
+                let choice = text_value(path, write.value.as_ref())?;
+                let choices = view
+                    .text(&obj, key::CHOICES)
+                    .map(|text| text.split('\n').map(str::to_owned).collect::<Vec<_>>())
+                    .unwrap_or_else(|| YES_NO.map(str::to_owned).to_vec());
+                if choice != BLANK && !choices.contains(&choice) {
+                    return refuse(DecisionError::NotAChoice(choice));
+                }
+                second_vote(view, path, &obj, &[key::VOTES], voter)?;
+            }
+            What::Amendment(aid) => {
+                own_slot_id(path, aid, role)?;
+                let (obj, phase) = existing_only(path, obj, phase)?;
+                if phase != Phase::Amending {
+                    return refuse(DecisionError::WrongPhase(phase));
+                }
+                eligible(path)?;
+                if view
+                    .map(&obj, key::AMENDMENTS)
+                    .and_then(|map| view.map(&map, aid))
+                    .is_some()
+                {
+                    return refuse(DecisionError::Exists);
+                }
+                let has = |wanted: &str| {
+                    writes.decisions.iter().any(|other| {
+                        other.pid == write.pid
+                            && match &other.what {
+                                What::AmendmentKey(other_aid, name) => {
+                                    other_aid == aid && name == wanted
+                                }
+                                What::AmendmentContainer(other_aid) => {
+                                    other_aid == aid && wanted == key::VOTES
+                                }
+                                _ => false,
+                            }
+                    })
+                };
+                for part in [key::TEXT, key::AT, key::VOTES] {
+                    if !has(part) {
+                        return refuse(DecisionError::Incomplete(part));
+                    }
+                }
+            }
+            What::AmendmentKey(aid, name) => {
+                if !made_amendments.contains(&(write.pid.as_str(), aid.as_str())) {
+                    return refuse(DecisionError::Fixed("an amendment"));
+                }
+                match name.as_str() {
+                    key::TEXT => {
+                        let text = text_value(path, write.value.as_ref())?;
+                        decide::check_words(key::TEXT, &text)
+                            .map_err(|error| invalid(path, error))?;
+                    }
+                    _ => time_value(path, write.value.as_ref())?,
+                }
+            }
+            What::AmendmentContainer(aid) => {
+                if !made_amendments.contains(&(write.pid.as_str(), aid.as_str())) {
+                    return Err(Reject::Immutable { path: path.clone() });
+                }
+            }
+            What::AmendmentVote(aid, voter) => {
+                own_slot(path, voter, role)?;
+                let (obj, phase) = existing_only(path, obj, phase)?;
+                if phase != Phase::Amending {
+                    return refuse(DecisionError::WrongPhase(phase));
+                }
+                if view
+                    .map(&obj, key::AMENDMENTS)
+                    .and_then(|map| view.map(&map, aid))
+                    .is_none()
+                {
+                    return refuse(DecisionError::NoSuchAmendment);
+                }
+                eligible(path)?;
+                let choice = text_value(path, write.value.as_ref())?;
+                if !matches!(choice.as_str(), "yes" | "no" | BLANK) {
+                    return refuse(DecisionError::NotAChoice(choice));
+                }
+                second_vote(view, path, &obj, &[key::AMENDMENTS, aid, key::VOTES], voter)?;
+            }
+            What::Closing(stage, closer) => {
+                own_slot(path, closer, role)?;
+                if new {
+                    return refuse(DecisionError::WrongPhase(Phase::Folding));
+                }
+                let (obj, phase) = existing_only(path, obj, phase)?;
+                let (due, until_key) = match stage {
+                    Stage::Amendments => (Phase::Amending, key::AMEND_UNTIL),
+                    Stage::Vote => (Phase::Voting, key::VOTE_UNTIL),
+                };
+                if phase != due {
+                    return refuse(DecisionError::WrongPhase(phase));
+                }
+                time_value(path, write.value.as_ref())?;
+                if !is_admin {
+                    eligible(path)?;
+                    let until = view.time(&obj, until_key);
+                    match until {
+                        Some(until) if time_ms >= until => {}
+                        Some(until) => {
+                            return refuse(DecisionError::EarlyClosing(decide::iso_utc(until)));
+                        }
+                        None => return refuse(DecisionError::EarlyClosing("none declared".into())),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The proposal and phase of a write that needs the proposal to exist as
+/// of the dependencies (not made by this change).
+fn existing_only(
+    path: &Path,
+    obj: Option<ObjId>,
+    phase: Option<Phase>,
+) -> Result<(ObjId, Phase), Reject> {
+    match (obj, phase) {
+        (Some(obj), Some(phase)) => Ok((obj, phase)),
+        _ => Err(refused(path, DecisionError::NoSuchProposal)),
+    }
+}
+
+/// A voter's or closer's slot is the author's own.
+fn own_slot(path: &Path, slot: &str, role: &Role) -> Result<(), Reject> {
+    if slot == role.author {
+        Ok(())
+    } else {
+        Err(Reject::ForeignSlot { path: path.clone() })
+    }
+}
+
+/// An amendment's id names its author.
+fn own_slot_id(path: &Path, id: &str, role: &Role) -> Result<(), Reject> {
+    match author_of(id) {
+        Some(author) if author.to_string() == role.author => Ok(()),
+        Some(_) => Err(Reject::ForeignSlot { path: path.clone() }),
+        None => Err(Reject::UnknownPath { path: path.clone() }),
+    }
+}
+
+/// Refuses a second vote where votes may not change.
+fn second_vote(
+    view: &View<'_>,
+    path: &Path,
+    obj: &ObjId,
+    votes_path: &[&str],
+    voter: &str,
+) -> Result<(), Reject> {
+    if view.flag(obj, key::VOTES_CAN_CHANGE) {
+        return Ok(());
+    }
+    let mut map = obj.clone();
+    for name in votes_path {
+        match view.map(&map, name) {
+            Some(next) => map = next,
+            None => return Ok(()),
+        }
+    }
+    if view.scalar(&map, voter).is_some() {
+        Err(refused(path, DecisionError::SecondVote))
+    } else {
+        Ok(())
+    }
+}
+
+/// A new proposal's creating change writes all its parts.
+fn check_new_proposal(path: &Path, pid: &str, writes: &Writes) -> Result<(), Reject> {
+    let has_key = |wanted: &str| {
+        writes.decisions.iter().any(|write| {
+            write.pid == pid && matches!(&write.what, What::ProposalKey(name) if name == wanted)
+        })
+    };
+    for part in [key::TITLE, key::TEXT, key::AT, key::MAJORITY] {
+        if !has_key(part) {
+            return Err(refused(path, DecisionError::Incomplete(fixed_name(part))));
+        }
+    }
+    let containers: HashSet<String> = writes
+        .decisions
+        .iter()
+        .filter(|write| write.pid == pid && matches!(write.what, What::Container))
+        .map(|write| {
+            write
+                .path
+                .keys()
+                .iter()
+                .skip(2)
+                .map(|key| key.unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    for part in [
+        "votes",
+        "amendments",
+        "closings",
+        "closings/amendments",
+        "closings/vote",
+    ] {
+        if !containers.contains(part) {
+            return Err(refused(
+                path,
+                DecisionError::Incomplete("votes, amendments and closings"),
+            ));
+        }
+    }
+    // Without an amendment period the vote opens with the proposal; with
+    // one, it opens once amendments are closed.
+    let value_of = |name: &str| {
+        writes.decisions.iter().find_map(|write| match &write.what {
+            What::ProposalKey(key) if write.pid == pid && key == name => write.value.clone(),
+            _ => None,
+        })
+    };
+    let amends = value_of(key::AMEND_UNTIL).is_some();
+    let opens = value_of(key::VOTE_OPEN) == Some(ScalarValue::Boolean(true));
+    if amends == opens {
+        return Err(refused(
+            path,
+            DecisionError::WrongPhase(if amends {
+                Phase::Amending
+            } else {
+                Phase::Folding
+            }),
+        ));
+    }
+    if let (Some(ScalarValue::Timestamp(amend)), Some(ScalarValue::Timestamp(vote))) =
+        (value_of(key::AMEND_UNTIL), value_of(key::VOTE_UNTIL))
+        && vote <= amend
+    {
+        return Err(invalid(
+            path,
+            ValidationError::EndBeforeStart {
+                start: amend.to_string(),
+                end: vote.to_string(),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the value of a proposal's key.
+fn check_proposal_value(
+    path: &Path,
+    name: &str,
+    value: Option<&ScalarValue>,
+) -> Result<(), Reject> {
+    match name {
+        key::TITLE | key::TEXT => {
+            let text = text_value(path, value)?;
+            let field = if name == key::TITLE {
+                key::TITLE
+            } else {
+                key::TEXT
+            };
+            decide::check_words(field, &text).map_err(|error| invalid(path, error))
+        }
+        key::CHOICES => {
+            let text = text_value(path, value)?;
+            decide::parse_choices(&text)
+                .map(|_| ())
+                .map_err(|error| invalid(path, error))
+        }
+        key::MAJORITY => match value {
+            Some(ScalarValue::Uint(1..=99)) => Ok(()),
+            _ => Err(wrong_type(path, key::MAJORITY, "a percentage from 1 to 99")),
+        },
+        key::QUORUM => match value {
+            Some(ScalarValue::Uint(1..)) => Ok(()),
+            _ => Err(wrong_type(
+                path,
+                key::QUORUM,
+                "a number of votes, at least 1",
+            )),
+        },
+        key::AMEND_UNTIL | key::VOTE_UNTIL | key::AT => time_value(path, value),
+        key::VOTES_CAN_CHANGE | key::NAMES_SHOWN => match value {
+            Some(ScalarValue::Boolean(_)) => Ok(()),
+            _ => Err(wrong_type(path, "flag", "true or false")),
+        },
+        key::VOTE_OPEN => match value {
+            Some(ScalarValue::Boolean(true)) => Ok(()),
+            _ => Err(wrong_type(path, key::VOTE_OPEN, "true")),
+        },
+        _ => Err(Reject::UnknownPath { path: path.clone() }),
+    }
+}
+
+fn fixed_name(name: &str) -> &'static str {
+    [
+        key::TITLE,
+        key::TEXT,
+        key::CHOICES,
+        key::MAJORITY,
+        key::QUORUM,
+        key::AMEND_UNTIL,
+        key::VOTE_UNTIL,
+        key::VOTES_CAN_CHANGE,
+        key::NAMES_SHOWN,
+        key::AT,
+    ]
+    .into_iter()
+    .find(|known| *known == name)
+    .unwrap_or("this key")
+}
+
+fn text_value(path: &Path, value: Option<&ScalarValue>) -> Result<String, Reject> {
+    match value {
+        Some(ScalarValue::Str(text)) => Ok(text.to_string()),
+        _ => Err(wrong_type(path, "decision", "text")),
+    }
+}
+
+fn time_value(path: &Path, value: Option<&ScalarValue>) -> Result<(), Reject> {
+    match value {
+        Some(ScalarValue::Timestamp(_)) => Ok(()),
+        _ => Err(wrong_type(path, "decision", "a timestamp")),
+    }
+}

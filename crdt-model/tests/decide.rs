@@ -1,0 +1,636 @@
+//! Deciding together: proposals, amendments, votes and closings, refused
+//! where the rules say so and tallied alike on every replica.
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ObjType, ROOT, ReadDoc, ScalarValue};
+use common::*;
+use crdt_model::authz::{DecisionError, Reject};
+use crdt_model::decide::{self, Decision, LeftOut, NewProposal, Outcome, Phase, Stage, Tally};
+use crdt_model::document::{EditError, Relation};
+use crdt_model::ids::{AuthorKey, EntityId};
+use crdt_model::schema::{Field, Kind, Value};
+
+/// A room made by author 1 where `who` takes part.
+fn room(who: &str) -> (EntityId, Automerge) {
+    new_entity(
+        Kind::Room,
+        1,
+        &[Edit::Set(Field::Who, Value::Text(who.into()))],
+    )
+}
+
+use crdt_model::document::Edit;
+
+/// Makes `decision` as author `n` at `now` and ingests it; the id of what
+/// it made.
+fn decide_as(
+    doc: &mut Automerge,
+    id: &EntityId,
+    n: u8,
+    now: i64,
+    decision: &Decision,
+) -> Result<Option<String>, EditError> {
+    let (change, made) = decide::decide(doc, &actor(n), now, decision)?;
+    ingest(doc, id, &author(n), change).map_err(EditError::NotAllowed)?;
+    Ok(made)
+}
+
+fn refusal(result: Result<Option<String>, EditError>) -> DecisionError {
+    match result {
+        Err(EditError::NotAllowed(Reject::Decision { error, .. })) => error,
+        other => panic!("expected a refused decision, got {other:?}"),
+    }
+}
+
+fn propose(doc: &mut Automerge, id: &EntityId, n: u8, proposal: NewProposal) -> String {
+    decide_as(
+        doc,
+        id,
+        n,
+        NOW,
+        &Decision::Propose {
+            nonce: [n; 8],
+            proposal,
+        },
+    )
+    .expect("the proposal is accepted")
+    .expect("it has an id")
+}
+
+fn simple(title: &str) -> NewProposal {
+    NewProposal {
+        title: title.into(),
+        text: "Ouvrir le jardin partagé le dimanche.".into(),
+        ..NewProposal::default()
+    }
+}
+
+fn vote(proposal: &str, choice: &str) -> Decision {
+    Decision::Vote {
+        proposal: proposal.into(),
+        choice: choice.into(),
+    }
+}
+
+fn close(proposal: &str, stage: Stage) -> Decision {
+    Decision::Close {
+        proposal: proposal.into(),
+        stage,
+    }
+}
+
+fn nobody_is_a_citizen(_: &AuthorKey) -> bool {
+    false
+}
+
+fn tally(doc: &Automerge, proposal: &str) -> Tally {
+    decide::tally(doc, proposal, &nobody_is_a_citizen).expect("the proposal exists")
+}
+
+#[test]
+fn a_proposal_is_voted_closed_and_tallied() {
+    let (id, mut doc) = room("anyone");
+    let p = propose(&mut doc, &id, 1, simple("Jardin le dimanche"));
+    assert!(p.starts_with(&author(1).to_string()));
+    assert_eq!(decide::proposal(&doc, &p).unwrap().phase, Phase::Voting);
+    for (n, choice) in [(2, "yes"), (3, "yes"), (4, "no"), (5, "blank")] {
+        decide_as(&mut doc, &id, n, NOW + 1, &vote(&p, choice)).unwrap();
+    }
+    // Open: the current votes, no outcome yet.
+    let open = tally(&doc, &p);
+    assert_eq!(open.outcome, Outcome::Open);
+    assert_eq!(open.counted.len(), 4);
+    decide_as(&mut doc, &id, 1, NOW + 2, &close(&p, Stage::Vote)).unwrap();
+    let closed = tally(&doc, &p);
+    assert_eq!(closed.proposal.phase, Phase::Closed);
+    assert_eq!(closed.outcome, Outcome::Adopted);
+    assert_eq!(
+        closed
+            .counts
+            .iter()
+            .map(|(c, n)| (c.as_str(), *n))
+            .collect::<Vec<_>>(),
+        [("blank", 1), ("no", 1), ("yes", 2)]
+    );
+    let closing = closed.closing.unwrap();
+    assert_eq!((closing.by, closing.closings), (author(1), 1));
+    // Each voter finds their own vote among those counted.
+    assert!(
+        closed
+            .counted
+            .iter()
+            .any(|ballot| ballot.voter == author(4) && ballot.choice == "no")
+    );
+    // A vote after the closing is refused.
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 6, NOW + 3, &vote(&p, "yes"))),
+        DecisionError::WrongPhase(Phase::Closed)
+    );
+    // So is a second closing.
+    assert_eq!(
+        refusal(decide_as(
+            &mut doc,
+            &id,
+            1,
+            NOW + 3,
+            &close(&p, Stage::Vote)
+        )),
+        DecisionError::WrongPhase(Phase::Closed)
+    );
+}
+
+#[test]
+fn yes_needs_strictly_more_than_the_majority_of_expressed_votes() {
+    let outcome = |yes: u8, no: u8, blank: u8, majority: Option<u8>, quorum: Option<u32>| {
+        let (id, mut doc) = room("anyone");
+        let p = propose(
+            &mut doc,
+            &id,
+            1,
+            NewProposal {
+                majority,
+                quorum,
+                ..simple("Majorité")
+            },
+        );
+        let mut n = 10;
+        for (count, choice) in [(yes, "yes"), (no, "no"), (blank, "blank")] {
+            for _ in 0..count {
+                decide_as(&mut doc, &id, n, NOW + 1, &vote(&p, choice)).unwrap();
+                n += 1;
+            }
+        }
+        decide_as(&mut doc, &id, 1, NOW + 2, &close(&p, Stage::Vote)).unwrap();
+        tally(&doc, &p).outcome
+    };
+    assert_eq!(
+        outcome(2, 2, 0, None, None),
+        Outcome::Rejected,
+        "a tie is not more than half"
+    );
+    assert_eq!(
+        outcome(3, 2, 5, None, None),
+        Outcome::Adopted,
+        "blank votes are not expressed"
+    );
+    assert_eq!(
+        outcome(3, 1, 0, Some(75), None),
+        Outcome::Rejected,
+        "75 % is not more than 75 %"
+    );
+    assert_eq!(outcome(4, 1, 0, Some(75), None), Outcome::Adopted);
+    assert_eq!(
+        outcome(0, 0, 3, None, None),
+        Outcome::Rejected,
+        "no expressed vote"
+    );
+    assert_eq!(outcome(2, 0, 0, None, Some(3)), Outcome::QuorumNotReached);
+    assert_eq!(
+        outcome(2, 0, 1, None, Some(3)),
+        Outcome::Adopted,
+        "blank counts for the quorum"
+    );
+}
+
+#[test]
+fn choices_are_offered_and_one_needs_the_majority() {
+    let (id, mut doc) = room("anyone");
+    let p = propose(
+        &mut doc,
+        &id,
+        1,
+        NewProposal {
+            choices: vec!["samedi".into(), "dimanche".into(), "lundi".into()],
+            ..simple("Quel jour ?")
+        },
+    );
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 2, NOW + 1, &vote(&p, "yes"))),
+        DecisionError::NotAChoice("yes".into())
+    );
+    for (n, choice) in [
+        (2, "dimanche"),
+        (3, "dimanche"),
+        (4, "samedi"),
+        (5, "blank"),
+    ] {
+        decide_as(&mut doc, &id, n, NOW + 1, &vote(&p, choice)).unwrap();
+    }
+    decide_as(&mut doc, &id, 1, NOW + 2, &close(&p, Stage::Vote)).unwrap();
+    assert_eq!(tally(&doc, &p).outcome, Outcome::Chosen("dimanche".into()));
+
+    let q = propose(
+        &mut doc,
+        &id,
+        2,
+        NewProposal {
+            choices: vec!["a".into(), "b".into(), "c".into()],
+            ..simple("Sans majorité")
+        },
+    );
+    for (n, choice) in [(3, "a"), (4, "b"), (5, "c")] {
+        decide_as(&mut doc, &id, n, NOW + 1, &vote(&q, choice)).unwrap();
+    }
+    decide_as(&mut doc, &id, 1, NOW + 2, &close(&q, Stage::Vote)).unwrap();
+    assert_eq!(tally(&doc, &q).outcome, Outcome::NoMajority);
+    // Bad choices are refused when the proposal is made.
+    for choices in [
+        vec!["seul"],
+        vec!["a", "a"],
+        vec!["a", "blank"],
+        vec!["a", " b"],
+    ] {
+        let made = decide::decide(
+            &doc,
+            &actor(3),
+            NOW,
+            &Decision::Propose {
+                nonce: [3; 8],
+                proposal: NewProposal {
+                    choices: choices.iter().map(|c| c.to_string()).collect(),
+                    ..simple("Mauvais choix")
+                },
+            },
+        );
+        assert!(made.is_err(), "{choices:?}");
+    }
+}
+
+#[test]
+fn a_second_vote_is_refused_unless_votes_may_change() {
+    let (id, mut doc) = room("anyone");
+    let fixed = propose(&mut doc, &id, 1, simple("Fixe"));
+    decide_as(&mut doc, &id, 2, NOW + 1, &vote(&fixed, "yes")).unwrap();
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 2, NOW + 2, &vote(&fixed, "no"))),
+        DecisionError::SecondVote
+    );
+    let free = propose(
+        &mut doc,
+        &id,
+        2,
+        NewProposal {
+            votes_can_change: true,
+            ..simple("Libre")
+        },
+    );
+    decide_as(&mut doc, &id, 3, NOW + 1, &vote(&free, "yes")).unwrap();
+    decide_as(&mut doc, &id, 3, NOW + 2, &vote(&free, "no")).unwrap();
+    decide_as(&mut doc, &id, 1, NOW + 3, &close(&free, Stage::Vote)).unwrap();
+    let counted = tally(&doc, &free).counted;
+    assert_eq!(counted.len(), 1);
+    assert_eq!(counted[0].choice, "no");
+}
+
+#[test]
+fn only_those_who_take_part_vote() {
+    // The default: confirmed members and admins.
+    let (id, mut doc) = new_entity(Kind::Room, 1, &[]);
+    let p = propose(&mut doc, &id, 1, simple("Membres"));
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 2, NOW + 1, &vote(&p, "yes"))),
+        DecisionError::NotEligible("confirmed-members")
+    );
+    edit_as(&mut doc, &id, 2, &[link(Relation::Member)]).unwrap();
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 2, NOW + 1, &vote(&p, "yes"))),
+        DecisionError::NotEligible("confirmed-members"),
+        "asking to be a member is not enough"
+    );
+    edit_as(&mut doc, &id, 1, &[Edit::ConfirmMember(author(2))]).unwrap();
+    decide_as(&mut doc, &id, 2, NOW + 1, &vote(&p, "yes")).unwrap();
+    // Nor may a non-member propose.
+    let made = decide::decide(
+        &doc,
+        &actor(3),
+        NOW,
+        &Decision::Propose {
+            nonce: [3; 8],
+            proposal: simple("Intrus"),
+        },
+    );
+    assert!(matches!(
+        made,
+        Err(EditError::NotAllowed(Reject::Decision {
+            error: DecisionError::NotEligible(_),
+            ..
+        }))
+    ));
+
+    // Members: their link is enough.
+    let (id, mut doc) = room("members");
+    let p = propose(&mut doc, &id, 1, simple("Membres"));
+    assert!(decide_as(&mut doc, &id, 3, NOW + 1, &vote(&p, "yes")).is_err());
+    edit_as(&mut doc, &id, 3, &[link(Relation::Member)]).unwrap();
+    decide_as(&mut doc, &id, 3, NOW + 1, &vote(&p, "yes")).unwrap();
+
+    // Citizens: the tally leaves out whoever the caller says is not one.
+    let (id, mut doc) = room("citizens");
+    let p = propose(&mut doc, &id, 1, simple("Citoyens"));
+    for n in [2, 3] {
+        decide_as(&mut doc, &id, n, NOW + 1, &vote(&p, "no")).unwrap();
+    }
+    decide_as(&mut doc, &id, 1, NOW + 2, &close(&p, Stage::Vote)).unwrap();
+    let citizen_2 = |key: &AuthorKey| *key == author(2);
+    let result = decide::tally(&doc, &p, &citizen_2).unwrap();
+    assert_eq!(result.counted.len(), 1);
+    assert_eq!(result.left_out, [(author(3), LeftOut::NotEligible)]);
+}
+
+#[test]
+fn a_member_removed_before_the_closing_is_not_counted() {
+    let (id, mut doc) = new_entity(Kind::Room, 1, &[]);
+    edit_as(&mut doc, &id, 2, &[link(Relation::Member)]).unwrap();
+    edit_as(&mut doc, &id, 1, &[Edit::ConfirmMember(author(2))]).unwrap();
+    let p = propose(&mut doc, &id, 1, simple("Retrait"));
+    decide_as(&mut doc, &id, 2, NOW + 1, &vote(&p, "yes")).unwrap();
+    edit_as(&mut doc, &id, 1, &[Edit::RemoveMember(author(2))]).unwrap();
+    decide_as(&mut doc, &id, 1, NOW + 2, &close(&p, Stage::Vote)).unwrap();
+    let result = tally(&doc, &p);
+    assert!(result.counted.is_empty());
+    assert_eq!(result.left_out, [(author(2), LeftOut::NotEligible)]);
+}
+
+#[test]
+fn a_closing_before_the_declared_end_is_an_admins_only() {
+    let (id, mut doc) = room("anyone");
+    let end = NOW + 3_600_000;
+    let p = propose(
+        &mut doc,
+        &id,
+        2,
+        NewProposal {
+            vote_until: Some(end),
+            ..simple("Échéance")
+        },
+    );
+    decide_as(&mut doc, &id, 3, NOW + 1, &vote(&p, "yes")).unwrap();
+    // A voter whose clock says the end has not come: refused.
+    assert!(matches!(
+        refusal(decide_as(
+            &mut doc,
+            &id,
+            3,
+            end - 1_000,
+            &close(&p, Stage::Vote)
+        )),
+        DecisionError::EarlyClosing(_)
+    ));
+    // Nobody closes in another's name.
+    let forged = raw_change(&doc, &actor(3), |tx| {
+        let proposals = tx.get(ROOT, "proposals")?.unwrap().1;
+        let obj = tx.get(&proposals, p.as_str())?.unwrap().1;
+        let closings = tx.get(&obj, "closings")?.unwrap().1;
+        let vote = tx.get(&closings, "vote")?.unwrap().1;
+        tx.put(&vote, author(1).to_string(), ScalarValue::Timestamp(NOW))
+    });
+    assert!(matches!(
+        ingest(&mut doc, &id, &author(3), forged),
+        Err(Reject::ForeignSlot { .. })
+    ));
+    // Nor does an admin vote in another's name.
+    let forged = raw_change(&doc, &actor(1), |tx| {
+        let proposals = tx.get(ROOT, "proposals")?.unwrap().1;
+        let obj = tx.get(&proposals, p.as_str())?.unwrap().1;
+        let votes = tx.get(&obj, "votes")?.unwrap().1;
+        tx.put(&votes, author(4).to_string(), "yes")
+    });
+    assert!(matches!(
+        ingest(&mut doc, &id, &author(1), forged),
+        Err(Reject::ForeignSlot { .. })
+    ));
+    // Once the end has passed by the closer's own clock: accepted.
+    decide_as(&mut doc, &id, 3, end + 1_000, &close(&p, Stage::Vote)).unwrap();
+    assert_eq!(tally(&doc, &p).outcome, Outcome::Adopted);
+    // Without a declared end, only an admin closes.
+    let q = propose(&mut doc, &id, 3, simple("Sans échéance"));
+    assert!(matches!(
+        refusal(decide_as(
+            &mut doc,
+            &id,
+            3,
+            NOW + 9_999_999,
+            &close(&q, Stage::Vote)
+        )),
+        DecisionError::EarlyClosing(_)
+    ));
+    decide_as(&mut doc, &id, 1, NOW + 1, &close(&q, Stage::Vote)).unwrap();
+}
+
+#[test]
+fn amendments_are_voted_then_folded_before_the_vote() {
+    let (id, mut doc) = room("anyone");
+    let p = propose(
+        &mut doc,
+        &id,
+        2,
+        NewProposal {
+            amend_until: Some(NOW + 1_000),
+            vote_until: Some(NOW + 2_000),
+            ..simple("Avec amendements")
+        },
+    );
+    assert_eq!(decide::proposal(&doc, &p).unwrap().phase, Phase::Amending);
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 3, NOW + 1, &vote(&p, "yes"))),
+        DecisionError::WrongPhase(Phase::Amending)
+    );
+    let amend = |nonce: u8, text: &str| Decision::Amend {
+        proposal: p.clone(),
+        nonce: [nonce; 8],
+        text: text.into(),
+    };
+    let a = decide_as(&mut doc, &id, 3, NOW + 1, &amend(1, "Et le samedi aussi."))
+        .unwrap()
+        .unwrap();
+    let b = decide_as(&mut doc, &id, 4, NOW + 1, &amend(2, "Seulement l'été."))
+        .unwrap()
+        .unwrap();
+    let vote_on = |amendment: &str, choice: &str| Decision::VoteAmendment {
+        proposal: p.clone(),
+        amendment: amendment.into(),
+        choice: choice.into(),
+    };
+    for (n, a_choice, b_choice) in [(5, "yes", "no"), (6, "yes", "no"), (7, "no", "yes")] {
+        decide_as(&mut doc, &id, n, NOW + 1, &vote_on(&a, a_choice)).unwrap();
+        decide_as(&mut doc, &id, n, NOW + 1, &vote_on(&b, b_choice)).unwrap();
+    }
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 5, NOW + 1, &vote_on(&a, "maybe"))),
+        DecisionError::NotAChoice("maybe".into())
+    );
+    // The proposer cannot open the vote before amendments are closed.
+    let open_vote = Decision::OpenVote {
+        proposal: p.clone(),
+    };
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 2, NOW + 1, &open_vote)),
+        DecisionError::WrongPhase(Phase::Amending)
+    );
+    // The end declared has passed by this voter's clock.
+    decide_as(&mut doc, &id, 5, NOW + 1_500, &close(&p, Stage::Amendments)).unwrap();
+    let result = tally(&doc, &p);
+    let adopted: Vec<(&str, Option<bool>)> = result
+        .amendments
+        .iter()
+        .map(|amendment| (amendment.id.as_str(), amendment.adopted))
+        .collect();
+    assert!(adopted.contains(&(a.as_str(), Some(true))));
+    assert!(adopted.contains(&(b.as_str(), Some(false))));
+    assert_eq!(decide::proposal(&doc, &p).unwrap().phase, Phase::Folding);
+    // No more amendments; the proposer folds the adopted one in.
+    assert_eq!(
+        refusal(decide_as(
+            &mut doc,
+            &id,
+            3,
+            NOW + 1_600,
+            &amend(3, "Trop tard")
+        )),
+        DecisionError::WrongPhase(Phase::Folding)
+    );
+    let reword = Decision::Reword {
+        proposal: p.clone(),
+        title: None,
+        text: Some("Ouvrir le jardin le samedi et le dimanche.".into()),
+    };
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 3, NOW + 1_600, &reword)),
+        DecisionError::NotProposer
+    );
+    decide_as(&mut doc, &id, 2, NOW + 1_600, &reword).unwrap();
+    decide_as(&mut doc, &id, 2, NOW + 1_700, &open_vote).unwrap();
+    let late = Decision::Reword {
+        proposal: p.clone(),
+        title: Some("Autre titre".into()),
+        text: None,
+    };
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 2, NOW + 1_800, &late)),
+        DecisionError::WrongPhase(Phase::Voting),
+        "the text is fixed once the vote is open"
+    );
+    decide_as(&mut doc, &id, 3, NOW + 1_800, &vote(&p, "yes")).unwrap();
+    decide_as(&mut doc, &id, 3, NOW + 2_000, &close(&p, Stage::Vote)).unwrap();
+    let result = tally(&doc, &p);
+    assert_eq!(result.outcome, Outcome::Adopted);
+    assert_eq!(
+        result.proposal.text,
+        "Ouvrir le jardin le samedi et le dimanche."
+    );
+}
+
+#[test]
+fn concurrent_closings_resolve_alike_and_count_only_their_past() {
+    let (id, mut doc) = room("anyone");
+    edit_as(&mut doc, &id, 1, &[Edit::AddAdmin(author(2))]).unwrap();
+    let p = propose(&mut doc, &id, 1, simple("Partition"));
+    decide_as(&mut doc, &id, 3, NOW + 1, &vote(&p, "yes")).unwrap();
+    // Two sides of a partition, each with a vote and a closing.
+    let mut left = doc.fork();
+    let mut right = doc.fork();
+    decide_as(&mut left, &id, 4, NOW + 2, &vote(&p, "no")).unwrap();
+    decide_as(&mut left, &id, 1, NOW + 3, &close(&p, Stage::Vote)).unwrap();
+    decide_as(&mut right, &id, 5, NOW + 2, &vote(&p, "no")).unwrap();
+    decide_as(&mut right, &id, 6, NOW + 2, &vote(&p, "no")).unwrap();
+    decide_as(&mut right, &id, 2, NOW + 3, &close(&p, Stage::Vote)).unwrap();
+    let left_alone = tally(&left, &p);
+    let right_alone = tally(&right, &p);
+    // Healed, both ways.
+    let mut healed_left = left.fork();
+    for change in right.get_changes(&left.get_heads()) {
+        ingest(&mut healed_left, &id, &author_of(&change), change.clone()).unwrap();
+    }
+    let mut healed_right = right.fork();
+    for change in left.get_changes(&right.get_heads()) {
+        ingest(&mut healed_right, &id, &author_of(&change), change.clone()).unwrap();
+    }
+    let a = tally(&healed_left, &p);
+    let b = tally(&healed_right, &p);
+    assert_eq!(a, b);
+    assert_eq!(a.closing.as_ref().unwrap().closings, 2);
+    // The closing is the lower hash of the two, and its side's votes count.
+    let winner = [&left_alone, &right_alone]
+        .into_iter()
+        .min_by_key(|side| side.closing.as_ref().unwrap().change.clone())
+        .unwrap();
+    assert_eq!(
+        a.closing.as_ref().unwrap().change,
+        winner.closing.as_ref().unwrap().change
+    );
+    assert_eq!(a.counted, winner.counted);
+    assert_eq!(a.outcome, winner.outcome);
+    // The other side's votes are said, not counted.
+    let loser_votes = if std::ptr::eq(winner, &left_alone) {
+        2
+    } else {
+        1
+    };
+    assert_eq!(a.left_out.len(), loser_votes);
+    assert!(
+        a.left_out
+            .iter()
+            .all(|(_, why)| *why == LeftOut::AfterClosing)
+    );
+}
+
+#[test]
+fn proposals_live_in_rooms_only() {
+    let (id, mut doc) = new_entity(Kind::Organization, 1, &[]);
+    let made = decide::decide(
+        &doc,
+        &actor(1),
+        NOW,
+        &Decision::Propose {
+            nonce: [1; 8],
+            proposal: simple("Ailleurs"),
+        },
+    );
+    assert!(made.is_err());
+    // Nor can a change make them there.
+    let forged = raw_change(&doc, &actor(1), |tx| {
+        tx.put_object(ROOT, "proposals", ObjType::Map).map(|_| ())
+    });
+    assert!(ingest(&mut doc, &id, &author(1), forged).is_err());
+    // A room starts with its proposals, and nobody replaces them.
+    let (id, mut doc) = room("anyone");
+    assert!(doc.get(ROOT, "proposals").unwrap().is_some());
+    let forged = raw_change(&doc, &actor(1), |tx| {
+        tx.put_object(ROOT, "proposals", ObjType::Map).map(|_| ())
+    });
+    assert!(matches!(
+        ingest(&mut doc, &id, &author(1), forged),
+        Err(Reject::Immutable { .. })
+    ));
+    // A proposal cannot be made twice, nor deleted.
+    let p = propose(&mut doc, &id, 2, simple("Une fois"));
+    let again = decide::decide(
+        &doc,
+        &actor(2),
+        NOW,
+        &Decision::Propose {
+            nonce: [2; 8],
+            proposal: simple("Deux fois"),
+        },
+    );
+    assert!(again.is_err());
+    let deleted = raw_change(&doc, &actor(1), |tx| {
+        let proposals = tx.get(ROOT, "proposals")?.unwrap().1;
+        tx.delete(&proposals, p.as_str())
+    });
+    assert!(matches!(
+        ingest(&mut doc, &id, &author(1), deleted),
+        Err(Reject::Decision {
+            error: DecisionError::Deleted,
+            ..
+        })
+    ));
+}
+
+fn author_of(change: &automerge::Change) -> AuthorKey {
+    crdt_model::ids::Actor::from_actor_id(change.actor_id())
+        .unwrap()
+        .author
+}

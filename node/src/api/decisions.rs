@@ -1,0 +1,89 @@
+//! The routes of a room's decisions: making one, and reading a proposal's
+//! tally.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ErrorBody, blocking, json_body, query};
+use super::handlers::Shared;
+use super::openapi::{Internal, NotJoined, WriteErrors};
+use super::types::{DecisionRequest, TallyQuery};
+use crate::local::TallyReport;
+
+/// The proposal named in a route's path, `/api/proposals/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct ProposalPath {
+    /// The proposal id: its proposer's key, a dot and 16 hex digits.
+    pub id: String,
+}
+
+/// Make a decision in a room
+///
+/// Proposes, amends, rewords, opens the vote, votes or closes, in the
+/// citizen's name, as one change checked by the room's rules (its phase,
+/// who takes part, one vote each unless votes may change, closings by an
+/// admin or after the declared end). Answers the proposal's tally.
+#[utoipa::path(post, path = "/api/decisions", operation_id = "decide", tag = "decisions",
+    security(("bearer" = [])),
+    request_body(content = DecisionRequest, examples(
+        ("propose" = (value = json!({"room": "aigfjguydgfehzvq4y5dq366ze", "decision": {"propose": {
+            "proposal": {"title": "Jardin le dimanche", "text": "Ouvrir le jardin partagé le dimanche."}}}}))),
+        ("vote" = (value = json!({"decision": {"vote": {
+            "proposal": "<proposer key>.0123456789abcdef", "choice": "yes"}}}))),
+    )),
+    responses(
+        WriteErrors,
+        (status = 200, description = "Done; the proposal's tally (`made`: the id of the new \
+            proposal or amendment).", body = TallyReport),
+        (status = 400, description = "Code `bad_request`: the body is not a decision.",
+            body = ErrorBody),
+        (status = 403, description = "Code `not_allowed`: the room's rules refuse it (the \
+            message says which: not in this phase, not taking part, voted already, too early \
+            to close…).", body = ErrorBody),
+        (status = 404, description = "Code `unknown_proposal` or `unknown_entity`.",
+            body = ErrorBody),
+        (status = 409, response = NotJoined),
+        (status = 422, description = "Code `invalid`: a title, text or choice that is not \
+            valid; code `not_a_room`.", body = ErrorBody),
+    ))]
+pub(super) async fn decide(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Result<Json<DecisionRequest>, JsonRejection>,
+) -> Result<Json<TallyReport>, ApiError> {
+    state.authorize_write(&headers)?;
+    let request = json_body(body)?;
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.decide(request.room, &request.decision)?))).await
+}
+
+/// A proposal's tally
+///
+/// Where the proposal stands, the closing that counts (the lowest change
+/// hash among concurrent ones), each vote counted, those left out and why,
+/// the counts and the outcome. With `verify=true`, recomputed from the
+/// room's signed changes, each verified again.
+#[utoipa::path(get, path = "/api/proposals/{id}", operation_id = "getTally", tag = "decisions",
+    params(ProposalPath, TallyQuery),
+    responses(
+        (status = 200, description = "The tally.", body = TallyReport),
+        (status = 400, description = "Code `bad_request`: a query that is not understood.",
+            body = ErrorBody),
+        (status = 404, description = "Code `unknown_proposal`.", body = ErrorBody),
+        (status = 409, response = NotJoined),
+        (status = 500, response = Internal),
+    ))]
+pub(super) async fn tally(
+    State(state): Shared,
+    Path(ProposalPath { id }): Path<ProposalPath>,
+    asked: Result<Query<TallyQuery>, QueryRejection>,
+) -> Result<Json<TallyReport>, ApiError> {
+    let asked = query(asked)?;
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.tally(&id, asked.verify)?))).await
+}
