@@ -269,9 +269,15 @@ function matches(entity) {
   return true;
 }
 
+/** Whether the directory shows an entity of this kind. */
+function listed(entity) {
+  return entity.kind !== "relay" && entity.kind !== "room";
+}
+
 async function loadEntities() {
-  // Relays' entries are the network's: their nodes are dialled, not shown.
-  state.entities = (await api("GET", "/api/entities")).filter((entity) => entity.kind !== "relay");
+  // Relays' entries are the network's: their nodes are dialled, not shown;
+  // rooms are where citizens decide, not entries of the directory.
+  state.entities = (await api("GET", "/api/entities")).filter(listed);
   for (const entity of state.entities) {
     if (entity.kind === "person") state.people.set(entity.id, entity.fields.name);
   }
@@ -356,7 +362,7 @@ const sortKey = (entity) => (entity.fields.name || "").normalize("NFD").replace(
  * its entry and marker only: the rest of the list, the map and the
  * keyboard focus stay as they are. */
 function applyEntity(id, entity) {
-  const keep = entity && entity.kind !== "relay" && !entity.deleted ? entity : null;
+  const keep = entity && listed(entity) && !entity.deleted ? entity : null;
   const at = state.entities.findIndex((e) => e.id === id);
   if (at >= 0) state.entities.splice(at, 1);
   if (keep) {
