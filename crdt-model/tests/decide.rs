@@ -44,6 +44,23 @@ fn refusal(result: Result<Option<String>, EditError>) -> DecisionError {
     }
 }
 
+/// The change of a new proposal by author `n`, or why it is refused.
+fn try_propose(
+    doc: &Automerge,
+    n: u8,
+    proposal: NewProposal,
+) -> Result<(automerge::Change, Option<String>), EditError> {
+    decide::decide(
+        doc,
+        &actor(n),
+        NOW,
+        &Decision::Propose {
+            nonce: [n; 8],
+            proposal,
+        },
+    )
+}
+
 fn propose(doc: &mut Automerge, id: &EntityId, n: u8, proposal: NewProposal) -> String {
     decide_as(
         doc,
@@ -242,16 +259,12 @@ fn choices_are_offered_and_one_needs_the_majority() {
         vec!["a", "blank"],
         vec!["a", " b"],
     ] {
-        let made = decide::decide(
+        let made = try_propose(
             &doc,
-            &actor(3),
-            NOW,
-            &Decision::Propose {
-                nonce: [3; 8],
-                proposal: NewProposal {
-                    choices: choices.iter().map(|c| c.to_string()).collect(),
-                    ..simple("Mauvais choix")
-                },
+            3,
+            NewProposal {
+                choices: choices.iter().map(|c| c.to_string()).collect(),
+                ..simple("Mauvais choix")
             },
         );
         assert!(made.is_err(), "{choices:?}");
@@ -302,15 +315,7 @@ fn only_those_who_take_part_vote() {
     edit_as(&mut doc, &id, 1, &[Edit::ConfirmMember(author(2))]).unwrap();
     decide_as(&mut doc, &id, 2, NOW + 1, &vote(&p, "yes")).unwrap();
     // Nor may a non-member propose.
-    let made = decide::decide(
-        &doc,
-        &actor(3),
-        NOW,
-        &Decision::Propose {
-            nonce: [3; 8],
-            proposal: simple("Intrus"),
-        },
-    );
+    let made = try_propose(&doc, 3, simple("Intrus"));
     assert!(matches!(
         made,
         Err(EditError::NotAllowed(Reject::Decision {
@@ -579,15 +584,7 @@ fn concurrent_closings_resolve_alike_and_count_only_their_past() {
 #[test]
 fn proposals_live_in_rooms_only() {
     let (id, mut doc) = new_entity(Kind::Organization, 1, &[]);
-    let made = decide::decide(
-        &doc,
-        &actor(1),
-        NOW,
-        &Decision::Propose {
-            nonce: [1; 8],
-            proposal: simple("Ailleurs"),
-        },
-    );
+    let made = try_propose(&doc, 1, simple("Ailleurs"));
     assert!(made.is_err());
     // Nor can a change make them there.
     let forged = raw_change(&doc, &actor(1), |tx| {
@@ -606,15 +603,7 @@ fn proposals_live_in_rooms_only() {
     ));
     // A proposal cannot be made twice, nor deleted.
     let p = propose(&mut doc, &id, 2, simple("Une fois"));
-    let again = decide::decide(
-        &doc,
-        &actor(2),
-        NOW,
-        &Decision::Propose {
-            nonce: [2; 8],
-            proposal: simple("Deux fois"),
-        },
-    );
+    let again = try_propose(&doc, 2, simple("Deux fois"));
     assert!(again.is_err());
     let deleted = raw_change(&doc, &actor(1), |tx| {
         let proposals = tx.get(ROOT, "proposals")?.unwrap().1;

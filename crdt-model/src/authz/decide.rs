@@ -290,10 +290,7 @@ pub(super) fn check(
             }
             What::Vote(voter) => {
                 own_slot(path, voter, role)?;
-                let (obj, phase) = existing_only(path, obj, phase)?;
-                if phase != Phase::Voting {
-                    return refuse(DecisionError::WrongPhase(phase));
-                }
+                let obj = in_phase(path, obj, phase, Phase::Voting)?;
                 eligible(path)?;
                 let choice = text_value(path, write.value.as_ref())?;
                 let choices = view
@@ -307,10 +304,7 @@ pub(super) fn check(
             }
             What::Amendment(aid) => {
                 own_slot_id(path, aid, role)?;
-                let (obj, phase) = existing_only(path, obj, phase)?;
-                if phase != Phase::Amending {
-                    return refuse(DecisionError::WrongPhase(phase));
-                }
+                let obj = in_phase(path, obj, phase, Phase::Amending)?;
                 eligible(path)?;
                 if view
                     .map(&obj, key::AMENDMENTS)
@@ -359,10 +353,7 @@ pub(super) fn check(
             }
             What::AmendmentVote(aid, voter) => {
                 own_slot(path, voter, role)?;
-                let (obj, phase) = existing_only(path, obj, phase)?;
-                if phase != Phase::Amending {
-                    return refuse(DecisionError::WrongPhase(phase));
-                }
+                let obj = in_phase(path, obj, phase, Phase::Amending)?;
                 if view
                     .map(&obj, key::AMENDMENTS)
                     .and_then(|map| view.map(&map, aid))
@@ -382,14 +373,11 @@ pub(super) fn check(
                 if new {
                     return refuse(DecisionError::WrongPhase(Phase::Folding));
                 }
-                let (obj, phase) = existing_only(path, obj, phase)?;
                 let (due, until_key) = match stage {
                     Stage::Amendments => (Phase::Amending, key::AMEND_UNTIL),
                     Stage::Vote => (Phase::Voting, key::VOTE_UNTIL),
                 };
-                if phase != due {
-                    return refuse(DecisionError::WrongPhase(phase));
-                }
+                let obj = in_phase(path, obj, phase, due)?;
                 time_value(path, write.value.as_ref())?;
                 if !is_admin {
                     eligible(path)?;
@@ -408,15 +396,17 @@ pub(super) fn check(
     Ok(())
 }
 
-/// The proposal and phase of a write that needs the proposal to exist as
-/// of the dependencies (not made by this change).
-fn existing_only(
+/// The proposal of a write that needs it to exist as of the dependencies
+/// (not made by this change), in the phase `wanted`.
+fn in_phase(
     path: &Path,
     obj: Option<ObjId>,
     phase: Option<Phase>,
-) -> Result<(ObjId, Phase), Reject> {
+    wanted: Phase,
+) -> Result<ObjId, Reject> {
     match (obj, phase) {
-        (Some(obj), Some(phase)) => Ok((obj, phase)),
+        (Some(obj), Some(phase)) if phase == wanted => Ok(obj),
+        (Some(_), Some(phase)) => Err(refused(path, DecisionError::WrongPhase(phase))),
         _ => Err(refused(path, DecisionError::NoSuchProposal)),
     }
 }
