@@ -1173,3 +1173,215 @@ async fn a_node_coming_back_pulls_each_missed_change_once() {
         "every change pulled once, not once per peer (received, applied): {per_session:?}"
     );
 }
+
+/// A change written by `local`'s citizen on `doc` with any operations
+/// under the proposal `proposal` (bypassing their own node's checks, as a
+/// hostile or broken peer would), signed by them.
+fn raw_decision(
+    doc: &Automerge,
+    room: EntityId,
+    local: &Local,
+    proposal: &str,
+    write: impl FnOnce(
+        &mut crdt_model::automerge::transaction::Transaction<'_>,
+        &crdt_model::automerge::ObjId,
+    ),
+) -> Vec<u8> {
+    let mut fork = doc.fork();
+    fork.set_actor(local.identity.actor(local.profile.device).actor_id());
+    let proposals = fork.get(ROOT, "proposals").unwrap().unwrap().1;
+    let obj = fork.get(&proposals, proposal).unwrap().unwrap().1;
+    let mut tx = fork.transaction();
+    write(&mut tx, &obj);
+    tx.commit();
+    let change = fork.get_last_local_change().unwrap().clone();
+    SignedChange::sign(
+        &local.identity.signing_key,
+        room,
+        "97400",
+        change.raw_bytes(),
+    )
+    .unwrap()
+    .encode()
+}
+
+/// The map at `path` under the proposal `obj`.
+fn map_in(
+    tx: &crdt_model::automerge::transaction::Transaction<'_>,
+    obj: &crdt_model::automerge::ObjId,
+    path: &[&str],
+) -> crdt_model::automerge::ObjId {
+    let mut map = obj.clone();
+    for name in path {
+        map = tx.get(&map, *name).unwrap().unwrap().1;
+    }
+    map
+}
+
+/// The Unauthorized changes a node has counted from its peers.
+async fn unauthorized(node: &Node) -> u64 {
+    let status = node.client.status().await.unwrap();
+    status.rejected.get("Unauthorized").copied().unwrap_or(0)
+}
+
+/// A room of confirmed members on three nodes: a second vote, a vote by
+/// someone who does not take part, closings before the end (in one's own
+/// slot and in the admin's), and a vote after the closing, each validly
+/// signed and sent by its author's node, are refused by every node; they
+/// all count the same votes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_decisions_are_refused_on_every_node() {
+    use crdt_model::decide::{Decision, NewProposal, Outcome, Stage};
+
+    // Mallory dials both, so that each receives her changes first hand
+    // (a node forwards nothing it refused).
+    let a = node("97400", "Anne", &[]).await;
+    let b = node("97400", "Bruno", &[&a]).await;
+    let mallory = node("97400", "Mallory", &[&a, &b]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let bruno = b.local.identity.author();
+    let decide = |node: &Node, room: Option<EntityId>, decision: Decision| {
+        let local = node.local.clone();
+        tokio::task::spawn_blocking(move || local.decide(room, &decision).unwrap())
+    };
+    let local = a.local.clone();
+    let room = tokio::task::spawn_blocking(move || {
+        local
+            .add(&NewEntity::new(Kind::Room, "Assemblée", Vec::new()))
+            .unwrap()
+            .id
+    })
+    .await
+    .unwrap();
+    eventually("everyone has the room", || {
+        has(&b, &room) && has(&mallory, &room)
+    })
+    .await;
+    edit(
+        &b,
+        room,
+        vec![Edit::Link {
+            relation: crdt_model::document::Relation::Member,
+            comment: None,
+        }],
+    )
+    .await;
+    converged(&[&a, &b, &mallory], room).await;
+    edit(&a, room, vec![Edit::ConfirmMember(bruno)]).await;
+    let made = decide(
+        &a,
+        Some(room),
+        Decision::Propose {
+            nonce: [0; 8],
+            proposal: NewProposal {
+                title: "Bancs au parc".into(),
+                text: "Installer deux bancs.".into(),
+                vote_until: Some(node::local::now_ms() + 86_400_000),
+                ..NewProposal::default()
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let proposal = made.made.unwrap();
+    converged(&[&a, &b, &mallory], room).await;
+    let vote = |choice: &str| Decision::Vote {
+        proposal: proposal.clone(),
+        choice: choice.into(),
+    };
+    decide(&b, None, vote("yes")).await.unwrap();
+    converged(&[&a, &b, &mallory], room).await;
+    let before = [unauthorized(&a).await, unauthorized(&b).await];
+
+    // Bruno's node sends a second vote of his; Mallory, who is no confirmed
+    // member, votes and closes, in her slot and in Anne's.
+    let doc = b.local.store.document(&room).unwrap().unwrap();
+    let again = raw_decision(&doc, room, &b.local, &proposal, |tx, obj| {
+        let votes = map_in(tx, obj, &["votes"]);
+        tx.put(&votes, bruno.to_string(), "no").unwrap();
+    });
+    b.client.publish_raw("97400", again).await.unwrap();
+    let doc = mallory.local.store.document(&room).unwrap().unwrap();
+    let mallory_key = mallory.local.identity.author().to_string();
+    let anne_key = a.local.identity.author().to_string();
+    let hostile = [
+        raw_decision(&doc, room, &mallory.local, &proposal, |tx, obj| {
+            let votes = map_in(tx, obj, &["votes"]);
+            tx.put(&votes, mallory_key.as_str(), "no").unwrap();
+        }),
+        raw_decision(&doc, room, &mallory.local, &proposal, |tx, obj| {
+            let closers = map_in(tx, obj, &["closings", "vote"]);
+            tx.put(
+                &closers,
+                mallory_key.as_str(),
+                crdt_model::automerge::ScalarValue::Timestamp(0),
+            )
+            .unwrap();
+        }),
+        raw_decision(&doc, room, &mallory.local, &proposal, |tx, obj| {
+            let closers = map_in(tx, obj, &["closings", "vote"]);
+            tx.put(
+                &closers,
+                anne_key.as_str(),
+                crdt_model::automerge::ScalarValue::Timestamp(0),
+            )
+            .unwrap();
+        }),
+    ];
+    for envelope in hostile {
+        mallory.client.publish_raw("97400", envelope).await.unwrap();
+    }
+    eventually_async("Anne's node refuses the four", || async {
+        unauthorized(&a).await >= before[0] + 4
+    })
+    .await;
+    eventually_async("Bruno's node refuses Mallory's three", || async {
+        unauthorized(&b).await >= before[1] + 3
+    })
+    .await;
+
+    // Anne closes; a vote sent after the closing is refused too.
+    decide(
+        &a,
+        None,
+        Decision::Close {
+            proposal: proposal.clone(),
+            stage: Stage::Vote,
+        },
+    )
+    .await
+    .unwrap();
+    converged(&[&a, &b, &mallory], room).await;
+    let doc = b.local.store.document(&room).unwrap().unwrap();
+    let late = raw_decision(&doc, room, &a.local, &proposal, |tx, obj| {
+        let votes = map_in(tx, obj, &["votes"]);
+        tx.put(&votes, anne_key.as_str(), "no").unwrap();
+    });
+    let before_late = unauthorized(&b).await;
+    a.client.publish_raw("97400", late).await.unwrap();
+    eventually_async("Bruno's node refuses the late vote", || async {
+        unauthorized(&b).await > before_late
+    })
+    .await;
+
+    // The same tally everywhere: Bruno's one vote.
+    let tallies: Vec<_> = [&a, &b, &mallory]
+        .iter()
+        .map(|node| node.local.tally(&proposal, true).unwrap())
+        .collect();
+    for report in &tallies {
+        assert_eq!(report.tally, tallies[0].tally);
+        assert_eq!(report.verified.as_ref().map(|v| v.same), Some(true));
+    }
+    let counted = &tallies[0].tally.counted;
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(
+        (counted[0].voter, counted[0].choice.as_str()),
+        (bruno, "yes")
+    );
+    assert_eq!(tallies[0].tally.outcome, Outcome::Adopted);
+    assert_eq!(
+        tallies[0].tally.closing.as_ref().map(|closing| closing.by),
+        Some(a.local.identity.author())
+    );
+}
