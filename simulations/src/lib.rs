@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 pub mod plot;
 pub mod runs;
 pub mod scenario;
+pub mod vote;
 
 /// One node of a simulation.
 pub struct SimNode {

@@ -36,6 +36,7 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
         "churn" => churn(scenario).await,
         "partition" => partition(scenario).await,
         "newcomer" => newcomer(scenario).await,
+        "vote" => crate::vote::vote(scenario).await,
         other => Err(format!("no run named {other:?}").into()),
     }
 }

@@ -22,6 +22,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("churn", include_str!("../scenarios/churn.toml")),
     ("partition", include_str!("../scenarios/partition.toml")),
     ("newcomer", include_str!("../scenarios/newcomer.toml")),
+    ("vote", include_str!("../scenarios/vote.toml")),
 ];
 
 /// A scenario: what to run and on what.
@@ -29,7 +30,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// What the run measures: `propagation`, `department`,
-    /// `offline-week`, `churn`, `partition` or `newcomer`.
+    /// `offline-week`, `churn`, `partition`, `newcomer` or `vote`.
     pub run: String,
     /// One line saying what the scenario is for.
     #[serde(default)]
@@ -52,6 +53,28 @@ pub struct Scenario {
     /// A split of the commune in two.
     #[serde(default)]
     pub partition: Partition,
+    /// A room's vote.
+    #[serde(default)]
+    pub vote: Vote,
+}
+
+/// A room's vote: how many confirmed members vote, over how long.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Vote {
+    /// Members who vote, the first nodes of the postal code.
+    pub voters: u32,
+    /// Seconds over which the votes are cast.
+    pub seconds: u64,
+}
+
+impl Default for Vote {
+    fn default() -> Self {
+        Self {
+            voters: 150,
+            seconds: 20,
+        }
+    }
 }
 
 fn one() -> u64 {
@@ -372,13 +395,14 @@ impl Scenario {
 
     /// Refuses values a run cannot use.
     pub fn check(&self) -> Result<(), String> {
-        const RUNS: [&str; 6] = [
+        const RUNS: [&str; 7] = [
             "propagation",
             "department",
             "offline-week",
             "churn",
             "partition",
             "newcomer",
+            "vote",
         ];
         if !RUNS.contains(&self.run.as_str()) {
             return Err(format!(
