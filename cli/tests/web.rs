@@ -47,6 +47,13 @@ fn browser() -> Browser {
 /// map in French: the node (stopped when dropped) and the browser.
 fn open_map(citizen: &Communecter) -> (Process, Browser) {
     let mut running = node(citizen, &[]);
+    let browser = paired_browser(citizen, &mut running);
+    (running, browser)
+}
+
+/// A fresh browser paired with the citizen's running node, on its map in
+/// French.
+fn paired_browser(citizen: &Communecter, running: &mut Process) -> Browser {
     let published = running.published(&addr_file(citizen), |_| true);
     let url = format!("{}/", published["api"].as_str().unwrap());
     let browser = browser();
@@ -56,7 +63,7 @@ fn open_map(citizen: &Communecter) -> (Process, Browser) {
     // French first, whatever the browser's language.
     browser.eval("localStorage.setItem('communecter-lang', 'fr')", &[]);
     browser.go(&url);
-    (running, browser)
+    browser
 }
 
 /// Starts `who`'s node in 97400, named Bruno, with `of`'s running node as
@@ -1227,4 +1234,121 @@ fn the_agenda_and_a_citizens_own_page() {
         "return document.getElementById('page-title')?.textContent === 'My contributions' \
            && document.querySelector('#detail .mine h3')?.textContent === 'Added by me (6)'",
     );
+}
+
+/// Anne and Bruno decide together on their own nodes: Anne makes a room
+/// and a proposal on her map, Bruno is told of it on his, both vote, Anne
+/// closes, and both maps show the same result.
+#[test]
+fn a_proposal_is_voted_from_two_nodes_with_one_result() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = anne_of_97400(temp.path());
+    let (mut anne_node, anne_map) = open_map(&anne);
+    let bruno = citizen(&temp.path().join("bruno"));
+    let mut bruno_node = neighbour(&bruno, &anne, &mut anne_node);
+    let bruno_map = paired_browser(&bruno, &mut bruno_node);
+    for map in [&anne_map, &bruno_map] {
+        map.wait(
+            "the map",
+            "return document.getElementById('rooms-button') !== null && state.status !== undefined",
+        );
+    }
+
+    // Anne makes a room for anyone of the commune.
+    anne_map.click("#rooms-button");
+    anne_map.wait(
+        "the rooms",
+        "return document.getElementById('page-title')?.textContent === 'Décider ensemble'",
+    );
+    anne_map.type_in("#room-form-name", "Conseil de quartier");
+    anne_map.select("#room-form-who", "anyone");
+    anne_map.click("#room-form-submit");
+    anne_map.wait(
+        "the room's page",
+        "return document.getElementById('page-title')?.textContent === 'Conseil de quartier'",
+    );
+    shown_accessibly(&anne_map, "decide-1-room");
+    let room = anne.json(&["list", "--kind", "room"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Bruno's map knows the room before anything is proposed in it.
+    bruno_map.wait(
+        "the room on Bruno's map",
+        &format!("return state.roomsSeen.has({room:?})"),
+    );
+
+    // Anne proposes, and votes yes.
+    anne_map.type_in("#propose-form-title", "Bancs au parc");
+    anne_map.type_in("#propose-form-text", "Installer deux bancs près des jeux.");
+    anne_map.click("#propose-form-submit");
+    anne_map.wait(
+        "the proposal's page",
+        "return document.getElementById('page-title')?.textContent === 'Bancs au parc'",
+    );
+    anne_map.wait(
+        "the vote buttons",
+        "return document.querySelector('.vote-buttons') !== null",
+    );
+    shown_accessibly(&anne_map, "decide-2-proposal");
+    anne_map.click(".vote-buttons button[data-choice='yes']");
+    anne_map.wait(
+        "Anne's vote",
+        "return document.querySelector('.my-vote')?.textContent === 'Mon vote : Oui'",
+    );
+
+    // Bruno is told, opens it, and votes yes too.
+    bruno_map.wait(
+        "the notice on Bruno's map",
+        "return document.getElementById('toast').textContent === 'Nouvelle proposition dans Conseil de quartier : Bancs au parc'",
+    );
+    bruno_map.click("#rooms-button");
+    bruno_map.click(&format!("#detail button[data-id='{room}']"));
+    bruno_map.wait(
+        "the room's proposals",
+        "return document.querySelector('.phase-voting button') !== null",
+    );
+    bruno_map.click(".phase-voting button");
+    bruno_map.wait(
+        "the vote buttons",
+        "return document.querySelector('.vote-buttons') !== null",
+    );
+    assert!(
+        bruno_map.eval(
+            "return document.querySelector('.decision-action') === null",
+            &[]
+        ) == json!(true),
+        "Bruno is no admin and no end was declared: he cannot close"
+    );
+    bruno_map.click(".vote-buttons button[data-choice='yes']");
+    bruno_map.wait(
+        "Bruno's vote",
+        "return document.querySelector('.my-vote')?.textContent === 'Mon vote : Oui'",
+    );
+
+    // Anne closes once Bruno's vote reached her node.
+    let hash = anne_map.eval("return location.hash", &[]);
+    let proposal = hash
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    eventually("Bruno's vote on Anne's node", LIVE, || {
+        anne.json(&["tally", &proposal])["tally"]["counted"]
+            .as_array()
+            .is_some_and(|counted| counted.len() == 2)
+    });
+    click_in_page(&anne_map, "Clore le vote");
+    let result = "return document.querySelector('.result-chart caption')?.textContent";
+    for map in [&anne_map, &bruno_map] {
+        map.wait("the result", &format!("{result} === '2 votes comptés'"));
+        assert_eq!(map.text(".outcome"), "Adoptée");
+        assert_eq!(
+            map.eval("return document.querySelector('.result-chart tr[data-choice=\"yes\"] .count').textContent", &[]),
+            json!("2")
+        );
+    }
+    shown_accessibly(&bruno_map, "decide-3-result");
 }

@@ -49,6 +49,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/session"),
     ("post", "/api/decisions"),
     ("get", "/api/proposals/{id}"),
+    ("get", "/api/rooms/{id}/proposals"),
 ];
 
 /// The keys of an OpenAPI path item that are operations.

@@ -100,6 +100,8 @@ const TEXT = {
   },
 };
 
+for (const language of ["fr", "en"]) Object.assign(TEXT[language], DECIDE_TEXT[language]);
+
 /** The API's errors in French, by `reason` (a value refused, after the
  * field's name) and by `code`; in English the API's own message is shown. */
 const FRENCH_ERRORS = {
@@ -170,6 +172,8 @@ const state = {
   editing: null, people: new Map(), searchHits: null,
   /** The page of PAGES open in the side pane, if any. */
   page: null,
+  /** The rooms of decision, by id; the proposals and rooms seen so far. */
+  rooms: new Map(), seenProposals: new Set(), roomsSeen: new Set(),
 };
 
 /** Calls the local API; throws an Error with the API's message in the
@@ -185,6 +189,7 @@ async function api(method, path, body) {
   if (!response.ok) {
     const failure = new Error(data?.error ? errorText(data.error) : `${response.status} ${response.statusText}`);
     failure.code = data?.error?.code;
+    failure.reason = data?.error?.reason;
     throw failure;
   }
   return data;
@@ -277,7 +282,10 @@ function listed(entity) {
 async function loadEntities() {
   // Relays' entries are the network's: their nodes are dialled, not shown;
   // rooms are where citizens decide, not entries of the directory.
-  state.entities = (await api("GET", "/api/entities")).filter(listed);
+  const all = await api("GET", "/api/entities");
+  state.entities = all.filter(listed);
+  state.rooms = new Map(all.filter((e) => e.kind === "room" && !e.deleted).map((e) => [e.id, e]));
+  await Promise.all([...state.rooms.values()].map(noticeProposals));
   for (const entity of state.entities) {
     if (entity.kind === "person") state.people.set(entity.id, entity.fields.name);
   }
@@ -362,6 +370,8 @@ const sortKey = (entity) => (entity.fields.name || "").normalize("NFD").replace(
  * its entry and marker only: the rest of the list, the map and the
  * keyboard focus stay as they are. */
 function applyEntity(id, entity) {
+  if (entity?.kind === "room" && !entity.deleted) state.rooms.set(id, entity);
+  else state.rooms.delete(id);
   const keep = entity && listed(entity) && !entity.deleted ? entity : null;
   const at = state.entities.findIndex((e) => e.id === id);
   if (at >= 0) state.entities.splice(at, 1);
@@ -456,14 +466,17 @@ function closeDetail(push = true) {
 window.addEventListener("popstate", () => {
   const id = entityInHash();
   if (id) select(id, true, false);
-  else if (PAGES[location.hash]) openPage(location.hash, true, false);
+  else if (pageOf(location.hash)) openPage(location.hash, true, false);
   else if (state.selected || state.page) closeDetail(false);
 });
 
 // ---- pages of their own: the agenda, my contributions ----------------------
 
 /** The pages of the side pane besides entities', by address. */
-const PAGES = { "#/agenda": agendaPage, "#/me": contributionsPage };
+const PAGES = { "#/agenda": agendaPage, "#/me": contributionsPage, "#/rooms": roomsPage };
+
+/** The page at `hash`: one of PAGES, a room's or a proposal's. */
+const pageOf = (hash) => PAGES[hash] || decisionPage(hash);
 
 /** Opens the page at `hash` (one of PAGES); `focus` and `push` as for
  * `select`. Shown again (`focus` false), it keeps the keyboard focus on
@@ -476,7 +489,7 @@ async function openPage(hash, focus = true, push = focus) {
   const active = detail.contains(document.activeElement) ? document.activeElement : null;
   const close = el("button", t("back"), { type: "button", class: "back" });
   close.addEventListener("click", () => closeDetail());
-  const content = await PAGES[hash]();
+  const content = await pageOf(hash)();
   if (state.page !== hash) return;
   detail.replaceChildren(close, ...content);
   $("list").hidden = true;
@@ -1085,6 +1098,10 @@ function listen() {
         }
         const begun = performance.now();
         for (const [id, entity] of fetched) applyEntity(id, entity);
+        // A new proposal in one of my rooms is said instead of "updated".
+        const noticed = await Promise.all(fetched.filter(([, entity]) => entity?.kind === "room")
+          .map(([, room]) => noticeProposals(room)));
+        if (noticed.some(Boolean)) fromNeighbour = false;
         performance.measure("communecter-live-change", { start: begun });
       }
       if (fromNeighbour) toast(t("updated"));
@@ -1198,12 +1215,13 @@ async function boot() {
   }
   $("agenda-button").addEventListener("click", () => openPage("#/agenda"));
   $("me-button").addEventListener("click", () => openPage("#/me"));
+  $("rooms-button").addEventListener("click", () => openPage("#/rooms"));
   listen();
   await start();
   // An address naming an entity opens its page.
   const linked = entityInHash();
   if (linked) await select(linked, true, false);
-  else if (PAGES[location.hash]) await openPage(location.hash, true, false);
+  else if (pageOf(location.hash)) await openPage(location.hash, true, false);
   await checkNeighbours();
   setInterval(checkNeighbours, 10_000);
 }

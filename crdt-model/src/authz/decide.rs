@@ -60,6 +60,28 @@ pub enum DecisionError {
     Deleted,
 }
 
+impl DecisionError {
+    /// Why, as a stable machine-readable name, for clients that say it in
+    /// the citizen's language.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotARoom => "not_a_room",
+            Self::NoSuchProposal => "no_such_proposal",
+            Self::NoSuchAmendment => "no_such_amendment",
+            Self::Exists => "exists",
+            Self::NotEligible(_) => "not_eligible",
+            Self::WrongPhase(_) => "wrong_phase",
+            Self::SecondVote => "second_vote",
+            Self::NotAChoice(_) => "not_a_choice",
+            Self::EarlyClosing(_) => "early_closing",
+            Self::NotProposer => "not_proposer",
+            Self::Fixed(_) => "fixed",
+            Self::Incomplete(_) => "incomplete",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
 /// One write under `proposals`, with its path.
 pub(super) struct DecisionWrite {
     path: Path,

@@ -8,10 +8,10 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::error::{ApiError, ErrorBody, blocking, json_body, query};
+use super::error::{ApiError, ErrorBody, blocking, entity_id, json_body, query};
 use super::handlers::Shared;
-use super::openapi::{Internal, NotJoined, WriteErrors};
-use super::types::{DecisionRequest, TallyQuery};
+use super::openapi::{Internal, NotJoined, UnknownEntity, WriteErrors};
+use super::types::{DecisionRequest, EntityPath, TallyQuery};
 use crate::local::TallyReport;
 
 /// The proposal named in a route's path, `/api/proposals/{id}`.
@@ -20,6 +20,47 @@ use crate::local::TallyReport;
 pub(super) struct ProposalPath {
     /// The proposal id: its proposer's key, a dot and 16 hex digits.
     pub id: String,
+}
+
+/// The proposals of a room
+///
+/// Newest first, each with where it stands (`phase`: amending, folding,
+/// voting, closed), its choices, rules, declared ends and amendments.
+#[utoipa::path(get, path = "/api/rooms/{id}/proposals", operation_id = "listProposals",
+    tag = "decisions",
+    params(EntityPath),
+    responses(
+        (status = 200, description = "The room's proposals.", body = RoomProposals),
+        (status = 400, description = "Code `bad_id`: not an entity id.", body = ErrorBody),
+        (status = 404, response = UnknownEntity),
+        (status = 409, response = NotJoined),
+        (status = 422, description = "Code `not_a_room`.", body = ErrorBody),
+        (status = 500, response = Internal),
+    ))]
+pub(super) async fn proposals(
+    State(state): Shared,
+    Path(EntityPath { id }): Path<EntityPath>,
+) -> Result<Json<RoomProposals>, ApiError> {
+    let room = entity_id(&id)?;
+    let local = state.local()?;
+    blocking(move || {
+        Ok(Json(RoomProposals {
+            room,
+            proposals: local.proposals(room)?,
+        }))
+    })
+    .await
+}
+
+/// A room's proposals.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct RoomProposals {
+    /// The room.
+    #[schema(value_type = String)]
+    room: crdt_model::ids::EntityId,
+    /// Its proposals, newest first (see the protocol, section 4.1).
+    #[schema(value_type = Vec<Object>)]
+    proposals: Vec<crdt_model::decide::Proposal>,
 }
 
 /// Make a decision in a room

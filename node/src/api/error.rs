@@ -133,6 +133,9 @@ impl From<LocalError> for ApiError {
             LocalError::PositionOutside(_) => {
                 Some(("position_outside_commune", Some("geo".into())))
             }
+            LocalError::Edit(EditError::NotAllowed(Reject::Decision { error, .. })) => {
+                Some((error.reason(), None))
+            }
             _ => None,
         };
         let (status, code) = match &error {

@@ -98,6 +98,7 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(handlers::follow))
         .routes(routes!(decisions::decide))
         .routes(routes!(decisions::tally))
+        .routes(routes!(decisions::proposals))
         .routes(routes!(web::events))
         .routes(routes!(handlers::create_pairing))
         .routes(routes!(handlers::pair))

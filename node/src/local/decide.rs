@@ -129,6 +129,22 @@ impl Local {
         Ok(report)
     }
 
+    /// The proposals of a room, newest first.
+    pub fn proposals(&self, room: EntityId) -> Result<Vec<decide::Proposal>, LocalError> {
+        let doc = self
+            .store
+            .document(&room)?
+            .ok_or(LocalError::UnknownEntity(room))?;
+        if document::read(&doc)
+            .map_err(document::EditError::from)?
+            .kind
+            != Kind::Room
+        {
+            return Err(LocalError::NotARoom(room));
+        }
+        Ok(decide::proposals(&doc))
+    }
+
     /// The tally of the proposal `id`; with `verify`, recomputed from the
     /// room's signed changes and compared.
     pub fn tally(&self, id: &str, verify: bool) -> Result<TallyReport, LocalError> {
