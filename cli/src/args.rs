@@ -181,6 +181,40 @@ pub(crate) enum Command {
         #[arg(long)]
         history: bool,
     },
+    /// Report an entity to its admins and to the commune (abuse, wrong data), with a reason.
+    ///
+    /// Examples:
+    ///   communecter report <ID> --reason "Fermé depuis 2024"
+    ///   communecter report <ID> --withdraw
+    #[command(verbatim_doc_comment)]
+    Report {
+        /// The entity id.
+        id: String,
+        /// Why (at most 500 characters).
+        #[arg(long, required_unless_present = "withdraw")]
+        reason: Option<String>,
+        /// Withdraw your report instead.
+        #[arg(long, conflicts_with = "reason")]
+        withdraw: bool,
+    },
+    /// Block an author for yourself: their changes are no longer stored nor forwarded by your node.
+    ///
+    /// Example:
+    ///   communecter block <AUTHOR KEY>
+    #[command(verbatim_doc_comment)]
+    Block {
+        /// The author's key (64 hex digits, as `show --json` lists them).
+        author: AuthorKey,
+    },
+    /// Unblock an author: their changes are stored and forwarded again.
+    ///
+    /// Example:
+    ///   communecter unblock <AUTHOR KEY>
+    #[command(verbatim_doc_comment)]
+    Unblock {
+        /// The author's key.
+        author: AuthorKey,
+    },
     /// Rooms, where citizens decide together.
     ///
     /// Example:

@@ -195,6 +195,26 @@ fn run(cli: Cli) -> Result<()> {
             };
             print::entity(&entity, history.as_deref(), json)
         }
+        Command::Report {
+            id,
+            reason,
+            withdraw,
+        } => {
+            let id = parse_id(&id)?;
+            let edit = match reason {
+                Some(reason) if !withdraw => Edit::Report(reason),
+                _ => Edit::WithdrawReport,
+            };
+            let verb = if withdraw {
+                "Report withdrawn"
+            } else {
+                "Reported"
+            };
+            let entity = directory(&dir)?.edit(id, &[edit])?;
+            print::entity_written(&entity, verb, json)
+        }
+        Command::Block { author } => blocked(&dir, &author, true, json),
+        Command::Unblock { author } => blocked(&dir, &author, false, json),
         Command::Delete { id } => {
             let id = parse_id(&id)?;
             let entity = directory(&dir)?.delete(id)?;
@@ -454,6 +474,25 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// The node of `dir`: its running daemon's API, or else its store.
+/// Blocks or unblocks an author, and says who is blocked.
+fn blocked(
+    dir: &DataDir,
+    author: &node::model::ids::AuthorKey,
+    block: bool,
+    json: bool,
+) -> Result<()> {
+    let blocked = directory(dir)?.block(author, block)?;
+    if json {
+        return print::json(&serde_json::json!({ "blocked": blocked }));
+    }
+    let verb = if block { "Blocked" } else { "Unblocked" };
+    println!(
+        "{verb} {author}; {} author(s) blocked on this node.",
+        blocked.len()
+    );
+    Ok(())
+}
+
 fn directory(dir: &DataDir) -> Result<Box<dyn Directory>> {
     Ok(node::api::client::open(dir)?)
 }

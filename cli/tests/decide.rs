@@ -264,6 +264,37 @@ fn a_room_of_confirmed_members_refuses_others_and_choices_are_offered() {
         "demain",
     ]);
     assert!(refused.contains("neither a date"), "{refused}");
+    // A report, and its withdrawal, in the reporter's own name.
+    carry(&anne, &bruno, &association);
+    let reported = bruno.json(&["report", &association, "--reason", "Doublon"]);
+    assert_eq!(reported["reports"][0]["reason"], "Doublon");
+    let bruno_key = bruno.json(&["status"])["author"].clone();
+    assert_eq!(reported["reports"][0]["author"], bruno_key);
+    let withdrawn = bruno.json(&["report", &association, "--withdraw"]);
+    assert_eq!(withdrawn["reports"], serde_json::json!([]));
+    let usage = bruno.run(&["report", &association]);
+    assert_eq!(usage.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("--reason"));
+    // Blocking is Anne's alone, and never herself.
+    let key = bruno_key.as_str().unwrap();
+    assert_eq!(
+        anne.json(&["block", key])["blocked"],
+        serde_json::json!([key])
+    );
+    assert_eq!(
+        anne.json(&["unblock", key])["blocked"],
+        serde_json::json!([])
+    );
+    let own = anne.json(&["status"])["author"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        anne.fails(&["block", &own])
+            .contains("cannot block yourself")
+    );
+    let usage = anne.run(&["block", "nobody"]);
+    assert_eq!(usage.status.code(), Some(2), "a usage error");
     // Proposals are made in rooms only.
     let refused = anne.fails(&["propose", &association, "--title", "T", "--text", "X"]);
     assert!(refused.contains("is not a room"), "{refused}");

@@ -83,6 +83,9 @@ pub enum LocalError {
         "no proposal {0} in the rooms of this directory; `communecter list --kind room` shows the rooms"
     )]
     UnknownProposal(String),
+    /// Blocking oneself would refuse one's own changes.
+    #[error("you cannot block yourself")]
+    BlockSelf,
     /// A new proposal needs its room.
     #[error("a new proposal is made in a room: give the room's id")]
     NoRoom,

@@ -1385,3 +1385,53 @@ async fn forged_decisions_are_refused_on_every_node() {
         Some(a.local.identity.author())
     );
 }
+
+/// Bruno blocks Mallory: her new entity is neither stored by his node nor
+/// forwarded to Anne, whose only peer is Bruno; Anne's entity still
+/// reaches him, and Mallory's changes come again once he unblocks her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_authors_changes_are_neither_stored_nor_forwarded() {
+    let b = node("97400", "Bruno", &[]).await;
+    let a = node("97400", "Anne", &[&b]).await;
+    let mallory = node("97400", "Mallory", &[&b]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mallory_key = mallory.local.identity.author();
+    let blocked = b.local.block(&mallory_key, true).unwrap();
+    assert_eq!(blocked, [mallory_key.to_string()]);
+    assert!(matches!(
+        b.local.block(&b.local.identity.author(), true),
+        Err(node::local::LocalError::BlockSelf)
+    ));
+
+    let spam = add(&mallory, "Publicité").await;
+    let honest = add(&a, "Boulangerie").await;
+    eventually("Anne's entity reaches Bruno", || has(&b, &honest)).await;
+    eventually_async("Bruno's node refuses Mallory's", || async {
+        let status = b.client.status().await.unwrap();
+        status.rejected.get("Blocked").copied().unwrap_or(0) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!has(&b, &spam), "a blocked author's entity is not stored");
+    let anne_peers = a.client.status().await.unwrap().peers;
+    let mallory_peer = mallory.client.peer_id().to_string();
+    if !anne_peers.iter().any(|peer| peer.peer_id == mallory_peer) {
+        assert!(!has(&a, &spam), "nor forwarded by the blocker");
+    }
+    // Not held against the peer who sent it.
+    let score = b
+        .client
+        .status()
+        .await
+        .unwrap()
+        .peers
+        .iter()
+        .find(|peer| peer.peer_id == mallory_peer)
+        .and_then(|peer| peer.score);
+    assert!(score.is_none_or(|score| score >= 0.0), "{score:?}");
+
+    // Unblocked: her next change comes through.
+    assert!(b.local.block(&mallory_key, false).unwrap().is_empty());
+    let later = add(&mallory, "Vide-grenier").await;
+    eventually("Mallory's later entity reaches Bruno", || has(&b, &later)).await;
+}

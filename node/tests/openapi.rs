@@ -50,6 +50,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/decisions"),
     ("get", "/api/proposals/{id}"),
     ("get", "/api/rooms/{id}/proposals"),
+    ("put", "/api/blocks/{author}"),
+    ("delete", "/api/blocks/{author}"),
 ];
 
 /// The keys of an OpenAPI path item that are operations.

@@ -7,7 +7,7 @@
 
 use crdt_model::decide::Decision;
 use crdt_model::document::{Edit, Entity, NewEntity, Relation};
-use crdt_model::ids::EntityId;
+use crdt_model::ids::{AuthorKey, EntityId};
 
 use super::Remote;
 use super::types::{
@@ -132,6 +132,8 @@ pub trait Directory {
     /// A proposal's tally; with `verify`, recomputed from the signed
     /// changes.
     fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError>;
+    /// Blocks or unblocks an author; returns the authors blocked.
+    fn block(&self, author: &AuthorKey, block: bool) -> Result<Vec<String>, ClientError>;
 }
 
 /// The client of the node on `dir`: its running daemon's API, or else its
@@ -192,6 +194,10 @@ impl Directory for Local {
 
     fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError> {
         Ok(Local::tally(self, proposal, verify)?)
+    }
+
+    fn block(&self, author: &AuthorKey, block: bool) -> Result<Vec<String>, ClientError> {
+        Ok(Local::block(self, author, block)?)
     }
 
     fn add(&self, new: &NewEntity) -> Result<Entity, ClientError> {

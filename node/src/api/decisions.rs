@@ -22,6 +22,75 @@ pub(super) struct ProposalPath {
     pub id: String,
 }
 
+/// The author named in a route's path, `/api/blocks/{author}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct AuthorPath {
+    /// An author key (64 hex digits).
+    pub author: String,
+}
+
+fn author_key(text: &str) -> Result<crdt_model::ids::AuthorKey, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{text:?} is not an author key (64 hex digits)"),
+        )
+    })
+}
+
+/// Block an author
+///
+/// For this citizen only: from now on the author's changes are neither
+/// stored nor forwarded by this node (not held against the peers that
+/// send them). Answers the authors blocked.
+#[utoipa::path(put, path = "/api/blocks/{author}", operation_id = "blockAuthor", tag = "decisions",
+    security(("bearer" = [])),
+    params(AuthorPath),
+    responses(
+        WriteErrors,
+        (status = 200, description = "Blocked; the authors blocked.", body = [String]),
+        (status = 400, description = "Code `bad_request`: not an author key.", body = ErrorBody),
+        (status = 409, response = NotJoined),
+        (status = 422, description = "Code `invalid`: one's own key.", body = ErrorBody),
+    ))]
+pub(super) async fn block(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(AuthorPath { author }): Path<AuthorPath>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    state.authorize_write(&headers)?;
+    let author = author_key(&author)?;
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.block(&author, true)?))).await
+}
+
+/// Unblock an author
+///
+/// Their changes are stored and forwarded again from now on (those sent
+/// while blocked come back by sync). Answers the authors blocked.
+#[utoipa::path(delete, path = "/api/blocks/{author}", operation_id = "unblockAuthor",
+    tag = "decisions",
+    security(("bearer" = [])),
+    params(AuthorPath),
+    responses(
+        WriteErrors,
+        (status = 200, description = "Unblocked; the authors blocked.", body = [String]),
+        (status = 400, description = "Code `bad_request`: not an author key.", body = ErrorBody),
+        (status = 409, response = NotJoined),
+    ))]
+pub(super) async fn unblock(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(AuthorPath { author }): Path<AuthorPath>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    state.authorize_write(&headers)?;
+    let author = author_key(&author)?;
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.block(&author, false)?))).await
+}
+
 /// The proposals of a room
 ///
 /// Newest first, each with where it stands (`phase`: amending, folding,

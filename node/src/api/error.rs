@@ -141,6 +141,7 @@ impl From<LocalError> for ApiError {
         let (status, code) = match &error {
             LocalError::UnknownEntity(_) => (StatusCode::NOT_FOUND, "unknown_entity"),
             LocalError::UnknownProposal(_) => (StatusCode::NOT_FOUND, "unknown_proposal"),
+            LocalError::BlockSelf => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             LocalError::NoRoom | LocalError::NotARoom(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "not_a_room")
             }

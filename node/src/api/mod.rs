@@ -99,6 +99,7 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(decisions::decide))
         .routes(routes!(decisions::tally))
         .routes(routes!(decisions::proposals))
+        .routes(routes!(decisions::block, decisions::unblock))
         .routes(routes!(web::events))
         .routes(routes!(handlers::create_pairing))
         .routes(routes!(handlers::pair))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crdt_model::decide::Decision;
 use crdt_model::document::{Edit, Entity, NewEntity, Relation};
-use crdt_model::ids::EntityId;
+use crdt_model::ids::{AuthorKey, EntityId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -256,6 +256,11 @@ impl Directory for Remote {
             decision: decision.clone(),
         };
         self.json("POST", "/api/decisions", &[], Some(&body))
+    }
+
+    fn block(&self, author: &AuthorKey, block: bool) -> Result<Vec<String>, ClientError> {
+        let path = format!("/api/blocks/{author}");
+        self.json(if block { "PUT" } else { "DELETE" }, &path, &[], NONE)
     }
 
     fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError> {

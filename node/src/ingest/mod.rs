@@ -84,6 +84,9 @@ pub enum Fault {
     /// An announcement (gossip) of a change its sender did not serve when
     /// asked: never produced by ingest itself.
     FalseAnnouncement,
+    /// Written by an author this node's citizen blocked: not stored, not
+    /// forwarded, and not held against the peer who sent it.
+    Blocked,
 }
 
 impl Outcome {
@@ -189,8 +192,15 @@ fn gather(
     outcomes: &mut [Option<Outcome>],
 ) -> Result<Vec<DocWork>, StoreError> {
     let mut verified = Vec::with_capacity(checked.len());
+    let blocked = writer.blocked()?;
     for (position, result) in checked.into_iter().enumerate() {
         match result {
+            Ok(change) if blocked.contains(&change.envelope.author.to_string()) => {
+                outcomes[position] = Some(reject(
+                    format!("{} is blocked on this node", change.envelope.author),
+                    Fault::Blocked,
+                ));
+            }
             Ok(change) => verified.push((position, change)),
             Err(refused) => outcomes[position] = Some(refused),
         }

@@ -61,6 +61,17 @@ fn proposal_of(decision: &Decision) -> Option<&str> {
 }
 
 impl Local {
+    /// Blocks (`block` true) or unblocks an author for this citizen: from
+    /// now on their changes are neither stored nor forwarded by this node.
+    /// Returns the authors blocked.
+    pub fn block(&self, author: &AuthorKey, block: bool) -> Result<Vec<String>, LocalError> {
+        if block && *author == self.identity.author() {
+            return Err(LocalError::BlockSelf);
+        }
+        self.store.set_blocked(&author.to_string(), block)?;
+        Ok(self.store.blocked()?.into_iter().collect())
+    }
+
     /// The room holding the proposal `id`.
     pub fn room_of(&self, id: &str) -> Result<EntityId, LocalError> {
         let rooms = self.store.list(&Filter {

@@ -84,6 +84,12 @@ pub(super) fn verdict(outcome: &Outcome) -> (MessageAcceptance, Option<Fault>) {
             fault: Fault::PendingFull,
             ..
         } => (MessageAcceptance::Ignore, Some(Fault::PendingFull)),
+        // The citizen's choice, not the sender's fault: counted, not
+        // forwarded, not scored.
+        Outcome::Rejected {
+            fault: Fault::Blocked,
+            ..
+        } => (MessageAcceptance::Ignore, Some(Fault::Blocked)),
         Outcome::Rejected { fault, .. } => (MessageAcceptance::Reject, Some(*fault)),
     }
 }

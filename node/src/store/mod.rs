@@ -90,6 +90,10 @@ const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("search_index");
 const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 const PROFILE: TableDefinition<&str, &str> = TableDefinition::new("profile");
+
+/// The profile key of the authors the citizen blocked: their keys,
+/// separated by spaces.
+pub(crate) const BLOCKED: &str = "blocked";
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const DOC_TOPICS: TableDefinition<u64, &str> = TableDefinition::new("doc_topics");
 const SYNC_ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sync_items");
@@ -464,6 +468,31 @@ impl Store {
             values.push((key.value().to_owned(), value.value().to_owned()));
         }
         Ok(values)
+    }
+
+    /// The authors the citizen blocked: their changes are neither stored
+    /// nor forwarded by this node from now on.
+    pub fn blocked(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        Ok(self
+            .profile(BLOCKED)?
+            .map(|value| value.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default())
+    }
+
+    /// Blocks `author` (`block` true) or unblocks them; returns whether
+    /// that changed anything.
+    pub fn set_blocked(&self, author: &str, block: bool) -> Result<bool, StoreError> {
+        let mut blocked = self.blocked()?;
+        let changed = if block {
+            blocked.insert(author.to_owned())
+        } else {
+            blocked.remove(author)
+        };
+        if changed {
+            let value = blocked.into_iter().collect::<Vec<_>>().join(" ");
+            self.set_profile(&[(BLOCKED, value.as_str())])?;
+        }
+        Ok(changed)
     }
 
     /// Writes profile values in one transaction.

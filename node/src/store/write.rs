@@ -132,6 +132,22 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// The authors this node's citizen blocked ([`Store::blocked`]), as of
+    /// this transaction.
+    pub(crate) fn blocked(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let table = self.tx.open_table(super::PROFILE)?;
+        let value = table.get(super::BLOCKED)?;
+        Ok(value
+            .map(|value| {
+                value
+                    .value()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Per change (document, hash): the document's row, if it has one, and
     /// whether the change is stored already.
     pub(crate) fn lookup(

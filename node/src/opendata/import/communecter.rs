@@ -65,7 +65,7 @@ pub(super) fn in_file_order(text: &str, inside: bool) -> Option<Vec<(String, Jso
 }
 
 /// The keys of a record that an import reads; the others are said once.
-const READ: [&str; 19] = [
+const READ: [&str; 20] = [
     "name",
     "kind",
     "collection",
@@ -83,6 +83,7 @@ const READ: [&str; 19] = [
     "startDate",
     "endDate",
     "allDay",
+    "created",
     // Ids and bookkeeping of Communecter's own, knowingly left.
     "_id",
     "id",
@@ -204,6 +205,14 @@ pub(super) fn row_of(n: usize, entity: &Json, listed_in: Option<&str>) -> Import
         .trim()
         .to_owned();
     let mut more = Vec::new();
+    // When the record was made on Communecter: the entity made here is
+    // dated by its import, so the description keeps that date.
+    if let Some(created) = entity.get("created").and_then(date_of) {
+        more.push(format!(
+            "Sur Communecter depuis le {}",
+            &created[..10.min(created.len())]
+        ));
+    }
     if !other_addresses.is_empty() {
         more.push(format!("Autres adresses : {}", other_addresses.join(" ; ")));
     }

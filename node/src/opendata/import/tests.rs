@@ -498,7 +498,7 @@ fn communecter_numbers_contacts_and_dates_are_kept() {
                           {"name": "", "email": "x@example.org"}],
              "address": {"postalCode": "59000", "addressLocality": "Lille", "addressCountry": "FR"},
              "email": "fete@example.org", "image": "fete.png"},
-            {"name": "Compost partagé", "collection": "projects", "startDate": 1767225600,
+            {"name": "Compost partagé", "collection": "projects", "startDate": 1767225600, "created": 1442323202,
              "contactPoint": [{"firstName": "Paul", "name": "Martin", "fixe": "0320000001", "type": "1"}],
              "url": "www.compost.example/fr\u00a0/page",
              "address": {"postalCode": "59000", "addressCountry": "FR"}}]"#
@@ -537,7 +537,7 @@ fn communecter_numbers_contacts_and_dates_are_kept() {
     // digits is a code, left out.
     assert_eq!(
         file.rows[1].values["description"],
-        "Contacts : Paul Martin (0320000001)"
+        "Sur Communecter depuis le 2015-09-15\nContacts : Paul Martin (0320000001)"
     );
     let (project, warnings) = new_entity(&file.rows[1]).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
