@@ -50,7 +50,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/decisions"),
     ("get", "/api/proposals/{id}"),
     ("get", "/api/rooms/{id}/proposals"),
-    ("put", "/api/blocks/{author}"),
+    ("post", "/api/blocks/{author}"),
     ("delete", "/api/blocks/{author}"),
 ];
 

@@ -45,7 +45,7 @@ fn author_key(text: &str) -> Result<crdt_model::ids::AuthorKey, ApiError> {
 /// For this citizen only: from now on the author's changes are neither
 /// stored nor forwarded by this node (not held against the peers that
 /// send them). Answers the authors blocked.
-#[utoipa::path(put, path = "/api/blocks/{author}", operation_id = "blockAuthor", tag = "decisions",
+#[utoipa::path(post, path = "/api/blocks/{author}", operation_id = "blockAuthor", tag = "decisions",
     security(("bearer" = [])),
     params(AuthorPath),
     responses(

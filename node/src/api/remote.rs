@@ -260,7 +260,7 @@ impl Directory for Remote {
 
     fn block(&self, author: &AuthorKey, block: bool) -> Result<Vec<String>, ClientError> {
         let path = format!("/api/blocks/{author}");
-        self.json(if block { "PUT" } else { "DELETE" }, &path, &[], NONE)
+        self.json(if block { "POST" } else { "DELETE" }, &path, &[], NONE)
     }
 
     fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError> {
