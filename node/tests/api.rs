@@ -1024,3 +1024,87 @@ async fn a_network_that_stopped_is_shown_in_the_status() {
     );
     assert_eq!(body["joined"], true);
 }
+
+/// A room's decisions through the API, each answer as documented: a
+/// room, a proposal, a vote, a second vote refused with its reason, the
+/// closing, the tally verified; blocking an author, and oneself refused.
+#[tokio::test]
+async fn decisions_and_blocks_through_the_api() {
+    let api = api(true);
+    let (status, room) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(
+                json!({"kind": "room", "name": "Quartier", "edits": [{"set": ["who", "anyone"]}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    let room = room["id"].as_str().unwrap().to_owned();
+    let (status, made) = api
+        .write(
+            "POST",
+            "/api/decisions",
+            Some(json!({"room": room, "decision": {"propose": {"proposal": {"title": "Bancs", "text": "Deux bancs."}}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let proposal = made["made"].as_str().unwrap().to_owned();
+    let vote =
+        |choice: &str| json!({"decision": {"vote": {"proposal": proposal, "choice": choice}}});
+    let (status, _) = api.write("POST", "/api/decisions", Some(vote("yes"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = api.write("POST", "/api/decisions", Some(vote("no"))).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "not_allowed");
+    assert_eq!(body["error"]["reason"], "second_vote");
+    let (status, listed) = api.get(&format!("/api/rooms/{room}/proposals")).await;
+    assert_eq!(
+        (status, &listed["proposals"][0]["phase"]),
+        (StatusCode::OK, &json!("voting"))
+    );
+    let close = json!({"decision": {"close": {"proposal": proposal, "stage": "vote"}}});
+    assert_eq!(
+        api.write("POST", "/api/decisions", Some(close)).await.0,
+        StatusCode::OK
+    );
+    let (status, tally) = api
+        .get(&format!("/api/proposals/{proposal}?verify=true"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tally["tally"]["outcome"]["result"], "adopted");
+    assert_eq!(tally["verified"]["same"], true);
+    let (status, body) = api.get("/api/proposals/nothing.0000000000000000").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "unknown_proposal");
+
+    // Blocks: someone else's key, not one's own, not a non-key.
+    let other = node::model::ids::AuthorKey::of(
+        &node::model::ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    );
+    let (status, blocked) = api
+        .write("POST", &format!("/api/blocks/{other}"), None)
+        .await;
+    assert_eq!(
+        (status, blocked),
+        (StatusCode::OK, json!([other.to_string()]))
+    );
+    let me = status_author(&api).await;
+    let (status, body) = api
+        .write(
+            "POST",
+            &format!("/api/blocks/{}", me.as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (status, body) = api.write("POST", "/api/blocks/nobody", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, body) = api
+        .call("POST", &format!("/api/blocks/{other}"), None, None)
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (status, blocked) = api
+        .write("DELETE", &format!("/api/blocks/{other}"), None)
+        .await;
+    assert_eq!((status, blocked), (StatusCode::OK, json!([])));
+}

@@ -30,14 +30,24 @@ pub(super) struct AuthorPath {
     pub author: String,
 }
 
-fn author_key(text: &str) -> Result<crdt_model::ids::AuthorKey, ApiError> {
-    text.parse().map_err(|_| {
+/// Blocks or unblocks the author `text` names, for a request whose token
+/// is checked here.
+async fn set_blocked(
+    state: std::sync::Arc<super::state::ApiState>,
+    headers: &HeaderMap,
+    text: &str,
+    block: bool,
+) -> Result<Json<Vec<String>>, ApiError> {
+    state.authorize_write(headers)?;
+    let author: crdt_model::ids::AuthorKey = text.parse().map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "bad_request",
             format!("{text:?} is not an author key (64 hex digits)"),
         )
-    })
+    })?;
+    let local = state.local()?;
+    blocking(move || Ok(Json(local.block(&author, block)?))).await
 }
 
 /// Block an author
@@ -60,10 +70,7 @@ pub(super) async fn block(
     headers: HeaderMap,
     Path(AuthorPath { author }): Path<AuthorPath>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    state.authorize_write(&headers)?;
-    let author = author_key(&author)?;
-    let local = state.local()?;
-    blocking(move || Ok(Json(local.block(&author, true)?))).await
+    set_blocked(state, &headers, &author, true).await
 }
 
 /// Unblock an author
@@ -85,10 +92,7 @@ pub(super) async fn unblock(
     headers: HeaderMap,
     Path(AuthorPath { author }): Path<AuthorPath>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    state.authorize_write(&headers)?;
-    let author = author_key(&author)?;
-    let local = state.local()?;
-    blocking(move || Ok(Json(local.block(&author, false)?))).await
+    set_blocked(state, &headers, &author, false).await
 }
 
 /// The proposals of a room
