@@ -264,6 +264,17 @@ fn a_room_of_confirmed_members_refuses_others_and_choices_are_offered() {
         "demain",
     ]);
     assert!(refused.contains("neither a date"), "{refused}");
+    let refused = anne.fails(&[
+        "propose",
+        &room,
+        "--title",
+        "T",
+        "--text",
+        "X",
+        "--vote-until",
+        "2020-01-01",
+    ]);
+    assert!(refused.contains("before"), "{refused}");
     // A report, and its withdrawal, in the reporter's own name.
     carry(&anne, &bruno, &association);
     let reported = bruno.json(&["report", &association, "--reason", "Doublon"]);

@@ -409,6 +409,19 @@ fn a_closing_before_the_declared_end_is_an_admins_only() {
     // Once the end has passed by the closer's own clock: accepted.
     decide_as(&mut doc, &id, 3, end + 1_000, &close(&p, Stage::Vote)).unwrap();
     assert_eq!(tally(&doc, &p).outcome, Outcome::Adopted);
+    // A declared end before the proposal is refused.
+    let past = try_propose(
+        &doc,
+        3,
+        NewProposal {
+            vote_until: Some(NOW - 1),
+            ..simple("Déjà fini")
+        },
+    );
+    assert!(
+        matches!(&past, Err(EditError::NotAllowed(Reject::Invalid { .. }))),
+        "{past:?}"
+    );
     // Without a declared end, only an admin closes.
     let q = propose(&mut doc, &id, 3, simple("Sans échéance"));
     assert!(matches!(

@@ -537,6 +537,22 @@ fn check_new_proposal(path: &Path, pid: &str, writes: &Writes) -> Result<(), Rej
             }),
         ));
     }
+    // The declared ends come after the proposal, by its own time.
+    if let Some(ScalarValue::Timestamp(at)) = value_of(key::AT) {
+        for end in [key::AMEND_UNTIL, key::VOTE_UNTIL] {
+            if let Some(ScalarValue::Timestamp(until)) = value_of(end)
+                && until <= at
+            {
+                return Err(invalid(
+                    path,
+                    ValidationError::EndBeforeStart {
+                        start: decide::iso_utc(at),
+                        end: decide::iso_utc(until),
+                    },
+                ));
+            }
+        }
+    }
     if let (Some(ScalarValue::Timestamp(amend)), Some(ScalarValue::Timestamp(vote))) =
         (value_of(key::AMEND_UNTIL), value_of(key::VOTE_UNTIL))
         && vote <= amend
