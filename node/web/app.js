@@ -135,6 +135,8 @@ const FRENCH_ERRORS = {
     refused: "Modification refusée.", too_many: "C'est trop nombreux.", offline: "Le nœud est hors ligne.",
   },
 };
+// The room rules' refusals (decide.js), said like the other errors.
+Object.assign(FRENCH_ERRORS.whole, DECIDE_ERRORS);
 
 /** What the page says of an API error, in its language. */
 function errorText(error) {
@@ -189,7 +191,6 @@ async function api(method, path, body) {
   if (!response.ok) {
     const failure = new Error(data?.error ? errorText(data.error) : `${response.status} ${response.statusText}`);
     failure.code = data?.error?.code;
-    failure.reason = data?.error?.reason;
     throw failure;
   }
   return data;

@@ -56,7 +56,8 @@ const DECIDE_TEXT = {
   },
 };
 
-/** The French of the room rules' refusals, by `reason`. */
+/** The French of the room rules' refusals, by `reason` (app.js says
+ * them with the API's other errors). */
 const DECIDE_ERRORS = {
   not_eligible: "Vous ne faites pas partie de ceux qui décident dans cette salle.",
   wrong_phase: "Ce n'est pas possible à ce stade de la proposition.",
@@ -114,15 +115,10 @@ function decisionForm(id, fields, button, submit) {
     try {
       await submit(values);
     } catch (error) {
-      toast(decisionError(error));
+      toast(error.message);
     }
   });
   return form;
-}
-
-/** An error of the API in the page's language. */
-function decisionError(error) {
-  return (lang === "fr" && DECIDE_ERRORS[error.reason]) || error.message;
 }
 
 /** Makes a decision; returns the proposal's tally. */
@@ -249,7 +245,7 @@ async function proposalPage(roomId, id) {
           toast(t("voted"));
           await openPage(state.page, false, false);
         } catch (error) {
-          toast(decisionError(error));
+          toast(error.message);
         }
       });
       buttons.append(button);
@@ -268,7 +264,7 @@ async function proposalPage(roomId, id) {
         toast(done);
         await openPage(state.page, false, false);
       } catch (error) {
-        toast(decisionError(error));
+        toast(error.message);
       }
     });
     nodes.push(button);

@@ -195,7 +195,10 @@ fn gather(
     let blocked = writer.blocked()?;
     for (position, result) in checked.into_iter().enumerate() {
         match result {
-            Ok(change) if blocked.contains(&change.envelope.author.to_string()) => {
+            // No key is written out when nobody is blocked (the usual case).
+            Ok(change)
+                if !blocked.is_empty() && blocked.contains(&change.envelope.author.to_string()) =>
+            {
                 outcomes[position] = Some(reject(
                     format!("{} is blocked on this node", change.envelope.author),
                     Fault::Blocked,

@@ -57,6 +57,7 @@
 //! opened again: the store does so itself at the next transaction, so writes
 //! resume once space is back, without a restart.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -90,11 +91,18 @@ const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("search_index");
 const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 const PROFILE: TableDefinition<&str, &str> = TableDefinition::new("profile");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The profile key of the authors the citizen blocked: their keys,
 /// separated by spaces.
 pub(crate) const BLOCKED: &str = "blocked";
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The authors a [`BLOCKED`] profile value names.
+pub(crate) fn blocked_in(value: Option<&str>) -> BTreeSet<String> {
+    value
+        .map(|value| value.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
 const DOC_TOPICS: TableDefinition<u64, &str> = TableDefinition::new("doc_topics");
 const SYNC_ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sync_items");
 const PEERS: TableDefinition<&str, &str> = TableDefinition::new("peers");
@@ -472,11 +480,8 @@ impl Store {
 
     /// The authors the citizen blocked: their changes are neither stored
     /// nor forwarded by this node from now on.
-    pub fn blocked(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
-        Ok(self
-            .profile(BLOCKED)?
-            .map(|value| value.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default())
+    pub fn blocked(&self) -> Result<BTreeSet<String>, StoreError> {
+        Ok(blocked_in(self.profile(BLOCKED)?.as_deref()))
     }
 
     /// Blocks `author` (`block` true) or unblocks them; returns whether

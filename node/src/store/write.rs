@@ -134,18 +134,10 @@ impl Writer<'_> {
 
     /// The authors this node's citizen blocked ([`Store::blocked`]), as of
     /// this transaction.
-    pub(crate) fn blocked(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+    pub(crate) fn blocked(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
         let table = self.tx.open_table(super::PROFILE)?;
         let value = table.get(super::BLOCKED)?;
-        Ok(value
-            .map(|value| {
-                value
-                    .value()
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(super::blocked_in(value.as_ref().map(|value| value.value())))
     }
 
     /// Per change (document, hash): the document's row, if it has one, and
