@@ -45,6 +45,10 @@ pub(crate) enum RoomAction {
         /// a commune-wide room should keep confirmed members.
         #[arg(long, default_value = "confirmed-members")]
         who: String,
+        /// Make it the postal code's moderation room, where its confirmed
+        /// members decide on reported entities (the oldest such room counts).
+        #[arg(long)]
+        moderation: bool,
     },
 }
 
@@ -183,6 +187,9 @@ pub(crate) enum Command {
     },
     /// Report an entity to its admins and to the commune (abuse, wrong data), with a reason.
     ///
+    /// Three reports by distinct persons flag it: the third reporter's node opens a
+    /// moderation vote in the postal code's moderation room (48 hours, 75 %).
+    ///
     /// Examples:
     ///   communecter report <ID> --reason "Fermé depuis 2024"
     ///   communecter report <ID> --withdraw
@@ -196,6 +203,33 @@ pub(crate) enum Command {
         /// Withdraw your report instead.
         #[arg(long, conflicts_with = "reason")]
         withdraw: bool,
+    },
+    /// Where an entity stands in moderation, or the moderation queue (flagged, voted on, hidden).
+    ///
+    /// Examples:
+    ///   communecter moderation
+    ///   communecter moderation --postal-code 97400
+    ///   communecter moderation <ID>
+    #[command(verbatim_doc_comment)]
+    Moderation {
+        /// The entity id; none: the queue.
+        id: Option<String>,
+        /// The queue of this postal code only.
+        #[arg(long, conflicts_with = "id")]
+        postal_code: Option<String>,
+    },
+    /// Open a moderation vote on an entity by hand: to hide it, or (--restore) to show it again.
+    ///
+    /// Examples:
+    ///   communecter moderate <ID>
+    ///   communecter moderate <ID> --restore
+    #[command(verbatim_doc_comment)]
+    Moderate {
+        /// The entity id.
+        id: String,
+        /// Ask to show the hidden entity again (for those who take part in the room).
+        #[arg(long)]
+        restore: bool,
     },
     /// Block an author for yourself: their changes are no longer stored nor forwarded by your node.
     ///
@@ -731,6 +765,9 @@ pub(crate) struct ListArgs {
     /// Only with this tag.
     #[arg(long)]
     pub(crate) tag: Option<String>,
+    /// Also the entities their community decided to hide (moderation).
+    #[arg(long)]
+    pub(crate) hidden: bool,
 }
 
 impl ListArgs {
@@ -739,6 +776,7 @@ impl ListArgs {
             kind: self.kind,
             postal_key: self.postal_code.clone(),
             tag: self.tag.clone(),
+            hidden: self.hidden,
         }
     }
 }

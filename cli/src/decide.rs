@@ -36,7 +36,13 @@ pub(crate) fn run(command: Command, dir: &DataDir, json: bool) -> Result<()> {
     };
     match command {
         Command::Room {
-            action: RoomAction::Create { parent, name, who },
+            action:
+                RoomAction::Create {
+                    parent,
+                    name,
+                    who,
+                    moderation,
+                },
         } => {
             if !node::model::schema::WHO_VALUES.contains(&who.as_str()) {
                 bail!(
@@ -69,7 +75,13 @@ pub(crate) fn run(command: Command, dir: &DataDir, json: bool) -> Result<()> {
                             Field::Parent,
                             Value::Text(parent.trim().to_owned()),
                         ),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(moderation.then_some(node::model::document::Edit::Set(
+                        Field::Moderation,
+                        Value::Bool(true),
+                    )))
+                    .collect(),
                 )
             };
             let room = directory.add(&new)?;
@@ -99,6 +111,7 @@ pub(crate) fn run(command: Command, dir: &DataDir, json: bool) -> Result<()> {
                 vote_until: vote_until.as_deref().map(|d| when(d, now)).transpose()?,
                 votes_can_change,
                 names_shown,
+                ..NewProposal::default()
             };
             decided(
                 Some(room),

@@ -7,6 +7,7 @@ mod args;
 mod decide;
 mod import;
 mod logs;
+mod moderate;
 mod print;
 mod prompt;
 
@@ -193,26 +194,17 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 None
             };
-            print::entity(&entity, history.as_deref(), json)
+            print::entity(&entity, history.as_deref(), json)?;
+            if !json && directory.moderation(id).is_ok_and(|m| m.state.hidden) {
+                println!(
+                    "Hidden by its community's decision: `communecter moderation {id}` says which."
+                );
+            }
+            Ok(())
         }
-        Command::Report {
-            id,
-            reason,
-            withdraw,
-        } => {
-            let id = parse_id(&id)?;
-            let edit = match reason {
-                Some(reason) if !withdraw => Edit::Report(reason),
-                _ => Edit::WithdrawReport,
-            };
-            let verb = if withdraw {
-                "Report withdrawn"
-            } else {
-                "Reported"
-            };
-            let entity = directory(&dir)?.edit(id, &[edit])?;
-            print::entity_written(&entity, verb, json)
-        }
+        command @ (Command::Report { .. }
+        | Command::Moderation { .. }
+        | Command::Moderate { .. }) => moderate::run(command, &dir, json),
         Command::Block { author } => blocked(&dir, &author, true, json),
         Command::Unblock { author } => blocked(&dir, &author, false, json),
         Command::Delete { id } => {

@@ -310,3 +310,95 @@ fn a_room_of_confirmed_members_refuses_others_and_choices_are_offered() {
     let refused = anne.fails(&["propose", &association, "--title", "T", "--text", "X"]);
     assert!(refused.contains("is not a room"), "{refused}");
 }
+
+#[test]
+fn reports_flag_an_entity_and_the_moderation_room_decides_to_hide_it() {
+    let anne = citizen("Anne");
+    let bruno = citizen("Bruno");
+    let chloe = citizen("Chloé");
+    let everyone = [&anne, &bruno, &chloe];
+    let share = |id: &str| {
+        for from in everyone {
+            for to in everyone {
+                if !std::ptr::eq(from, to) {
+                    carry(from, to, id);
+                }
+            }
+        }
+    };
+    let garage = anne.json(&["add", "organization", "--name", "Garage des insultes"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    share(&garage);
+
+    // Three reports by three persons flag it; without a moderation room
+    // the report says how to make one.
+    for (n, citizen) in everyone.iter().enumerate() {
+        let reported = citizen.json(&["report", &garage, "--reason", "Insultes"]);
+        assert_eq!(reported["id"], garage.as_str(), "the entity, as stored");
+        let state = &reported["moderation"]["state"];
+        assert_eq!(state["counted"].as_array().unwrap().len(), n + 1);
+        assert_eq!(state["flagged"], n == 2);
+        share(&garage);
+    }
+    let said = chloe.ok(&["report", &garage, "--reason", "Insultes"]);
+    assert!(
+        said.contains("3 of the 3 reports that flag it count"),
+        "{said}"
+    );
+    assert!(said.contains("97400 has no moderation room"), "{said}");
+    let refused = chloe.fails(&["moderate", &garage]);
+    assert!(refused.contains("no moderation room yet"), "{refused}");
+
+    // The moderation room; its vote opened by hand.
+    let room = anne.json(&[
+        "room",
+        "create",
+        "--in",
+        "97400",
+        "--name",
+        "Modération",
+        "--who",
+        "anyone",
+        "--moderation",
+    ]);
+    assert_eq!(room["fields"]["moderation"], true);
+    let room = room["id"].as_str().unwrap().to_owned();
+    share(&room);
+    let opened = chloe.json(&["moderate", &garage]);
+    let proposal = opened["opened"].as_str().unwrap().to_owned();
+    assert_eq!(opened["state"]["open"], proposal.as_str());
+    assert_eq!(opened["room"], room.as_str());
+    share(&room);
+    let refused = bruno.fails(&["moderate", &garage]);
+    assert!(refused.contains("a moderation vote is open"), "{refused}");
+    let shown = bruno.json(&["show", &proposal]);
+    assert_eq!(shown["tally"]["proposal"]["moderates"], garage.as_str());
+    assert_eq!(shown["tally"]["proposal"]["majority"], 75);
+    let queue = bruno.json(&["moderation"]);
+    assert_eq!(queue[0]["entity"], garage.as_str());
+
+    // Adopted: hidden from lists, shown on request.
+    for citizen in everyone {
+        share(&room);
+        citizen.ok(&["vote", &proposal, "yes"]);
+    }
+    share(&room);
+    anne.ok(&["close", &proposal]);
+    share(&room);
+    let state = bruno.json(&["moderation", &garage]);
+    assert_eq!(state["state"]["hidden"], true);
+    assert_eq!(state["state"]["steps"][0]["effect"], "hidden");
+    let listed = bruno.ok(&["list", "--kind", "organization"]);
+    assert!(!listed.contains("Garage des insultes"), "{listed}");
+    let listed = bruno.ok(&["list", "--kind", "organization", "--hidden"]);
+    assert!(listed.contains("Garage des insultes"), "{listed}");
+    let shown = bruno.ok(&["show", &garage]);
+    assert!(
+        shown.contains("Hidden by its community's decision"),
+        "{shown}"
+    );
+    let refused = bruno.fails(&["moderate", &garage]);
+    assert!(refused.contains("hidden already"), "{refused}");
+}

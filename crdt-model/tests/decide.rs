@@ -7,7 +7,9 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ROOT, ReadDoc, ScalarValue};
 use common::*;
 use crdt_model::authz::{DecisionError, Reject};
-use crdt_model::decide::{self, Decision, LeftOut, NewProposal, Outcome, Phase, Stage, Tally};
+use crdt_model::decide::{
+    self, Decision, LeftOut, NewProposal, Outcome, Phase, Stage, Tally, moderation,
+};
 use crdt_model::document::{EditError, Relation};
 use crdt_model::ids::{AuthorKey, EntityId};
 use crdt_model::schema::{Field, Kind, Value};
@@ -635,4 +637,210 @@ fn author_of(change: &automerge::Change) -> AuthorKey {
     crdt_model::ids::Actor::from_actor_id(change.actor_id())
         .unwrap()
         .author
+}
+
+/// The postal code's moderation room, made by author 1, where authors 2
+/// and 3 are confirmed members.
+fn moderation_room() -> (EntityId, Automerge) {
+    let (id, mut doc) = new_entity(
+        Kind::Room,
+        1,
+        &[Edit::Set(Field::Moderation, Value::Bool(true))],
+    );
+    for n in [2, 3] {
+        edit_as(&mut doc, &id, n, &[link(Relation::Member)]).unwrap();
+        edit_as(&mut doc, &id, 1, &[Edit::ConfirmMember(author(n))]).unwrap();
+    }
+    (id, doc)
+}
+
+fn hide(item: EntityId) -> NewProposal {
+    moderation::new_proposal(moderation::Asks::Hide, item, "Garage", &[], NOW)
+}
+
+#[test]
+fn moderation_proposals_have_a_fixed_shape_in_a_moderation_room() {
+    let item = EntityId::from_bytes([7; 16]);
+    // Outside a moderation room.
+    let (_, plain) = room("anyone");
+    assert_eq!(
+        refusal(try_propose(&plain, 1, hide(item)).map(|(_, made)| made)),
+        DecisionError::NotAModerationRoom
+    );
+    let (id, mut doc) = moderation_room();
+    // Another majority, another length, choices: each refused.
+    for shape in [
+        NewProposal {
+            majority: Some(50),
+            ..hide(item)
+        },
+        NewProposal {
+            vote_until: Some(NOW + 3_600_000),
+            ..hide(item)
+        },
+        NewProposal {
+            choices: vec!["a".into(), "b".into()],
+            ..hide(item)
+        },
+        NewProposal {
+            restores: Some(item),
+            ..hide(item)
+        },
+    ] {
+        assert!(matches!(
+            refusal(try_propose(&doc, 1, shape).map(|(_, made)| made)),
+            DecisionError::ModerationShape(_)
+        ));
+    }
+    // A reporter who takes no part in the room opens one; they do not vote
+    // on it, the members do.
+    let p = propose(&mut doc, &id, 9, hide(item));
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 9, NOW + 1, &vote(&p, "yes"))),
+        DecisionError::NotEligible("confirmed-members")
+    );
+    decide_as(&mut doc, &id, 2, NOW + 1, &vote(&p, "yes")).unwrap();
+    // Restoring is for those who take part.
+    let restore = moderation::new_proposal(moderation::Asks::Restore, item, "Garage", &[], NOW);
+    assert_eq!(
+        refusal(try_propose(&doc, 8, restore.clone()).map(|(_, made)| made)),
+        DecisionError::NotEligible("confirmed-members")
+    );
+    propose(&mut doc, &id, 2, restore);
+    // The fields are fixed once made.
+    let proposal = decide::proposal(&doc, &p).unwrap();
+    assert_eq!(proposal.moderates, Some(item));
+    assert_eq!(proposal.majority, moderation::MAJORITY);
+    assert_eq!(proposal.vote_until, Some(NOW + moderation::VOTE_MS));
+}
+
+fn report(n: u8, at: i64) -> crdt_model::document::Report {
+    crdt_model::document::Report {
+        author: author(n),
+        at,
+        reason: format!("report {n}"),
+    }
+}
+
+#[test]
+fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() {
+    let item = EntityId::from_bytes([7; 16]);
+    let (id, mut doc) = moderation_room();
+    let reports: Vec<_> = (4..7).map(|n| report(n, NOW - 10)).collect();
+    let state = |doc: &Automerge, reports: &[crdt_model::document::Report]| {
+        let tallies: Vec<Tally> = decide::proposals(doc)
+            .iter()
+            .map(|p| tally(doc, &p.id))
+            .collect();
+        moderation::state(item, reports, &tallies)
+    };
+    // Three reports flag it; no proposal yet.
+    let flagged = state(&doc, &reports);
+    assert!(flagged.flagged && !flagged.hidden && flagged.open.is_none());
+    assert_eq!(flagged.counted.len(), 3);
+
+    // A first proposal, and a duplicate made while it is open.
+    let first = propose(&mut doc, &id, 4, hide(item));
+    let duplicate = decide_as(
+        &mut doc,
+        &id,
+        5,
+        NOW + 5,
+        &Decision::Propose {
+            nonce: [5; 8],
+            proposal: moderation::new_proposal(
+                moderation::Asks::Hide,
+                item,
+                "Garage",
+                &[],
+                NOW + 5,
+            ),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(state(&doc, &reports).open.as_deref(), Some(first.as_str()));
+    // Refused (one yes, one no: 50 %, not more than 75 %): kept, reports
+    // before the closing cleared; the duplicate does nothing.
+    decide_as(&mut doc, &id, 2, NOW + 1, &vote(&first, "yes")).unwrap();
+    decide_as(&mut doc, &id, 3, NOW + 1, &vote(&first, "no")).unwrap();
+    decide_as(&mut doc, &id, 1, NOW + 20, &close(&first, Stage::Vote)).unwrap();
+    for n in [2, 3] {
+        decide_as(&mut doc, &id, n, NOW + 21, &vote(&duplicate, "yes")).unwrap();
+    }
+    decide_as(&mut doc, &id, 1, NOW + 22, &close(&duplicate, Stage::Vote)).unwrap();
+    let kept = state(&doc, &reports);
+    assert!(!kept.hidden && !kept.flagged);
+    assert_eq!((kept.counted.len(), kept.cleared.len()), (0, 3));
+    assert_eq!(
+        kept.steps
+            .iter()
+            .map(|step| step.effect)
+            .collect::<Vec<_>>(),
+        [moderation::Effect::Kept, moderation::Effect::Duplicate]
+    );
+
+    // Three new reports, a new proposal adopted by all: hidden.
+    let reports: Vec<_> = (4..7).map(|n| report(n, NOW + 30)).collect();
+    assert!(state(&doc, &reports).flagged);
+    let again = decide_as(
+        &mut doc,
+        &id,
+        6,
+        NOW + 31,
+        &Decision::Propose {
+            nonce: [6; 8],
+            proposal: moderation::new_proposal(
+                moderation::Asks::Hide,
+                item,
+                "Garage",
+                &[],
+                NOW + 31,
+            ),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    for n in [1, 2, 3] {
+        decide_as(&mut doc, &id, n, NOW + 32, &vote(&again, "yes")).unwrap();
+    }
+    decide_as(&mut doc, &id, 1, NOW + 40, &close(&again, Stage::Vote)).unwrap();
+    let hidden = state(&doc, &reports);
+    assert!(hidden.hidden && !hidden.flagged);
+    let all: Vec<Tally> = decide::proposals(&doc)
+        .iter()
+        .map(|p| tally(&doc, &p.id))
+        .collect();
+    assert_eq!(moderation::hidden(&all), [item]);
+
+    // Restored by a later adopted decision: shown, its reports cleared.
+    let restore = decide_as(
+        &mut doc,
+        &id,
+        2,
+        NOW + 50,
+        &Decision::Propose {
+            nonce: [2; 8],
+            proposal: moderation::new_proposal(
+                moderation::Asks::Restore,
+                item,
+                "Garage",
+                &[],
+                NOW + 50,
+            ),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    for n in [1, 2, 3] {
+        decide_as(&mut doc, &id, n, NOW + 51, &vote(&restore, "yes")).unwrap();
+    }
+    decide_as(&mut doc, &id, 1, NOW + 60, &close(&restore, Stage::Vote)).unwrap();
+    let restored = state(&doc, &reports);
+    assert!(!restored.hidden && !restored.flagged);
+    assert_eq!(restored.cleared.len(), 3);
+    assert_eq!(
+        restored.steps.last().map(|step| step.effect),
+        Some(moderation::Effect::Restored)
+    );
 }

@@ -21,8 +21,10 @@ use crate::store::{Filter, HistoryEntry, Origin, Store, StoreError};
 
 /// Profile keys of the local-only profile table.
 mod decide;
+mod moderate;
 
 pub use decide::{TallyReport, Verified};
+pub use moderate::ModerationReport;
 
 mod profile_key {
     pub(super) const PERSON: &str = "person";
@@ -89,6 +91,21 @@ pub enum LocalError {
     /// A new proposal needs its room.
     #[error("a new proposal is made in a room: give the room's id")]
     NoRoom,
+    /// The postal code has no moderation room.
+    #[error(
+        "{0} has no moderation room yet: an admin makes one with `communecter room create --in {0} --name Modération --moderation`"
+    )]
+    NoModerationRoom(String),
+    /// A moderation proposal that would change nothing, or a second one.
+    #[error("{}", not_due(*asks, *hidden, open.as_deref()))]
+    NotDue {
+        /// What was asked.
+        asks: crdt_model::decide::moderation::Asks,
+        /// Whether the entity is hidden.
+        hidden: bool,
+        /// The proposal being voted on.
+        open: Option<String>,
+    },
     /// Decisions are made in rooms only.
     #[error("{0} is not a room: proposals are made in rooms (`communecter room create`)")]
     NotARoom(EntityId),
@@ -131,6 +148,14 @@ pub enum LocalError {
     /// An answer could not be written (its reader went away).
     #[error("writing the answer: {0}")]
     Write(std::io::Error),
+}
+
+fn not_due(asks: crdt_model::decide::moderation::Asks, hidden: bool, open: Option<&str>) -> String {
+    match (open, asks, hidden) {
+        (Some(open), _, _) => format!("a moderation vote is open on it already: {open}"),
+        (None, crdt_model::decide::moderation::Asks::Hide, _) => "it is hidden already".into(),
+        _ => "it is not hidden: there is nothing to restore".into(),
+    }
 }
 
 /// What joining needs (`init`, and `POST /api/init`): the citizen's home
@@ -305,6 +330,9 @@ pub struct Local {
     /// per actor, so two edits made at once never take the same sequence
     /// number of this citizen's actor (the second would be refused).
     editing: Mutex<()>,
+    /// The entities hidden by moderation, as of the last time they were
+    /// computed.
+    hidden: Mutex<Option<moderate::Hidden>>,
 }
 
 /// The duplicate keys of the directory, as of a number of stored changes.
@@ -373,6 +401,7 @@ impl Local {
             profile,
             known: Mutex::new(None),
             editing: Mutex::new(()),
+            hidden: Mutex::new(None),
         };
         local.commit(created.id, &genesis.postal_code, &created.change)?;
         let device_text = device.to_string();
@@ -417,6 +446,7 @@ impl Local {
             profile,
             known: Mutex::new(None),
             editing: Mutex::new(()),
+            hidden: Mutex::new(None),
         })
     }
 
@@ -666,8 +696,17 @@ impl Local {
         ingest::parallel_map(wanted.iter().collect(), 2, |(_, new)| sign(new))
     }
 
-    /// Edits an entity; returns it as stored.
+    /// Edits an entity; returns it as stored. A report that flags the
+    /// entity opens its moderation proposal ([`Local::report_entity`]).
     pub fn edit(&self, id: EntityId, edits: &[Edit]) -> Result<Entity, LocalError> {
+        let entity = self.edit_only(id, edits)?;
+        if edits.iter().any(|edit| matches!(edit, Edit::Report(_))) {
+            self.open_if_flagged(id);
+        }
+        Ok(entity)
+    }
+
+    fn edit_only(&self, id: EntityId, edits: &[Edit]) -> Result<Entity, LocalError> {
         // A panic elsewhere while holding it left nothing half-written (the
         // store's transactions are whole), so a poisoned lock is still good.
         let _editing = self
@@ -743,8 +782,13 @@ impl Local {
             now_ms: now_ms(),
         };
         let mut writer = ExportWriter::begin(format, &options, out)?;
-        self.store
-            .list_each(filter, |entity| writer.entity(&entity))?;
+        let hidden = self.hidden()?;
+        self.store.list_each(filter, |entity| {
+            if hidden.contains(&entity.id) {
+                return Ok(());
+            }
+            writer.entity(&entity)
+        })?;
         Ok(writer.finish()?)
     }
 
@@ -757,7 +801,15 @@ impl Local {
     ) -> Result<(), LocalError> {
         out.write_all(b"[").map_err(LocalError::Write)?;
         let mut first = true;
-        self.store.list_each_json(filter, |json| {
+        let hidden = if filter.hidden {
+            Default::default()
+        } else {
+            self.hidden()?
+        };
+        self.store.list_each_json(filter, |id, json| {
+            if hidden.contains(id) {
+                return Ok(());
+            }
             if !first {
                 out.write_all(b",").map_err(LocalError::Write)?;
             }
@@ -765,6 +817,35 @@ impl Local {
             out.write_all(json).map_err(LocalError::Write)
         })?;
         out.write_all(b"]").map_err(LocalError::Write)
+    }
+
+    /// The best `limit` entities matching `text` ([`Store::search`]),
+    /// without those moderation hides unless `filter` asks for them.
+    pub fn search(
+        &self,
+        text: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<Entity>, LocalError> {
+        if filter.hidden {
+            return Ok(self.store.search(text, filter, limit)?);
+        }
+        let hidden = self.hidden()?;
+        let mut found = self.store.search(text, filter, limit + hidden.len())?;
+        found.retain(|entity| !hidden.contains(&entity.id));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// The ids of every entity matching `text` ([`Store::search_ids`]),
+    /// without those moderation hides unless `filter` asks for them.
+    pub fn search_ids(&self, text: &str, filter: &Filter) -> Result<Vec<EntityId>, LocalError> {
+        let mut ids = self.store.search_ids(text, filter)?;
+        if !filter.hidden {
+            let hidden = self.hidden()?;
+            ids.retain(|id| !hidden.contains(id));
+        }
+        Ok(ids)
     }
 
     /// Postal keys followed besides the home one.

@@ -236,7 +236,7 @@ pub fn write_entries(
         let filter = Filter {
             kind: Some(Kind::Relay),
             postal_key: Some(key.clone()),
-            tag: None,
+            ..Filter::default()
         };
         let mine = store
             .list(&filter)?

@@ -1108,3 +1108,85 @@ async fn decisions_and_blocks_through_the_api() {
         .await;
     assert_eq!((status, blocked), (StatusCode::OK, json!([])));
 }
+
+#[tokio::test]
+async fn moderation_through_the_api() {
+    let api = api(true);
+    let (_, garage) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({"kind": "organization", "name": "Garage des insultes"})),
+        )
+        .await;
+    let garage = garage["id"].as_str().unwrap().to_owned();
+    let (status, reported) = api
+        .write(
+            "POST",
+            &format!("/api/entities/{garage}/report"),
+            Some(json!({"reason": "Insultes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reported}");
+    assert_eq!(reported["state"]["counted"][0]["reason"], "Insultes");
+    assert_eq!(reported["state"]["flagged"], false, "one report is not three");
+    let (status, body) = api
+        .write(
+            "POST",
+            &format!("/api/entities/{garage}/report"),
+            Some(json!({"reason": ""})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let hide = json!({"asks": "hide"});
+    let moderate = format!("/api/entities/{garage}/moderation");
+    let (status, body) = api.write("POST", &moderate, Some(hide.clone())).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "no_moderation_room");
+
+    // A moderation room; the vote opened by hand, adopted.
+    let (status, room) = api
+        .write(
+            "POST",
+            "/api/entities",
+            Some(json!({"kind": "room", "name": "Modération",
+                "edits": [{"set": ["moderation", true]}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    let (status, opened) = api.write("POST", &moderate, Some(hide.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    let proposal = opened["opened"].as_str().unwrap().to_owned();
+    assert_eq!(opened["room"], room["id"]);
+    let (status, body) = api.write("POST", &moderate, Some(hide.clone())).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "not_due");
+    let (status, queue) = api.get("/api/moderation?postal_code=97400").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(queue[0]["state"]["open"], proposal.as_str());
+    for decision in [
+        json!({"vote": {"proposal": proposal, "choice": "yes"}}),
+        json!({"close": {"proposal": proposal, "stage": "vote"}}),
+    ] {
+        let (status, body) = api
+            .write("POST", "/api/decisions", Some(json!({"decision": decision})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, state) = api.get(&moderate).await;
+    assert_eq!(state["state"]["hidden"], true, "{state}");
+    let (_, listed) = api.get("/api/entities?kind=organization").await;
+    assert_eq!(listed, json!([]), "hidden from the list");
+    let (_, listed) = api.get("/api/entities?kind=organization&hidden=true").await;
+    assert_eq!(listed[0]["id"], garage.as_str(), "shown on request");
+    let (_, found) = api.get("/api/search?q=garage").await;
+    assert_eq!(found, json!([]));
+    let (status, _) = api.get(&format!("/api/entities/{garage}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = api.write("POST", &moderate, Some(hide)).await;
+    assert_eq!(body["error"]["code"], "not_due");
+    let (status, withdrawn) = api
+        .write("DELETE", &format!("/api/entities/{garage}/report"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(withdrawn["state"]["counted"], json!([]));
+    assert_eq!(withdrawn["state"]["hidden"], true, "a decision stands");
+}

@@ -711,6 +711,7 @@ async fn a_node_learns_a_relay_from_a_peer_and_dials_it_after_restart() {
             kind: Some(Kind::Relay),
             postal_key: Some("97400".into()),
             tag: None,
+            hidden: false,
         })
         .unwrap();
     assert_eq!(entries.len(), 1, "{entries:?}");
@@ -1434,4 +1435,174 @@ async fn a_blocked_authors_changes_are_neither_stored_nor_forwarded() {
     assert!(b.local.block(&mallory_key, false).unwrap().is_empty());
     let later = add(&mallory, "Vide-grenier").await;
     eventually("Mallory's later entity reaches Bruno", || has(&b, &later)).await;
+}
+
+/// Three reports open a moderation vote; adopted, the entity is hidden on
+/// every node (still shown on request) and a later decision restores it;
+/// refused, its reports are cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_reports_open_a_moderation_vote_whose_outcome_every_node_applies() {
+    use crdt_model::decide::moderation::{Asks, Effect};
+    use crdt_model::decide::{Decision, Stage};
+
+    let a = node("97400", "Anne", &[]).await;
+    let b = node("97400", "Bruno", &[&a]).await;
+    let c = node("97400", "Chloé", &[&a, &b]).await;
+    let all = [&a, &b, &c];
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let local = a.local.clone();
+    let room = tokio::task::spawn_blocking(move || {
+        local
+            .add(&NewEntity::new(
+                Kind::Room,
+                "Modération",
+                vec![Edit::Set(Field::Moderation, Value::Bool(true))],
+            ))
+            .unwrap()
+            .id
+    })
+    .await
+    .unwrap();
+    eventually("everyone has the room", || has(&b, &room) && has(&c, &room)).await;
+    for member in [&b, &c] {
+        let link = Edit::Link {
+            relation: crdt_model::document::Relation::Member,
+            comment: None,
+        };
+        edit(member, room, vec![link]).await;
+        converged(&all, room).await;
+        edit(
+            &a,
+            room,
+            vec![Edit::ConfirmMember(member.local.identity.author())],
+        )
+        .await;
+    }
+    converged(&all, room).await;
+    let call = |node: &Node, work: Box<dyn FnOnce(&Local) + Send>| {
+        let local = node.local.clone();
+        async move {
+            tokio::task::spawn_blocking(move || work(&local))
+                .await
+                .unwrap()
+        }
+    };
+    let listed = |node: &Node, id: EntityId| {
+        let mut out = Vec::new();
+        node.local
+            .write_list_json(&node::store::Filter::default(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap().contains(&id.to_string())
+    };
+
+    // Reports one by one, each seen by all before the next: the third
+    // reporter's node opens the vote.
+    let report_all = async |item: EntityId| -> String {
+        let mut opened = None;
+        for (n, node) in all.iter().enumerate() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            call(
+                node,
+                Box::new(move |local| {
+                    let report = local
+                        .report_entity(item, Some(format!("insultes, {n}")))
+                        .unwrap();
+                    tx.send(report).unwrap();
+                }),
+            )
+            .await;
+            let report = rx.recv().unwrap();
+            assert_eq!(report.state.counted.len(), n + 1);
+            assert_eq!(report.opened.is_some(), n == 2, "{report:?}");
+            opened = report.opened;
+            converged(&all, item).await;
+        }
+        converged(&all, room).await;
+        opened.unwrap()
+    };
+    let vote_and_close = async |proposal: String, choices: [&'static str; 3]| {
+        for (node, choice) in all.iter().zip(choices) {
+            let decision = Decision::Vote {
+                proposal: proposal.clone(),
+                choice: choice.into(),
+            };
+            call(
+                node,
+                Box::new(move |local| {
+                    local.decide(None, &decision).unwrap();
+                }),
+            )
+            .await;
+        }
+        converged(&all, room).await;
+        let close = Decision::Close {
+            proposal,
+            stage: Stage::Vote,
+        };
+        call(
+            &a,
+            Box::new(move |local| {
+                local.decide(None, &close).unwrap();
+            }),
+        )
+        .await;
+        converged(&all, room).await;
+    };
+
+    // Adopted by all three: hidden everywhere, kept and shown on request.
+    let abusive = add(&b, "Garage des insultes").await;
+    eventually("everyone has it", || all.iter().all(|n| has(n, &abusive))).await;
+    let proposal = report_all(abusive).await;
+    vote_and_close(proposal.clone(), ["yes", "yes", "yes"]).await;
+    for node in all {
+        let state = node.local.moderation(abusive).unwrap().state;
+        assert!(state.hidden && !state.flagged, "{state:?}");
+        assert_eq!(state.steps[0].effect, Effect::Hidden);
+        assert!(node.local.hidden().unwrap().contains(&abusive));
+        assert!(!listed(node, abusive), "left out of the list");
+        assert!(node.local.entity(abusive).is_ok(), "shown on request");
+        let with_hidden = node::store::Filter {
+            hidden: true,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        node.local.write_list_json(&with_hidden, &mut out).unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains(&abusive.to_string())
+        );
+    }
+
+    // Restored by a later decision: shown again on every node.
+    let (tx, rx) = std::sync::mpsc::channel();
+    call(
+        &b,
+        Box::new(move |local| {
+            tx.send(local.moderate(abusive, Asks::Restore).unwrap())
+                .unwrap();
+        }),
+    )
+    .await;
+    let restore = rx.recv().unwrap().opened.unwrap();
+    converged(&all, room).await;
+    vote_and_close(restore, ["yes", "yes", "yes"]).await;
+    for node in all {
+        let state = node.local.moderation(abusive).unwrap().state;
+        assert!(!state.hidden && state.counted.is_empty(), "{state:?}");
+        assert!(listed(node, abusive));
+    }
+
+    // Refused (one yes of three): kept, its reports cleared everywhere.
+    let bakery = add(&c, "Boulangerie").await;
+    eventually("everyone has it", || all.iter().all(|n| has(n, &bakery))).await;
+    let proposal = report_all(bakery).await;
+    vote_and_close(proposal, ["yes", "no", "no"]).await;
+    for node in all {
+        let state = node.local.moderation(bakery).unwrap().state;
+        assert!(!state.hidden && !state.flagged, "{state:?}");
+        assert_eq!((state.counted.len(), state.cleared.len()), (0, 3));
+        assert_eq!(state.steps[0].effect, Effect::Kept);
+        assert!(listed(node, bakery));
+    }
 }

@@ -52,6 +52,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/rooms/{id}/proposals"),
     ("post", "/api/blocks/{author}"),
     ("delete", "/api/blocks/{author}"),
+    ("get", "/api/moderation"),
+    ("get", "/api/entities/{id}/moderation"),
+    ("post", "/api/entities/{id}/moderation"),
+    ("post", "/api/entities/{id}/report"),
+    ("delete", "/api/entities/{id}/report"),
 ];
 
 /// The keys of an OpenAPI path item that are operations.

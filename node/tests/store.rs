@@ -409,6 +409,7 @@ fn lists_and_search_use_the_indexes() {
             kind: Some(Kind::Organization),
             postal_key: Some("97400".into()),
             tag: Some("pain".into()),
+            hidden: false,
         })
         .unwrap();
     assert_eq!(names(combined), ["Boulangerie du Barachois"]);

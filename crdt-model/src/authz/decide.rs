@@ -9,10 +9,11 @@ use std::collections::HashSet;
 use automerge::legacy::OpType;
 use automerge::{ObjId, ObjType, ROOT, ScalarValue};
 
-use crate::decide::{self, BLANK, Phase, Stage, YES_NO, author_of, key};
+use crate::decide::{self, BLANK, Phase, Stage, YES_NO, author_of, key, moderation};
 use crate::decide::{Reader, phase_of, takes_part};
 use crate::document::key as doc_key;
-use crate::schema::ValidationError;
+use crate::ids::EntityId;
+use crate::schema::{Field, ValidationError};
 
 use super::{Path, Reject, Role, View, Writes, invalid, wrong_type};
 
@@ -58,6 +59,12 @@ pub enum DecisionError {
     /// Nothing under `proposals` is ever deleted: a decision is a record.
     #[error("nothing of a decision is deleted")]
     Deleted,
+    /// A moderation proposal outside a moderation room.
+    #[error("moderation proposals are made in a moderation room")]
+    NotAModerationRoom,
+    /// A moderation proposal of another shape than the fixed one.
+    #[error("a moderation proposal is {0}")]
+    ModerationShape(&'static str),
 }
 
 impl DecisionError {
@@ -78,6 +85,8 @@ impl DecisionError {
             Self::Fixed(_) => "fixed",
             Self::Incomplete(_) => "incomplete",
             Self::Deleted => "deleted",
+            Self::NotAModerationRoom => "not_a_moderation_room",
+            Self::ModerationShape(_) => "moderation_shape",
         }
     }
 }
@@ -276,8 +285,11 @@ pub(super) fn check(
                 if owner.as_deref() != Some(role.author.as_str()) {
                     return Err(Reject::ForeignSlot { path: path.clone() });
                 }
-                eligible(path)?;
-                check_new_proposal(path, &write.pid, writes)?;
+                // A reporter opens a moderation proposal without taking
+                // part in the room; voting stays for those who do.
+                if !check_new_proposal(view, path, &write.pid, writes)? {
+                    eligible(path)?;
+                }
             }
             What::Container => {
                 if !new {
@@ -476,8 +488,14 @@ fn second_vote(
     }
 }
 
-/// A new proposal's creating change writes all its parts.
-fn check_new_proposal(path: &Path, pid: &str, writes: &Writes) -> Result<(), Reject> {
+/// A new proposal's creating change writes all its parts. Returns whether
+/// it is a proposal to hide an entity (which anyone may open).
+fn check_new_proposal(
+    view: &View<'_>,
+    path: &Path,
+    pid: &str,
+    writes: &Writes,
+) -> Result<bool, Reject> {
     let has_key = |wanted: &str| {
         writes.decisions.iter().any(|write| {
             write.pid == pid && matches!(&write.what, What::ProposalKey(name) if name == wanted)
@@ -565,7 +583,16 @@ fn check_new_proposal(path: &Path, pid: &str, writes: &Writes) -> Result<(), Rej
             },
         ));
     }
-    Ok(())
+    let moderates = value_of(key::MODERATES).is_some();
+    let restores = value_of(key::RESTORES).is_some();
+    if moderates || restores {
+        if !view.flag(&ROOT, Field::Moderation.key()) {
+            return Err(refused(path, DecisionError::NotAModerationRoom));
+        }
+        moderation::shape(&value_of)
+            .map_err(|shape| refused(path, DecisionError::ModerationShape(shape)))?;
+    }
+    Ok(moderates && !restores)
 }
 
 /// Checks the value of a proposal's key.
@@ -611,6 +638,10 @@ fn check_proposal_value(
             Some(ScalarValue::Boolean(true)) => Ok(()),
             _ => Err(wrong_type(path, key::VOTE_OPEN, "true")),
         },
+        key::MODERATES | key::RESTORES => match value {
+            Some(ScalarValue::Str(id)) if id.parse::<EntityId>().is_ok() => Ok(()),
+            _ => Err(wrong_type(path, "moderation", "an entity id")),
+        },
         _ => Err(Reject::UnknownPath { path: path.clone() }),
     }
 }
@@ -627,6 +658,8 @@ fn fixed_name(name: &str) -> &'static str {
         key::VOTES_CAN_CHANGE,
         key::NAMES_SHOWN,
         key::AT,
+        key::MODERATES,
+        key::RESTORES,
     ]
     .into_iter()
     .find(|known| *known == name)

@@ -14,6 +14,7 @@
 //! | `amend_until`, `vote_until` | timestamp (ms), the declared ends | at creation (`vote_until` also before the vote opens) |
 //! | `votes_can_change`, `names_shown` | bool | at creation |
 //! | `at` | timestamp (ms) | at creation |
+//! | `moderates`, `restores` | text: an entity id | at creation, in a moderation room only ([`moderation`]) |
 //! | `vote_open` | true | the proposer or a room admin, once amendments are closed (or at creation, without an amendment period) |
 //! | `votes/<voter key>` | text: a choice or `blank` | each voter, in their own slot, while the vote is open |
 //! | `amendments/<author key>.<16 hex>` | map {`text`, `at`, `votes`} | its author, while amending |
@@ -41,12 +42,13 @@ use automerge::{Automerge, ChangeHash, ObjType, ROOT, ReadDoc, ScalarValue};
 use serde::{Deserialize, Serialize};
 
 use crate::document::{EditError, key as doc_key};
-use crate::ids::{Actor, AuthorKey, hex};
+use crate::ids::{Actor, AuthorKey, EntityId, hex};
 use crate::schema::{
     MAX_DESCRIPTION_CHARS, MAX_LABEL_CHARS, MAX_NAME_CHARS, ValidationError, check_length,
     check_visible,
 };
 
+pub mod moderation;
 mod tally;
 
 pub use tally::{
@@ -71,6 +73,8 @@ pub(crate) mod key {
     pub(crate) const VOTES: &str = "votes";
     pub(crate) const AMENDMENTS: &str = "amendments";
     pub(crate) const CLOSINGS: &str = "closings";
+    pub(crate) const MODERATES: &str = "moderates";
+    pub(crate) const RESTORES: &str = "restores";
 }
 
 /// The default majority: strictly more than half the expressed votes.
@@ -218,6 +222,14 @@ pub struct NewProposal {
     /// reads the data sees them either way.
     #[serde(default)]
     pub names_shown: bool,
+    /// In a moderation room: the entity this proposal would hide. Its
+    /// shape is fixed ([`moderation::shape`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderates: Option<EntityId>,
+    /// In a moderation room: the hidden entity this proposal would show
+    /// again. Its shape is fixed ([`moderation::shape`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<EntityId>,
 }
 
 /// One decision a citizen makes in a room.
@@ -407,6 +419,12 @@ pub fn decide(
             }
             tx.put(&obj, key::VOTES_CAN_CHANGE, proposal.votes_can_change)?;
             tx.put(&obj, key::NAMES_SHOWN, proposal.names_shown)?;
+            if let Some(item) = proposal.moderates {
+                tx.put(&obj, key::MODERATES, item.to_string())?;
+            }
+            if let Some(item) = proposal.restores {
+                tx.put(&obj, key::RESTORES, item.to_string())?;
+            }
             tx.put(&obj, key::AT, ScalarValue::Timestamp(now_ms))?;
             if proposal.amend_until.is_none() {
                 tx.put(&obj, key::VOTE_OPEN, true)?;

@@ -7,7 +7,7 @@ use automerge::{Automerge, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValu
 use serde::{Deserialize, Serialize};
 
 use crate::document::key as doc_key;
-use crate::ids::AuthorKey;
+use crate::ids::{AuthorKey, EntityId};
 
 use super::{BLANK, DEFAULT_MAJORITY, Phase, Stage, Who, YES_NO, author_of, key};
 
@@ -155,6 +155,12 @@ pub struct Proposal {
     pub votes_can_change: bool,
     /// Whether pages show who voted what (they are public data either way).
     pub names_shown: bool,
+    /// In a moderation room: the entity it would hide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderates: Option<EntityId>,
+    /// In a moderation room: the hidden entity it would show again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<EntityId>,
     /// When it was made (ms, by its proposer's clock).
     pub at: i64,
     /// Where it stands.
@@ -222,6 +228,8 @@ fn read_proposal(doc: &Automerge, proposals: &ObjId, id: &str) -> Option<Proposa
         vote_until: doc.time(&obj, key::VOTE_UNTIL),
         votes_can_change: doc.flag(&obj, key::VOTES_CAN_CHANGE),
         names_shown: doc.flag(&obj, key::NAMES_SHOWN),
+        moderates: Reader::text(doc, &obj, key::MODERATES).and_then(|id| id.parse().ok()),
+        restores: Reader::text(doc, &obj, key::RESTORES).and_then(|id| id.parse().ok()),
         at: doc.time(&obj, key::AT).unwrap_or_default(),
         phase: phase_of(doc, &obj),
         amendments,

@@ -222,6 +222,9 @@ pub enum Field {
     /// Room: what it belongs to, an entity id (organization or project) or
     /// a postal key (the commune's room).
     Parent,
+    /// Room: whether it is its postal code's moderation room, where the
+    /// community decides on reported items (the oldest such room counts).
+    Moderation,
 }
 
 /// Where a field lives in the document.
@@ -266,7 +269,7 @@ enum Shape {
 
 impl Field {
     /// Every field.
-    pub const ALL: [Field; 27] = [
+    pub const ALL: [Field; 28] = [
         Field::Name,
         Field::ShortDescription,
         Field::Description,
@@ -294,6 +297,7 @@ impl Field {
         Field::Addresses,
         Field::Who,
         Field::Parent,
+        Field::Moderation,
     ];
 
     /// The key of the field inside its container.
@@ -326,6 +330,7 @@ impl Field {
             Field::Addresses => "addresses",
             Field::Who => "who",
             Field::Parent => "parent",
+            Field::Moderation => "moderation",
         }
     }
 
@@ -377,7 +382,7 @@ impl Field {
             AllDay | EventType | Organizer | Place => matches!(kind, Kind::Event),
             PlaceType => matches!(kind, Kind::Place),
             Addresses => matches!(kind, Kind::Relay),
-            Who | Parent => matches!(kind, Kind::Room),
+            Who | Parent | Moderation => matches!(kind, Kind::Room),
         }
     }
 
@@ -405,7 +410,7 @@ impl Field {
             OrganizationType => Shape::OneOf(ORGANIZATION_TYPES),
             Category | Licence | EventType | PlaceType => text(MAX_LABEL_CHARS),
             Start | End => Shape::Date,
-            AllDay => Shape::Bool,
+            AllDay | Moderation => Shape::Bool,
             Progress => Shape::OneOf(PROGRESS_VALUES),
             Organizer | Place => Shape::EntityRef,
             Street => text(MAX_STREET_CHARS),

@@ -6,6 +6,7 @@
 //! directory, else the store.
 
 use crdt_model::decide::Decision;
+use crdt_model::decide::moderation::Asks;
 use crdt_model::document::{Edit, Entity, NewEntity, Relation};
 use crdt_model::ids::{AuthorKey, EntityId};
 
@@ -14,7 +15,7 @@ use super::types::{
     Following, InviteCode, Joined, JoinedStatus, NetworkDown, NetworkState, Status, StoreStatus,
 };
 use crate::identity::DataDir;
-use crate::local::{Join, Local, LocalError, TallyReport};
+use crate::local::{Join, Local, LocalError, ModerationReport, TallyReport};
 use crate::net::PeerStatus;
 use crate::net::invite::Invite;
 use crate::opendata::Licence;
@@ -134,6 +135,19 @@ pub trait Directory {
     fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError>;
     /// Blocks or unblocks an author; returns the authors blocked.
     fn block(&self, author: &AuthorKey, block: bool) -> Result<Vec<String>, ClientError>;
+    /// Reports an entity in the citizen's name (`None`: withdraws the
+    /// report); a report that flags it opens its moderation proposal.
+    fn report(&self, id: EntityId, reason: Option<String>)
+    -> Result<ModerationReport, ClientError>;
+    /// Where an entity stands in moderation.
+    fn moderation(&self, id: EntityId) -> Result<ModerationReport, ClientError>;
+    /// Opens a moderation proposal about an entity.
+    fn moderate(&self, id: EntityId, asks: Asks) -> Result<ModerationReport, ClientError>;
+    /// The moderation queue of a postal key, or of every one held.
+    fn moderation_queue(
+        &self,
+        postal_key: Option<&str>,
+    ) -> Result<Vec<ModerationReport>, ClientError>;
 }
 
 /// The client of the node on `dir`: its running daemon's API, or else its
@@ -200,6 +214,29 @@ impl Directory for Local {
         Ok(Local::block(self, author, block)?)
     }
 
+    fn report(
+        &self,
+        id: EntityId,
+        reason: Option<String>,
+    ) -> Result<ModerationReport, ClientError> {
+        Ok(Local::report_entity(self, id, reason)?)
+    }
+
+    fn moderation(&self, id: EntityId) -> Result<ModerationReport, ClientError> {
+        Ok(Local::moderation(self, id)?)
+    }
+
+    fn moderate(&self, id: EntityId, asks: Asks) -> Result<ModerationReport, ClientError> {
+        Ok(Local::moderate(self, id, asks)?)
+    }
+
+    fn moderation_queue(
+        &self,
+        postal_key: Option<&str>,
+    ) -> Result<Vec<ModerationReport>, ClientError> {
+        Ok(Local::moderation_queue(self, postal_key)?)
+    }
+
     fn add(&self, new: &NewEntity) -> Result<Entity, ClientError> {
         Ok(Local::add(self, new)?)
     }
@@ -226,7 +263,9 @@ impl Directory for Local {
     }
 
     fn list_json(&self, filter: &Filter) -> Result<Vec<u8>, ClientError> {
-        Ok(self.store.list_json(filter).map_err(LocalError::from)?)
+        let mut out = Vec::new();
+        self.write_list_json(filter, &mut out)?;
+        Ok(out)
     }
 
     fn search(
@@ -235,10 +274,7 @@ impl Directory for Local {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<Entity>, ClientError> {
-        Ok(self
-            .store
-            .search(text, filter, limit)
-            .map_err(LocalError::from)?)
+        Ok(Local::search(self, text, filter, limit)?)
     }
 
     fn entity(&self, id: EntityId) -> Result<Entity, ClientError> {

@@ -145,6 +145,8 @@ impl From<LocalError> for ApiError {
             LocalError::NoRoom | LocalError::NotARoom(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "not_a_room")
             }
+            LocalError::NoModerationRoom(_) => (StatusCode::CONFLICT, "no_moderation_room"),
+            LocalError::NotDue { .. } => (StatusCode::CONFLICT, "not_due"),
             LocalError::BadId(_) => (StatusCode::BAD_REQUEST, "bad_id"),
             LocalError::UnknownPostalCode(_) => (StatusCode::BAD_REQUEST, "unknown_postal_code"),
             LocalError::AmbiguousPostalCode { .. } | LocalError::WrongInsee { .. } => {

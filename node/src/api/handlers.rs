@@ -391,7 +391,7 @@ pub(super) async fn search(
     let text = search_text(&params)?;
     let limit = params.limit.unwrap_or(50).min(MAX_SEARCH_RESULTS);
     let local = state.local()?;
-    blocking(move || Ok(Json(local.store.search(&text, &params.filter(), limit)?))).await
+    blocking(move || Ok(Json(local.search(&text, &params.filter(), limit)?))).await
 }
 
 /// The words of `?q=`, checked.
@@ -434,7 +434,7 @@ pub(super) async fn search_ids(
     let params = query(params)?;
     let text = search_text(&params)?;
     let local = state.local()?;
-    blocking(move || Ok(Json(local.store.search_ids(&text, &params.filter())?))).await
+    blocking(move || Ok(Json(local.search_ids(&text, &params.filter())?))).await
 }
 
 /// Export the directory as open data

@@ -36,6 +36,7 @@ mod decisions;
 mod error;
 mod handlers;
 mod invites;
+mod moderation;
 mod openapi;
 mod remote;
 pub mod serve;
@@ -100,6 +101,9 @@ fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(decisions::tally))
         .routes(routes!(decisions::proposals))
         .routes(routes!(decisions::block, decisions::unblock))
+        .routes(routes!(moderation::queue))
+        .routes(routes!(moderation::moderation, moderation::moderate))
+        .routes(routes!(moderation::report, moderation::withdraw))
         .routes(routes!(web::events))
         .routes(routes!(handlers::create_pairing))
         .routes(routes!(handlers::pair))

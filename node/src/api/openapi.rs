@@ -49,6 +49,8 @@ and `POST /api/init` itself work; the other endpoints answer 409 `not_joined`."
         (name = "links", description = "The citizen's own links to entities."),
         (name = "decisions", description = "Proposals, amendments, votes and closings in rooms, \
             and their tallies."),
+        (name = "moderation", description = "Reports, the moderation queue, and the \
+            community's decisions to hide or restore an entity."),
         (name = "network", description = "Peers and followed postal codes."),
         (name = "open data", description = "The directory out as open data files, and files in."),
         (name = "web", description = "What the web map listens to."),

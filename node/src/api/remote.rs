@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crdt_model::decide::Decision;
+use crdt_model::decide::moderation::Asks;
 use crdt_model::document::{Edit, Entity, NewEntity, Relation};
 use crdt_model::ids::{AuthorKey, EntityId};
 use serde::Serialize;
@@ -15,10 +16,11 @@ use super::client::{ClientError, Directory};
 use super::error::ErrorBody;
 use super::types::{
     DecisionRequest, EditRequest, ExportQuery, FollowRequest, Following, ImportRequest, Imported,
-    InviteCode, JoinInvite, Joined, LinkRequest, ListQuery, Status,
+    InviteCode, JoinInvite, Joined, LinkRequest, ListQuery, ModerateRequest, ModerationQuery,
+    ReportRequest, Status,
 };
 use crate::identity::DataDir;
-use crate::local::{Join, TallyReport};
+use crate::local::{Join, ModerationReport, TallyReport};
 use crate::net::PeerStatus;
 use crate::opendata::Licence;
 use crate::opendata::export::Format;
@@ -261,6 +263,37 @@ impl Directory for Remote {
     fn block(&self, author: &AuthorKey, block: bool) -> Result<Vec<String>, ClientError> {
         let path = format!("/api/blocks/{author}");
         self.json(if block { "POST" } else { "DELETE" }, &path, &[], NONE)
+    }
+
+    fn report(
+        &self,
+        id: EntityId,
+        reason: Option<String>,
+    ) -> Result<ModerationReport, ClientError> {
+        let path = format!("/api/entities/{id}/report");
+        match reason {
+            Some(reason) => self.json("POST", &path, &[], Some(&ReportRequest { reason })),
+            None => self.json("DELETE", &path, &[], NONE),
+        }
+    }
+
+    fn moderation(&self, id: EntityId) -> Result<ModerationReport, ClientError> {
+        self.json("GET", &format!("/api/entities/{id}/moderation"), &[], NONE)
+    }
+
+    fn moderate(&self, id: EntityId, asks: Asks) -> Result<ModerationReport, ClientError> {
+        let path = format!("/api/entities/{id}/moderation");
+        self.json("POST", &path, &[], Some(&ModerateRequest { asks }))
+    }
+
+    fn moderation_queue(
+        &self,
+        postal_key: Option<&str>,
+    ) -> Result<Vec<ModerationReport>, ClientError> {
+        let query = query_of(&ModerationQuery {
+            postal_code: postal_key.map(str::to_owned),
+        });
+        self.json("GET", "/api/moderation", &query, NONE)
     }
 
     fn tally(&self, proposal: &str, verify: bool) -> Result<TallyReport, ClientError> {

@@ -126,6 +126,35 @@ pub struct TallyQuery {
     pub verify: bool,
 }
 
+/// `POST /api/entities/{id}/report`: the citizen's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    /// Why (at most 500 characters).
+    #[schema(example = "Fiche remplie d'insultes")]
+    pub reason: String,
+}
+
+/// `POST /api/entities/{id}/moderation`: open a moderation proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModerateRequest {
+    /// `hide` (the entity is not hidden) or `restore` (it is).
+    #[schema(value_type = String, example = "hide")]
+    pub asks: crdt_model::decide::moderation::Asks,
+}
+
+/// `GET /api/moderation`: the postal key whose queue to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ModerationQuery {
+    /// Only this postal key; every one the node holds when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(example = "97400")]
+    pub postal_code: Option<String>,
+}
+
 /// `POST /api/follows`: follow another postal code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -196,6 +225,10 @@ pub struct ListQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(minimum = 1, example = 20)]
     pub limit: Option<usize>,
+    /// `true`: also the entities their community decided to hide (left out
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<bool>,
 }
 
 impl ListQuery {
@@ -205,13 +238,17 @@ impl ListQuery {
             kind: filter.kind,
             postal_code: filter.postal_key.clone(),
             tag: filter.tag.clone(),
+            hidden: filter.hidden.then_some(true),
             ..Self::default()
         }
     }
 
     /// The store filter of this query.
     pub fn filter(&self) -> Filter {
-        filter(self.kind, &self.postal_code, &self.tag)
+        Filter {
+            hidden: self.hidden == Some(true),
+            ..filter(self.kind, &self.postal_code, &self.tag)
+        }
     }
 }
 
@@ -221,6 +258,7 @@ fn filter(kind: Option<Kind>, postal_code: &Option<String>, tag: &Option<String>
         kind,
         postal_key: postal_code.clone(),
         tag: tag.clone(),
+        hidden: false,
     }
 }
 

@@ -97,6 +97,16 @@ impl Local {
         room: Option<EntityId>,
         decision: &Decision,
     ) -> Result<TallyReport, LocalError> {
+        self.decide_at(room, decision, now_ms())
+    }
+
+    /// [`Local::decide`], the change made at `at` (ms).
+    pub(super) fn decide_at(
+        &self,
+        room: Option<EntityId>,
+        decision: &Decision,
+        at: i64,
+    ) -> Result<TallyReport, LocalError> {
         let room = match (room, proposal_of(decision)) {
             (Some(room), _) => room,
             (None, Some(proposal)) => self.room_of(proposal)?,
@@ -125,7 +135,7 @@ impl Local {
             let (change, made) = decide::decide(
                 &doc,
                 &self.identity.actor(self.profile.device),
-                now_ms(),
+                at,
                 &decision,
             )?;
             self.commit(room, &entity.postal_key(), &change)?;
@@ -179,17 +189,7 @@ impl Local {
             .store
             .document(&room)?
             .ok_or(LocalError::UnknownEntity(room))?;
-        let postal_key = document::read(&doc)
-            .map_err(document::EditError::from)?
-            .postal_key();
-        // A citizen of a room's postal code: their profile says it.
-        let citizen = |key: &AuthorKey| {
-            self.store
-                .entity(&EntityId::person_of(key))
-                .ok()
-                .flatten()
-                .is_some_and(|person| person.postal_key() == postal_key)
-        };
+        let citizen = self.citizen_of_room(&doc)?;
         let tally = decide::tally(&doc, proposal, &citizen)
             .ok_or_else(|| LocalError::UnknownProposal(proposal.to_owned()))?;
         let verified = if verify {

@@ -101,6 +101,10 @@ pub struct Filter {
     pub postal_key: Option<String>,
     /// Only entities with this tag (compared folded).
     pub tag: Option<String>,
+    /// Also the entities their community decided to hide. The store lists
+    /// them always; [`crate::local::Local`] leaves them out unless this is
+    /// set.
+    pub hidden: bool,
 }
 
 /// An entity found in the index: its row and id.
@@ -288,7 +292,7 @@ impl Store {
     /// copied from their cached JSON without decoding it.
     pub fn list_json(&self, filter: &Filter) -> Result<Vec<u8>, StoreError> {
         let mut out = Vec::from(&b"["[..]);
-        self.list_each_json(filter, |json| {
+        self.list_each_json(filter, |_, json| {
             if out.len() > 1 {
                 out.push(b',');
             }
@@ -304,14 +308,14 @@ impl Store {
     pub fn list_each_json<E: From<StoreError>>(
         &self,
         filter: &Filter,
-        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+        mut each: impl FnMut(&EntityId, &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let tx = self.read()?;
         let sorted = list_hits(&tx, filter)?;
         let table = tx.open_table(ENTITIES).map_err(StoreError::from)?;
         for (row, id) in sorted {
             if let Some(sealed) = table.get(row).map_err(StoreError::from)? {
-                each(entity_json(sealed.value(), &id)?)?;
+                each(&id, entity_json(sealed.value(), &id)?)?;
             }
         }
         Ok(())
