@@ -1352,3 +1352,112 @@ fn a_proposal_is_voted_from_two_nodes_with_one_result() {
     }
     shown_accessibly(&bruno_map, "decide-3-result");
 }
+
+#[test]
+fn three_reports_open_a_moderation_vote_and_the_map_hides_what_it_decides() {
+    let temp = tempfile::tempdir().unwrap();
+    let anne = anne_of_97400(temp.path());
+    let (mut anne_node, anne_map) = open_map(&anne);
+    let bruno = citizen(&temp.path().join("bruno"));
+    let _bruno_node = neighbour(&bruno, &anne, &mut anne_node);
+    let chloe = citizen(&temp.path().join("chloe"));
+    let _chloe_node = neighbour(&chloe, &anne, &mut anne_node);
+    anne_map.wait(
+        "the map",
+        "return document.getElementById('rooms-button') !== null && state.status !== undefined",
+    );
+
+    // Anne makes the postal code's moderation room on the map.
+    anne_map.click("#rooms-button");
+    anne_map.type_in("#room-form-name", "Modération");
+    anne_map.select("#room-form-who", "anyone");
+    anne_map.click("#room-form-moderation");
+    anne_map.click("#room-form-submit");
+    anne_map.wait(
+        "the moderation queue",
+        "return document.querySelector('.moderation-queue .empty') !== null",
+    );
+    let room = anne.json(&["list", "--kind", "room"])[0].clone();
+    assert_eq!(room["fields"]["moderation"], true);
+
+    // Bruno and Chloé report an entity; Anne's report, the third, opens
+    // the vote.
+    let garage = anne.json(&["add", "organization", "--name", "Garage des insultes"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for reporter in [&bruno, &chloe] {
+        eventually("the entity on the reporter's node", LIVE, || {
+            reporter.run(&["show", &garage]).status.success()
+        });
+        reporter.ok(&["report", &garage, "--reason", "Insultes"]);
+    }
+    eventually("both reports on Anne's node", LIVE, || {
+        anne.json(&["moderation", &garage])["state"]["counted"]
+            .as_array()
+            .is_some_and(|counted| counted.len() == 2)
+    });
+    open_entry(&anne_map, "Garage des insultes");
+    anne_map.wait(
+        "two reports said",
+        "return document.querySelector('#detail .reports')?.textContent === '2 signalements sur 3'",
+    );
+    anne_map.type_in("#report-reason", "Propos injurieux");
+    anne_map.click("#report-submit");
+    anne_map.wait(
+        "the vote opened",
+        "return document.getElementById('toast').textContent === 'Trois signalements : un vote de modération est ouvert.'",
+    );
+    anne_map.wait(
+        "the link to the vote",
+        "return document.querySelector('#detail .moderation-vote') !== null",
+    );
+    shown_accessibly(&anne_map, "moderation-1-reported");
+
+    // The queue shows it; everyone votes yes, Anne closes.
+    let state = anne.json(&["moderation", &garage]);
+    let proposal = state["state"]["open"].as_str().unwrap().to_owned();
+    anne_map.click("#rooms-button");
+    anne_map.click(&format!(
+        "#detail button[data-id='{}']",
+        room["id"].as_str().unwrap()
+    ));
+    anne_map.wait(
+        "the queue",
+        &format!("return document.querySelector(\".queue li[data-id='{garage}'] .moderation-vote\") !== null"),
+    );
+    shown_accessibly(&anne_map, "moderation-2-queue");
+    anne_map.click(&format!(".queue li[data-id='{garage}'] .moderation-vote"));
+    anne_map.wait(
+        "the vote buttons",
+        "return document.querySelector('.vote-buttons') !== null",
+    );
+    anne_map.click(".vote-buttons button[data-choice='yes']");
+    for voter in [&bruno, &chloe] {
+        eventually("the proposal on the voter's node", LIVE, || {
+            voter.run(&["vote", &proposal, "yes"]).status.success()
+        });
+    }
+    eventually("three votes on Anne's node", LIVE, || {
+        anne.json(&["tally", &proposal])["tally"]["counted"]
+            .as_array()
+            .is_some_and(|counted| counted.len() == 3)
+    });
+    click_in_page(&anne_map, "Clore le vote");
+    anne_map.wait(
+        "the result",
+        "return document.querySelector('.outcome')?.textContent === 'Adoptée'",
+    );
+
+    // The map leaves it out; its page, asked for, says why.
+    anne_map.wait(
+        "the entity left out of the list",
+        &format!("return state.hidden.has({garage:?}) && !state.entities.some((e) => e.id === {garage:?})"),
+    );
+    anne_map.eval(&format!("location.hash = '#/e/{garage}'"), &[]);
+    anne_map.wait(
+        "the hidden banner",
+        "return document.querySelector('#detail .hidden-banner') !== null",
+    );
+    shown_accessibly(&anne_map, "moderation-3-hidden");
+}

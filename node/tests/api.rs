@@ -1129,7 +1129,10 @@ async fn moderation_through_the_api() {
         .await;
     assert_eq!(status, StatusCode::OK, "{reported}");
     assert_eq!(reported["state"]["counted"][0]["reason"], "Insultes");
-    assert_eq!(reported["state"]["flagged"], false, "one report is not three");
+    assert_eq!(
+        reported["state"]["flagged"], false,
+        "one report is not three"
+    );
     let (status, body) = api
         .write(
             "POST",
@@ -1167,7 +1170,11 @@ async fn moderation_through_the_api() {
         json!({"close": {"proposal": proposal, "stage": "vote"}}),
     ] {
         let (status, body) = api
-            .write("POST", "/api/decisions", Some(json!({"decision": decision})))
+            .write(
+                "POST",
+                "/api/decisions",
+                Some(json!({"decision": decision})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }

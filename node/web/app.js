@@ -100,7 +100,7 @@ const TEXT = {
   },
 };
 
-for (const language of ["fr", "en"]) Object.assign(TEXT[language], DECIDE_TEXT[language]);
+for (const language of ["fr", "en"]) Object.assign(TEXT[language], DECIDE_TEXT[language], MODERATE_TEXT[language]);
 
 /** The API's errors in French, by `reason` (a value refused, after the
  * field's name) and by `code`; in English the API's own message is shown. */
@@ -137,6 +137,7 @@ const FRENCH_ERRORS = {
 };
 // The room rules' refusals (decide.js), said like the other errors.
 Object.assign(FRENCH_ERRORS.whole, DECIDE_ERRORS);
+Object.assign(FRENCH_ERRORS.codes, MODERATE_CODES);
 
 /** What the page says of an API error, in its language. */
 function errorText(error) {
@@ -176,6 +177,8 @@ const state = {
   page: null,
   /** The rooms of decision, by id; the proposals and rooms seen so far. */
   rooms: new Map(), seenProposals: new Set(), roomsSeen: new Set(),
+  /** The entities their community hid (the list leaves them out). */
+  hidden: new Set(),
 };
 
 /** Calls the local API; throws an Error with the API's message in the
@@ -283,7 +286,9 @@ function listed(entity) {
 async function loadEntities() {
   // Relays' entries are the network's: their nodes are dialled, not shown;
   // rooms are where citizens decide, not entries of the directory.
-  const all = await api("GET", "/api/entities");
+  const [all, queue] = await Promise.all([api("GET", "/api/entities"),
+    api("GET", "/api/moderation").catch(() => [])]);
+  state.hidden = new Set(queue.filter((report) => report.state.hidden).map((report) => report.entity));
   state.entities = all.filter(listed);
   state.rooms = new Map(all.filter((e) => e.kind === "room" && !e.deleted).map((e) => [e.id, e]));
   await Promise.all([...state.rooms.values()].map(noticeProposals));
@@ -373,7 +378,7 @@ const sortKey = (entity) => (entity.fields.name || "").normalize("NFD").replace(
 function applyEntity(id, entity) {
   if (entity?.kind === "room" && !entity.deleted) state.rooms.set(id, entity);
   else state.rooms.delete(id);
-  const keep = entity && listed(entity) && !entity.deleted ? entity : null;
+  const keep = entity && listed(entity) && !entity.deleted && !state.hidden.has(id) ? entity : null;
   const at = state.entities.findIndex((e) => e.id === id);
   if (at >= 0) state.entities.splice(at, 1);
   if (keep) {
@@ -751,7 +756,7 @@ async function showDetail(entity, history, focus = true) {
     }
     if (admin) actions.append(...adminActions(entity, me));
   }
-  detail.append(actions);
+  detail.append(actions, ...await moderationPart(entity));
   const past = el("section", null, { class: "history" });
   past.append(el("h3", t("history")));
   const changes = el("ol");
@@ -1084,11 +1089,13 @@ function listen() {
       changed = new Set();
       // A few changes are fetched and drawn one by one; a flood (an
       // import, a first sync) is one reload.
-      if (!ids || ids.size > 50) {
+      const fetched = ids && ids.size <= 50 ? await Promise.all([...ids].map((id) => api("GET", `/api/entities/${id}`)
+        .then((entity) => [id, entity], () => [id, null]))) : null;
+      // A moderation room's decision may hide or show any entity: the
+      // list is read again.
+      if (!fetched || fetched.some(([, entity]) => entity?.kind === "room" && entity.fields.moderation)) {
         await loadEntities();
       } else {
-        const fetched = await Promise.all([...ids].map((id) => api("GET", `/api/entities/${id}`)
-          .then((entity) => [id, entity], () => [id, null])));
         const search = $("search").value.trim();
         if (state.searchHits && search) {
           try {

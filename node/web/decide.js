@@ -135,7 +135,8 @@ async function roomsPage() {
   for (const room of rooms) {
     const button = el("button", null, { type: "button", class: "entry", "data-id": room.id });
     button.append(el("span", room.fields.name, { class: "name" }),
-      el("span", t(`who-${room.fields.who || "confirmed-members"}`), { class: "what" }));
+      el("span", [t(`who-${room.fields.who || "confirmed-members"}`),
+        room.fields.moderation && t("moderation")].filter(Boolean).join(" · "), { class: "what" }));
     button.addEventListener("click", () => openPage(`#/r/${room.id}`));
     list.append(el("li"));
     list.lastChild.append(button);
@@ -146,11 +147,12 @@ async function roomsPage() {
     nodes.push(el("h3", t("new_room")), decisionForm("room-form", [
       ["name", t("room_name"), "text", { required: "", maxlength: "120" }],
       ["who", t("who"), "select", { options: who }],
-    ], t("make_room"), async ({ name, who: chosen }) => {
+      ["moderation", t("moderation_room"), "checkbox"],
+    ], t("make_room"), async ({ name, who: chosen, moderation }) => {
       const postal = state.status.postal_code;
-      const room = await api("POST", "/api/entities", {
-        kind: "room", name, edits: [{ set: ["who", chosen] }, { set: ["parent", postal] }],
-      });
+      const edits = [{ set: ["who", chosen] }, { set: ["parent", postal] }];
+      if (moderation) edits.push({ set: ["moderation", true] });
+      const room = await api("POST", "/api/entities", { kind: "room", name, edits });
       state.rooms.set(room.id, room);
       toast(t("room_made"));
       await openPage(`#/r/${room.id}`);
@@ -181,6 +183,7 @@ async function roomPage(id) {
     nodes.push(el("section", null, { class: `phase phase-${phase}` }));
     nodes.at(-1).append(el("h3", `${t(phase)} (${these.length})`), list);
   }
+  if (room.fields.moderation) nodes.push(...await moderationQueue(room));
   if (canWrite && takesPart(room)) {
     nodes.push(el("h3", t("propose")), decisionForm("propose-form", [
       ["title", t("proposal_title"), "text", { required: "", maxlength: "120" }],
