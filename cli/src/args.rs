@@ -765,7 +765,7 @@ pub(crate) struct ListArgs {
     /// Only with this tag.
     #[arg(long)]
     pub(crate) tag: Option<String>,
-    /// Also the entities their community decided to hide (moderation).
+    /// Also the entities their community decided to hide (moderation), and those of authors you blocked.
     #[arg(long)]
     pub(crate) hidden: bool,
 }

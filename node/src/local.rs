@@ -782,7 +782,11 @@ impl Local {
             now_ms: now_ms(),
         };
         let mut writer = ExportWriter::begin(format, &options, out)?;
-        let hidden = self.hidden()?;
+        let hidden = if filter.hidden {
+            Default::default()
+        } else {
+            self.left_out()?
+        };
         self.store.list_each(filter, |entity| {
             if hidden.contains(&entity.id) {
                 return Ok(());
@@ -804,7 +808,7 @@ impl Local {
         let hidden = if filter.hidden {
             Default::default()
         } else {
-            self.hidden()?
+            self.left_out()?
         };
         self.store.list_each_json(filter, |id, json| {
             if hidden.contains(id) {
@@ -830,7 +834,7 @@ impl Local {
         if filter.hidden {
             return Ok(self.store.search(text, filter, limit)?);
         }
-        let hidden = self.hidden()?;
+        let hidden = self.left_out()?;
         let mut found = self.store.search(text, filter, limit + hidden.len())?;
         found.retain(|entity| !hidden.contains(&entity.id));
         found.truncate(limit);
@@ -842,7 +846,7 @@ impl Local {
     pub fn search_ids(&self, text: &str, filter: &Filter) -> Result<Vec<EntityId>, LocalError> {
         let mut ids = self.store.search_ids(text, filter)?;
         if !filter.hidden {
-            let hidden = self.hidden()?;
+            let hidden = self.left_out()?;
             ids.retain(|id| !hidden.contains(id));
         }
         Ok(ids)

@@ -1397,8 +1397,23 @@ async fn a_blocked_authors_changes_are_neither_stored_nor_forwarded() {
     let mallory = node("97400", "Mallory", &[&b]).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mallory_key = mallory.local.identity.author();
+    let before = add(&mallory, "Annonce d'avant").await;
+    eventually("her entity from before reaches Bruno", || has(&b, &before)).await;
     let blocked = b.local.block(&mallory_key, true).unwrap();
     assert_eq!(blocked, [mallory_key.to_string()]);
+    // What she wrote before stays stored, left out of Bruno's lists.
+    let list = |filter: &node::store::Filter| {
+        let mut out = Vec::new();
+        b.local.write_list_json(filter, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    assert!(!list(&Default::default()).contains(&before.to_string()));
+    let with_hidden = node::store::Filter {
+        hidden: true,
+        ..Default::default()
+    };
+    assert!(list(&with_hidden).contains(&before.to_string()));
+    assert!(b.local.entity(before).is_ok(), "shown on request");
     assert!(matches!(
         b.local.block(&b.local.identity.author(), true),
         Err(node::local::LocalError::BlockSelf)
@@ -1433,6 +1448,7 @@ async fn a_blocked_authors_changes_are_neither_stored_nor_forwarded() {
 
     // Unblocked: her next change comes through.
     assert!(b.local.block(&mallory_key, false).unwrap().is_empty());
+    assert!(list(&Default::default()).contains(&before.to_string()));
     let later = add(&mallory, "Vide-grenier").await;
     eventually("Mallory's later entity reaches Bruno", || has(&b, &later)).await;
 }

@@ -225,8 +225,8 @@ pub struct ListQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(minimum = 1, example = 20)]
     pub limit: Option<usize>,
-    /// `true`: also the entities their community decided to hide (left out
-    /// otherwise).
+    /// `true`: also the entities their community decided to hide and those
+    /// made by an author the citizen blocked (left out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden: Option<bool>,
 }

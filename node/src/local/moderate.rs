@@ -3,7 +3,7 @@
 //! by their community's decision, and the moderation proposal a report
 //! opens once the entity is flagged.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use crdt_model::decide::moderation::{self, Asks, State};
@@ -41,10 +41,15 @@ pub struct ModerationReport {
     pub opened: Option<String>,
 }
 
-/// The entities hidden, as of a number of stored changes.
+/// The entities hidden, as of a number of stored changes and a block
+/// list.
 pub(super) struct Hidden {
     changes: u64,
-    ids: Arc<HashSet<EntityId>>,
+    blocked: BTreeSet<String>,
+    /// Hidden by their community's decision.
+    moderated: Arc<HashSet<EntityId>>,
+    /// Those, and the entities made by an author the citizen blocked.
+    left_out: Arc<HashSet<EntityId>>,
 }
 
 /// Whether a room is a moderation room.
@@ -92,28 +97,53 @@ impl Local {
     }
 
     /// The entities their community decided to hide, in every postal code
-    /// this node holds. Computed again only when something was stored
-    /// since.
+    /// this node holds.
     pub fn hidden(&self) -> Result<Arc<HashSet<EntityId>>, LocalError> {
+        self.with_hidden(|hidden| hidden.moderated.clone())
+    }
+
+    /// What lists, searches and exports leave out: the entities their
+    /// community hid, and those made by an author the citizen blocked
+    /// (their node stored them before the block).
+    pub fn left_out(&self) -> Result<Arc<HashSet<EntityId>>, LocalError> {
+        self.with_hidden(|hidden| hidden.left_out.clone())
+    }
+
+    /// `read` of the hidden entities, computed again only when something
+    /// was stored or blocked since.
+    fn with_hidden<T>(&self, read: impl Fn(&Hidden) -> T) -> Result<T, LocalError> {
         let changes = self.store.counts()?.changes;
+        let blocked = self.store.blocked()?;
         if let Ok(cache) = self.hidden.lock()
             && let Some(hidden) = cache.as_ref()
             && hidden.changes == changes
+            && hidden.blocked == blocked
         {
-            return Ok(hidden.ids.clone());
+            return Ok(read(hidden));
         }
-        let mut ids = HashSet::new();
+        let mut moderated = HashSet::new();
         for room in self.moderation_rooms()?.into_values() {
-            ids.extend(moderation::hidden(&self.moderation_tallies(room)?));
+            moderated.extend(moderation::hidden(&self.moderation_tallies(room)?));
         }
-        let ids = Arc::new(ids);
+        let mut left_out = moderated.clone();
+        if !blocked.is_empty() {
+            for entity in self.store.list(&Filter::default())? {
+                if blocked.contains(&entity.creator.to_string()) {
+                    left_out.insert(entity.id);
+                }
+            }
+        }
+        let hidden = Hidden {
+            changes,
+            blocked,
+            moderated: Arc::new(moderated),
+            left_out: Arc::new(left_out),
+        };
+        let answer = read(&hidden);
         if let Ok(mut cache) = self.hidden.lock() {
-            *cache = Some(Hidden {
-                changes,
-                ids: ids.clone(),
-            });
+            *cache = Some(hidden);
         }
-        Ok(ids)
+        Ok(answer)
     }
 
     /// Where the entity `id` stands in moderation.

@@ -101,9 +101,9 @@ pub struct Filter {
     pub postal_key: Option<String>,
     /// Only entities with this tag (compared folded).
     pub tag: Option<String>,
-    /// Also the entities their community decided to hide. The store lists
-    /// them always; [`crate::local::Local`] leaves them out unless this is
-    /// set.
+    /// Also the entities their community decided to hide, and those made
+    /// by an author the citizen blocked. The store lists them always;
+    /// [`crate::local::Local`] leaves them out unless this is set.
     pub hidden: bool,
 }
 
