@@ -14,13 +14,13 @@ use crdt_model::signed::SignedChange;
 
 use crate::identity::{DataDir, Identity, IdentityError, random_seed};
 use crate::ingest::{self, Outcome};
-use crate::opendata::Licence;
-use crate::opendata::export::{ExportError, ExportOptions, ExportWriter, Format};
+use crate::opendata::export::ExportError;
 use crate::opendata::import::{self, Duplicates, ImportRow, RowOutcome};
 use crate::store::{Filter, HistoryEntry, Origin, Store, StoreError};
 
 /// Profile keys of the local-only profile table.
 mod decide;
+mod lists;
 mod moderate;
 
 pub use decide::{TallyReport, Verified};
@@ -763,93 +763,6 @@ impl Local {
         self.store
             .history(&id)?
             .ok_or(LocalError::UnknownEntity(id))
-    }
-
-    /// The entities `filter` allows, exported in `format` under `licence`
-    /// to `out` as they are read (memory holds one entity at a time);
-    /// returns how many were written.
-    pub fn export(
-        &self,
-        format: Format,
-        filter: &Filter,
-        licence: Licence,
-        out: &mut dyn std::io::Write,
-    ) -> Result<usize, LocalError> {
-        let options = ExportOptions {
-            licence,
-            postal_key: filter.postal_key.clone(),
-            kind: filter.kind,
-            now_ms: now_ms(),
-        };
-        let mut writer = ExportWriter::begin(format, &options, out)?;
-        let hidden = if filter.hidden {
-            Default::default()
-        } else {
-            self.left_out()?
-        };
-        self.store.list_each(filter, |entity| {
-            if hidden.contains(&entity.id) {
-                return Ok(());
-            }
-            writer.entity(&entity)
-        })?;
-        Ok(writer.finish()?)
-    }
-
-    /// The JSON array of the entities `filter` allows (as
-    /// [`Store::list_json`] gives it), written to `out` as they are read.
-    pub fn write_list_json(
-        &self,
-        filter: &Filter,
-        out: &mut dyn std::io::Write,
-    ) -> Result<(), LocalError> {
-        out.write_all(b"[").map_err(LocalError::Write)?;
-        let mut first = true;
-        let hidden = if filter.hidden {
-            Default::default()
-        } else {
-            self.left_out()?
-        };
-        self.store.list_each_json(filter, |id, json| {
-            if hidden.contains(id) {
-                return Ok(());
-            }
-            if !first {
-                out.write_all(b",").map_err(LocalError::Write)?;
-            }
-            first = false;
-            out.write_all(json).map_err(LocalError::Write)
-        })?;
-        out.write_all(b"]").map_err(LocalError::Write)
-    }
-
-    /// The best `limit` entities matching `text` ([`Store::search`]),
-    /// without those moderation hides unless `filter` asks for them.
-    pub fn search(
-        &self,
-        text: &str,
-        filter: &Filter,
-        limit: usize,
-    ) -> Result<Vec<Entity>, LocalError> {
-        if filter.hidden {
-            return Ok(self.store.search(text, filter, limit)?);
-        }
-        let hidden = self.left_out()?;
-        let mut found = self.store.search(text, filter, limit + hidden.len())?;
-        found.retain(|entity| !hidden.contains(&entity.id));
-        found.truncate(limit);
-        Ok(found)
-    }
-
-    /// The ids of every entity matching `text` ([`Store::search_ids`]),
-    /// without those moderation hides unless `filter` asks for them.
-    pub fn search_ids(&self, text: &str, filter: &Filter) -> Result<Vec<EntityId>, LocalError> {
-        let mut ids = self.store.search_ids(text, filter)?;
-        if !filter.hidden {
-            let hidden = self.left_out()?;
-            ids.retain(|id| !hidden.contains(id));
-        }
-        Ok(ids)
     }
 
     /// Postal keys followed besides the home one.

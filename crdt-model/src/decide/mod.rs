@@ -223,11 +223,11 @@ pub struct NewProposal {
     #[serde(default)]
     pub names_shown: bool,
     /// In a moderation room: the entity this proposal would hide. Its
-    /// shape is fixed ([`moderation::shape`]).
+    /// shape is fixed ([`moderation::new_proposal`] makes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moderates: Option<EntityId>,
     /// In a moderation room: the hidden entity this proposal would show
-    /// again. Its shape is fixed ([`moderation::shape`]).
+    /// again. Its shape is fixed ([`moderation::new_proposal`] makes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restores: Option<EntityId>,
 }

@@ -7,7 +7,7 @@
 //!   when a postal code has several, the oldest (by `created_at`, then id)
 //!   is the one that counts ([`moderation_room`]).
 //! - A moderation proposal names the entity in `moderates` (hide it) or
-//!   `restores` (show it again). Its shape is fixed ([`shape`]): yes / no,
+//!   `restores` (show it again). Its shape is fixed: yes / no,
 //!   [`MAJORITY`] % of the expressed votes, a vote declared for
 //!   [`VOTE_HOURS`] hours from the proposal, no amendments, no quorum.
 //!   Anyone may open one that `moderates` (a reporter need not take part

@@ -343,7 +343,9 @@ pub(super) async fn communes_of(
 /// List entities
 ///
 /// Entities matching every filter given, sorted by name (accents and case
-/// ignored); entities marked deleted are left out. The query parameters
+/// ignored); entities marked deleted are left out, and unless
+/// `hidden=true` those their community hid or a blocked author made. The
+/// query parameters
 /// `q` and `limit` of `/api/search` are accepted and ignored here; any
 /// other parameter answers 400.
 #[utoipa::path(get, path = "/api/entities", operation_id = "listEntities", tag = "entities",
@@ -372,7 +374,7 @@ pub(super) async fn list(
 /// Entities whose name, category, tags, types, locality or descriptions
 /// have words starting with every word of `q` (accents and case ignored),
 /// optionally filtered; names containing `q` first, then by name. Entities
-/// marked deleted are left out.
+/// marked deleted are left out, and hidden ones as for the list.
 #[utoipa::path(get, path = "/api/search", operation_id = "searchEntities", tag = "entities",
     params(ListQuery),
     responses(
