@@ -53,6 +53,43 @@ pub(crate) enum RoomAction {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum ActionCommand {
+    /// Add an action to an adopted proposal (its proposer or a room admin).
+    Add {
+        /// The proposal's id.
+        proposal: String,
+        /// What is to be done (one line, at most 120 characters).
+        #[arg(long)]
+        title: String,
+        /// When it starts: a date (2026-12-20T09:00, UTC unless an offset is given) or a delay (2d).
+        #[arg(long, value_name = "DATE")]
+        start: Option<String>,
+        /// When it ends, after the start.
+        #[arg(long, value_name = "DATE")]
+        end: Option<String>,
+    },
+    /// Set an action's status: todo, done or disabled (its author or a room admin).
+    Status {
+        /// The proposal's id.
+        proposal: String,
+        /// The action's id.
+        action: String,
+        /// todo, done or disabled.
+        status: String,
+    },
+    /// Volunteer for an action (those who take part in the room).
+    Volunteer {
+        /// The proposal's id.
+        proposal: String,
+        /// The action's id.
+        action: String,
+        /// Withdraw instead.
+        #[arg(long)]
+        withdraw: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum Command {
     /// Join: create your keys and your public profile in your commune.
     ///
@@ -346,6 +383,17 @@ pub(crate) enum Command {
         /// Vote on this amendment of the proposal instead (yes, no or blank).
         #[arg(long, value_name = "AMENDMENT")]
         amendment: Option<String>,
+    },
+    /// The actions that follow an adopted proposal: add one, set its status, volunteer.
+    ///
+    /// Examples:
+    ///   communecter action add <PROPOSAL> --title "Faire les clés" --start 2026-12-20T09:00 --end 2026-12-20T12:00
+    ///   communecter action status <PROPOSAL> <ACTION> done
+    ///   communecter action volunteer <PROPOSAL> <ACTION>
+    #[command(verbatim_doc_comment)]
+    Action {
+        #[command(subcommand)]
+        action: ActionCommand,
     },
     /// Close the vote (or the amendments): a room admin, or anyone taking part once the declared end has passed.
     ///

@@ -5,12 +5,14 @@ use anyhow::{Context, Result, bail};
 use node::api::Directory;
 use node::identity::DataDir;
 use node::local::TallyReport;
-use node::model::decide::{Decision, LeftOut, NewProposal, Outcome, Stage};
+use node::model::decide::{
+    ActionStatus, Decision, LeftOut, NewAction, NewProposal, Outcome, Stage, iso_utc,
+};
 use node::model::document::NewEntity;
 use node::model::ids::{AuthorKey, EntityId};
 use node::model::schema::{Field, Kind, Value, check_postal_key};
 
-use crate::args::{Command, RoomAction};
+use crate::args::{ActionCommand, Command, RoomAction};
 use crate::{directory, parse_id, print};
 
 /// Carries out a command of deciding together.
@@ -167,6 +169,68 @@ pub(crate) fn run(command: Command, dir: &DataDir, json: bool) -> Result<()> {
             };
             decided(None, decision, "Voted")
         }
+        Command::Action {
+            action:
+                ActionCommand::Add {
+                    proposal,
+                    title,
+                    start,
+                    end,
+                },
+        } => {
+            let now = node::local::now_ms();
+            let action = NewAction {
+                title,
+                start: start.as_deref().map(|d| when(d, now)).transpose()?,
+                end: end.as_deref().map(|d| when(d, now)).transpose()?,
+            };
+            decided(
+                None,
+                Decision::AddAction {
+                    proposal,
+                    nonce: [0; 8],
+                    action,
+                },
+                "Action added",
+            )
+        }
+        Command::Action {
+            action:
+                ActionCommand::Status {
+                    proposal,
+                    action,
+                    status,
+                },
+        } => {
+            let Some(status) = ActionStatus::of(status.trim()) else {
+                bail!("an action's status is todo, done or disabled, got {status:?}");
+            };
+            decided(
+                None,
+                Decision::SetActionStatus {
+                    proposal,
+                    action,
+                    status,
+                },
+                "Status set",
+            )
+        }
+        Command::Action {
+            action:
+                ActionCommand::Volunteer {
+                    proposal,
+                    action,
+                    withdraw,
+                },
+        } => decided(
+            None,
+            Decision::Volunteer {
+                proposal,
+                action,
+                volunteer: !withdraw,
+            },
+            if withdraw { "Withdrawn" } else { "Volunteered" },
+        ),
         Command::Close {
             proposal,
             amendments,
@@ -318,6 +382,26 @@ fn print_tally(directory: &dyn Directory, report: &TallyReport, verify: bool) {
             result.no,
             result.blank,
             amendment.text
+        );
+    }
+    for action in &proposal.actions {
+        let dates = match (action.start, action.end) {
+            (Some(start), Some(end)) => format!(", {} → {}", iso_utc(start), iso_utc(end)),
+            (Some(start), None) => format!(", from {}", iso_utc(start)),
+            (None, Some(end)) => format!(", until {}", iso_utc(end)),
+            (None, None) => String::new(),
+        };
+        let volunteers: Vec<String> = action.volunteers.iter().map(name).collect();
+        println!(
+            "  action {} ({}{dates}): {}; volunteers: {}",
+            action.id,
+            action.status.as_str(),
+            action.title,
+            if volunteers.is_empty() {
+                "none yet".to_owned()
+            } else {
+                volunteers.join(", ")
+            }
         );
     }
     if let Some(verified) = &report.verified {

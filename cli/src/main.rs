@@ -184,6 +184,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::OpenVote { .. }
         | Command::Vote { .. }
         | Command::Close { .. }
+        | Command::Action { .. }
         | Command::Tally { .. }) => decide::run(command, &dir, json),
         Command::Show { id, history } => {
             let id = parse_id(&id)?;

@@ -402,3 +402,77 @@ fn reports_flag_an_entity_and_the_moderation_room_decides_to_hide_it() {
     let refused = bruno.fails(&["moderate", &garage]);
     assert!(refused.contains("hidden already"), "{refused}");
 }
+
+#[test]
+fn actions_follow_an_adopted_proposal_with_their_volunteers() {
+    let anne = citizen("Anne");
+    let bruno = citizen("Bruno");
+    let room = anne.json(&[
+        "room", "create", "--in", "97400", "--name", "Jardin", "--who", "anyone",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proposal = anne.json(&[
+        "propose",
+        &room,
+        "--title",
+        "Bancs",
+        "--text",
+        "Deux bancs.",
+    ])["made"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = anne.fails(&["action", "add", &proposal, "--title", "Acheter"]);
+    assert!(refused.contains("voting: not possible now"), "{refused}");
+    anne.ok(&["vote", &proposal, "yes"]);
+    anne.ok(&["close", &proposal]);
+    let added = anne.json(&[
+        "action",
+        "add",
+        &proposal,
+        "--title",
+        "Acheter les bancs",
+        "--start",
+        "2030-05-01T09:00",
+        "--end",
+        "2030-05-01T12:00",
+    ]);
+    let action = added["made"].as_str().unwrap().to_owned();
+    assert_eq!(
+        added["tally"]["proposal"]["actions"][0]["status"], "todo",
+        "{added}"
+    );
+    let refused = anne.fails(&[
+        "action",
+        "add",
+        &proposal,
+        "--title",
+        "X",
+        "--start",
+        "2030-05-02",
+        "--end",
+        "2030-05-01",
+    ]);
+    assert!(refused.contains("before"), "{refused}");
+    let refused = anne.fails(&["action", "status", &proposal, &action, "fini"]);
+    assert!(refused.contains("todo, done or disabled"), "{refused}");
+
+    // Bruno volunteers in his own name; Anne marks it done.
+    carry(&anne, &bruno, &room);
+    bruno.ok(&["action", "volunteer", &proposal, &action]);
+    let refused = bruno.fails(&["action", "status", &proposal, &action, "done"]);
+    assert!(refused.contains("only the action's author"), "{refused}");
+    carry(&bruno, &anne, &room);
+    anne.ok(&["action", "status", &proposal, &action, "done"]);
+    let shown = anne.json(&["show", &proposal]);
+    let read = &shown["tally"]["proposal"]["actions"][0];
+    assert_eq!(read["status"], "done");
+    assert_eq!(read["volunteers"][0], bruno.json(&["status"])["author"]);
+    let text = anne.ok(&["tally", &proposal]);
+    assert!(
+        text.contains("(done, 2030-05-01T09:00:00Z → 2030-05-01T12:00:00Z): Acheter les bancs; volunteers: Bruno"),
+        "{text}"
+    );
+}

@@ -1351,6 +1351,24 @@ fn a_proposal_is_voted_from_two_nodes_with_one_result() {
         );
     }
     shown_accessibly(&bruno_map, "decide-3-result");
+
+    // The adopted proposal gets an action; Anne volunteers, Bruno sees it.
+    anne_map.type_in("#action-form-title", "Acheter les bancs");
+    anne_map.click("#action-form-submit");
+    anne_map.wait(
+        "the action",
+        "return document.querySelector('.actions-list .action-title')?.textContent === 'Acheter les bancs'",
+    );
+    anne_map.click(".actions-list .volunteer");
+    anne_map.wait(
+        "Anne volunteering",
+        "return document.querySelector('.actions-list .action-state')?.textContent.includes('1 volontaire')",
+    );
+    shown_accessibly(&anne_map, "decide-4-action");
+    bruno_map.wait(
+        "the action on Bruno's map",
+        "return document.querySelector('.actions-list .action-state')?.textContent.includes('1 volontaire')",
+    );
 }
 
 #[test]

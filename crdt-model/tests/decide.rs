@@ -844,3 +844,120 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
         Some(moderation::Effect::Restored)
     );
 }
+
+fn add_action(proposal: &str, title: &str) -> Decision {
+    Decision::AddAction {
+        proposal: proposal.into(),
+        nonce: [3; 8],
+        action: decide::NewAction {
+            title: title.into(),
+            start: Some(NOW + 86_400_000),
+            end: Some(NOW + 2 * 86_400_000),
+        },
+    }
+}
+
+#[test]
+fn actions_follow_an_adopted_proposal_and_volunteers_write_their_own_slot() {
+    // Authors 1 (admin) and 2 (confirmed) take part; 3 does not.
+    let (id, mut doc) = new_entity(Kind::Room, 1, &[]);
+    edit_as(&mut doc, &id, 2, &[link(Relation::Member)]).unwrap();
+    edit_as(&mut doc, &id, 1, &[Edit::ConfirmMember(author(2))]).unwrap();
+    let p = propose(&mut doc, &id, 2, simple("Jardin le dimanche"));
+    // Not before the vote is closed.
+    assert_eq!(
+        refusal(decide_as(
+            &mut doc,
+            &id,
+            2,
+            NOW + 1,
+            &add_action(&p, "Clés")
+        )),
+        DecisionError::WrongPhase(Phase::Voting)
+    );
+    decide_as(&mut doc, &id, 2, NOW + 1, &vote(&p, "yes")).unwrap();
+    decide_as(&mut doc, &id, 1, NOW + 2, &close(&p, Stage::Vote)).unwrap();
+    // The proposer adds one; someone else (no admin) may not.
+    let action = decide_as(&mut doc, &id, 2, NOW + 3, &add_action(&p, "Faire les clés"))
+        .unwrap()
+        .unwrap();
+    assert!(action.starts_with(&author(2).to_string()));
+    assert_eq!(
+        refusal(decide_as(
+            &mut doc,
+            &id,
+            3,
+            NOW + 3,
+            &add_action(&p, "Intrus")
+        )),
+        DecisionError::NotProposer
+    );
+    // Volunteers, each in their own slot; one withdraws.
+    let volunteer = |yes: bool| Decision::Volunteer {
+        proposal: p.clone(),
+        action: action.clone(),
+        volunteer: yes,
+    };
+    decide_as(&mut doc, &id, 1, NOW + 4, &volunteer(true)).unwrap();
+    decide_as(&mut doc, &id, 2, NOW + 4, &volunteer(true)).unwrap();
+    decide_as(&mut doc, &id, 1, NOW + 5, &volunteer(false)).unwrap();
+    assert_eq!(
+        refusal(decide_as(&mut doc, &id, 3, NOW + 5, &volunteer(true))),
+        DecisionError::NotEligible("confirmed-members")
+    );
+    // Its status: its author's or an admin's.
+    let status = |status| Decision::SetActionStatus {
+        proposal: p.clone(),
+        action: action.clone(),
+        status,
+    };
+    assert_eq!(
+        refusal(decide_as(
+            &mut doc,
+            &id,
+            3,
+            NOW + 6,
+            &status(decide::ActionStatus::Done)
+        )),
+        DecisionError::NotActionAuthor
+    );
+    decide_as(
+        &mut doc,
+        &id,
+        2,
+        NOW + 6,
+        &status(decide::ActionStatus::Done),
+    )
+    .unwrap();
+    let read = &decide::proposal(&doc, &p).unwrap().actions[0];
+    assert_eq!(read.title, "Faire les clés");
+    assert_eq!(read.status, decide::ActionStatus::Done);
+    assert_eq!(read.volunteers, [author(2)]);
+    assert_eq!(read.end, Some(NOW + 2 * 86_400_000));
+
+    // A rejected proposal has no actions.
+    let q = decide_as(
+        &mut doc,
+        &id,
+        1,
+        NOW + 7,
+        &Decision::Propose {
+            nonce: [9; 8],
+            proposal: simple("Fermer le jardin"),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    decide_as(&mut doc, &id, 2, NOW + 8, &vote(&q, "no")).unwrap();
+    decide_as(&mut doc, &id, 1, NOW + 9, &close(&q, Stage::Vote)).unwrap();
+    assert_eq!(
+        refusal(decide_as(
+            &mut doc,
+            &id,
+            1,
+            NOW + 10,
+            &add_action(&q, "Cadenas")
+        )),
+        DecisionError::NotAdopted
+    );
+}

@@ -29,6 +29,10 @@ const DECIDE_TEXT = {
     names_hidden: "Les noms des votants ne sont pas affichés ; chaque vote est signé et reste lisible dans les données.",
     new_proposal: (title, room) => `Nouvelle proposition dans ${room} : ${title}`,
     amendment_adopted: "adopté", amendment_rejected: "non adopté", amendment_open: "en vote",
+    actions: "Actions", action_title: "Action à mener", action_start: "Début (facultatif)", action_end: "Fin (facultatif)",
+    add_action: "Ajouter l'action", action_added: "Action ajoutée.", volunteer: "Je participe", unvolunteer: "Je me retire",
+    "status-todo": "À faire", "status-done": "Faite", "status-disabled": "Abandonnée", action_status: "État",
+    volunteers: (n) => `${n} volontaire${n > 1 ? "s" : ""}`,
   },
   en: {
     decide: "Decide", rooms: "Deciding together", no_rooms: "No decision room yet.",
@@ -53,6 +57,10 @@ const DECIDE_TEXT = {
     names_hidden: "Voters' names are not shown; every vote is signed and stays readable in the data.",
     new_proposal: (title, room) => `New proposal in ${room}: ${title}`,
     amendment_adopted: "adopted", amendment_rejected: "not adopted", amendment_open: "being voted",
+    actions: "Actions", action_title: "Action to take", action_start: "Start (optional)", action_end: "End (optional)",
+    add_action: "Add the action", action_added: "Action added.", volunteer: "I'll help", unvolunteer: "I withdraw",
+    "status-todo": "To do", "status-done": "Done", "status-disabled": "Given up", action_status: "Status",
+    volunteers: (n) => `${n} volunteer${n > 1 ? "s" : ""}`,
   },
 };
 
@@ -65,6 +73,8 @@ const DECIDE_ERRORS = {
   not_a_choice: "Ce choix n'est pas proposé.",
   early_closing: "Seul un administrateur de la salle peut clore avant la fin déclarée.",
   not_proposer: "Seul l'auteur de la proposition peut le faire.",
+  not_adopted: "Les actions suivent une proposition adoptée.",
+  not_action_author: "Seul l'auteur de l'action ou un administrateur de la salle change son état.",
 };
 
 /** The phases in the order a room page lists them. */
@@ -279,6 +289,64 @@ async function proposalPage(roomId, id) {
     act(t("open_vote"), { open_vote: { proposal: id } }, t("vote_opened"));
   }
   if (proposal.phase === "closed") nodes.push(...resultOf(tally, choices));
+  const adopted = ["adopted", "chosen"].includes(tally.outcome.result);
+  if (adopted) nodes.push(...actionsOf(room, proposal, admin));
+  return nodes;
+}
+
+/** The actions of an adopted proposal: each with its dates, status and
+ * volunteers, a button to help, the status for its author or an admin,
+ * and a form to add one for the proposer or an admin. */
+function actionsOf(room, proposal, admin) {
+  const me = state.status?.author;
+  const nodes = [el("h3", t("actions"), { id: "actions-title" })];
+  const list = el("ul", null, { class: "actions-list" });
+  const when = (ms) => new Date(ms).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+  const run = async (decision, done) => {
+    try {
+      await decideNow(null, decision);
+      if (done) toast(done);
+      await openPage(state.page, false, false);
+    } catch (error) {
+      toast(error.message);
+    }
+  };
+  for (const action of proposal.actions) {
+    const item = el("li", null, { "data-action": action.id });
+    const dates = [action.start && when(action.start), action.end && when(action.end)].filter(Boolean).join(" → ");
+    item.append(el("span", action.title, { class: "action-title" }),
+      el("span", ` — ${t(`status-${action.status}`)}${dates ? `, ${dates}` : ""}, ${t("volunteers", action.volunteers.length)}`,
+        { class: "action-state" }));
+    if (canWrite && takesPart(room)) {
+      const helping = action.volunteers.includes(me);
+      const help = el("button", t(helping ? "unvolunteer" : "volunteer"), { type: "button", class: "volunteer" });
+      help.addEventListener("click", () => run({ volunteer: { proposal: proposal.id, action: action.id, volunteer: !helping } }));
+      item.append(help);
+    }
+    if (canWrite && (admin || action.author === me)) {
+      const fieldId = `status-${action.id.slice(-16)}`;
+      const select = el("select", null, { id: fieldId, class: "action-status" });
+      for (const status of ["todo", "done", "disabled"]) {
+        const option = el("option", t(`status-${status}`), { value: status });
+        if (status === action.status) option.selected = true;
+        select.append(option);
+      }
+      select.addEventListener("change", () => run({ set_action_status: { proposal: proposal.id, action: action.id, status: select.value } }));
+      item.append(el("label", t("action_status"), { for: fieldId, class: "visually-hidden" }), select);
+    }
+    list.append(item);
+  }
+  nodes.push(list);
+  if (canWrite && (admin || proposal.proposer === me)) {
+    nodes.push(decisionForm("action-form", [
+      ["title", t("action_title"), "text", { required: "", maxlength: "120" }],
+      ["start", t("action_start"), "datetime-local"],
+      ["end", t("action_end"), "datetime-local"],
+    ], t("add_action"), async ({ title, start, end }) => {
+      const action = { title, start: start ? new Date(start).getTime() : null, end: end ? new Date(end).getTime() : null };
+      await run({ add_action: { proposal: proposal.id, action } }, t("action_added"));
+    }));
+  }
   return nodes;
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use automerge::legacy::OpType;
 use automerge::{ObjId, ObjType, ROOT, ScalarValue};
 
-use crate::decide::{self, BLANK, Phase, Stage, YES_NO, author_of, key, moderation};
+use crate::decide::{self, ActionStatus, BLANK, Phase, Stage, YES_NO, author_of, key, moderation};
 use crate::decide::{Reader, phase_of, takes_part};
 use crate::document::key as doc_key;
 use crate::ids::EntityId;
@@ -62,6 +62,15 @@ pub enum DecisionError {
     /// A moderation proposal outside a moderation room.
     #[error("moderation proposals are made in a moderation room")]
     NotAModerationRoom,
+    /// An action follows an adopted proposal.
+    #[error("actions follow an adopted proposal (its resolution): this one is not")]
+    NotAdopted,
+    /// Only an action's author or a room admin sets its status.
+    #[error("only the action's author or a room admin may set its status")]
+    NotActionAuthor,
+    /// The action is not in the change's causal past.
+    #[error("no such action as of the change's dependencies")]
+    NoSuchAction,
     /// A moderation proposal of another shape than the fixed one.
     #[error("a moderation proposal is {0}")]
     ModerationShape(&'static str),
@@ -86,6 +95,9 @@ impl DecisionError {
             Self::Incomplete(_) => "incomplete",
             Self::Deleted => "deleted",
             Self::NotAModerationRoom => "not_a_moderation_room",
+            Self::NotAdopted => "not_adopted",
+            Self::NoSuchAction => "no_such_action",
+            Self::NotActionAuthor => "not_action_author",
             Self::ModerationShape(_) => "moderation_shape",
         }
     }
@@ -109,6 +121,10 @@ enum What {
     AmendmentContainer(String),
     AmendmentVote(String, String),
     Closing(Stage, String),
+    Action(String),
+    ActionKey(String, String),
+    ActionContainer(String),
+    Volunteer(String, String),
 }
 
 /// Reads the place of an operation under `proposals/…` (`rest` is the
@@ -158,7 +174,10 @@ pub(super) fn record(
             needs_map(is_map)?;
             (pid, What::Proposal)
         }
-        [pid, key::VOTES | key::AMENDMENTS | key::CLOSINGS] => {
+        [
+            pid,
+            key::VOTES | key::AMENDMENTS | key::CLOSINGS | key::ACTIONS,
+        ] => {
             needs_map(is_map)?;
             (pid, What::Container)
         }
@@ -196,6 +215,30 @@ pub(super) fn record(
             (
                 pid,
                 What::AmendmentVote((*aid).to_owned(), (*voter).to_owned()),
+            )
+        }
+        [pid, key::ACTIONS, aid] => {
+            needs_map(is_map)?;
+            (pid, What::Action((*aid).to_owned()))
+        }
+        [pid, key::ACTIONS, aid, key::VOLUNTEERS] => {
+            needs_map(is_map)?;
+            (pid, What::ActionContainer((*aid).to_owned()))
+        }
+        [
+            pid,
+            key::ACTIONS,
+            aid,
+            name @ (key::TITLE | key::START | key::END | key::AT | key::STATUS),
+        ] => {
+            needs_value(value.is_some())?;
+            (pid, What::ActionKey((*aid).to_owned(), (*name).to_owned()))
+        }
+        [pid, key::ACTIONS, aid, key::VOLUNTEERS, volunteer] => {
+            needs_value(value.is_some())?;
+            (
+                pid,
+                What::Volunteer((*aid).to_owned(), (*volunteer).to_owned()),
             )
         }
         [pid, name] => {
@@ -254,6 +297,14 @@ pub(super) fn check(
         .iter()
         .filter_map(|write| match &write.what {
             What::Amendment(aid) => Some((write.pid.as_str(), aid.as_str())),
+            _ => None,
+        })
+        .collect();
+    let made_actions: HashSet<(&str, &str)> = writes
+        .decisions
+        .iter()
+        .filter_map(|write| match &write.what {
+            What::Action(aid) => Some((write.pid.as_str(), aid.as_str())),
             _ => None,
         })
         .collect();
@@ -402,6 +453,58 @@ pub(super) fn check(
                 }
                 second_vote(view, path, &obj, &[key::AMENDMENTS, aid, key::VOTES], voter)?;
             }
+            What::Action(aid) => {
+                own_slot_id(path, aid, role)?;
+                let obj = in_phase(path, obj, phase, Phase::Closed)?;
+                if owner.as_deref() != Some(role.author.as_str()) && !is_admin {
+                    return refuse(DecisionError::NotProposer);
+                }
+                if action_in(view, &obj, aid).is_some() {
+                    return refuse(DecisionError::Exists);
+                }
+                if !adopted(view, &write.pid) {
+                    return refuse(DecisionError::NotAdopted);
+                }
+                check_new_action(path, &write.pid, aid, writes)?;
+            }
+            What::ActionContainer(aid) => {
+                if !made_actions.contains(&(write.pid.as_str(), aid.as_str())) {
+                    return Err(Reject::Immutable { path: path.clone() });
+                }
+            }
+            What::ActionKey(aid, name) => {
+                check_action_value(path, name, write.value.as_ref())?;
+                if made_actions.contains(&(write.pid.as_str(), aid.as_str())) {
+                    if name == key::STATUS
+                        && write.value != Some(ScalarValue::Str(ActionStatus::Todo.as_str().into()))
+                    {
+                        return Err(wrong_type(path, key::STATUS, "todo, for a new action"));
+                    }
+                    continue;
+                }
+                let obj = obj.ok_or_else(|| refused(path, DecisionError::NoSuchProposal))?;
+                if action_in(view, &obj, aid).is_none() {
+                    return refuse(DecisionError::NoSuchAction);
+                }
+                if name != key::STATUS {
+                    return refuse(DecisionError::Fixed("an action's title and dates"));
+                }
+                let author = author_of(aid).map(|key| key.to_string());
+                if author.as_deref() != Some(role.author.as_str()) && !is_admin {
+                    return refuse(DecisionError::NotActionAuthor);
+                }
+            }
+            What::Volunteer(aid, volunteer) => {
+                own_slot(path, volunteer, role)?;
+                let obj = obj.ok_or_else(|| refused(path, DecisionError::NoSuchProposal))?;
+                if action_in(view, &obj, aid).is_none() {
+                    return refuse(DecisionError::NoSuchAction);
+                }
+                eligible(path)?;
+                if !matches!(write.value, Some(ScalarValue::Boolean(_))) {
+                    return Err(wrong_type(path, "volunteer", "true or false"));
+                }
+            }
             What::Closing(stage, closer) => {
                 own_slot(path, closer, role)?;
                 if new {
@@ -428,6 +531,82 @@ pub(super) fn check(
         }
     }
     Ok(())
+}
+
+/// The action `aid` of the proposal `obj`, as of the dependencies.
+fn action_in(view: &View<'_>, obj: &ObjId, aid: &str) -> Option<ObjId> {
+    view.map(obj, key::ACTIONS)
+        .and_then(|actions| view.map(&actions, aid))
+}
+
+/// Whether the proposal `pid` was adopted (or a choice chosen) as of the
+/// dependencies. For a room of citizens every voter counts here: who is a
+/// citizen is in other documents.
+fn adopted(view: &View<'_>, pid: &str) -> bool {
+    let past = match view.at {
+        super::At::Heads => view.doc.fork(),
+        super::At::Deps(heads) => match view.doc.fork_at(heads) {
+            Ok(past) => past,
+            Err(_) => return false,
+        },
+    };
+    decide::tally(&past, pid, &|_| true).is_some_and(|tally| {
+        matches!(
+            tally.outcome,
+            decide::Outcome::Adopted | decide::Outcome::Chosen(_)
+        )
+    })
+}
+
+/// A new action's creating change writes all its parts.
+fn check_new_action(path: &Path, pid: &str, aid: &str, writes: &Writes) -> Result<(), Reject> {
+    let value_of = |wanted: &str| {
+        writes.decisions.iter().find_map(|write| match &write.what {
+            What::ActionKey(other, name) if write.pid == pid && other == aid && name == wanted => {
+                write.value.clone()
+            }
+            _ => None,
+        })
+    };
+    for part in [key::TITLE, key::AT, key::STATUS] {
+        if value_of(part).is_none() {
+            return Err(refused(path, DecisionError::Incomplete(fixed_name(part))));
+        }
+    }
+    let volunteers = writes.decisions.iter().any(|write| {
+        write.pid == pid && matches!(&write.what, What::ActionContainer(other) if other == aid)
+    });
+    if !volunteers {
+        return Err(refused(path, DecisionError::Incomplete("volunteers")));
+    }
+    if let (Some(ScalarValue::Timestamp(start)), Some(ScalarValue::Timestamp(end))) =
+        (value_of(key::START), value_of(key::END))
+        && end <= start
+    {
+        return Err(invalid(
+            path,
+            ValidationError::EndBeforeStart {
+                start: decide::iso_utc(start),
+                end: decide::iso_utc(end),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the value of an action's key.
+fn check_action_value(path: &Path, name: &str, value: Option<&ScalarValue>) -> Result<(), Reject> {
+    match name {
+        key::TITLE => {
+            let text = text_value(path, value)?;
+            decide::check_words(key::TITLE, &text).map_err(|error| invalid(path, error))
+        }
+        key::STATUS => match value {
+            Some(ScalarValue::Str(text)) if ActionStatus::of(text).is_some() => Ok(()),
+            _ => Err(wrong_type(path, key::STATUS, "todo, done or disabled")),
+        },
+        _ => time_value(path, value),
+    }
 }
 
 /// The proposal of a write that needs it to exist as of the dependencies
@@ -524,6 +703,7 @@ fn check_new_proposal(
     for part in [
         "votes",
         "amendments",
+        "actions",
         "closings",
         "closings/amendments",
         "closings/vote",
@@ -531,7 +711,7 @@ fn check_new_proposal(
         if !containers.contains(part) {
             return Err(refused(
                 path,
-                DecisionError::Incomplete("votes, amendments and closings"),
+                DecisionError::Incomplete("votes, amendments, actions and closings"),
             ));
         }
     }

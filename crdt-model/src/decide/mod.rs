@@ -20,6 +20,9 @@
 //! | `amendments/<author key>.<16 hex>` | map {`text`, `at`, `votes`} | its author, while amending |
 //! | `amendments/<id>/votes/<voter key>` | `yes`, `no` or `blank` | each voter, while amending |
 //! | `closings/amendments/<closer key>`, `closings/vote/<closer key>` | timestamp (ms) | a room admin; or any voter once the declared end has passed by their change's time |
+//! | `actions/<author key>.<16 hex>` | map {`title`, `start`, `end`, `at`, `status`, `volunteers`} | the proposer or a room admin, once the proposal is adopted (its resolution) |
+//! | `actions/<id>/status` | `todo`, `done` or `disabled` | `todo` at creation; then the action's author or a room admin |
+//! | `actions/<id>/volunteers/<key>` | bool | each volunteer, in their own slot, who takes part |
 //!
 //! Every container of a proposal is made by its creating change, so no two
 //! authors ever make the same map concurrently. A phase ends with its
@@ -52,8 +55,8 @@ pub mod moderation;
 mod tally;
 
 pub use tally::{
-    Amendment, AmendmentTally, Ballot, Closing, LeftOut, Outcome, Proposal, Tally, proposal,
-    proposals, tally,
+    Action, Amendment, AmendmentTally, Ballot, Closing, LeftOut, Outcome, Proposal, Tally,
+    proposal, proposals, tally,
 };
 pub(crate) use tally::{Reader, phase_of, takes_part};
 
@@ -75,6 +78,11 @@ pub(crate) mod key {
     pub(crate) const CLOSINGS: &str = "closings";
     pub(crate) const MODERATES: &str = "moderates";
     pub(crate) const RESTORES: &str = "restores";
+    pub(crate) const ACTIONS: &str = "actions";
+    pub(crate) const START: &str = "start";
+    pub(crate) const END: &str = "end";
+    pub(crate) const STATUS: &str = "status";
+    pub(crate) const VOLUNTEERS: &str = "volunteers";
 }
 
 /// The default majority: strictly more than half the expressed votes.
@@ -191,6 +199,52 @@ impl Stage {
     }
 }
 
+/// Where an action stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// To do (at creation).
+    Todo,
+    /// Done.
+    Done,
+    /// Given up.
+    Disabled,
+}
+
+impl ActionStatus {
+    /// The name written in the document.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Todo => "todo",
+            ActionStatus::Done => "done",
+            ActionStatus::Disabled => "disabled",
+        }
+    }
+
+    /// The status a document's text names.
+    pub fn of(text: &str) -> Option<ActionStatus> {
+        match text {
+            "todo" => Some(ActionStatus::Todo),
+            "done" => Some(ActionStatus::Done),
+            "disabled" => Some(ActionStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// A new action following an adopted proposal.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NewAction {
+    /// What is to be done (one line, at most 120 characters).
+    pub title: String,
+    /// When it starts (ms).
+    #[serde(default)]
+    pub start: Option<i64>,
+    /// When it ends (ms), after `start`.
+    #[serde(default)]
+    pub end: Option<i64>,
+}
+
 /// A new proposal, as its proposer writes it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct NewProposal {
@@ -285,6 +339,35 @@ pub enum Decision {
         amendment: String,
         /// The choice.
         choice: String,
+    },
+    /// Adds an action to an adopted proposal (the proposer or a room
+    /// admin); `nonce` makes its id.
+    AddAction {
+        /// The proposal's id.
+        proposal: String,
+        /// 8 random bytes (a node draws its own).
+        #[serde(default)]
+        nonce: [u8; 8],
+        /// The action.
+        action: NewAction,
+    },
+    /// Sets an action's status (its author or a room admin).
+    SetActionStatus {
+        /// The proposal's id.
+        proposal: String,
+        /// The action's id.
+        action: String,
+        /// The new status.
+        status: ActionStatus,
+    },
+    /// Volunteers for an action (`volunteer` false: withdraws).
+    Volunteer {
+        /// The proposal's id.
+        proposal: String,
+        /// The action's id.
+        action: String,
+        /// Whether the citizen volunteers.
+        volunteer: bool,
     },
     /// Closes a phase.
     Close {
@@ -431,6 +514,7 @@ pub fn decide(
             }
             tx.put_object(&obj, key::VOTES, ObjType::Map)?;
             tx.put_object(&obj, key::AMENDMENTS, ObjType::Map)?;
+            tx.put_object(&obj, key::ACTIONS, ObjType::Map)?;
             let closings = tx.put_object(&obj, key::CLOSINGS, ObjType::Map)?;
             for stage in [Stage::Amendments, Stage::Vote] {
                 tx.put_object(&closings, stage.as_str(), ObjType::Map)?;
@@ -492,6 +576,44 @@ pub fn decide(
             let votes = child(&tx, &amendment, key::VOTES)?;
             tx.put(&votes, me.as_str(), choice.as_str())?;
         }
+        Decision::AddAction {
+            proposal,
+            nonce,
+            action,
+        } => {
+            check_words(key::TITLE, &action.title)?;
+            let obj = existing(&tx, proposal)?;
+            let actions = child(&tx, &obj, key::ACTIONS)?;
+            let aid = slot_id(&actor.author, nonce);
+            let made_action = tx.put_object(&actions, aid.as_str(), ObjType::Map)?;
+            tx.put(&made_action, key::TITLE, action.title.as_str())?;
+            for (name, time) in [(key::START, action.start), (key::END, action.end)] {
+                if let Some(time) = time {
+                    tx.put(&made_action, name, ScalarValue::Timestamp(time))?;
+                }
+            }
+            tx.put(&made_action, key::AT, ScalarValue::Timestamp(now_ms))?;
+            tx.put(&made_action, key::STATUS, ActionStatus::Todo.as_str())?;
+            tx.put_object(&made_action, key::VOLUNTEERS, ObjType::Map)?;
+            made = Some(aid);
+        }
+        Decision::SetActionStatus {
+            proposal,
+            action,
+            status,
+        } => {
+            let action = action_of(&tx, &existing(&tx, proposal)?, action)?;
+            tx.put(&action, key::STATUS, status.as_str())?;
+        }
+        Decision::Volunteer {
+            proposal,
+            action,
+            volunteer,
+        } => {
+            let action = action_of(&tx, &existing(&tx, proposal)?, action)?;
+            let volunteers = child(&tx, &action, key::VOLUNTEERS)?;
+            tx.put(&volunteers, me.as_str(), *volunteer)?;
+        }
         Decision::Close { proposal, stage } => {
             let obj = existing(&tx, proposal)?;
             let closings = child(&tx, &obj, key::CLOSINGS)?;
@@ -507,6 +629,17 @@ pub fn decide(
         .ok_or_else(|| EditError::Document("the decision changes nothing".into()))?;
     crate::authz::authorize(doc, &id, &actor.author, &change).map_err(EditError::NotAllowed)?;
     Ok((change, made))
+}
+
+/// The action `id` of the proposal `obj`.
+fn action_of(
+    tx: &automerge::transaction::Transaction<'_>,
+    obj: &automerge::ObjId,
+    id: &str,
+) -> Result<automerge::ObjId, EditError> {
+    let actions = child(tx, obj, key::ACTIONS)?;
+    child(tx, &actions, id)
+        .map_err(|_| EditError::Document(format!("no action {id} of this proposal")))
 }
 
 /// The map at `name` of `obj`.

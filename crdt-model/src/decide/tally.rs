@@ -167,6 +167,30 @@ pub struct Proposal {
     pub phase: Phase,
     /// Its amendments, oldest first.
     pub amendments: Vec<Amendment>,
+    /// The actions that follow it once adopted, oldest first.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+/// An action following an adopted proposal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// Its id (`<author key>.<16 hex>`).
+    pub id: String,
+    /// Who added it.
+    pub author: AuthorKey,
+    /// What is to be done.
+    pub title: String,
+    /// When it starts (ms).
+    pub start: Option<i64>,
+    /// When it ends (ms).
+    pub end: Option<i64>,
+    /// When it was added (ms, by its author's clock).
+    pub at: i64,
+    /// Where it stands.
+    pub status: super::ActionStatus,
+    /// Who volunteered (and did not withdraw), by key.
+    pub volunteers: Vec<AuthorKey>,
 }
 
 /// An amendment to a proposal.
@@ -214,6 +238,38 @@ fn read_proposal(doc: &Automerge, proposals: &ObjId, id: &str) -> Option<Proposa
         })
         .unwrap_or_default();
     amendments.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    let mut actions: Vec<Action> = Reader::map(doc, &obj, key::ACTIONS)
+        .map(|map| {
+            doc.keys_of(&map)
+                .into_iter()
+                .filter_map(|aid| {
+                    let action = Reader::map(doc, &map, &aid)?;
+                    let volunteers = Reader::map(doc, &action, key::VOLUNTEERS)
+                        .map(|volunteers| {
+                            doc.keys_of(&volunteers)
+                                .into_iter()
+                                .filter(|key| doc.flag(&volunteers, key))
+                                .filter_map(|key| key.parse().ok())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Some(Action {
+                        author: author_of(&aid)?,
+                        title: Reader::text(doc, &action, key::TITLE).unwrap_or_default(),
+                        start: doc.time(&action, key::START),
+                        end: doc.time(&action, key::END),
+                        at: doc.time(&action, key::AT).unwrap_or_default(),
+                        status: Reader::text(doc, &action, key::STATUS)
+                            .and_then(|text| super::ActionStatus::of(&text))
+                            .unwrap_or(super::ActionStatus::Todo),
+                        volunteers,
+                        id: aid,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    actions.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     Some(Proposal {
         id: id.to_owned(),
         proposer,
@@ -233,6 +289,7 @@ fn read_proposal(doc: &Automerge, proposals: &ObjId, id: &str) -> Option<Proposa
         at: doc.time(&obj, key::AT).unwrap_or_default(),
         phase: phase_of(doc, &obj),
         amendments,
+        actions,
     })
 }
 

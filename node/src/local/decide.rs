@@ -56,7 +56,10 @@ fn proposal_of(decision: &Decision) -> Option<&str> {
         | Decision::OpenVote { proposal }
         | Decision::Vote { proposal, .. }
         | Decision::VoteAmendment { proposal, .. }
-        | Decision::Close { proposal, .. } => Some(proposal),
+        | Decision::Close { proposal, .. }
+        | Decision::AddAction { proposal, .. }
+        | Decision::SetActionStatus { proposal, .. }
+        | Decision::Volunteer { proposal, .. } => Some(proposal),
     }
 }
 
@@ -116,7 +119,9 @@ impl Local {
         let seed = random_seed()?;
         let nonce: [u8; 8] = seed[..8].try_into().expect("8 bytes");
         match &mut decision {
-            Decision::Propose { nonce: n, .. } | Decision::Amend { nonce: n, .. } => *n = nonce,
+            Decision::Propose { nonce: n, .. }
+            | Decision::Amend { nonce: n, .. }
+            | Decision::AddAction { nonce: n, .. } => *n = nonce,
             _ => {}
         }
         let (entity, made) = {
