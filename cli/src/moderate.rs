@@ -128,11 +128,10 @@ fn say(report: &ModerationReport) {
 fn effect(effect: Effect) -> &'static str {
     match effect {
         Effect::Open => "being voted on",
-        Effect::Hidden => "adopted: hidden",
+        Effect::Hidden => "adopted: hid it",
         Effect::Kept => "refused: kept, reports cleared",
         Effect::Restored => "adopted: shown again, reports cleared",
         Effect::StaysHidden => "refused: stays hidden",
-        Effect::Duplicate => "a duplicate (made while another was open)",
-        Effect::Moot => "changed nothing",
+        Effect::Moot => "adopted, restored nothing (no hiding in its past)",
     }
 }

@@ -732,7 +732,7 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
             .iter()
             .map(|p| tally(doc, &p.id))
             .collect();
-        moderation::state(item, reports, &tallies)
+        moderation::state(doc, item, reports, &tallies, NOW)
     };
     // Three reports flag it; no proposal yet.
     let flagged = state(&doc, &reports);
@@ -761,12 +761,12 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
     .unwrap();
     assert_eq!(state(&doc, &reports).open.as_deref(), Some(first.as_str()));
     // Refused (one yes, one no: 50 %, not more than 75 %): kept, reports
-    // before the closing cleared; the duplicate does nothing.
+    // before the closing cleared; the second one refused too.
     decide_as(&mut doc, &id, 2, NOW + 1, &vote(&first, "yes")).unwrap();
     decide_as(&mut doc, &id, 3, NOW + 1, &vote(&first, "no")).unwrap();
     decide_as(&mut doc, &id, 1, NOW + 20, &close(&first, Stage::Vote)).unwrap();
     for n in [2, 3] {
-        decide_as(&mut doc, &id, n, NOW + 21, &vote(&duplicate, "yes")).unwrap();
+        decide_as(&mut doc, &id, n, NOW + 21, &vote(&duplicate, "no")).unwrap();
     }
     decide_as(&mut doc, &id, 1, NOW + 22, &close(&duplicate, Stage::Vote)).unwrap();
     let kept = state(&doc, &reports);
@@ -777,7 +777,7 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
             .iter()
             .map(|step| step.effect)
             .collect::<Vec<_>>(),
-        [moderation::Effect::Kept, moderation::Effect::Duplicate]
+        [moderation::Effect::Kept, moderation::Effect::Kept]
     );
 
     // Three new reports, a new proposal adopted by all: hidden.
@@ -811,7 +811,89 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
         .iter()
         .map(|p| tally(&doc, &p.id))
         .collect();
-    assert_eq!(moderation::hidden(&all), [item]);
+    assert_eq!(moderation::hidden(&doc, &all), [item]);
+
+    // A restoring made without seeing the hiding's closing (on a copy from
+    // before it) restores nothing, adopted or not; nor does a backdated
+    // proposal to hide, made by someone taking no part.
+    let closing = tally(&doc, &again).closing.unwrap().change;
+    let closing: Vec<u8> = (0..32)
+        .map(|at| u8::from_str_radix(&closing[2 * at..2 * at + 2], 16).unwrap())
+        .collect();
+    let before_closing = doc
+        .get_change_by_hash(&automerge::ChangeHash(closing.try_into().unwrap()))
+        .unwrap()
+        .deps()
+        .to_vec();
+    let mut blind = doc.fork_at(&before_closing).unwrap();
+    let blind_restore = decide_as(
+        &mut blind,
+        &id,
+        3,
+        NOW + 45,
+        &Decision::Propose {
+            nonce: [33; 8],
+            proposal: moderation::new_proposal(
+                moderation::Asks::Restore,
+                item,
+                "Garage",
+                &[],
+                NOW + 45,
+            ),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    // (Authors 2 and 3 only: author 1 wrote on after the copy, and one
+    // actor never writes on two copies.)
+    for n in [2, 3] {
+        decide_as(&mut blind, &id, n, NOW + 46, &vote(&blind_restore, "yes")).unwrap();
+    }
+    let after_the_end = NOW + 45 + moderation::VOTE_MS + 1_000;
+    decide_as(
+        &mut blind,
+        &id,
+        2,
+        after_the_end,
+        &close(&blind_restore, Stage::Vote),
+    )
+    .unwrap();
+    doc.merge(&mut blind).unwrap();
+    let backdated = decide_as(
+        &mut doc,
+        &id,
+        9,
+        NOW - 1_000_000,
+        &Decision::Propose {
+            nonce: [99; 8],
+            proposal: moderation::new_proposal(
+                moderation::Asks::Hide,
+                item,
+                "Garage",
+                &[],
+                NOW - 1_000_000,
+            ),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    let still = state(&doc, &reports);
+    assert!(still.hidden, "{still:?}");
+    let effect_of = |state: &moderation::State, id: &str| {
+        state
+            .steps
+            .iter()
+            .find(|step| step.proposal == id)
+            .map(|step| step.effect)
+    };
+    assert_eq!(
+        effect_of(&still, &blind_restore),
+        Some(moderation::Effect::Moot)
+    );
+    assert_eq!(
+        effect_of(&still, &backdated),
+        Some(moderation::Effect::Open)
+    );
 
     // Restored by a later adopted decision: shown, its reports cleared.
     let restore = decide_as(
@@ -837,7 +919,7 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
     }
     decide_as(&mut doc, &id, 1, NOW + 60, &close(&restore, Stage::Vote)).unwrap();
     let restored = state(&doc, &reports);
-    assert!(!restored.hidden && !restored.flagged);
+    assert!(!restored.hidden && !restored.flagged, "{restored:?}");
     assert_eq!(restored.cleared.len(), 3);
     assert_eq!(
         restored.steps.last().map(|step| step.effect),
@@ -960,4 +1042,44 @@ fn actions_follow_an_adopted_proposal_and_volunteers_write_their_own_slot() {
         )),
         DecisionError::NotAdopted
     );
+}
+
+#[test]
+fn a_decision_written_twice_in_one_change_is_refused() {
+    // A moderation proposal of the fixed shape whose majority is then
+    // written again, at 1 %.
+    let (id, doc) = moderation_room();
+    let item = EntityId::from_bytes([7; 16]);
+    let proposal = hide(item);
+    let pid = decide::slot_id(&author(9), &[9; 8]);
+    let change = raw_change(&doc, &actor(9), |tx| {
+        let (_, proposals) = tx.get(ROOT, "proposals")?.unwrap();
+        let obj = tx.put_object(&proposals, pid.as_str(), ObjType::Map)?;
+        tx.put(&obj, "title", proposal.title.as_str())?;
+        tx.put(&obj, "text", proposal.text.as_str())?;
+        tx.put(&obj, "majority", ScalarValue::Uint(75))?;
+        tx.put(
+            &obj,
+            "vote_until",
+            ScalarValue::Timestamp(NOW + moderation::VOTE_MS),
+        )?;
+        tx.put(&obj, "votes_can_change", false)?;
+        tx.put(&obj, "names_shown", false)?;
+        tx.put(&obj, "moderates", item.to_string())?;
+        tx.put(&obj, "at", ScalarValue::Timestamp(NOW))?;
+        tx.put(&obj, "vote_open", true)?;
+        for name in ["votes", "amendments", "actions"] {
+            tx.put_object(&obj, name, ObjType::Map)?;
+        }
+        let closings = tx.put_object(&obj, "closings", ObjType::Map)?;
+        for stage in ["amendments", "vote"] {
+            tx.put_object(&closings, stage, ObjType::Map)?;
+        }
+        tx.put(&obj, "majority", ScalarValue::Uint(1))?;
+        Ok(())
+    });
+    match crdt_model::authz::authorize(&doc, &id, &author(9), &change) {
+        Err(Reject::Decision { error, .. }) => assert_eq!(error, DecisionError::WrittenTwice),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }

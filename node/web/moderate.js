@@ -111,8 +111,12 @@ async function moderationPart(entity) {
 /** The moderation queue of a moderation room's postal code: each entity
  * flagged, being voted on or hidden, with what can be done. */
 async function moderationQueue(room) {
-  const postal = room.address.postal_code;
-  const queue = await api("GET", `/api/moderation?postal_code=${encodeURIComponent(postal)}`);
+  // The postal key: the code in France, `CC-code` elsewhere.
+  const { postal_code: code, country } = room.address;
+  const postal = country && country !== "FR" ? `${country}-${code}` : code;
+  // Only the postal code's moderation room (the oldest) decides.
+  const queue = (await api("GET", `/api/moderation?postal_code=${encodeURIComponent(postal)}`))
+    .filter((report) => report.room === room.id);
   const section = el("section", null, { class: "moderation-queue", "aria-labelledby": "queue-title" });
   section.append(el("h3", t("queue"), { id: "queue-title" }));
   if (!queue.length) section.append(el("p", t("queue_empty"), { class: "empty" }));

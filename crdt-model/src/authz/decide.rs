@@ -71,6 +71,9 @@ pub enum DecisionError {
     /// The action is not in the change's causal past.
     #[error("no such action as of the change's dependencies")]
     NoSuchAction,
+    /// One place of a decision written twice by the same change.
+    #[error("a change writes each place of a decision once")]
+    WrittenTwice,
     /// A moderation proposal of another shape than the fixed one.
     #[error("a moderation proposal is {0}")]
     ModerationShape(&'static str),
@@ -96,6 +99,7 @@ impl DecisionError {
             Self::Deleted => "deleted",
             Self::NotAModerationRoom => "not_a_moderation_room",
             Self::NotAdopted => "not_adopted",
+            Self::WrittenTwice => "written_twice",
             Self::NoSuchAction => "no_such_action",
             Self::NotActionAuthor => "not_action_author",
             Self::ModerationShape(_) => "moderation_shape",
@@ -276,6 +280,14 @@ pub(super) fn check(
 ) -> Result<(), Reject> {
     if writes.decisions.is_empty() {
         return Ok(());
+    }
+    // Each place once: a second write would replace a value after it was
+    // checked (a majority of 75 written, then 1).
+    let mut places = HashSet::new();
+    for write in &writes.decisions {
+        if !places.insert(&write.path) {
+            return Err(refused(&write.path, DecisionError::WrittenTwice));
+        }
     }
     let first = &writes.decisions[0].path;
     let proposals = if role.genesis {

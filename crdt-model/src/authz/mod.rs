@@ -53,11 +53,11 @@ use ops::check_op;
 use totals::check_totals;
 
 /// A path in a document: map keys, with `*` standing for a list position.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Path(Vec<Segment>);
 
 /// One step of a [`Path`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Segment {
     Key(String),
     Index,

@@ -13,16 +13,19 @@
 //!   Anyone may open one that `moderates` (a reporter need not take part
 //!   in the room); only those who take part may open one that `restores`.
 //!   Only those who take part vote, as in any room.
-//! - What the proposals about an entity did is derived by every node from
-//!   their tallies alone, walked in the order of the proposals (`at`,
-//!   then id) ([`state`]): an adopted `moderates` hides the entity, an
-//!   adopted `restores` shows it again; a proposal made while an earlier
-//!   one about the same entity was still open is a duplicate and does
-//!   nothing; one that asks for what already is does nothing.
+//! - Whether an entity is hidden is derived by every node from causality
+//!   alone, never from a clock ([`state`]): it is hidden when an adopted
+//!   proposal `moderates` it and no adopted proposal `restores` it that
+//!   was made after seeing that proposal's closing (the closing change in
+//!   the restoring proposal's causal past). A second proposal made while
+//!   one is open only adds a vote; a restoring made without seeing a
+//!   hiding restores nothing.
 //! - Reports count from the last refusal (or restoring) on: a refused
 //!   `moderates` clears the reports written before its closing (by their
-//!   own time), and so does an adopted `restores`. Nobody writes in the
-//!   reporters' slots: their reports stay, they no longer count.
+//!   own times), and so does an adopted `restores`. Nobody writes in the
+//!   reporters' slots: their reports stay, they no longer count. Times
+//!   more than a day ahead of the reader's clock are not believed. These
+//!   times only decide what is flagged, never what is hidden.
 //! - An entity is **flagged** when it is not hidden and at least
 //!   [`REPORTS_TO_FLAG`] reports count. The node of the reporter who
 //!   flags it opens the moderation proposal.
@@ -32,11 +35,14 @@
 
 use std::collections::BTreeMap;
 
-use automerge::ScalarValue;
+use std::collections::HashSet;
+
+use automerge::{Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue};
 use serde::{Deserialize, Serialize};
 
-use super::{NewProposal, Outcome, Tally, key};
+use super::{NewProposal, Outcome, Reader, Tally, key};
 use crate::document::Report;
+use crate::document::key as doc_key;
 use crate::ids::EntityId;
 
 /// Distinct reports that flag an entity.
@@ -95,7 +101,7 @@ pub fn new_proposal(
         title,
         text,
         majority: Some(MAJORITY),
-        vote_until: Some(at + VOTE_MS),
+        vote_until: Some(at.saturating_add(VOTE_MS)),
         moderates: (asks == Asks::Hide).then_some(item),
         restores: (asks == Asks::Restore).then_some(item),
         ..NewProposal::default()
@@ -119,7 +125,7 @@ pub(crate) fn shape(value_of: &dyn Fn(&str) -> Option<ScalarValue>) -> Result<()
     }
     match (value_of(key::AT), value_of(key::VOTE_UNTIL)) {
         (Some(ScalarValue::Timestamp(at)), Some(ScalarValue::Timestamp(until)))
-            if until == at + VOTE_MS =>
+            if at.checked_add(VOTE_MS) == Some(until) =>
         {
             Ok(())
         }
@@ -131,11 +137,11 @@ pub(crate) fn shape(value_of: &dyn Fn(&str) -> Option<ScalarValue>) -> Result<()
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
-    /// Its vote is open: it is the one that will decide.
+    /// Its vote is open.
     Open,
-    /// Adopted: the entity is hidden.
+    /// Adopted: the entity was hidden (until a restoring that saw it).
     Hidden,
-    /// Refused (rejected or without majority): the entity stays, the
+    /// Refused (rejected, no majority or no quorum): the entity stays, the
     /// reports before the closing are cleared.
     Kept,
     /// Adopted: the entity is shown again, the reports before the closing
@@ -143,10 +149,7 @@ pub enum Effect {
     Restored,
     /// Refused: the entity stays hidden.
     StaysHidden,
-    /// Made while an earlier proposal about the entity was open.
-    Duplicate,
-    /// Asked for what already was (hiding a hidden entity, restoring a
-    /// shown one).
+    /// Adopted, but restored nothing: no adopted hiding was in its past.
     Moot,
 }
 
@@ -181,10 +184,10 @@ pub struct State {
     pub counted: Vec<Report>,
     /// The reports cleared by a refusal or a restoring.
     pub cleared: Vec<Report>,
-    /// The proposal being voted on, if any.
+    /// The proposal being voted on, if any (the oldest open one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<String>,
-    /// Every moderation proposal about the entity, in order.
+    /// Every moderation proposal about the entity, oldest first.
     pub steps: Vec<Step>,
 }
 
@@ -198,9 +201,59 @@ pub fn asks(tally: &Tally) -> Option<(Asks, EntityId)> {
     }
 }
 
-/// Where `item` stands, from its reports and the tallies of the moderation
-/// room's proposals (those about other entities are passed over).
-pub fn state(item: EntityId, reports: &[Report], tallies: &[Tally]) -> State {
+/// Times further ahead of the reader's clock than this are not believed:
+/// such a report does not count, such a closing clears nothing.
+pub const CLOCK_AHEAD_MS: i64 = 86_400_000;
+
+/// The change that made the proposal `id` of the room `doc`.
+fn made_by(doc: &Automerge, id: &str) -> Option<ChangeHash> {
+    let proposals = Reader::map(doc, &ROOT, doc_key::PROPOSALS)?;
+    let obj = Reader::map(doc, &proposals, id)?;
+    doc.hash_for_opid(&obj)
+}
+
+/// The closing change of a tally.
+fn closed_by(tally: &Tally) -> Option<ChangeHash> {
+    let text = &tally.closing.as_ref()?.change;
+    let mut bytes = [0u8; 32];
+    for (at, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * at..2 * at + 2)?, 16).ok()?;
+    }
+    Some(ChangeHash(bytes))
+}
+
+/// Whether `ancestor` is in the causal past of `change` (or is it).
+fn in_past(doc: &Automerge, ancestor: ChangeHash, change: ChangeHash) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = vec![change];
+    while let Some(hash) = stack.pop() {
+        if hash == ancestor {
+            return true;
+        }
+        if seen.insert(hash)
+            && let Some(found) = doc.get_change_by_hash(&hash)
+        {
+            stack.extend(found.deps().iter().copied());
+        }
+    }
+    false
+}
+
+/// Where `item` stands, from its reports and the moderation room `doc`
+/// with the tallies of its proposals (those about other entities are
+/// passed over); `now_ms` is the reader's clock, for the reports only.
+///
+/// Hidden is decided by causality alone, never by a clock: the entity is
+/// hidden when some adopted proposal hid it and no adopted restoring was
+/// made after seeing that proposal's closing. Reports count from the
+/// latest refusal or restoring on, by their authors' times.
+pub fn state(
+    doc: &Automerge,
+    item: EntityId,
+    reports: &[Report],
+    tallies: &[Tally],
+    now_ms: i64,
+) -> State {
     let mut about: Vec<(&Tally, Asks)> = tallies
         .iter()
         .filter_map(|tally| match asks(tally) {
@@ -211,55 +264,73 @@ pub fn state(item: EntityId, reports: &[Report], tallies: &[Tally]) -> State {
     about.sort_by(|(a, _), (b, _)| {
         (a.proposal.at, &a.proposal.id).cmp(&(b.proposal.at, &b.proposal.id))
     });
-    let mut hidden = false;
-    // Reports written up to this time are cleared.
+    let adopted = |tally: &Tally| tally.closing.is_some() && tally.outcome == Outcome::Adopted;
+    let hides: Vec<ChangeHash> = about
+        .iter()
+        .filter(|(tally, asks)| *asks == Asks::Hide && adopted(tally))
+        .filter_map(|(tally, _)| closed_by(tally))
+        .collect();
+    let restores: Vec<(&str, ChangeHash)> = about
+        .iter()
+        .filter(|(tally, asks)| *asks == Asks::Restore && adopted(tally))
+        .filter_map(|(tally, _)| {
+            Some((
+                tally.proposal.id.as_str(),
+                made_by(doc, &tally.proposal.id)?,
+            ))
+        })
+        .collect();
+    let answered = |hide: ChangeHash| {
+        restores
+            .iter()
+            .any(|(_, restore)| in_past(doc, hide, *restore))
+    };
+    let hidden = hides.iter().any(|hide| !answered(*hide));
+    let believed = |time: i64| time <= now_ms.saturating_add(CLOCK_AHEAD_MS);
     let mut cleared_until = i64::MIN;
-    // An earlier proposal is open until this time (`i64::MAX`: still open).
-    let mut busy_until = i64::MIN;
     let mut open = None;
     let mut steps = Vec::new();
-    for (tally, asks) in about {
-        let at = tally.proposal.at;
+    for (tally, asks) in &about {
         let closed_at = tally.closing.as_ref().map(|closing| closing.at);
-        let adopted = tally.outcome == Outcome::Adopted;
-        let effect = if at < busy_until {
-            Effect::Duplicate
-        } else if hidden == (asks == Asks::Hide) {
-            Effect::Moot
-        } else {
-            busy_until = closed_at.unwrap_or(i64::MAX);
-            match (closed_at, asks, adopted) {
-                (None, _, _) => {
-                    open = Some(tally.proposal.id.clone());
-                    Effect::Open
-                }
-                (Some(_), Asks::Hide, true) => {
-                    hidden = true;
-                    Effect::Hidden
-                }
-                (Some(closed), Asks::Hide, false) => {
+        let effect = match (closed_at, asks, adopted(tally)) {
+            (None, _, _) => {
+                open.get_or_insert_with(|| tally.proposal.id.clone());
+                Effect::Open
+            }
+            (Some(_), Asks::Hide, true) => Effect::Hidden,
+            (Some(closed), Asks::Hide, false) => {
+                if believed(closed) {
                     cleared_until = cleared_until.max(closed);
-                    Effect::Kept
                 }
-                (Some(closed), Asks::Restore, true) => {
-                    hidden = false;
-                    cleared_until = cleared_until.max(closed);
+                Effect::Kept
+            }
+            (Some(closed), Asks::Restore, true) => {
+                let made = made_by(doc, &tally.proposal.id);
+                let restored =
+                    made.is_some_and(|made| hides.iter().any(|hide| in_past(doc, *hide, made)));
+                if !restored {
+                    Effect::Moot
+                } else {
+                    if believed(closed) {
+                        cleared_until = cleared_until.max(closed);
+                    }
                     Effect::Restored
                 }
-                (Some(_), Asks::Restore, false) => Effect::StaysHidden,
             }
+            (Some(_), Asks::Restore, false) => Effect::StaysHidden,
         };
         steps.push(Step {
             proposal: tally.proposal.id.clone(),
-            asks,
-            at,
+            asks: *asks,
+            at: tally.proposal.at,
             closed_at,
             effect,
         });
     }
-    // One report per author (their slot), oldest first.
+    // One report per author (their slot), oldest first; one dated too far
+    // ahead is not believed.
     let mut by_author: BTreeMap<String, &Report> = BTreeMap::new();
-    for report in reports {
+    for report in reports.iter().filter(|report| believed(report.at)) {
         by_author.insert(report.author.to_string(), report);
     }
     let (mut cleared, mut counted): (Vec<Report>, Vec<Report>) = by_author
@@ -279,15 +350,16 @@ pub fn state(item: EntityId, reports: &[Report], tallies: &[Tally]) -> State {
     }
 }
 
-/// The entities the tallies of a moderation room's proposals hide.
-pub fn hidden(tallies: &[Tally]) -> Vec<EntityId> {
+/// The entities the moderation room `doc` hides, from the tallies of its
+/// proposals.
+pub fn hidden(doc: &Automerge, tallies: &[Tally]) -> Vec<EntityId> {
     let mut items: Vec<EntityId> = tallies
         .iter()
         .filter_map(|tally| asks(tally).map(|(_, item)| item))
         .collect();
     items.sort();
     items.dedup();
-    items.retain(|item| state(*item, &[], tallies).hidden);
+    items.retain(|item| state(doc, *item, &[], tallies, 0).hidden);
     items
 }
 

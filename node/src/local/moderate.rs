@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
+use crdt_model::automerge::Automerge;
 use crdt_model::decide::moderation::{self, Asks, State};
 use crdt_model::decide::{self, Decision, Tally};
 use crdt_model::document::{Edit, Entity};
@@ -83,17 +84,19 @@ impl Local {
         Ok(self.moderation_rooms()?.remove(postal_key))
     }
 
-    /// The tallies of the moderation proposals of `room`.
-    fn moderation_tallies(&self, room: EntityId) -> Result<Vec<Tally>, LocalError> {
+    /// The document of the moderation room `room`, and the tallies of its
+    /// moderation proposals.
+    fn moderation_tallies(&self, room: EntityId) -> Result<(Automerge, Vec<Tally>), LocalError> {
         let Some(doc) = self.store.document(&room)? else {
-            return Ok(Vec::new());
+            return Ok((Automerge::new(), Vec::new()));
         };
         let citizen = self.citizen_of_room(&doc)?;
-        Ok(decide::proposals(&doc)
+        let tallies = decide::proposals(&doc)
             .iter()
             .filter(|proposal| proposal.moderates.is_some() || proposal.restores.is_some())
             .filter_map(|proposal| decide::tally(&doc, &proposal.id, &citizen))
-            .collect())
+            .collect();
+        Ok((doc, tallies))
     }
 
     /// The entities their community decided to hide, in every postal code
@@ -121,9 +124,19 @@ impl Local {
         {
             return Ok(read(hidden));
         }
+        // Each room decides for the entities of its own postal code only.
         let mut moderated = HashSet::new();
-        for room in self.moderation_rooms()?.into_values() {
-            moderated.extend(moderation::hidden(&self.moderation_tallies(room)?));
+        for (postal_key, room) in self.moderation_rooms()? {
+            let (doc, tallies) = self.moderation_tallies(room)?;
+            for item in moderation::hidden(&doc, &tallies) {
+                if self
+                    .store
+                    .entity(&item)?
+                    .is_some_and(|entity| entity.postal_key() == postal_key)
+                {
+                    moderated.insert(item);
+                }
+            }
         }
         let mut left_out = moderated.clone();
         if !blocked.is_empty() {
@@ -151,14 +164,14 @@ impl Local {
         let entity = self.entity(id)?;
         let postal_key = entity.postal_key();
         let room = self.moderation_room(&postal_key)?;
-        let tallies = match room {
+        let (doc, tallies) = match room {
             Some(room) => self.moderation_tallies(room)?,
-            None => Vec::new(),
+            None => (Automerge::new(), Vec::new()),
         };
         Ok(ModerationReport {
             entity: id,
             name: entity.name().to_owned(),
-            state: moderation::state(id, &entity.reports, &tallies),
+            state: moderation::state(&doc, id, &entity.reports, &tallies, now_ms()),
             postal_key,
             room,
             opened: None,
@@ -173,7 +186,8 @@ impl Local {
         postal_key: Option<&str>,
     ) -> Result<Vec<ModerationReport>, LocalError> {
         let rooms = self.moderation_rooms()?;
-        let mut tallies: BTreeMap<EntityId, Vec<Tally>> = BTreeMap::new();
+        let mut tallies: BTreeMap<EntityId, (Automerge, Vec<Tally>)> = BTreeMap::new();
+        let empty = (Automerge::new(), Vec::new());
         let mut queue = Vec::new();
         let entities = self.store.list(&Filter {
             postal_key: postal_key.map(str::to_owned),
@@ -186,16 +200,16 @@ impl Local {
             }
             let key = entity.postal_key();
             let room = rooms.get(&key).copied();
-            let room_tallies = match room {
+            let (doc, room_tallies) = match room {
                 Some(room) => match tallies.entry(room) {
                     std::collections::btree_map::Entry::Occupied(found) => found.into_mut(),
                     std::collections::btree_map::Entry::Vacant(slot) => {
                         slot.insert(self.moderation_tallies(room)?)
                     }
                 },
-                None => &mut Vec::new(),
+                None => &empty,
             };
-            let state = moderation::state(entity.id, &entity.reports, room_tallies);
+            let state = moderation::state(doc, entity.id, &entity.reports, room_tallies, now_ms());
             if state.flagged || state.hidden || state.open.is_some() {
                 queue.push(ModerationReport {
                     entity: entity.id,
@@ -234,13 +248,7 @@ impl Local {
             Asks::Hide => state.counted.iter().map(|r| r.reason.clone()).collect(),
             Asks::Restore => Vec::new(),
         };
-        // Made after every report it rests on, by their own times, so that
-        // no clock ahead of this one leaves a report out.
-        let at = state
-            .counted
-            .iter()
-            .map(|report| report.at + 1)
-            .fold(now_ms(), i64::max);
+        let at = now_ms();
         let proposal = moderation::new_proposal(asks, id, &report.name, &reasons, at);
         let made = self
             .decide_at(
