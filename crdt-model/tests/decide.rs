@@ -714,6 +714,27 @@ fn moderation_proposals_have_a_fixed_shape_in_a_moderation_room() {
     assert_eq!(proposal.vote_until, Some(NOW + moderation::VOTE_MS));
 }
 
+/// Opens a moderation proposal `asks` about `item` as author `who.0`
+/// (nonce `who.1`), at `now`, declared at `at`; its id.
+fn open_moderation(
+    doc: &mut Automerge,
+    id: &EntityId,
+    who: (u8, u8),
+    asks: moderation::Asks,
+    item: EntityId,
+    now: i64,
+    at: i64,
+) -> String {
+    let proposal = moderation::new_proposal(asks, item, "Garage", &[], at);
+    let decision = Decision::Propose {
+        nonce: [who.1; 8],
+        proposal,
+    };
+    decide_as(doc, id, who.0, now, &decision)
+        .expect("the proposal is accepted")
+        .expect("it has an id")
+}
+
 fn report(n: u8, at: i64) -> crdt_model::document::Report {
     crdt_model::document::Report {
         author: author(n),
@@ -741,24 +762,15 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
 
     // A first proposal, and a duplicate made while it is open.
     let first = propose(&mut doc, &id, 4, hide(item));
-    let duplicate = decide_as(
+    let duplicate = open_moderation(
         &mut doc,
         &id,
-        5,
+        (5, 5),
+        moderation::Asks::Hide,
+        item,
         NOW + 5,
-        &Decision::Propose {
-            nonce: [5; 8],
-            proposal: moderation::new_proposal(
-                moderation::Asks::Hide,
-                item,
-                "Garage",
-                &[],
-                NOW + 5,
-            ),
-        },
-    )
-    .unwrap()
-    .unwrap();
+        NOW + 5,
+    );
     assert_eq!(state(&doc, &reports).open.as_deref(), Some(first.as_str()));
     // Refused (one yes, one no: 50 %, not more than 75 %): kept, reports
     // before the closing cleared; the second one refused too.
@@ -783,24 +795,15 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
     // Three new reports, a new proposal adopted by all: hidden.
     let reports: Vec<_> = (4..7).map(|n| report(n, NOW + 30)).collect();
     assert!(state(&doc, &reports).flagged);
-    let again = decide_as(
+    let again = open_moderation(
         &mut doc,
         &id,
-        6,
+        (6, 6),
+        moderation::Asks::Hide,
+        item,
         NOW + 31,
-        &Decision::Propose {
-            nonce: [6; 8],
-            proposal: moderation::new_proposal(
-                moderation::Asks::Hide,
-                item,
-                "Garage",
-                &[],
-                NOW + 31,
-            ),
-        },
-    )
-    .unwrap()
-    .unwrap();
+        NOW + 31,
+    );
     for n in [1, 2, 3] {
         decide_as(&mut doc, &id, n, NOW + 32, &vote(&again, "yes")).unwrap();
     }
@@ -826,24 +829,15 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
         .deps()
         .to_vec();
     let mut blind = doc.fork_at(&before_closing).unwrap();
-    let blind_restore = decide_as(
+    let blind_restore = open_moderation(
         &mut blind,
         &id,
-        3,
+        (3, 33),
+        moderation::Asks::Restore,
+        item,
         NOW + 45,
-        &Decision::Propose {
-            nonce: [33; 8],
-            proposal: moderation::new_proposal(
-                moderation::Asks::Restore,
-                item,
-                "Garage",
-                &[],
-                NOW + 45,
-            ),
-        },
-    )
-    .unwrap()
-    .unwrap();
+        NOW + 45,
+    );
     // (Authors 2 and 3 only: author 1 wrote on after the copy, and one
     // actor never writes on two copies.)
     for n in [2, 3] {
@@ -859,24 +853,15 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
     )
     .unwrap();
     doc.merge(&mut blind).unwrap();
-    let backdated = decide_as(
+    let backdated = open_moderation(
         &mut doc,
         &id,
-        9,
+        (9, 99),
+        moderation::Asks::Hide,
+        item,
         NOW - 1_000_000,
-        &Decision::Propose {
-            nonce: [99; 8],
-            proposal: moderation::new_proposal(
-                moderation::Asks::Hide,
-                item,
-                "Garage",
-                &[],
-                NOW - 1_000_000,
-            ),
-        },
-    )
-    .unwrap()
-    .unwrap();
+        NOW - 1_000_000,
+    );
     let still = state(&doc, &reports);
     assert!(still.hidden, "{still:?}");
     let effect_of = |state: &moderation::State, id: &str| {
@@ -896,24 +881,15 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
     );
 
     // Restored by a later adopted decision: shown, its reports cleared.
-    let restore = decide_as(
+    let restore = open_moderation(
         &mut doc,
         &id,
-        2,
+        (2, 2),
+        moderation::Asks::Restore,
+        item,
         NOW + 50,
-        &Decision::Propose {
-            nonce: [2; 8],
-            proposal: moderation::new_proposal(
-                moderation::Asks::Restore,
-                item,
-                "Garage",
-                &[],
-                NOW + 50,
-            ),
-        },
-    )
-    .unwrap()
-    .unwrap();
+        NOW + 50,
+    );
     for n in [1, 2, 3] {
         decide_as(&mut doc, &id, n, NOW + 51, &vote(&restore, "yes")).unwrap();
     }
