@@ -333,6 +333,8 @@ pub struct Local {
     /// The entities hidden by moderation, as of the last time they were
     /// computed.
     hidden: Mutex<Option<moderate::Hidden>>,
+    /// The room of each proposal seen ([`Local::room_of`]).
+    proposal_rooms: Mutex<std::collections::HashMap<String, EntityId>>,
 }
 
 /// The duplicate keys of the directory, as of a number of stored changes.
@@ -402,6 +404,7 @@ impl Local {
             known: Mutex::new(None),
             editing: Mutex::new(()),
             hidden: Mutex::new(None),
+            proposal_rooms: Mutex::default(),
         };
         local.commit(created.id, &genesis.postal_code, &created.change)?;
         let device_text = device.to_string();
@@ -447,6 +450,7 @@ impl Local {
             known: Mutex::new(None),
             editing: Mutex::new(()),
             hidden: Mutex::new(None),
+            proposal_rooms: Mutex::default(),
         })
     }
 

@@ -75,20 +75,31 @@ impl Local {
         Ok(self.store.blocked()?.into_iter().collect())
     }
 
-    /// The room holding the proposal `id`.
+    /// The room holding the proposal `id`. A proposal never leaves its
+    /// room, so what a look through the rooms found is remembered; only a
+    /// proposal not seen yet makes the node look again.
     pub fn room_of(&self, id: &str) -> Result<EntityId, LocalError> {
+        let known = |rooms: &std::collections::HashMap<String, EntityId>| rooms.get(id).copied();
+        if let Some(room) = self.proposal_rooms.lock().ok().as_deref().and_then(known) {
+            return Ok(room);
+        }
         let rooms = self.store.list(&Filter {
             kind: Some(Kind::Room),
             ..Filter::default()
         })?;
+        let mut found = std::collections::HashMap::new();
         for room in rooms {
-            if let Some(doc) = self.store.document(&room.id)?
-                && decide::proposal(&doc, id).is_some()
-            {
-                return Ok(room.id);
+            if let Some(doc) = self.store.document(&room.id)? {
+                for proposal in decide::proposals(&doc) {
+                    found.entry(proposal.id).or_insert(room.id);
+                }
             }
         }
-        Err(LocalError::UnknownProposal(id.to_owned()))
+        let room = known(&found);
+        if let Ok(mut rooms) = self.proposal_rooms.lock() {
+            *rooms = found;
+        }
+        room.ok_or_else(|| LocalError::UnknownProposal(id.to_owned()))
     }
 
     /// Makes a decision in the citizen's name: in `room` for a new
