@@ -819,15 +819,9 @@ fn moderation_hides_restores_and_clears_reports_in_the_order_of_the_proposals() 
     // A restoring made without seeing the hiding's closing (on a copy from
     // before it) restores nothing, adopted or not; nor does a backdated
     // proposal to hide, made by someone taking no part.
-    let closing = tally(&doc, &again).closing.unwrap().change;
-    let closing: Vec<u8> = (0..32)
-        .map(|at| u8::from_str_radix(&closing[2 * at..2 * at + 2], 16).unwrap())
-        .collect();
-    let before_closing = doc
-        .get_change_by_hash(&automerge::ChangeHash(closing.try_into().unwrap()))
-        .unwrap()
-        .deps()
-        .to_vec();
+    let closing: automerge::ChangeHash =
+        tally(&doc, &again).closing.unwrap().change.parse().unwrap();
+    let before_closing = doc.get_change_by_hash(&closing).unwrap().deps().to_vec();
     let mut blind = doc.fork_at(&before_closing).unwrap();
     let blind_restore = open_moderation(
         &mut blind,

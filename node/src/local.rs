@@ -705,11 +705,15 @@ impl Local {
     pub fn edit(&self, id: EntityId, edits: &[Edit]) -> Result<Entity, LocalError> {
         let entity = self.edit_only(id, edits)?;
         if edits.iter().any(|edit| matches!(edit, Edit::Report(_))) {
-            self.open_if_flagged(id);
+            // The edit stands whatever becomes of the vote.
+            if let Err(error) = self.after_report(id) {
+                tracing::warn!(%error, entity = %id, "where the reported entity stands is unknown");
+            }
         }
         Ok(entity)
     }
 
+    /// [`Local::edit`], without what a report sets off.
     fn edit_only(&self, id: EntityId, edits: &[Edit]) -> Result<Entity, LocalError> {
         // A panic elsewhere while holding it left nothing half-written (the
         // store's transactions are whole), so a poisoned lock is still good.

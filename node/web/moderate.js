@@ -52,8 +52,7 @@ async function moderateNow(id, asks) {
 
 /** A link to a moderation proposal's page. */
 function voteLink(report) {
-  const link = el("a", t("moderation_vote"), { href: `#/p/${report.room}/${report.state.open}`, class: "moderation-vote" });
-  return link;
+  return el("a", t("moderation_vote"), { href: `#/p/${report.room}/${report.state.open}`, class: "moderation-vote" });
 }
 
 /** What the entity page says of moderation: the banner of a hidden

@@ -214,12 +214,7 @@ fn made_by(doc: &Automerge, id: &str) -> Option<ChangeHash> {
 
 /// The closing change of a tally.
 fn closed_by(tally: &Tally) -> Option<ChangeHash> {
-    let text = &tally.closing.as_ref()?.change;
-    let mut bytes = [0u8; 32];
-    for (at, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * at..2 * at + 2)?, 16).ok()?;
-    }
-    Some(ChangeHash(bytes))
+    tally.closing.as_ref()?.change.parse().ok()
 }
 
 /// Whether `ancestor` is in the causal past of `change` (or is it).

@@ -211,7 +211,12 @@ fn proposals_map(doc: &Automerge) -> Option<ObjId> {
 }
 
 fn read_proposal(doc: &Automerge, proposals: &ObjId, id: &str) -> Option<Proposal> {
-    let obj = Reader::map(doc, proposals, id)?;
+    read_proposal_at(doc, &Reader::map(doc, proposals, id)?, id)
+}
+
+/// The proposal `id` whose map is `obj`.
+fn read_proposal_at(doc: &Automerge, obj: &ObjId, id: &str) -> Option<Proposal> {
+    let obj = obj.clone();
     let proposer = author_of(id)?;
     let choices = match Reader::text(doc, &obj, key::CHOICES) {
         Some(text) => text.split('\n').map(str::to_owned).collect(),
@@ -464,9 +469,9 @@ fn as_of(doc: &Automerge, hash: ChangeHash) -> Option<Automerge> {
 /// citizen of the room's postal code, for a room of citizens); before,
 /// the current votes. Amendments likewise at their own closing.
 pub fn tally(doc: &Automerge, id: &str, citizen: &dyn Fn(&AuthorKey) -> bool) -> Option<Tally> {
-    let proposal = proposal(doc, id)?;
     let proposals = proposals_map(doc)?;
     let obj = Reader::map(doc, &proposals, id)?;
+    let proposal = read_proposal_at(doc, &obj, id)?;
     let now_votes = votes_in(doc, &obj, &[key::VOTES]);
 
     // The votes as of the closing, and the room as it was then.

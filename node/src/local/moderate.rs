@@ -228,7 +228,16 @@ impl Local {
     /// Opens the moderation proposal `asks` about the entity `id` in its
     /// postal code's moderation room, in the citizen's name.
     pub fn moderate(&self, id: EntityId, asks: Asks) -> Result<ModerationReport, LocalError> {
-        let mut report = self.moderation(id)?;
+        self.open_vote(self.moderation(id)?, asks)
+    }
+
+    /// [`Local::moderate`], from where the entity stands (`report`).
+    fn open_vote(
+        &self,
+        report: ModerationReport,
+        asks: Asks,
+    ) -> Result<ModerationReport, LocalError> {
+        let id = report.entity;
         let room = report
             .room
             .ok_or_else(|| LocalError::NoModerationRoom(report.postal_key.clone()))?;
@@ -260,7 +269,7 @@ impl Local {
                 at,
             )?
             .made;
-        report = self.moderation(id)?;
+        let mut report = self.moderation(id)?;
         report.opened = made;
         Ok(report)
     }
@@ -268,46 +277,39 @@ impl Local {
     /// Reports the entity `id` in the citizen's name (or withdraws the
     /// report, `reason` `None`); a report that flags it opens its
     /// moderation proposal when its postal code has a moderation room and
-    /// no vote is open ([`Local::edit`]). The report stands either way.
+    /// no vote is open (`opened` names it). The report stands either way.
     pub fn report_entity(
         &self,
         id: EntityId,
         reason: Option<String>,
     ) -> Result<ModerationReport, LocalError> {
-        let before = self.moderation(id)?.state.open;
-        let edit = match reason {
-            Some(reason) => Edit::Report(reason),
-            None => Edit::WithdrawReport,
+        let Some(reason) = reason else {
+            self.edit(id, &[Edit::WithdrawReport])?;
+            return self.moderation(id);
         };
-        self.edit(id, &[edit])?;
-        let mut report = self.moderation(id)?;
-        if report.state.open != before {
-            report.opened = report.state.open.clone();
-        }
-        Ok(report)
+        self.edit_only(id, &[Edit::Report(reason)])?;
+        self.after_report(id)
     }
 
     /// After the citizen's report: opens the moderation proposal if the
     /// entity is flagged, the citizen's report among those counted, no
     /// vote open and the postal code has a moderation room. Failing to
-    /// does not undo the report: it is logged.
-    pub(super) fn open_if_flagged(&self, id: EntityId) {
-        let due = self.moderation(id).map(|report| {
-            let state = &report.state;
-            let mine = state
-                .counted
-                .iter()
-                .any(|counted| counted.author == self.identity.author());
-            state.flagged && mine && state.open.is_none() && report.room.is_some()
-        });
-        let opened = match due {
-            Ok(true) => self.moderate(id, Asks::Hide).map(|_| ()),
-            Ok(false) => Ok(()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = opened {
-            tracing::warn!(%error, entity = %id, "the moderation proposal could not be opened");
+    /// does not undo the report: it is logged, and where the entity
+    /// stands is answered.
+    pub(super) fn after_report(&self, id: EntityId) -> Result<ModerationReport, LocalError> {
+        let report = self.moderation(id)?;
+        let state = &report.state;
+        let mine = state
+            .counted
+            .iter()
+            .any(|counted| counted.author == self.identity.author());
+        if !(state.flagged && mine && state.open.is_none() && report.room.is_some()) {
+            return Ok(report);
         }
+        self.open_vote(report, Asks::Hide).or_else(|error| {
+            tracing::warn!(%error, entity = %id, "the moderation proposal could not be opened");
+            self.moderation(id)
+        })
     }
 
     /// Whether `author` is a citizen of the room `doc`'s postal code (their
